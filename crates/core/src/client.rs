@@ -1,0 +1,509 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{self, HeaderMap};
+use reqwest::{Method, Response, StatusCode};
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::Result;
+use crate::download::Download;
+use crate::error::Error;
+use crate::ids::{DeliverableId, OrderId};
+use crate::model::Order;
+use crate::retry::{RetryPolicy, retry_after};
+use crate::token::Token;
+use crate::url_redact::redact_url;
+
+/// Wyvern's production API (not confirmed by public docs; override with `--api-url`).
+pub const PRODUCTION_API_URL: &str = "https://api.wyvern.space";
+/// Wyvern's sandbox API, home of the documented test order.
+pub const SANDBOX_API_URL: &str = "https://api.sandbox.wyvern.space";
+
+const MAX_REDIRECTS: usize = 10;
+
+/// Builds a [`Client`]; `build` validates the settings before any I/O.
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    base_url: String,
+    token: Option<Token>,
+    user_agent: String,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+    retry: RetryPolicy,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self {
+            base_url: PRODUCTION_API_URL.to_owned(),
+            token: None,
+            user_agent: concat!("wyvern/", env!("CARGO_PKG_VERSION")).to_owned(),
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// The API's base URL, e.g. [`SANDBOX_API_URL`].
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = url.into();
+        self
+    }
+
+    /// The bearer token sent to the API's origin.
+    pub fn token(mut self, token: Option<Token>) -> Self {
+        self.token = token;
+        self
+    }
+
+    /// The `User-Agent` header (default `wyvern/<version>`).
+    pub fn user_agent(mut self, user_agent: impl Into<String>) -> Self {
+        self.user_agent = user_agent.into();
+        self
+    }
+
+    /// How long to wait for a connection.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one read may wait for bytes (a stalled body is cut and resumed after this).
+    pub fn read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
+    }
+
+    /// How failures are retried.
+    pub fn retry_policy(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Checks the settings and builds the client.
+    pub fn build(self) -> Result<Client> {
+        let invalid = |reason: &str| Error::InvalidUrl {
+            url: self.base_url.clone(),
+            reason: reason.to_owned(),
+        };
+        let mut base = Url::parse(&self.base_url).map_err(|e| invalid(&e.to_string()))?;
+        if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
+            return Err(invalid("the API URL must be http(s)://host[:port][/path]"));
+        }
+        if base.query().is_some() || !base.username().is_empty() {
+            return Err(invalid("the API URL must not carry a query or credentials"));
+        }
+        if !base.path().ends_with('/') {
+            base.set_path(&format!("{}/", base.path()));
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(self.user_agent)
+            .connect_timeout(self.connect_timeout)
+            .read_timeout(self.read_timeout)
+            // Redirects are followed by hand so that the token never leaves the API's origin.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|source| Error::Transport {
+                url: redact_url(&base),
+                source,
+            })?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                token: self.token,
+                retry: self.retry,
+            }),
+        })
+    }
+}
+
+/// A client of the tasking API. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    http: reqwest::Client,
+    base: Url,
+    token: Option<Token>,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.inner.base.as_str())
+            .field("token", &self.inner.token)
+            .finish()
+    }
+}
+
+/// Tokens returned by the login and refresh endpoints.
+#[derive(Debug, Clone)]
+pub struct TokenSet {
+    /// The short-lived bearer token.
+    pub token: Token,
+    /// The longer-lived refresh token, when the server sent one.
+    pub refresh_token: Option<Token>,
+    /// The token's lifetime in seconds, when the server said.
+    pub expires_in: Option<u64>,
+}
+
+/// Ranged request state for resuming a body.
+pub(crate) struct Resume<'a> {
+    pub from: u64,
+    pub if_range: Option<&'a str>,
+}
+
+impl Client {
+    /// A builder with the defaults: production URL, no token, default timeouts and retries.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// The API's base URL (always ending in `/`).
+    pub fn base_url(&self) -> &Url {
+        &self.inner.base
+    }
+
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
+        self.inner.retry
+    }
+
+    fn endpoint(&self, path: &str) -> Url {
+        // The base ends in '/', and paths are built from validated ids, so joining cannot fail.
+        self.inner
+            .base
+            .join(path)
+            .unwrap_or_else(|_| self.inner.base.clone())
+    }
+
+    /// `GET /1.0/tasking/orders/{id}/`.
+    pub fn order_url(&self, id: &OrderId) -> Url {
+        self.endpoint(&format!("1.0/tasking/orders/{id}/"))
+    }
+
+    /// `GET /1.0/tasking/deliverables/{id}/`.
+    pub fn deliverable_url(&self, id: &DeliverableId) -> Url {
+        self.endpoint(&format!("1.0/tasking/deliverables/{id}/"))
+    }
+
+    /// Whether `url` is on the API's own origin (scheme, host and port), the only place the
+    /// token is ever sent.
+    pub fn is_api_origin(&self, url: &Url) -> bool {
+        url.origin() == self.inner.base.origin()
+    }
+
+    /// Fetches an order.
+    pub async fn order(&self, id: &OrderId) -> Result<Order> {
+        let url = self.order_url(id);
+        let response = self.get(&url, None).await?;
+        let body = response.bytes().await.map_err(|e| transport(&url, e))?;
+        serde_json::from_slice(&body).map_err(|source| Error::Decode {
+            url: redact_url(&url),
+            source,
+        })
+    }
+
+    /// Fetches an order and checks that its deliverables can be downloaded.
+    pub async fn ready_order(&self, id: &OrderId) -> Result<Order> {
+        let order = self.order(id).await?;
+        if !order.is_ready() {
+            return Err(Error::NotReady {
+                order: order.id.to_string(),
+                status: order.status.clone(),
+                reason: order.reason_code.clone(),
+            });
+        }
+        Ok(order)
+    }
+
+    /// Starts streaming a deliverable. The body is never buffered whole: read it with
+    /// [`Download::next`].
+    pub async fn download(&self, id: &DeliverableId) -> Result<Download> {
+        let url = self.deliverable_url(id);
+        let response = self.get(&url, None).await?;
+        Download::start(self.clone(), url, response)
+    }
+
+    /// `POST /1.0/auth/token`: exchanges a username and password for tokens.
+    pub async fn login(&self, username: &str, password: &str) -> Result<TokenSet> {
+        self.token_request(
+            "1.0/auth/token",
+            json!({ "username": username, "password": password }),
+        )
+        .await
+    }
+
+    /// Exchanges a refresh token for a new token. The endpoint is not published; this uses
+    /// `POST /1.0/auth/token/refresh` and sends the token under both common field names.
+    pub async fn refresh(&self, refresh_token: &Token) -> Result<TokenSet> {
+        let secret = refresh_token.expose();
+        self.token_request(
+            "1.0/auth/token/refresh",
+            json!({ "refresh_token": secret, "refresh": secret }),
+        )
+        .await
+    }
+
+    async fn token_request(&self, path: &str, body: Value) -> Result<TokenSet> {
+        let url = self.endpoint(path);
+        let response = self
+            .with_retries(&url, || self.inner.http.post(url.clone()).json(&body))
+            .await?;
+        let response = check_status(response, &url).await?;
+        let bytes = response.bytes().await.map_err(|e| transport(&url, e))?;
+        let value: Value = serde_json::from_slice(&bytes).map_err(|source| Error::Decode {
+            url: redact_url(&url),
+            source,
+        })?;
+        parse_token_set(&value).ok_or_else(|| Error::UnexpectedStatus {
+            status: 200,
+            url: redact_url(&url),
+            detail: Some(
+                "the response holds no token field (token, access_token, access)".to_owned(),
+            ),
+        })
+    }
+
+    /// A GET with retries and hand-followed redirects, returning a 2xx response.
+    pub(crate) async fn get(&self, url: &Url, resume: Option<Resume<'_>>) -> Result<Response> {
+        let response = self
+            .with_retries(url, || {
+                let mut request = self.inner.http.get(url.clone());
+                if let Some(resume) = &resume {
+                    request = request.header(header::RANGE, format!("bytes={}-", resume.from));
+                    if let Some(etag) = resume.if_range {
+                        request = request.header(header::IF_RANGE, etag);
+                    }
+                }
+                request
+            })
+            .await?;
+        check_status(response, url).await
+    }
+
+    /// Sends a request, following redirects by hand and retrying transport errors, 429 and 5xx
+    /// with backoff. Other statuses are returned for the caller to judge.
+    async fn with_retries(
+        &self,
+        url: &Url,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<Response> {
+        let policy = self.inner.retry;
+        let mut attempt = 0;
+        loop {
+            let (error, wait_hint) = match self.follow_redirects(request()).await {
+                Ok(response) if response.status() == StatusCode::TOO_MANY_REQUESTS => {
+                    let after = retry_after(response.headers());
+                    let error = Error::RateLimited {
+                        url: redact_url(response.url()),
+                        attempts: attempt + 1,
+                        retry_after: after,
+                    };
+                    (error, after)
+                }
+                Ok(response) if response.status().is_server_error() => {
+                    let after = retry_after(response.headers());
+                    let error = Error::Server {
+                        status: response.status().as_u16(),
+                        url: redact_url(response.url()),
+                        attempts: attempt + 1,
+                    };
+                    (error, after)
+                }
+                Ok(response) => return Ok(response),
+                Err(error @ Error::Transport { .. }) => (error, None),
+                Err(error) => return Err(error),
+            };
+            if attempt >= policy.max_retries {
+                return Err(error);
+            }
+            let wait = policy.backoff(attempt, wait_hint);
+            tracing::warn!(url = %redact_url(url), attempt = attempt + 1, wait_ms = wait.as_millis() as u64, "retrying: {error}");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+
+    /// Sends the request and follows GET redirects, attaching the token only on the API's origin.
+    async fn follow_redirects(&self, request: reqwest::RequestBuilder) -> Result<Response> {
+        let mut request = request.build().map_err(|e| transport(self.base_url(), e))?;
+        for _ in 0..=MAX_REDIRECTS {
+            let url = request.url().clone();
+            if let Some(token) = self
+                .inner
+                .token
+                .as_ref()
+                .filter(|_| self.is_api_origin(&url))
+            {
+                let mut value =
+                    header::HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(
+                        |_| Error::InvalidUrl {
+                            url: "<token>".into(),
+                            reason: "the token holds characters not allowed in a header".into(),
+                        },
+                    )?;
+                value.set_sensitive(true);
+                request.headers_mut().insert(header::AUTHORIZATION, value);
+            } else {
+                request.headers_mut().remove(header::AUTHORIZATION);
+            }
+            let next = request.try_clone();
+            let response = self
+                .inner
+                .http
+                .execute(request)
+                .await
+                .map_err(|e| transport(&url, e))?;
+            let Some(location) = redirect_target(&response) else {
+                return Ok(response);
+            };
+            let target = url.join(location).map_err(|e| Error::InvalidUrl {
+                url: redact_url(&url),
+                reason: format!("bad redirect Location: {e}"),
+            })?;
+            if url.scheme() == "https" && target.scheme() != "https" {
+                return Err(Error::InvalidUrl {
+                    url: redact_url(&target),
+                    reason: "refusing a redirect from https to plain http".into(),
+                });
+            }
+            tracing::debug!(from = %redact_url(&url), to = %redact_url(&target), status = response.status().as_u16(), "following redirect");
+            let Some(mut next) = next.filter(|r| r.method() == Method::GET) else {
+                return Err(Error::UnexpectedStatus {
+                    status: response.status().as_u16(),
+                    url: redact_url(&url),
+                    detail: Some("redirect of a non-GET request".into()),
+                });
+            };
+            *next.url_mut() = target;
+            request = next;
+        }
+        Err(Error::InvalidUrl {
+            url: redact_url(request.url()),
+            reason: format!("more than {MAX_REDIRECTS} redirects"),
+        })
+    }
+}
+
+fn redirect_target(response: &Response) -> Option<&str> {
+    if !response.status().is_redirection() || response.status() == StatusCode::NOT_MODIFIED {
+        return None;
+    }
+    response.headers().get(header::LOCATION)?.to_str().ok()
+}
+
+fn transport(url: &Url, error: reqwest::Error) -> Error {
+    Error::Transport {
+        url: redact_url(url),
+        source: error.without_url(),
+    }
+}
+
+/// Maps refusals to typed errors; passes 2xx through.
+async fn check_status(response: Response, url: &Url) -> Result<Response> {
+    let status = response.status();
+    if status.is_success() {
+        return Ok(response);
+    }
+    let shown = redact_url(response.url());
+    let detail = error_detail(response.headers().clone(), response).await;
+    Err(match status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::Unauthenticated {
+            status: status.as_u16(),
+            url: shown,
+            detail,
+        },
+        StatusCode::NOT_FOUND => Error::NotFound {
+            url: redact_url(url),
+        },
+        _ => Error::UnexpectedStatus {
+            status: status.as_u16(),
+            url: shown,
+            detail,
+        },
+    })
+}
+
+/// The `detail` of a JSON error body (Django REST Framework style), or the start of a text body.
+async fn error_detail(headers: HeaderMap, response: Response) -> Option<String> {
+    let is_text = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("text/plain"));
+    if !is_text {
+        return None;
+    }
+    let body = response.bytes().await.ok()?;
+    let body = &body[..body.len().min(2048)];
+    if let Ok(value) = serde_json::from_slice::<Value>(body) {
+        for key in ["detail", "message", "error"] {
+            if let Some(text) = value.get(key).and_then(Value::as_str) {
+                return Some(text.to_owned());
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(body)
+        .trim()
+        .chars()
+        .take(200)
+        .collect::<String>();
+    (!text.is_empty()).then_some(text)
+}
+
+/// Field names of the token endpoints are not published: accept the common spellings.
+fn parse_token_set(value: &Value) -> Option<TokenSet> {
+    let field = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| value.get(*n)?.as_str())
+            .and_then(Token::new)
+    };
+    Some(TokenSet {
+        token: field(&["token", "access_token", "access", "id_token"])?,
+        refresh_token: field(&["refresh_token", "refresh"]),
+        expires_in: value.get("expires_in").and_then(Value::as_u64),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{Client, parse_token_set};
+
+    #[test]
+    fn token_fields_are_parsed_leniently() {
+        let set = parse_token_set(&json!({"access_token": "a", "refresh": "r", "expires_in": 300}))
+            .expect("set");
+        assert_eq!(set.token.expose(), "a");
+        assert_eq!(set.refresh_token.expect("refresh").expose(), "r");
+        assert_eq!(set.expires_in, Some(300));
+        assert!(parse_token_set(&json!({"detail": "no"})).is_none());
+    }
+
+    #[test]
+    fn builder_validates_and_normalises_the_base_url() {
+        let client = Client::builder()
+            .base_url("http://127.0.0.1:9/prefix")
+            .build()
+            .expect("client");
+        assert_eq!(client.base_url().as_str(), "http://127.0.0.1:9/prefix/");
+        assert_eq!(
+            client.order_url(&"o1".parse().expect("id")).as_str(),
+            "http://127.0.0.1:9/prefix/1.0/tasking/orders/o1/"
+        );
+        for bad in ["ftp://x", "not a url", "https://x/?q=1", "https://u:p@x/"] {
+            assert!(
+                Client::builder().base_url(bad).build().is_err(),
+                "{bad} accepted"
+            );
+        }
+    }
+}

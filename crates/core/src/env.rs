@@ -1,0 +1,14 @@
+//! Every environment variable wyvern reads, in one place. The CLI refers to these constants.
+
+/// Overrides the API base URL (below `--api-url`, above `--sandbox`).
+pub const WYVERN_API_URL: &str = "WYVERN_API_URL";
+/// A bearer token to use instead of `--token-file` or the login cache.
+pub const WYVERN_TOKEN: &str = "WYVERN_TOKEN";
+/// A file holding the bearer token (the same as `--token-file`).
+pub const WYVERN_TOKEN_FILE: &str = "WYVERN_TOKEN_FILE";
+/// How many times a failed request or interrupted body is retried (default 5).
+pub const WYVERN_MAX_RETRIES: &str = "WYVERN_MAX_RETRIES";
+/// Read timeout for one network read, e.g. `60s` (default 60 s).
+pub const WYVERN_READ_TIMEOUT: &str = "WYVERN_READ_TIMEOUT";
+/// The directory holding the login cache (default: the platform's config dir + `/wyvern`).
+pub const WYVERN_CONFIG_DIR: &str = "WYVERN_CONFIG_DIR";

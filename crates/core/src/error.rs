@@ -1,0 +1,138 @@
+use std::time::Duration;
+
+use crate::model::{OrderStatus, ReasonCode};
+
+/// What went wrong talking to the API, in terms a caller can act on.
+///
+/// URLs in errors are redacted (no query string), and the token never appears.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The server refused the credentials (HTTP 401 or 403).
+    #[error("{url} refused the request (HTTP {status}){}", detail_suffix(.detail))]
+    Unauthenticated {
+        /// The HTTP status.
+        status: u16,
+        /// Where (redacted).
+        url: String,
+        /// The server's explanation, if it gave one.
+        detail: Option<String>,
+    },
+    /// No token was configured for a call that needs one.
+    #[error("no API token configured")]
+    MissingToken,
+    /// HTTP 404.
+    #[error("not found: {url}")]
+    NotFound {
+        /// Where (redacted).
+        url: String,
+    },
+    /// The order exists but its deliverables cannot be downloaded yet (or ever).
+    #[error("order {order} is not ready for download (status {}, reason {})",
+        .status.as_ref().map_or("unknown", |s| s.as_str()),
+        .reason.as_ref().map_or("none", |r| r.as_str()))]
+    NotReady {
+        /// The order.
+        order: String,
+        /// Its status.
+        status: Option<OrderStatus>,
+        /// Its reason code.
+        reason: Option<ReasonCode>,
+    },
+    /// HTTP 429 until the retry budget was spent.
+    #[error("rate limited by {url} (HTTP 429) after {attempts} attempts")]
+    RateLimited {
+        /// Where (redacted).
+        url: String,
+        /// How many requests were made.
+        attempts: u32,
+        /// The last `Retry-After` the server sent.
+        retry_after: Option<Duration>,
+    },
+    /// HTTP 5xx until the retry budget was spent.
+    #[error("server error HTTP {status} from {url} after {attempts} attempts")]
+    Server {
+        /// The last status.
+        status: u16,
+        /// Where (redacted).
+        url: String,
+        /// How many requests were made.
+        attempts: u32,
+    },
+    /// Any other unexpected status.
+    #[error("unexpected HTTP {status} from {url}{}", detail_suffix(.detail))]
+    UnexpectedStatus {
+        /// The status.
+        status: u16,
+        /// Where (redacted).
+        url: String,
+        /// The start of the body, if it was text.
+        detail: Option<String>,
+    },
+    /// The network failed (connect, TLS, timeout) until the retry budget was spent.
+    #[error("could not talk to {url}")]
+    Transport {
+        /// Where (redacted).
+        url: String,
+        /// The cause (its URL removed).
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The body ended early and could not be resumed within the retry budget.
+    #[error("download from {url} stopped after {received} of {} bytes", .expected.map_or("an unknown number of".to_owned(), |n| n.to_string()))]
+    Incomplete {
+        /// Where (redacted).
+        url: String,
+        /// Bytes received.
+        received: u64,
+        /// Bytes announced by Content-Length, if any.
+        expected: Option<u64>,
+        /// The last body error.
+        #[source]
+        source: Option<reqwest::Error>,
+    },
+    /// The response is not a zip (an error page served with 200, for example).
+    #[error("{url} did not send a zip: {reason}")]
+    NotAZip {
+        /// Where (redacted).
+        url: String,
+        /// What gave it away.
+        reason: String,
+    },
+    /// A body that should be JSON was not the JSON expected.
+    #[error("unexpected response from {url}")]
+    Decode {
+        /// Where (redacted).
+        url: String,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A URL could not be built or followed.
+    #[error("invalid URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL (redacted where it parsed).
+        url: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn detail_suffix(detail: &Option<String>) -> String {
+    detail
+        .as_ref()
+        .map_or_else(String::new, |d| format!(": {d}"))
+}
+
+impl Error {
+    /// Whether retrying the same request later could succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::RateLimited { .. }
+                | Self::Server { .. }
+                | Self::Transport { .. }
+                | Self::Incomplete { .. }
+        )
+    }
+}

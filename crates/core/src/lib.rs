@@ -1,0 +1,28 @@
+//! Client for Wyvern's tasking API.
+//!
+//! [`Client`] fetches orders ([`Order`]) and streams deliverables ([`Download`]) with retries,
+//! resumption from the last byte and strict handling of the bearer token: it is sent only to the
+//! API's own origin, never to a redirect target on another host, and never shows in `Debug`
+//! output or error messages.
+
+mod client;
+mod download;
+pub mod env;
+mod error;
+mod ids;
+mod model;
+mod retry;
+mod token;
+mod url_redact;
+
+pub use client::{Client, ClientBuilder, PRODUCTION_API_URL, SANDBOX_API_URL, TokenSet};
+pub use download::{Chunk, Download};
+pub use error::Error;
+pub use ids::{DeliverableId, InvalidId, OrderId};
+pub use model::{Deliverable, Link, Order, OrderStatus, ReasonCode};
+pub use retry::RetryPolicy;
+pub use token::Token;
+pub use url_redact::redact_url;
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,280 @@
+//! Wire models of the tasking API, tolerant of the shapes the public docs show.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use url::Url;
+
+use crate::ids::{DeliverableId, OrderId};
+
+macro_rules! open_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum $name {
+            $(#[doc = concat!("`", $text, "`")] $variant,)*
+            /// A value this version does not know, kept as sent.
+            Other(String),
+        }
+
+        impl $name {
+            /// The value as the API spells it.
+            pub fn as_str(&self) -> &str {
+                match self {
+                    $(Self::$variant => $text,)*
+                    Self::Other(text) => text,
+                }
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(text: &str) -> Self {
+                match text {
+                    $($text => Self::$variant,)*
+                    other => Self::Other(other.to_owned()),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                Ok(Self::from(String::deserialize(deserializer)?.as_str()))
+            }
+        }
+    };
+}
+
+open_enum!(
+    /// An order's `status_code`.
+    OrderStatus {
+        Received => "received",
+        Accepted => "accepted",
+        Rejected => "rejected",
+        Held => "held",
+        Completed => "completed",
+        Expired => "expired",
+        Cancelled => "cancelled",
+        UserCancelled => "user_cancelled",
+    }
+);
+
+open_enum!(
+    /// An order's `reason_code`.
+    ReasonCode {
+        Fulfilled => "fulfilled",
+        PartiallyFulfilled => "partially_fulfilled",
+        InvalidGeometry => "invalid_geometry",
+        AwaitingCustomerConfirmation => "awaiting_customer_confirmation",
+    }
+);
+
+impl OrderStatus {
+    /// Whether the order can no longer change (no point in waiting for it).
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            Self::Completed
+                | Self::Rejected
+                | Self::Expired
+                | Self::Cancelled
+                | Self::UserCancelled
+        ) || matches!(self, Self::Other(text) if text == "canceled")
+    }
+}
+
+/// A link of an order, as in STAC/STAPI.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    /// Where the link points.
+    pub href: String,
+    /// Its relation, e.g. `deliverable`.
+    #[serde(default)]
+    pub rel: Option<String>,
+    /// Media type, e.g. `application/zip`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// A title, often null.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// One downloadable deliverable of an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deliverable {
+    /// The id at the end of the link.
+    pub id: DeliverableId,
+    /// The link itself.
+    pub href: Url,
+}
+
+/// An order, normalised from either of the shapes the API documents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    /// The order id.
+    pub id: OrderId,
+    /// The product ordered.
+    pub product_id: Option<String>,
+    /// The requested time window (an ISO 8601 interval).
+    pub datetime: Option<String>,
+    /// Where the order is in its lifecycle (`None` when the API did not say).
+    pub status: Option<OrderStatus>,
+    /// Why it is there.
+    pub reason_code: Option<ReasonCode>,
+    /// Free text that may come with the reason.
+    pub reason_text: Option<String>,
+    /// When the status last changed.
+    pub status_timestamp: Option<String>,
+    /// Every link of the order and of its status object.
+    pub links: Vec<Link>,
+}
+
+impl Order {
+    /// Whether deliverables may be downloaded: the reason is `fulfilled` or `partially_fulfilled`.
+    pub fn is_ready(&self) -> bool {
+        matches!(
+            self.reason_code,
+            Some(ReasonCode::Fulfilled | ReasonCode::PartiallyFulfilled)
+        )
+    }
+
+    /// The order's deliverables: links with `rel == "deliverable"`, in order, without repeats.
+    /// Links whose href is not a URL ending in a valid id are skipped with a warning.
+    pub fn deliverables(&self) -> Vec<Deliverable> {
+        let mut found: Vec<Deliverable> = Vec::new();
+        for link in self
+            .links
+            .iter()
+            .filter(|l| l.rel.as_deref() == Some("deliverable"))
+        {
+            let parsed = Url::parse(&link.href)
+                .ok()
+                .and_then(|href| Some((DeliverableId::from_href(&href).ok()?, href)));
+            match parsed {
+                Some((id, href)) if !found.iter().any(|d| d.id == id) => {
+                    found.push(Deliverable { id, href });
+                }
+                Some(_) => {}
+                None => {
+                    tracing::warn!(order = %self.id, "skipping a deliverable link that is not a URL ending in an id")
+                }
+            }
+        }
+        found
+    }
+}
+
+/// `status` is either a plain string or a STAPI status object.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawStatus {
+    Flat(String),
+    Nested(StatusObject),
+}
+
+#[derive(Deserialize)]
+struct StatusObject {
+    #[serde(default)]
+    status_code: Option<String>,
+    #[serde(default)]
+    reason_code: Option<String>,
+    #[serde(default)]
+    reason_text: Option<String>,
+    #[serde(default)]
+    timestamp: Option<String>,
+    #[serde(default)]
+    links: Vec<Link>,
+}
+
+#[derive(Deserialize)]
+struct RawOrder {
+    id: OrderId,
+    #[serde(default)]
+    product_id: Option<String>,
+    #[serde(default)]
+    datetime: Option<String>,
+    #[serde(default)]
+    status: Option<RawStatus>,
+    #[serde(default)]
+    status_code: Option<String>,
+    #[serde(default)]
+    reason_code: Option<String>,
+    #[serde(default)]
+    reason_text: Option<String>,
+    #[serde(default)]
+    links: Vec<Link>,
+}
+
+impl<'de> Deserialize<'de> for Order {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = RawOrder::deserialize(deserializer)?;
+        let mut order = Order {
+            id: raw.id,
+            product_id: raw.product_id,
+            datetime: raw.datetime,
+            status: raw.status_code.as_deref().map(OrderStatus::from),
+            reason_code: raw.reason_code.as_deref().map(ReasonCode::from),
+            reason_text: raw.reason_text,
+            status_timestamp: None,
+            links: raw.links,
+        };
+        match raw.status {
+            Some(RawStatus::Flat(status)) => {
+                order.status = Some(OrderStatus::from(status.as_str()))
+            }
+            Some(RawStatus::Nested(nested)) => {
+                order.status = nested
+                    .status_code
+                    .as_deref()
+                    .map(OrderStatus::from)
+                    .or(order.status);
+                order.reason_code = nested
+                    .reason_code
+                    .as_deref()
+                    .map(ReasonCode::from)
+                    .or(order.reason_code);
+                order.reason_text = nested.reason_text.or(order.reason_text);
+                order.status_timestamp = nested.timestamp;
+                order.links.extend(nested.links);
+            }
+            None => {}
+        }
+        Ok(order)
+    }
+}
+
+/// The normalised order, as `wyvern order show --json` prints it.
+impl Serialize for Order {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            id: &'a OrderId,
+            status: &'a Option<OrderStatus>,
+            reason_code: &'a Option<ReasonCode>,
+            product_id: &'a Option<String>,
+            datetime: &'a Option<String>,
+            deliverables: Vec<Deliverable>,
+        }
+        Shown {
+            id: &self.id,
+            status: &self.status,
+            reason_code: &self.reason_code,
+            product_id: &self.product_id,
+            datetime: &self.datetime,
+            deliverables: self.deliverables(),
+        }
+        .serialize(serializer)
+    }
+}

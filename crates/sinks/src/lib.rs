@@ -1,0 +1,74 @@
+//! Storage sinks for wyvern.
+//!
+//! A [`Sink`] stores objects under relative [`ObjectPath`]s. Large objects are written through
+//! an [`Upload`]: a stream of parts that becomes visible under its final path only when
+//! [`Upload::finish`] succeeds, and leaves nothing behind when aborted or dropped. This is the
+//! public API boundary for third-party sink crates.
+
+mod error;
+mod local;
+mod path;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+pub use error::Error;
+pub use local::LocalSink;
+pub use path::{InvalidPath, ObjectPath};
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What a sink knows of a stored object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Where it is.
+    pub path: ObjectPath,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// A place deliverables are written to: a local folder, a bucket, anything that stores bytes
+/// under names.
+///
+/// Implementations must make [`Upload`]s atomic: no object appears under the final path unless
+/// `finish` succeeded.
+#[async_trait]
+pub trait Sink: std::fmt::Debug + Send + Sync {
+    /// Where the sink writes, for messages (no secrets).
+    fn location(&self) -> String;
+
+    /// Facts about an object, `None` when it does not exist.
+    async fn head(&self, path: &ObjectPath) -> Result<Option<ObjectInfo>>;
+
+    /// Reads a small object (receipts, manifests) whole, `None` when it does not exist.
+    async fn get_small(&self, path: &ObjectPath) -> Result<Option<Bytes>>;
+
+    /// Writes a small object whole and atomically.
+    async fn put_small(&self, path: &ObjectPath, data: Bytes) -> Result<()>;
+
+    /// Starts a streaming upload. `size_hint` is the expected size when known, so that a sink
+    /// can size its parts.
+    async fn start_upload(
+        &self,
+        path: &ObjectPath,
+        size_hint: Option<u64>,
+    ) -> Result<Box<dyn Upload>>;
+
+    /// Deletes an object; deleting a missing object is not an error.
+    async fn delete(&self, path: &ObjectPath) -> Result<()>;
+}
+
+/// A streaming write in progress. Nothing is visible under the final path until `finish`.
+/// Dropping an unfinished upload must not leave it visible either.
+#[async_trait]
+pub trait Upload: std::fmt::Debug + Send {
+    /// Appends bytes. Applies backpressure: it returns when the sink can take more.
+    async fn write(&mut self, data: Bytes) -> Result<()>;
+
+    /// Makes the object visible under its final path, replacing any object there.
+    async fn finish(self: Box<Self>) -> Result<ObjectInfo>;
+
+    /// Discards everything written.
+    async fn abort(self: Box<Self>) -> Result<()>;
+}

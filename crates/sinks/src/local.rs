@@ -1,0 +1,273 @@
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::fs;
+use tokio::io::{AsyncWriteExt, BufWriter};
+
+use crate::{Error, ObjectInfo, ObjectPath, Result, Sink, Upload};
+
+/// Write buffer of an upload: large writes keep syscalls few on multi-gigabyte files.
+const WRITE_BUFFER: usize = 1 << 20;
+
+/// The local-disk sink: objects are files under a root folder.
+///
+/// Uploads go to a hidden temporary file (`.<name>.<random>.part`) in the destination folder and
+/// are renamed into place by `finish`, after the data is flushed to disk; an aborted or dropped
+/// upload removes its temporary file.
+#[derive(Debug, Clone)]
+pub struct LocalSink {
+    root: PathBuf,
+}
+
+impl LocalSink {
+    /// A sink writing under `root` (created on first write).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The root folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn full_path(&self, path: &ObjectPath) -> PathBuf {
+        path.segments()
+            .fold(self.root.clone(), |full, segment| full.join(segment))
+    }
+
+    /// The full path and a fresh temporary sibling for it, with parent folders created.
+    async fn prepare(&self, path: &ObjectPath) -> Result<(PathBuf, PathBuf)> {
+        let full = self.full_path(path);
+        let parent = full.parent().unwrap_or(&self.root).to_path_buf();
+        fs::create_dir_all(&parent)
+            .await
+            .map_err(io("creating folder", &parent))?;
+        let temp = parent.join(format!(
+            ".{}.{}.part",
+            path.file_name(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        Ok((full, temp))
+    }
+}
+
+fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn is_not_found(error: &std::io::Error) -> bool {
+    error.kind() == std::io::ErrorKind::NotFound
+}
+
+#[async_trait]
+impl Sink for LocalSink {
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+
+    async fn head(&self, path: &ObjectPath) -> Result<Option<ObjectInfo>> {
+        let full = self.full_path(path);
+        match fs::metadata(&full).await {
+            Ok(meta) if meta.is_file() => Ok(Some(ObjectInfo {
+                path: path.clone(),
+                size: meta.len(),
+            })),
+            Ok(_) => Err(Error::InvalidDestination {
+                location: full.display().to_string(),
+                reason: "exists and is not a file".to_owned(),
+            }),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(io("reading metadata of", &full)(e)),
+        }
+    }
+
+    async fn get_small(&self, path: &ObjectPath) -> Result<Option<Bytes>> {
+        let full = self.full_path(path);
+        match fs::read(&full).await {
+            Ok(data) => Ok(Some(data.into())),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(io("reading", &full)(e)),
+        }
+    }
+
+    async fn put_small(&self, path: &ObjectPath, data: Bytes) -> Result<()> {
+        let mut upload = self.start_upload(path, Some(data.len() as u64)).await?;
+        upload.write(data).await?;
+        upload.finish().await.map(drop)
+    }
+
+    async fn start_upload(
+        &self,
+        path: &ObjectPath,
+        _size_hint: Option<u64>,
+    ) -> Result<Box<dyn Upload>> {
+        let (full, temp) = self.prepare(path).await?;
+        let file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .await
+            .map_err(io("creating", &temp))?;
+        Ok(Box::new(LocalUpload {
+            path: path.clone(),
+            file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            temp,
+            full,
+            written: 0,
+        }))
+    }
+
+    async fn delete(&self, path: &ObjectPath) -> Result<()> {
+        let full = self.full_path(path);
+        match fs::remove_file(&full).await {
+            Err(e) if !is_not_found(&e) => Err(io("deleting", &full)(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct LocalUpload {
+    path: ObjectPath,
+    /// `None` once finished or aborted.
+    file: Option<BufWriter<fs::File>>,
+    temp: PathBuf,
+    full: PathBuf,
+    written: u64,
+}
+
+impl LocalUpload {
+    fn file(&mut self) -> &mut BufWriter<fs::File> {
+        // Only `finish` and `abort` take the file, and both consume the upload.
+        self.file
+            .as_mut()
+            .expect("upload used after finish or abort")
+    }
+}
+
+#[async_trait]
+impl Upload for LocalUpload {
+    async fn write(&mut self, data: Bytes) -> Result<()> {
+        let result = self.file().write_all(&data).await;
+        result.map_err(io("writing", &self.full))?;
+        self.written += data.len() as u64;
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<ObjectInfo> {
+        let mut file = self.file.take().expect("upload used after finish or abort");
+        let flushed = async {
+            file.flush().await?;
+            file.get_ref().sync_all().await
+        };
+        if let Err(e) = flushed.await {
+            drop(file);
+            let _ = fs::remove_file(&self.temp).await;
+            return Err(io("writing", &self.full)(e));
+        }
+        drop(file);
+        if let Err(e) = fs::rename(&self.temp, &self.full).await {
+            let _ = fs::remove_file(&self.temp).await;
+            return Err(io("renaming into place", &self.full)(e));
+        }
+        Ok(ObjectInfo {
+            path: self.path.clone(),
+            size: self.written,
+        })
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<()> {
+        drop(self.file.take());
+        match fs::remove_file(&self.temp).await {
+            Err(e) if !is_not_found(&e) => Err(io("removing", &self.temp)(e)),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for LocalUpload {
+    fn drop(&mut self) {
+        // An upload dropped mid-way (error, cancellation) must not leave its temporary file.
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::LocalSink;
+    use crate::{ObjectPath, Sink};
+
+    fn files(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = walk(dir)
+            .into_iter()
+            .map(|p| p.strip_prefix(dir).expect("under").display().to_string())
+            .collect();
+        names.sort();
+        names
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir)
+            .expect("read_dir")
+            .flat_map(|e| {
+                let path = e.expect("entry").path();
+                if path.is_dir() {
+                    walk(&path)
+                } else {
+                    vec![path]
+                }
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn upload_is_invisible_until_finished_and_abort_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sink = LocalSink::new(dir.path());
+        let path = ObjectPath::parse("order/d.zip").expect("path");
+
+        let mut upload = sink.start_upload(&path, None).await.expect("start");
+        upload
+            .write(Bytes::from_static(b"hello "))
+            .await
+            .expect("write");
+        assert!(sink.head(&path).await.expect("head").is_none());
+        upload
+            .write(Bytes::from_static(b"world"))
+            .await
+            .expect("write");
+        let info = upload.finish().await.expect("finish");
+        assert_eq!(info.size, 11);
+        assert_eq!(
+            sink.get_small(&path).await.expect("get").expect("exists"),
+            "hello world"
+        );
+
+        let mut upload = sink.start_upload(&path, None).await.expect("start");
+        upload
+            .write(Bytes::from_static(b"partial"))
+            .await
+            .expect("write");
+        upload.abort().await.expect("abort");
+        let upload = sink.start_upload(&path, None).await.expect("start");
+        drop(upload);
+        assert_eq!(files(dir.path()), ["order/d.zip"]);
+        assert_eq!(
+            sink.head(&path).await.expect("head").expect("exists").size,
+            11
+        );
+
+        sink.delete(&path).await.expect("delete");
+        sink.delete(&path).await.expect("delete of a missing file");
+        assert!(sink.get_small(&path).await.expect("get").is_none());
+    }
+}
