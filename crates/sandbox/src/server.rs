@@ -1,0 +1,705 @@
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use futures::StreamExt;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::generate::{Product, write_deliverable};
+
+/// The documented sandbox test order: completed, fulfilled.
+pub const TEST_ORDER: &str = "00000000-0000-0000-0000-000000000000";
+/// The test order's deliverable.
+pub const TEST_DELIVERABLE: &str = "00000000-0000-0000-0000-000000000001";
+/// The bearer token the replica accepts unless told otherwise.
+pub const TEST_TOKEN: &str = "sandbox-token-0123456789abcdef";
+/// A user that can log in.
+pub const TEST_USERNAME: &str = "sandbox@example.com";
+/// Its password.
+pub const TEST_PASSWORD: &str = "correct horse battery staple";
+/// Size of generated deliverables unless told otherwise (a small clipped scene).
+pub const DEFAULT_DELIVERABLE_SIZE: u64 = 512 << 10;
+
+/// How the replica misbehaves for one deliverable. Counted faults (`times`) apply to the first
+/// requests of that deliverable's bytes and then stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fault {
+    /// Answer with a 302 to a presigned-style URL on the storage host, which refuses requests
+    /// that carry an `Authorization` header (as S3 does).
+    RedirectToStorage,
+    /// 429 with `Retry-After` for the first `times` requests.
+    RateLimit {
+        /// How many requests are refused.
+        times: u32,
+        /// The `Retry-After` value in seconds.
+        retry_after_secs: u64,
+    },
+    /// A 5xx status for the first `times` requests.
+    ServerError {
+        /// How many requests fail.
+        times: u32,
+        /// Which status.
+        status: u16,
+    },
+    /// Close the connection when the body reaches byte `offset`, for the first `times` bodies.
+    CutAt {
+        /// Absolute offset in the deliverable.
+        offset: u64,
+        /// How many bodies are cut.
+        times: u32,
+    },
+    /// Announce the full Content-Length but always send `missing` bytes fewer.
+    ShortBody {
+        /// How many bytes are never sent.
+        missing: u64,
+    },
+    /// Send the body chunked, without Content-Length.
+    Chunked,
+    /// Answer with an HTML error page and status 200.
+    HtmlPage,
+    /// Flip the byte at `offset` in every body.
+    CorruptByte {
+        /// Absolute offset in the deliverable.
+        offset: u64,
+    },
+    /// Ignore `Range` and do not advertise `Accept-Ranges`.
+    IgnoreRange,
+}
+
+/// How an order's JSON is shaped: the two shapes the public docs show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderShape {
+    /// `status` and `reason_code` as top-level strings.
+    Flat,
+    /// `status` as a STAPI status object `{status_code, reason_code, timestamp, links}`, with the
+    /// deliverable links inside it.
+    Nested,
+}
+
+#[derive(Debug, Clone)]
+struct OrderFixture {
+    status: String,
+    reason: Option<String>,
+    shape: OrderShape,
+    deliverables: Vec<String>,
+}
+
+/// One request the replica saw, for tests to assert on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// `api` or `storage`.
+    pub host: &'static str,
+    /// The method.
+    pub method: String,
+    /// The path (no query).
+    pub path: String,
+    /// The `Range` header, if any.
+    pub range: Option<String>,
+    /// Whether an `Authorization` header came with it.
+    pub authorization: bool,
+}
+
+/// Configures a [`Sandbox`].
+#[derive(Debug)]
+pub struct SandboxBuilder {
+    token: String,
+    deliverable_size: u64,
+    orders: BTreeMap<String, OrderFixture>,
+    faults: HashMap<String, Vec<Fault>>,
+    sizes: HashMap<String, u64>,
+}
+
+impl Default for SandboxBuilder {
+    fn default() -> Self {
+        let mut builder = Self {
+            token: TEST_TOKEN.to_owned(),
+            deliverable_size: DEFAULT_DELIVERABLE_SIZE,
+            orders: BTreeMap::new(),
+            faults: HashMap::new(),
+            sizes: HashMap::new(),
+        };
+        let id = |n: u32| format!("00000000-0000-0000-0000-{n:012}");
+        builder = builder
+            .order(
+                TEST_ORDER,
+                "completed",
+                Some("fulfilled"),
+                OrderShape::Flat,
+                &[TEST_DELIVERABLE],
+            )
+            .order(
+                &id(10),
+                "completed",
+                Some("partially_fulfilled"),
+                OrderShape::Nested,
+                &[&id(11), &id(12)],
+            )
+            .order(&id(20), "accepted", None, OrderShape::Nested, &[])
+            .order(
+                &id(30),
+                "rejected",
+                Some("invalid_geometry"),
+                OrderShape::Flat,
+                &[],
+            );
+        builder
+    }
+}
+
+impl SandboxBuilder {
+    /// The token the API accepts.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = token.into();
+        self
+    }
+
+    /// The approximate size of every generated deliverable.
+    pub fn deliverable_size(mut self, bytes: u64) -> Self {
+        self.deliverable_size = bytes;
+        self
+    }
+
+    /// The approximate size of one deliverable.
+    pub fn deliverable_size_of(mut self, deliverable: &str, bytes: u64) -> Self {
+        self.sizes.insert(deliverable.to_owned(), bytes);
+        self
+    }
+
+    /// Adds (or replaces) an order with the given status, reason and deliverables.
+    pub fn order(
+        mut self,
+        id: &str,
+        status: &str,
+        reason: Option<&str>,
+        shape: OrderShape,
+        deliverables: &[&str],
+    ) -> Self {
+        let fixture = OrderFixture {
+            status: status.to_owned(),
+            reason: reason.map(str::to_owned),
+            shape,
+            deliverables: deliverables.iter().map(|d| (*d).to_owned()).collect(),
+        };
+        self.orders.insert(id.to_owned(), fixture);
+        self
+    }
+
+    /// Makes a deliverable misbehave.
+    pub fn fault(mut self, deliverable: &str, fault: Fault) -> Self {
+        self.faults
+            .entry(deliverable.to_owned())
+            .or_default()
+            .push(fault);
+        self
+    }
+
+    /// Starts both listeners on free loopback ports.
+    pub async fn start(self) -> anyhow::Result<Sandbox> {
+        self.start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Starts the API on `addr` (the storage host on a free port beside it).
+    pub async fn start_on(self, addr: SocketAddr) -> anyhow::Result<Sandbox> {
+        let api = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        let storage = TcpListener::bind(SocketAddr::new(addr.ip(), 0))
+            .await
+            .context("binding the storage host")?;
+        let api_url = format!("http://{}", api.local_addr()?);
+        let storage_url = format!("http://{}", storage.local_addr()?);
+        let workdir = tempfile::Builder::new()
+            .prefix("wyvern-sandbox-")
+            .tempdir()
+            .context("creating a work folder")?;
+        let state = Arc::new(Shared {
+            tokens: Mutex::new(vec![self.token]),
+            deliverable_size: self.deliverable_size,
+            sizes: self.sizes,
+            orders: self.orders,
+            faults: self.faults,
+            api_url: api_url.clone(),
+            storage_url: storage_url.clone(),
+            workdir,
+            generated: tokio::sync::Mutex::new(HashMap::new()),
+            requests: Mutex::new(Vec::new()),
+            counters: Mutex::new(HashMap::new()),
+        });
+        let api_router = Router::new()
+            .route("/1.0/tasking/orders/{id}/", get(order))
+            .route("/1.0/tasking/deliverables/{id}/", get(deliverable))
+            .route("/1.0/auth/token", post(login))
+            .route("/1.0/auth/token/refresh", post(refresh))
+            .fallback(not_found)
+            .with_state(state.clone());
+        let storage_router = Router::new()
+            .route("/objects/{file}", get(presigned))
+            .fallback(not_found)
+            .with_state(state.clone());
+        let tasks = vec![
+            tokio::spawn(async move { axum::serve(api, api_router).await.map_err(Into::into) }),
+            tokio::spawn(async move {
+                axum::serve(storage, storage_router)
+                    .await
+                    .map_err(Into::into)
+            }),
+        ];
+        Ok(Sandbox { state, tasks })
+    }
+}
+
+/// A running replica. Dropping it stops the listeners and removes generated deliverables.
+#[derive(Debug)]
+pub struct Sandbox {
+    state: Arc<Shared>,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(JoinHandle::abort);
+    }
+}
+
+/// A generated deliverable on disk.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// The zip file.
+    pub path: PathBuf,
+    /// Its size.
+    pub len: u64,
+    /// Its ETag.
+    pub etag: String,
+}
+
+impl Sandbox {
+    /// A builder with the default orders: the documented test order, a nested-status order with
+    /// two deliverables, an order still being planned and a rejected one.
+    pub fn builder() -> SandboxBuilder {
+        SandboxBuilder::default()
+    }
+
+    /// The API's base URL, e.g. `http://127.0.0.1:4567`.
+    pub fn api_url(&self) -> &str {
+        &self.state.api_url
+    }
+
+    /// The storage host's base URL.
+    pub fn storage_url(&self) -> &str {
+        &self.state.storage_url
+    }
+
+    /// Every request seen so far.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        lock(&self.state.requests).clone()
+    }
+
+    /// The deliverable's zip as served (generated now if it was not yet).
+    pub async fn deliverable(&self, id: &str) -> anyhow::Result<Served> {
+        self.state.generated(id).await
+    }
+
+    /// Waits until the listeners stop (they run until the sandbox is dropped).
+    pub async fn wait(mut self) -> anyhow::Result<()> {
+        for task in std::mem::take(&mut self.tasks) {
+            task.await??;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    tokens: Mutex<Vec<String>>,
+    deliverable_size: u64,
+    sizes: HashMap<String, u64>,
+    orders: BTreeMap<String, OrderFixture>,
+    faults: HashMap<String, Vec<Fault>>,
+    api_url: String,
+    storage_url: String,
+    workdir: tempfile::TempDir,
+    generated: tokio::sync::Mutex<HashMap<String, Served>>,
+    requests: Mutex<Vec<RequestRecord>>,
+    /// Requests per (deliverable, fault index), for counted faults.
+    counters: Mutex<HashMap<(String, usize), u32>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Shared {
+    fn record(&self, host: &'static str, method: &str, path: &str, headers: &HeaderMap) {
+        lock(&self.requests).push(RequestRecord {
+            host,
+            method: method.to_owned(),
+            path: path.to_owned(),
+            range: headers
+                .get(header::RANGE)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            authorization: headers.contains_key(header::AUTHORIZATION),
+        });
+    }
+
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        let Some(token) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+        else {
+            return false;
+        };
+        lock(&self.tokens).iter().any(|t| t == token)
+    }
+
+    fn faults(&self, id: &str) -> &[Fault] {
+        self.faults.get(id).map_or(&[], Vec::as_slice)
+    }
+
+    /// Counts one more use of a counted fault; true while it still applies.
+    fn fault_applies(&self, id: &str, index: usize, times: u32) -> bool {
+        let mut counters = lock(&self.counters);
+        let used = counters.entry((id.to_owned(), index)).or_default();
+        *used += 1;
+        *used <= times
+    }
+
+    fn is_deliverable(&self, id: &str) -> bool {
+        self.orders
+            .values()
+            .any(|o| o.deliverables.iter().any(|d| d == id))
+    }
+
+    async fn generated(&self, id: &str) -> anyhow::Result<Served> {
+        let mut generated = self.generated.lock().await;
+        if let Some(served) = generated.get(id) {
+            return Ok(served.clone());
+        }
+        let product = Product::for_deliverable(
+            id,
+            self.sizes.get(id).copied().unwrap_or(self.deliverable_size),
+        );
+        let path = self.workdir.path().join(format!("{id}.zip"));
+        let target = path.clone();
+        let len =
+            tokio::task::spawn_blocking(move || write_deliverable(&product, &target)).await??;
+        let served = Served {
+            path,
+            len,
+            etag: format!("\"{id}-{len}\""),
+        };
+        generated.insert(id.to_owned(), served.clone());
+        Ok(served)
+    }
+
+    fn order_json(&self, id: &str, fixture: &OrderFixture) -> Value {
+        let links: Vec<Value> = fixture
+            .deliverables
+            .iter()
+            .map(|d| json!({ "href": format!("{}/1.0/tasking/deliverables/{d}/", self.api_url), "rel": "deliverable", "type": "application/zip", "title": null }))
+            .collect();
+        let mut order = json!({
+            "id": id,
+            "product_id": "f7311e41-b598-456f-8fe3-409372114e15",
+            "datetime": "2025-06-01T00:00:00+00:00/2025-07-02T00:00:00+00:00",
+        });
+        let fields = order.as_object_mut().expect("object");
+        match fixture.shape {
+            OrderShape::Flat => {
+                fields.insert("status".into(), json!(fixture.status));
+                fields.insert("reason_code".into(), json!(fixture.reason));
+                fields.insert("links".into(), json!(links));
+            }
+            OrderShape::Nested => {
+                fields.insert(
+                    "status".into(),
+                    json!({ "timestamp": "2025-07-02T00:00:00Z", "status_code": fixture.status, "reason_code": fixture.reason, "links": links }),
+                );
+                fields.insert("links".into(), json!([]));
+                fields.insert(
+                    "wyvern:extra".into(),
+                    json!({ "unknown": "fields are tolerated" }),
+                );
+            }
+        }
+        order
+    }
+}
+
+fn error(status: StatusCode, detail: &str) -> Response {
+    (status, Json(json!({ "detail": detail }))).into_response()
+}
+
+async fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "Not found.")
+}
+
+async fn order(
+    State(state): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    state.record(
+        "api",
+        "GET",
+        &format!("/1.0/tasking/orders/{id}/"),
+        &headers,
+    );
+    if !state.authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "Invalid token.");
+    }
+    match state.orders.get(&id) {
+        Some(fixture) => Json(state.order_json(&id, fixture)).into_response(),
+        None => not_found().await,
+    }
+}
+
+async fn deliverable(
+    State(state): State<Arc<Shared>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    state.record(
+        "api",
+        "GET",
+        &format!("/1.0/tasking/deliverables/{id}/"),
+        &headers,
+    );
+    if !state.authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "Invalid token.");
+    }
+    if !state.is_deliverable(&id) {
+        return not_found().await;
+    }
+    for (index, fault) in state.faults(&id).iter().enumerate() {
+        match *fault {
+            Fault::RateLimit {
+                times,
+                retry_after_secs,
+            } if state.fault_applies(&id, index, times) => {
+                let mut response = error(StatusCode::TOO_MANY_REQUESTS, "Request was throttled.");
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                return response;
+            }
+            Fault::ServerError { times, status } if state.fault_applies(&id, index, times) => {
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return (status, "upstream trouble").into_response();
+            }
+            Fault::RedirectToStorage => {
+                let location = format!(
+                    "{}/objects/{id}.zip?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=604800&X-Amz-Signature={}",
+                    state.storage_url,
+                    signature(&id)
+                );
+                return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
+            }
+            _ => {}
+        }
+    }
+    serve(&state, &id, &headers).await
+}
+
+/// The storage host: presigned URLs only, and a second auth mechanism is refused as S3 does.
+async fn presigned(
+    State(state): State<Arc<Shared>>,
+    Path(file): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    state.record("storage", "GET", &format!("/objects/{file}"), &headers);
+    let id = file.trim_end_matches(".zip");
+    if headers.contains_key(header::AUTHORIZATION) {
+        return (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/xml")], "<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message></Error>").into_response();
+    }
+    if query.get("X-Amz-Signature").map(String::as_str) != Some(signature(id).as_str()) {
+        return (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "application/xml")],
+            "<Error><Code>SignatureDoesNotMatch</Code></Error>",
+        )
+            .into_response();
+    }
+    serve(&state, id, &headers).await
+}
+
+fn signature(id: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("sandbox-signing-key/{id}")))
+}
+
+async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
+    let served = match state.generated(id).await {
+        Ok(served) => served,
+        Err(e) => {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("generating the deliverable failed: {e:#}"),
+            );
+        }
+    };
+    let faults = state.faults(id);
+    if faults.contains(&Fault::HtmlPage) {
+        return (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            "<!doctype html><html><body><h1>Service temporarily unavailable</h1></body></html>",
+        )
+            .into_response();
+    }
+    let ranges = !faults.contains(&Fault::IgnoreRange);
+    let if_range_ok = headers
+        .get(header::IF_RANGE)
+        .is_none_or(|v| v.as_bytes() == served.etag.as_bytes());
+    let start = headers
+        .get(header::RANGE)
+        .filter(|_| ranges && if_range_ok)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("bytes="))
+        .and_then(|v| v.strip_suffix('-'))
+        .and_then(|v| v.parse::<u64>().ok());
+    if start.is_some_and(|s| s >= served.len) {
+        return (
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            [(header::CONTENT_RANGE, format!("bytes */{}", served.len))],
+        )
+            .into_response();
+    }
+    let from = start.unwrap_or(0);
+    let mut end = served.len;
+    let mut cut = None;
+    let mut corrupt = None;
+    for (index, fault) in faults.iter().enumerate() {
+        match *fault {
+            Fault::CutAt { offset, times }
+                if offset > from
+                    && offset < served.len
+                    && state.fault_applies(id, index, times) =>
+            {
+                cut = Some(offset)
+            }
+            Fault::ShortBody { missing } => end = end.saturating_sub(missing).max(from),
+            Fault::CorruptByte { offset } => corrupt = Some(offset),
+            _ => {}
+        }
+    }
+    let mut file = match tokio::fs::File::open(&served.path).await {
+        Ok(file) => file,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    if let Err(e) = file.seek(std::io::SeekFrom::Start(from)).await {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
+    }
+    let stop = cut.unwrap_or(end);
+    let body = tokio_util::io::ReaderStream::with_capacity(file.take(stop - from), 64 << 10);
+    let mut position = from;
+    let body = body.map(move |chunk| {
+        let chunk = chunk?;
+        let chunk_start = position;
+        position += chunk.len() as u64;
+        Ok::<Bytes, std::io::Error>(match corrupt {
+            Some(offset) if (chunk_start..position).contains(&offset) => {
+                let mut bytes = chunk.to_vec();
+                bytes[(offset - chunk_start) as usize] ^= 0xff;
+                bytes.into()
+            }
+            _ => chunk,
+        })
+    });
+    // A cut ends the body with an error, which makes the server drop the connection.
+    let tail =
+        futures::stream::iter(cut.map(|_| Err(std::io::Error::other("fault: connection cut"))));
+    let mut response = Response::new(Body::from_stream(body.chain(tail)));
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/zip"),
+    );
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(&served.etag).unwrap_or(HeaderValue::from_static("\"x\"")),
+    );
+    if let Ok(disposition) = HeaderValue::from_str(&format!("attachment; filename=\"{id}.zip\"")) {
+        h.insert(header::CONTENT_DISPOSITION, disposition);
+    }
+    if ranges {
+        h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    }
+    if !faults.contains(&Fault::Chunked) {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(served.len - from));
+    }
+    if start.is_some() {
+        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+        if let Ok(range) =
+            HeaderValue::from_str(&format!("bytes {from}-{}/{}", served.len - 1, served.len))
+        {
+            response.headers_mut().insert(header::CONTENT_RANGE, range);
+        }
+    }
+    response
+}
+
+async fn login(
+    State(state): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Option<Json<Value>>,
+) -> Response {
+    state.record("api", "POST", "/1.0/auth/token", &headers);
+    let field = |name: &str| {
+        body.as_ref()
+            .and_then(|b| b.get(name))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    if field("username").as_deref() != Some(TEST_USERNAME)
+        || field("password").as_deref() != Some(TEST_PASSWORD)
+    {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "No active account found with the given credentials",
+        );
+    }
+    issue(&state)
+}
+
+async fn refresh(
+    State(state): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Option<Json<Value>>,
+) -> Response {
+    state.record("api", "POST", "/1.0/auth/token/refresh", &headers);
+    let given = body
+        .as_ref()
+        .and_then(|b| b.get("refresh_token"))
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    if !given.starts_with("sandbox-refresh-") {
+        return error(StatusCode::UNAUTHORIZED, "Token is invalid or expired");
+    }
+    issue(&state)
+}
+
+fn issue(state: &Shared) -> Response {
+    let mut tokens = lock(&state.tokens);
+    let token = format!("sandbox-issued-{:04}", tokens.len());
+    tokens.push(token.clone());
+    Json(json!({ "access_token": token, "refresh_token": format!("sandbox-refresh-{}", tokens.len()), "expires_in": 3600 })).into_response()
+}
