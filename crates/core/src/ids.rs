@@ -87,7 +87,7 @@ impl DeliverableId {
     pub fn from_href(href: &url::Url) -> Result<Self, InvalidId> {
         let last = href
             .path_segments()
-            .and_then(|segments| segments.filter(|s| !s.is_empty()).next_back())
+            .and_then(|mut segments| segments.rfind(|s| !s.is_empty()))
             .unwrap_or_default();
         last.parse()
     }

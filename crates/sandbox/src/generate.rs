@@ -41,7 +41,7 @@ impl Product {
     /// 16 x 16 image).
     pub fn for_deliverable(deliverable_id: &str, target_bytes: u64) -> Self {
         let seed = seed_of(deliverable_id);
-        let bands = if seed % 3 == 0 { 23 } else { 31 };
+        let bands = if seed.is_multiple_of(3) { 23 } else { 31 };
         // Bytes per pixel: radiance, both masks, and an incompressible RGB preview.
         let per_pixel = u64::from(bands) * 4 + 4 + u64::from(bands) + 3;
         let side = ((target_bytes / per_pixel) as f64).sqrt().max(16.0) as u32;
@@ -190,7 +190,7 @@ pub fn write_deliverable(product: &Product, path: &Path) -> io::Result<u64> {
             data_mask
                 .write(w, |row, buf| {
                     for (col, pixel) in buf.chunks_exact_mut(4).enumerate() {
-                        let clear = u8::from(rng.next() % 10 != 0);
+                        let clear = u8::from(!rng.next().is_multiple_of(10));
                         let values = if is_nodata(product, row, col) {
                             [255; 4]
                         } else {
@@ -224,7 +224,7 @@ pub fn write_deliverable(product: &Product, path: &Path) -> io::Result<u64> {
                         *sample = if is_nodata(product, row, i / bands) {
                             255
                         } else {
-                            u8::from(rng.next() % 50 == 0)
+                            u8::from(rng.next().is_multiple_of(50))
                         };
                     }
                 })

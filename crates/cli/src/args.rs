@@ -1,0 +1,147 @@
+//! The command line, as clap parses it. [`crate::settings`] turns it into validated settings.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use wyvern_core::OrderId;
+use wyvern_core::env::{
+    WYVERN_API_URL, WYVERN_MAX_RETRIES, WYVERN_READ_TIMEOUT, WYVERN_TOKEN_FILE,
+};
+
+/// Fetch Wyvern imagery deliverables to disk, verified.
+#[derive(Debug, Parser)]
+#[command(name = "wyvern", version, max_term_width = 100)]
+pub struct Cli {
+    /// API base URL (default: https://api.wyvern.space, or the sandbox with --sandbox).
+    #[arg(long, global = true, env = WYVERN_API_URL, value_name = "URL")]
+    pub api_url: Option<String>,
+
+    /// Use Wyvern's sandbox API (https://api.sandbox.wyvern.space).
+    #[arg(long, global = true)]
+    pub sandbox: bool,
+
+    /// Read the bearer token from this file (else $WYVERN_TOKEN, else the login cache).
+    #[arg(long, global = true, env = WYVERN_TOKEN_FILE, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+
+    /// Print one JSON object per line on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Log more on stderr (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Retries of a failed request or interrupted download before giving up.
+    #[arg(long, global = true, env = WYVERN_MAX_RETRIES, value_name = "N", default_value_t = 5)]
+    pub retries: u32,
+
+    /// Give up on a connection that sends nothing for this long (then resume), e.g. 60s.
+    #[arg(long, global = true, env = WYVERN_READ_TIMEOUT, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    pub read_timeout: Duration,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Orders: show, wait for, download.
+    #[command(subcommand)]
+    Order(OrderCommand),
+    /// Deliverables: download by id or URL.
+    #[command(subcommand)]
+    Deliverable(DeliverableCommand),
+    /// Log in and store a token.
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrderCommand {
+    /// Show an order: status, reason and deliverables.
+    Show {
+        /// The order id.
+        order_id: OrderId,
+    },
+    /// Wait until an order is completed (exit 0) or can no longer be (exit 4).
+    Wait {
+        /// The order id.
+        order_id: OrderId,
+        /// Time between polls.
+        #[arg(long, value_parser = parse_duration, default_value = "30s")]
+        interval: Duration,
+        /// Give up after this long (exit 4); no limit by default.
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<Duration>,
+    },
+    /// Download every deliverable of fulfilled orders to DEST/<order_id>/<deliverable_id>.zip.
+    Download {
+        /// One or more order ids.
+        #[arg(required = true)]
+        order_ids: Vec<OrderId>,
+        #[command(flatten)]
+        destination: Destination,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeliverableCommand {
+    /// Download deliverables to DEST/<deliverable_id>.zip.
+    Download {
+        /// Deliverable ids, or deliverable URLs on the API.
+        #[arg(required = true, value_name = "DELIVERABLE_ID_OR_URL")]
+        deliverables: Vec<String>,
+        #[command(flatten)]
+        destination: Destination,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuthCommand {
+    /// Exchange a username and password for a token, stored in the config dir (mode 0600).
+    /// The password is read from the terminal, or from stdin when it is not one.
+    Login {
+        /// The account's username (asked for when not given).
+        #[arg(long)]
+        username: Option<String>,
+    },
+    /// Forget the stored token for this API.
+    Logout,
+}
+
+#[derive(Debug, Args)]
+pub struct Destination {
+    /// Where to write.
+    #[arg(long = "to", value_name = "DEST", default_value = ".")]
+    pub to: PathBuf,
+
+    /// What to do when a deliverable is already at the destination.
+    #[arg(long, value_enum, default_value_t = IfExists::Skip)]
+    pub if_exists: IfExists,
+}
+
+/// What to do with a deliverable already at the destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum IfExists {
+    /// Skip it when its receipt and size match; download again otherwise.
+    Skip,
+    /// Replace it.
+    Overwrite,
+    /// Stop with an error.
+    Fail,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 30s, 5m, 1h30m)"))
+}

@@ -1,0 +1,138 @@
+//! Errors shown to people: the chain of causes, a `hint:` when there is something to do, and a
+//! documented exit code chosen from the error's kind.
+
+use std::fmt;
+
+use wyvern_core::Error as ApiError;
+use wyvern_unpack::VerifyError;
+
+/// Exit codes, documented in docs/cli.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exit {
+    /// 0: success.
+    Success = 0,
+    /// 1: any other failure.
+    Failure = 1,
+    /// 3: a deliverable failed verification.
+    Verification = 3,
+    /// 4: the order is not ready.
+    NotReady = 4,
+    /// 5: authentication or permission refused.
+    Auth = 5,
+    /// 6: order or deliverable not found.
+    NotFound = 6,
+}
+
+impl Exit {
+    /// The exit code that describes `error`, from the first cause that says.
+    pub fn of(error: &anyhow::Error) -> Self {
+        for cause in error.chain() {
+            if cause.is::<VerifyError>() {
+                return Self::Verification;
+            }
+            if let Some(api) = cause.downcast_ref::<ApiError>() {
+                return match api {
+                    ApiError::Unauthenticated { .. } | ApiError::MissingToken => Self::Auth,
+                    ApiError::NotFound { .. } => Self::NotFound,
+                    ApiError::NotReady { .. } => Self::NotReady,
+                    _ => Self::Failure,
+                };
+            }
+        }
+        Self::Failure
+    }
+
+    /// One code for several failures: theirs when they agree, 1 otherwise.
+    pub fn combine(codes: impl IntoIterator<Item = Self>) -> Self {
+        let mut codes = codes.into_iter();
+        match codes.next() {
+            None => Self::Success,
+            Some(first) if codes.all(|c| c == first) => first,
+            Some(_) => Self::Failure,
+        }
+    }
+}
+
+/// Attaches a hint, shown as `hint: ...` under the error.
+pub trait Hint<T> {
+    /// Adds a hint to the error, if any.
+    fn hint(self, hint: impl Into<String>) -> anyhow::Result<T>;
+}
+
+impl<T, E: Into<anyhow::Error>> Hint<T> for Result<T, E> {
+    fn hint(self, hint: impl Into<String>) -> anyhow::Result<T> {
+        self.map_err(|e| e.into().context(Hinted(hint.into())))
+    }
+}
+
+impl<T> Hint<T> for Option<T> {
+    fn hint(self, hint: impl Into<String>) -> anyhow::Result<T> {
+        self.ok_or_else(|| anyhow::Error::msg("missing value"))
+            .hint(hint)
+    }
+}
+
+/// The context layer carrying a hint. It displays as nothing, and [`render`] leaves out empty
+/// layers, so the chain of causes reads as if it were not there.
+#[derive(Debug)]
+struct Hinted(String);
+
+impl fmt::Display for Hinted {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        Ok(())
+    }
+}
+
+/// The hint for an error: an explicit one, else one derived from its kind.
+pub fn hint_for(error: &anyhow::Error) -> Option<String> {
+    if let Some(hinted) = error.downcast_ref::<Hinted>() {
+        return Some(hinted.0.clone());
+    }
+    error.chain().find_map(|cause| {
+        if cause.is::<VerifyError>() {
+            return Some("nothing was kept; run the command again, and tell Wyvern support if the same deliverable fails twice".to_owned());
+        }
+        let text = match cause.downcast_ref::<ApiError>()? {
+            ApiError::MissingToken => "set WYVERN_TOKEN, pass --token-file PATH, or run `wyvern auth login`",
+            ApiError::Unauthenticated { .. } => "check the token (WYVERN_TOKEN, --token-file or `wyvern auth login`) and that it belongs to this API (--api-url, --sandbox)",
+            ApiError::NotFound { .. } => "check the id and the API: sandbox orders exist only with --sandbox",
+            ApiError::NotReady { .. } => "`wyvern order wait ORDER_ID` waits until the order is fulfilled",
+            ApiError::NotAZip { .. } => "the server sent an error page instead of the deliverable; try again later",
+            ApiError::RateLimited { .. } | ApiError::Server { .. } | ApiError::Transport { .. } | ApiError::Incomplete { .. } => {
+                "the network or the server failed repeatedly; try again later, or raise --retries"
+            }
+            _ => return None,
+        };
+        Some(text.to_owned())
+    })
+}
+
+/// The error and its causes on one line each, without the hint layers.
+pub fn render(error: &anyhow::Error) -> String {
+    let lines = causes(error);
+    let mut out = format!("error: {}", lines.first().map_or("", String::as_str));
+    for cause in lines.iter().skip(1) {
+        out.push_str(&format!("\n  caused by: {cause}"));
+    }
+    out
+}
+
+/// The error's causes as one line, for `--json` output.
+pub fn one_line(error: &anyhow::Error) -> String {
+    causes(error).join(": ")
+}
+
+/// The messages of the chain, without hint layers and repeats.
+fn causes(error: &anyhow::Error) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for text in error
+        .chain()
+        .map(ToString::to_string)
+        .filter(|t| !t.is_empty())
+    {
+        if lines.last() != Some(&text) {
+            lines.push(text);
+        }
+    }
+    lines
+}
