@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use wyvern_core::OrderId;
-use wyvern_core::env::{
-    WYVERN_API_URL, WYVERN_MAX_RETRIES, WYVERN_READ_TIMEOUT, WYVERN_TOKEN_FILE,
-};
+use wyvern_core::env::{WYVERN_API_URL, WYVERN_MAX_RETRIES, WYVERN_READ_TIMEOUT, WYVERN_TOKEN_FILE};
 
 /// Fetch Wyvern imagery deliverables to disk, verified.
 #[derive(Debug, Parser)]

@@ -30,9 +30,7 @@ struct CachedToken {
 }
 
 fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// The login cache's path.
@@ -51,10 +49,9 @@ pub fn cache_path() -> anyhow::Result<PathBuf> {
 pub async fn resolve(token_file: Option<&Path>, api: &Client) -> anyhow::Result<Option<Token>> {
     if let Some(path) = token_file {
         warn_if_shared(path);
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the token file {}", path.display()))?;
-        let token = Token::new(text)
-            .with_context(|| format!("the token file {} is empty", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading the token file {}", path.display()))?;
+        let token = Token::new(text).with_context(|| format!("the token file {} is empty", path.display()))?;
         return Ok(Some(token));
     }
     if let Some(token) = std::env::var(WYVERN_TOKEN).ok().and_then(Token::new) {
@@ -70,8 +67,7 @@ pub async fn resolve(token_file: Option<&Path>, api: &Client) -> anyhow::Result<
     match (&entry.refresh_token, expired) {
         (Some(refresh), true) => {
             tracing::info!("the cached token expired; refreshing it");
-            let refresh =
-                Token::new(refresh.clone()).context("empty refresh token in the login cache")?;
+            let refresh = Token::new(refresh.clone()).context("empty refresh token in the login cache")?;
             let set = api
                 .refresh(&refresh)
                 .await
@@ -89,10 +85,7 @@ pub async fn resolve(token_file: Option<&Path>, api: &Client) -> anyhow::Result<
 fn entry_of(set: TokenSet, previous_refresh: Option<Token>) -> CachedToken {
     CachedToken {
         token: set.token.expose().to_owned(),
-        refresh_token: set
-            .refresh_token
-            .or(previous_refresh)
-            .map(|t| t.expose().to_owned()),
+        refresh_token: set.refresh_token.or(previous_refresh).map(|t| t.expose().to_owned()),
         expires_at: set.expires_in.map(|secs| now() + secs),
     }
 }
@@ -116,15 +109,10 @@ pub async fn login(api: &Client, username: Option<String>) -> anyhow::Result<Pat
     if username.is_empty() || password.is_empty() {
         bail!("a username and a password are needed");
     }
-    let set = api
-        .login(&username, &password)
-        .await
-        .context("logging in")?;
+    let set = api.login(&username, &password).await.context("logging in")?;
     let path = cache_path()?;
     let mut cache = read_cache(&path)?;
-    cache
-        .apis
-        .insert(api.base_url().to_string(), entry_of(set, None));
+    cache.apis.insert(api.base_url().to_string(), entry_of(set, None));
     write_cache(&path, &cache)?;
     Ok(path)
 }
@@ -168,9 +156,7 @@ fn write_cache(path: &Path, cache: &Cache) -> anyhow::Result<()> {
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(&temp)
-        .with_context(|| format!("writing {}", temp.display()))?;
+    let mut file = options.open(&temp).with_context(|| format!("writing {}", temp.display()))?;
     file.write_all(&serde_json::to_vec_pretty(cache)?)?;
     file.sync_all()?;
     std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))?;
@@ -183,10 +169,7 @@ fn warn_if_shared(path: &Path) {
     if let Ok(meta) = std::fs::metadata(path) {
         use std::os::unix::fs::PermissionsExt;
         if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!(
-                "{} is readable by other users; `chmod 600` it",
-                path.display()
-            );
+            tracing::warn!("{} is readable by other users; `chmod 600` it", path.display());
         }
     }
     #[cfg(not(unix))]

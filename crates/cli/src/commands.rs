@@ -22,64 +22,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     let anonymous = settings::client(&cli, None)?;
     match &cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "wyvern",
-                &mut std::io::stdout(),
-            );
+            clap_complete::generate(*shell, &mut Cli::command(), "wyvern", &mut std::io::stdout());
             return Ok(Exit::Success);
         }
         Command::Auth(AuthCommand::Login { username }) => {
             let path = auth::login(&anonymous, username.clone()).await?;
-            eprintln!(
-                "logged in to {}; token stored in {}",
-                anonymous.base_url(),
-                path.display()
-            );
+            eprintln!("logged in to {}; token stored in {}", anonymous.base_url(), path.display());
             return Ok(Exit::Success);
         }
         Command::Auth(AuthCommand::Logout) => {
             let removed = auth::logout(&anonymous)?;
-            eprintln!(
-                "{} for {}",
-                if removed {
-                    "token forgotten"
-                } else {
-                    "no stored token"
-                },
-                anonymous.base_url()
-            );
+            eprintln!("{} for {}", if removed { "token forgotten" } else { "no stored token" }, anonymous.base_url());
             return Ok(Exit::Success);
         }
         _ => {}
     }
-    let token = auth::resolve(cli.token_file.as_deref(), &anonymous)
-        .await?
-        .ok_or(ApiError::MissingToken)?;
+    let token = auth::resolve(cli.token_file.as_deref(), &anonymous).await?.ok_or(ApiError::MissingToken)?;
     let client = settings::client(&cli, Some(token))?;
-    let out = Output {
-        json: cli.json,
-        quiet: cli.quiet,
-    };
+    let out = Output { json: cli.json, quiet: cli.quiet };
     match &cli.command {
         Command::Order(OrderCommand::Show { order_id }) => {
-            let order = client
-                .order(order_id)
-                .await
-                .with_context(|| format!("fetching order {order_id}"))?;
+            let order = client.order(order_id).await.with_context(|| format!("fetching order {order_id}"))?;
             out.order(&order)?;
             Ok(Exit::Success)
         }
-        Command::Order(OrderCommand::Wait {
-            order_id,
-            interval,
-            timeout,
-        }) => wait(&client, &out, order_id, *interval, *timeout).await,
-        Command::Order(OrderCommand::Download {
-            order_ids,
-            destination,
-        }) => {
+        Command::Order(OrderCommand::Wait { order_id, interval, timeout }) => {
+            wait(&client, &out, order_id, *interval, *timeout).await
+        }
+        Command::Order(OrderCommand::Download { order_ids, destination }) => {
             let sink = local_sink(destination);
             let mut batch = Batch::new(&client, sink, destination, out);
             for order_id in order_ids {
@@ -87,23 +57,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             }
             Ok(batch.exit())
         }
-        Command::Deliverable(DeliverableCommand::Download {
-            deliverables,
-            destination,
-        }) => {
+        Command::Deliverable(DeliverableCommand::Download { deliverables, destination }) => {
             let sink = local_sink(destination);
             let mut batch = Batch::new(&client, sink, destination, out);
             for target in deliverables {
                 match deliverable_id(&client, target) {
                     Ok(id) => {
                         let path = ObjectPath::parse(&format!("{id}.zip"))?;
-                        batch
-                            .fetch(Job {
-                                order_id: None,
-                                deliverable_id: id,
-                                path,
-                            })
-                            .await;
+                        batch.fetch(Job { order_id: None, deliverable_id: id, path }).await;
                     }
                     Err(e) => batch.fail(None, None, e),
                 }
@@ -125,8 +86,12 @@ fn deliverable_id(client: &Client, target: &str) -> anyhow::Result<DeliverableId
     }
     let url = Url::parse(target).with_context(|| format!("invalid URL {target:?}"))?;
     if !client.is_api_origin(&url) {
-        return Err(anyhow::anyhow!("{} is not on the API's origin {}", wyvern_core::redact_url(&url), client.base_url()))
-            .hint("the token is only sent to the API; pass --api-url (or --sandbox) for the API this link belongs to");
+        return Err(anyhow::anyhow!(
+            "{} is not on the API's origin {}",
+            wyvern_core::redact_url(&url),
+            client.base_url()
+        ))
+        .hint("the token is only sent to the API; pass --api-url (or --sandbox) for the API this link belongs to");
     }
     Ok(DeliverableId::from_href(&url)?)
 }
@@ -141,17 +106,11 @@ async fn wait(
     let started = Instant::now();
     let mut last = String::new();
     loop {
-        let order = client
-            .order(id)
-            .await
-            .with_context(|| format!("fetching order {id}"))?;
+        let order = client.order(id).await.with_context(|| format!("fetching order {id}"))?;
         let state = format!(
             "{} ({})",
             order.status.as_ref().map_or("unknown", OrderStatus::as_str),
-            order
-                .reason_code
-                .as_ref()
-                .map_or("no reason yet", |r| r.as_str())
+            order.reason_code.as_ref().map_or("no reason yet", |r| r.as_str())
         );
         if state != last && !out.quiet {
             eprintln!("order {id}: {state}");
@@ -172,10 +131,8 @@ async fn wait(
         }
         let remaining = timeout.map(|t| t.saturating_sub(started.elapsed()));
         if remaining == Some(Duration::ZERO) {
-            return Err(not_ready()).context(format!(
-                "gave up waiting after {}",
-                humantime::format_duration(started.elapsed())
-            ));
+            return Err(not_ready())
+                .context(format!("gave up waiting after {}", humantime::format_duration(started.elapsed())));
         }
         tokio::time::sleep(remaining.map_or(interval, |r| r.min(interval))).await;
     }
@@ -193,12 +150,7 @@ struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
-    fn new(
-        client: &'a Client,
-        sink: Arc<dyn Sink>,
-        destination: &'a Destination,
-        out: Output,
-    ) -> Self {
+    fn new(client: &'a Client, sink: Arc<dyn Sink>, destination: &'a Destination, out: Output) -> Self {
         Self {
             client,
             sink,
@@ -220,42 +172,17 @@ impl<'a> Batch<'a> {
             tracing::warn!(order = %order_id, "the order is fulfilled but lists no deliverable links");
         }
         for deliverable in deliverables {
-            let path = ObjectPath::parse(&format!("{order_id}/{}.zip", deliverable.id))
-                .expect("ids are path-safe");
-            self.fetch(Job {
-                order_id: Some(order_id.clone()),
-                deliverable_id: deliverable.id,
-                path,
-            })
-            .await;
+            let path = ObjectPath::parse(&format!("{order_id}/{}.zip", deliverable.id)).expect("ids are path-safe");
+            self.fetch(Job { order_id: Some(order_id.clone()), deliverable_id: deliverable.id, path }).await;
         }
     }
 
     async fn fetch(&mut self, job: Job) {
-        let destination = job
-            .path
-            .segments()
-            .fold(self.root.to_path_buf(), |p, s| p.join(s))
-            .display()
-            .to_string();
-        match transfer::fetch(
-            self.client,
-            &self.sink,
-            &job,
-            self.if_exists,
-            &self.progress,
-        )
-        .await
-        {
-            Ok(Outcome::Downloaded(receipt)) => {
-                self.out.result("downloaded", &destination, &receipt)
-            }
+        let destination = job.path.segments().fold(self.root.to_path_buf(), |p, s| p.join(s)).display().to_string();
+        match transfer::fetch(self.client, &self.sink, &job, self.if_exists, &self.progress).await {
+            Ok(Outcome::Downloaded(receipt)) => self.out.result("downloaded", &destination, &receipt),
             Ok(Outcome::Skipped(receipt)) => self.out.result("skipped", &destination, &receipt),
-            Err(e) => self.fail(
-                job.order_id.as_ref(),
-                Some((&job.deliverable_id, destination)),
-                e,
-            ),
+            Err(e) => self.fail(job.order_id.as_ref(), Some((&job.deliverable_id, destination)), e),
         }
     }
 
@@ -344,25 +271,10 @@ impl Output {
         }
         let none = || "-".to_owned();
         println!("order         {}", order.id);
-        println!(
-            "status        {}",
-            order.status.as_ref().map_or_else(none, ToString::to_string)
-        );
-        println!(
-            "reason        {}",
-            order
-                .reason_code
-                .as_ref()
-                .map_or_else(none, ToString::to_string)
-        );
-        println!(
-            "product       {}",
-            order.product_id.clone().unwrap_or_else(none)
-        );
-        println!(
-            "window        {}",
-            order.datetime.clone().unwrap_or_else(none)
-        );
+        println!("status        {}", order.status.as_ref().map_or_else(none, ToString::to_string));
+        println!("reason        {}", order.reason_code.as_ref().map_or_else(none, ToString::to_string));
+        println!("product       {}", order.product_id.clone().unwrap_or_else(none));
+        println!("window        {}", order.datetime.clone().unwrap_or_else(none));
         let deliverables = order.deliverables();
         println!("deliverables  {}", deliverables.len());
         for deliverable in deliverables {

@@ -67,8 +67,7 @@ impl<T, E: Into<anyhow::Error>> Hint<T> for Result<T, E> {
 
 impl<T> Hint<T> for Option<T> {
     fn hint(self, hint: impl Into<String>) -> anyhow::Result<T> {
-        self.ok_or_else(|| anyhow::Error::msg("missing value"))
-            .hint(hint)
+        self.ok_or_else(|| anyhow::Error::msg("missing value")).hint(hint)
     }
 }
 
@@ -125,11 +124,7 @@ pub fn one_line(error: &anyhow::Error) -> String {
 /// The messages of the chain, without hint layers and repeats.
 fn causes(error: &anyhow::Error) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
-    for text in error
-        .chain()
-        .map(ToString::to_string)
-        .filter(|t| !t.is_empty())
-    {
+    for text in error.chain().map(ToString::to_string).filter(|t| !t.is_empty()) {
         if lines.last() != Some(&text) {
             lines.push(text);
         }

@@ -31,25 +31,17 @@ impl Progress {
         let bar = match self {
             Self::Bars(multi) => {
                 let bar = multi.add(total.map_or_else(ProgressBar::new_spinner, ProgressBar::new));
-                let style = ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> ");
+                let style =
+                    ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar())
+                        .progress_chars("=> ");
                 bar.set_style(style);
                 bar.set_prefix(label.to_owned());
                 Some(bar)
             }
             Self::Lines | Self::Off => None,
         };
-        Bar {
-            bar,
-            lines: matches!(self, Self::Lines),
-            label: label.to_owned(),
-            total,
-            done: 0,
-            last: Instant::now(),
-        }
+        Bar { bar, lines: matches!(self, Self::Lines), label: label.to_owned(), total, done: 0, last: Instant::now() }
     }
 }
 

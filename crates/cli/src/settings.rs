@@ -17,10 +17,7 @@ pub fn api_url(cli: &Cli) -> &str {
 
 /// A client without a token (for login and refresh) or with one.
 pub fn client(cli: &Cli, token: Option<wyvern_core::Token>) -> anyhow::Result<Client> {
-    let retry = RetryPolicy {
-        max_retries: cli.retries,
-        ..RetryPolicy::default()
-    };
+    let retry = RetryPolicy { max_retries: cli.retries, ..RetryPolicy::default() };
     Ok(Client::builder()
         .base_url(api_url(cli))
         .token(token)

@@ -46,10 +46,7 @@ pub struct Job {
 
 impl Job {
     fn receipt_path(&self) -> anyhow::Result<ObjectPath> {
-        let name = format!(
-            "{}.receipt.json",
-            self.path.file_name().trim_end_matches(".zip")
-        );
+        let name = format!("{}.receipt.json", self.path.file_name().trim_end_matches(".zip"));
         let receipt = match self.path.as_str().rsplit_once('/') {
             Some((folder, _)) => ObjectPath::parse(folder)?.join(&name)?,
             None => ObjectPath::parse(&name)?,
@@ -94,9 +91,7 @@ pub async fn fetch(
         .download(&job.deliverable_id)
         .await
         .with_context(|| format!("downloading deliverable {}", job.deliverable_id))?;
-    let mut upload = sink
-        .start_upload(&job.path, download.content_length())
-        .await?;
+    let mut upload = sink.start_upload(&job.path, download.content_length()).await?;
     let pumped = pump(sink, job, &mut download, &mut upload, progress).await;
     let (bytes, sha256) = match pumped {
         Ok(done) => done,
@@ -115,8 +110,7 @@ pub async fn fetch(
         sha256,
         source: download.source_url().to_owned(),
         etag: download.etag().map(str::to_owned),
-        completed_at: time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)?,
+        completed_at: time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?,
         verified: true,
         tool: concat!("wyvern ", env!("CARGO_PKG_VERSION")).to_owned(),
     };
@@ -127,12 +121,8 @@ pub async fn fetch(
 }
 
 fn bail_exists(sink: &Arc<dyn Sink>, job: &Job) -> anyhow::Result<()> {
-    Err(anyhow::anyhow!(
-        "{}/{} already exists",
-        sink.location(),
-        job.path
-    ))
-    .hint("use --if-exists skip or --if-exists overwrite")
+    Err(anyhow::anyhow!("{}/{} already exists", sink.location(), job.path))
+        .hint("use --if-exists skip or --if-exists overwrite")
 }
 
 async fn read_receipt(sink: &Arc<dyn Sink>, path: &ObjectPath) -> anyhow::Result<Option<Receipt>> {
@@ -162,17 +152,12 @@ async fn pump(
                 bytes += data.len() as u64;
                 bar.advance(data.len() as u64);
                 sha.update(&data);
-                verifier
-                    .feed(data.clone())
-                    .await
-                    .context("verification failed")?;
+                verifier.feed(data.clone()).await.context("verification failed")?;
                 upload.write(data).await?;
             }
             Chunk::Restart => {
                 tracing::warn!(deliverable = %job.deliverable_id, "the server restarted the body from the start");
-                let fresh = sink
-                    .start_upload(&job.path, download.content_length())
-                    .await?;
+                let fresh = sink.start_upload(&job.path, download.content_length()).await?;
                 std::mem::replace(upload, fresh).abort().await?;
                 sha = Sha256::new();
                 bytes = 0;
@@ -198,15 +183,9 @@ impl Verifier {
     fn spawn() -> Self {
         let (sender, receiver) = mpsc::channel(VERIFY_QUEUE);
         let task = tokio::task::spawn_blocking(move || {
-            wyvern_unpack::verify_stream(ChannelReader {
-                receiver,
-                current: Bytes::new(),
-            })
+            wyvern_unpack::verify_stream(ChannelReader { receiver, current: Bytes::new() })
         });
-        Self {
-            sender: Some(sender),
-            task,
-        }
+        Self { sender: Some(sender), task }
     }
 
     /// Passes bytes on. A verifier that stopped early found a problem: its verdict is returned
@@ -215,12 +194,8 @@ impl Verifier {
         match &self.sender {
             Some(sender) if sender.send(data).await.is_err() => {
                 self.sender = None;
-                let verdict = (&mut self.task)
-                    .await
-                    .context("the verifier thread failed")?;
-                Err(verdict
-                    .err()
-                    .map_or_else(|| anyhow::anyhow!("the verifier stopped early"), Into::into))
+                let verdict = (&mut self.task).await.context("the verifier thread failed")?;
+                Err(verdict.err().map_or_else(|| anyhow::anyhow!("the verifier stopped early"), Into::into))
             }
             _ => Ok(()),
         }

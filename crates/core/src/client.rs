@@ -85,10 +85,7 @@ impl ClientBuilder {
 
     /// Checks the settings and builds the client.
     pub fn build(self) -> Result<Client> {
-        let invalid = |reason: &str| Error::InvalidUrl {
-            url: self.base_url.clone(),
-            reason: reason.to_owned(),
-        };
+        let invalid = |reason: &str| Error::InvalidUrl { url: self.base_url.clone(), reason: reason.to_owned() };
         let mut base = Url::parse(&self.base_url).map_err(|e| invalid(&e.to_string()))?;
         if !matches!(base.scheme(), "http" | "https") || base.host().is_none() {
             return Err(invalid("the API URL must be http(s)://host[:port][/path]"));
@@ -106,18 +103,8 @@ impl ClientBuilder {
             // Redirects are followed by hand so that the token never leaves the API's origin.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|source| Error::Transport {
-                url: redact_url(&base),
-                source,
-            })?;
-        Ok(Client {
-            inner: Arc::new(Inner {
-                http,
-                base,
-                token: self.token,
-                retry: self.retry,
-            }),
-        })
+            .map_err(|source| Error::Transport { url: redact_url(&base), source })?;
+        Ok(Client { inner: Arc::new(Inner { http, base, token: self.token, retry: self.retry }) })
     }
 }
 
@@ -136,10 +123,7 @@ struct Inner {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("base", &self.inner.base.as_str())
-            .field("token", &self.inner.token)
-            .finish()
+        f.debug_struct("Client").field("base", &self.inner.base.as_str()).field("token", &self.inner.token).finish()
     }
 }
 
@@ -177,10 +161,7 @@ impl Client {
 
     fn endpoint(&self, path: &str) -> Url {
         // The base ends in '/', and paths are built from validated ids, so joining cannot fail.
-        self.inner
-            .base
-            .join(path)
-            .unwrap_or_else(|_| self.inner.base.clone())
+        self.inner.base.join(path).unwrap_or_else(|_| self.inner.base.clone())
     }
 
     /// `GET /1.0/tasking/orders/{id}/`.
@@ -204,10 +185,7 @@ impl Client {
         let url = self.order_url(id);
         let response = self.get(&url, None).await?;
         let body = response.bytes().await.map_err(|e| transport(&url, e))?;
-        serde_json::from_slice(&body).map_err(|source| Error::Decode {
-            url: redact_url(&url),
-            source,
-        })
+        serde_json::from_slice(&body).map_err(|source| Error::Decode { url: redact_url(&url), source })
     }
 
     /// Fetches an order and checks that its deliverables can be downloaded.
@@ -233,48 +211,38 @@ impl Client {
 
     /// `POST /1.0/auth/token`: exchanges a username and password for tokens.
     pub async fn login(&self, username: &str, password: &str) -> Result<TokenSet> {
-        self.token_request(
-            "1.0/auth/token",
-            json!({ "username": username, "password": password }),
-        )
-        .await
+        self.token_request("1.0/auth/token", json!({ "username": username, "password": password })).await
     }
 
     /// Exchanges a refresh token for a new token. The endpoint is not published; this uses
     /// `POST /1.0/auth/token/refresh` and sends the token under both common field names.
     pub async fn refresh(&self, refresh_token: &Token) -> Result<TokenSet> {
         let secret = refresh_token.expose();
-        self.token_request(
-            "1.0/auth/token/refresh",
-            json!({ "refresh_token": secret, "refresh": secret }),
-        )
-        .await
+        self.token_request("1.0/auth/token/refresh", json!({ "refresh_token": secret, "refresh": secret })).await
     }
 
     async fn token_request(&self, path: &str, body: Value) -> Result<TokenSet> {
         let url = self.endpoint(path);
-        let response = self
-            .with_retries(&url, || self.inner.http.post(url.clone()).json(&body))
-            .await?;
+        let response =
+            self.with_retries(&url, self.inner.retry, || self.inner.http.post(url.clone()).json(&body)).await?;
         let response = check_status(response, &url).await?;
         let bytes = response.bytes().await.map_err(|e| transport(&url, e))?;
-        let value: Value = serde_json::from_slice(&bytes).map_err(|source| Error::Decode {
-            url: redact_url(&url),
-            source,
-        })?;
+        let value: Value =
+            serde_json::from_slice(&bytes).map_err(|source| Error::Decode { url: redact_url(&url), source })?;
         parse_token_set(&value).ok_or_else(|| Error::UnexpectedStatus {
             status: 200,
             url: redact_url(&url),
-            detail: Some(
-                "the response holds no token field (token, access_token, access)".to_owned(),
-            ),
+            detail: Some("the response holds no token field (token, access_token, access)".to_owned()),
         })
     }
 
-    /// A GET with retries and hand-followed redirects, returning a 2xx response.
+    /// A GET with retries and hand-followed redirects, returning a 2xx response. A resumed
+    /// body is sent once: [`Download`] counts its failures in its own budget.
     pub(crate) async fn get(&self, url: &Url, resume: Option<Resume<'_>>) -> Result<Response> {
+        let policy =
+            if resume.is_some() { RetryPolicy { max_retries: 0, ..self.inner.retry } } else { self.inner.retry };
         let response = self
-            .with_retries(url, || {
+            .with_retries(url, policy, || {
                 let mut request = self.inner.http.get(url.clone());
                 if let Some(resume) = &resume {
                     request = request.header(header::RANGE, format!("bytes={}-", resume.from));
@@ -293,9 +261,9 @@ impl Client {
     async fn with_retries(
         &self,
         url: &Url,
+        policy: RetryPolicy,
         request: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Response> {
-        let policy = self.inner.retry;
         let mut attempt = 0;
         loop {
             let (error, wait_hint) = match self.follow_redirects(request()).await {
@@ -336,31 +304,20 @@ impl Client {
         let mut request = request.build().map_err(|e| transport(self.base_url(), e))?;
         for _ in 0..=MAX_REDIRECTS {
             let url = request.url().clone();
-            if let Some(token) = self
-                .inner
-                .token
-                .as_ref()
-                .filter(|_| self.is_api_origin(&url))
-            {
-                let mut value =
-                    header::HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(
-                        |_| Error::InvalidUrl {
-                            url: "<token>".into(),
-                            reason: "the token holds characters not allowed in a header".into(),
-                        },
-                    )?;
+            if let Some(token) = self.inner.token.as_ref().filter(|_| self.is_api_origin(&url)) {
+                let mut value = header::HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
+                    Error::InvalidUrl {
+                        url: "<token>".into(),
+                        reason: "the token holds characters not allowed in a header".into(),
+                    }
+                })?;
                 value.set_sensitive(true);
                 request.headers_mut().insert(header::AUTHORIZATION, value);
             } else {
                 request.headers_mut().remove(header::AUTHORIZATION);
             }
             let next = request.try_clone();
-            let response = self
-                .inner
-                .http
-                .execute(request)
-                .await
-                .map_err(|e| transport(&url, e))?;
+            let response = self.inner.http.execute(request).await.map_err(|e| transport(&url, e))?;
             let Some(location) = redirect_target(&response) else {
                 return Ok(response);
             };
@@ -400,10 +357,7 @@ fn redirect_target(response: &Response) -> Option<&str> {
 }
 
 fn transport(url: &Url, error: reqwest::Error) -> Error {
-    Error::Transport {
-        url: redact_url(url),
-        source: error.without_url(),
-    }
+    Error::Transport { url: redact_url(url), source: error.without_url() }
 }
 
 /// Maps refusals to typed errors; passes 2xx through.
@@ -415,19 +369,11 @@ async fn check_status(response: Response, url: &Url) -> Result<Response> {
     let shown = redact_url(response.url());
     let detail = error_detail(response.headers().clone(), response).await;
     Err(match status {
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Error::Unauthenticated {
-            status: status.as_u16(),
-            url: shown,
-            detail,
-        },
-        StatusCode::NOT_FOUND => Error::NotFound {
-            url: redact_url(url),
-        },
-        _ => Error::UnexpectedStatus {
-            status: status.as_u16(),
-            url: shown,
-            detail,
-        },
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            Error::Unauthenticated { status: status.as_u16(), url: shown, detail }
+        }
+        StatusCode::NOT_FOUND => Error::NotFound { url: redact_url(url) },
+        _ => Error::UnexpectedStatus { status: status.as_u16(), url: shown, detail },
     })
 }
 
@@ -449,22 +395,13 @@ async fn error_detail(headers: HeaderMap, response: Response) -> Option<String> 
             }
         }
     }
-    let text = String::from_utf8_lossy(body)
-        .trim()
-        .chars()
-        .take(200)
-        .collect::<String>();
+    let text = String::from_utf8_lossy(body).trim().chars().take(200).collect::<String>();
     (!text.is_empty()).then_some(text)
 }
 
 /// Field names of the token endpoints are not published: accept the common spellings.
 fn parse_token_set(value: &Value) -> Option<TokenSet> {
-    let field = |names: &[&str]| {
-        names
-            .iter()
-            .find_map(|n| value.get(*n)?.as_str())
-            .and_then(Token::new)
-    };
+    let field = |names: &[&str]| names.iter().find_map(|n| value.get(*n)?.as_str()).and_then(Token::new);
     Some(TokenSet {
         token: field(&["token", "access_token", "access", "id_token"])?,
         refresh_token: field(&["refresh_token", "refresh"]),
@@ -480,8 +417,7 @@ mod tests {
 
     #[test]
     fn token_fields_are_parsed_leniently() {
-        let set = parse_token_set(&json!({"access_token": "a", "refresh": "r", "expires_in": 300}))
-            .expect("set");
+        let set = parse_token_set(&json!({"access_token": "a", "refresh": "r", "expires_in": 300})).expect("set");
         assert_eq!(set.token.expose(), "a");
         assert_eq!(set.refresh_token.expect("refresh").expose(), "r");
         assert_eq!(set.expires_in, Some(300));
@@ -490,20 +426,14 @@ mod tests {
 
     #[test]
     fn builder_validates_and_normalises_the_base_url() {
-        let client = Client::builder()
-            .base_url("http://127.0.0.1:9/prefix")
-            .build()
-            .expect("client");
+        let client = Client::builder().base_url("http://127.0.0.1:9/prefix").build().expect("client");
         assert_eq!(client.base_url().as_str(), "http://127.0.0.1:9/prefix/");
         assert_eq!(
             client.order_url(&"o1".parse().expect("id")).as_str(),
             "http://127.0.0.1:9/prefix/1.0/tasking/orders/o1/"
         );
         for bad in ["ftp://x", "not a url", "https://x/?q=1", "https://u:p@x/"] {
-            assert!(
-                Client::builder().base_url(bad).build().is_err(),
-                "{bad} accepted"
-            );
+            assert!(Client::builder().base_url(bad).build().is_err(), "{bad} accepted");
         }
     }
 }

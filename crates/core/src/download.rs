@@ -8,6 +8,9 @@ use crate::client::{Client, Resume};
 use crate::error::Error;
 use crate::url_redact::redact_url;
 
+/// Why a body was interrupted.
+type Cause = Box<dyn std::error::Error + Send + Sync>;
+
 /// Every zip starts with a local file header.
 const ZIP_MAGIC: &[u8; 4] = b"PK\x03\x04";
 
@@ -46,10 +49,7 @@ impl Download {
     pub(crate) fn start(client: Client, url: Url, response: Response) -> Result<Self> {
         let headers = response.headers();
         check_content_type(headers, response.url())?;
-        let etag = headers
-            .get(header::ETAG)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let etag = headers.get(header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let accepts_ranges = headers
             .get(header::ACCEPT_RANGES)
             .and_then(|v| v.to_str().ok())
@@ -121,10 +121,22 @@ impl Download {
                     return Ok(None);
                 }
                 Ok(None) => None,
-                Err(error) => Some(error.without_url()),
+                Err(error) => Some(Box::new(error.without_url()) as Cause),
             };
-            if let Some(restart) = self.resume(cause).await? {
+            if let Some(restart) = self.resume_within_budget(cause).await? {
                 return Ok(Some(restart));
+            }
+        }
+    }
+
+    /// Resumes, counting failed resume requests against the same budget as interruptions.
+    async fn resume_within_budget(&mut self, mut cause: Option<Cause>) -> Result<Option<Chunk>> {
+        loop {
+            match self.resume(cause.take()).await {
+                Err(error) if error.is_transient() && !matches!(error, Error::Incomplete { .. }) => {
+                    cause = Some(Box::new(error));
+                }
+                done => return done,
             }
         }
     }
@@ -140,23 +152,18 @@ impl Download {
         }
         if !head.starts_with(ZIP_MAGIC) {
             let start = String::from_utf8_lossy(&head[..head.len().min(32)]).into_owned();
-            return Err(
-                self.not_a_zip(&format!("the body starts with {start:?}, not a zip header"))
-            );
+            return Err(self.not_a_zip(&format!("the body starts with {start:?}, not a zip header")));
         }
         Ok(self.head.take().map(BytesMut::freeze))
     }
 
     fn not_a_zip(&self, reason: &str) -> Error {
-        Error::NotAZip {
-            url: self.shown_url.clone(),
-            reason: reason.to_owned(),
-        }
+        Error::NotAZip { url: self.shown_url.clone(), reason: reason.to_owned() }
     }
 
     /// Continues after the body was cut: a ranged request from the last byte when possible,
     /// otherwise the whole body again (then `Some(Chunk::Restart)`).
-    async fn resume(&mut self, cause: Option<reqwest::Error>) -> Result<Option<Chunk>> {
+    async fn resume(&mut self, cause: Option<Cause>) -> Result<Option<Chunk>> {
         self.response = None;
         let policy = self.client.retry_policy();
         if self.stalls >= policy.max_retries {
@@ -205,11 +212,7 @@ impl Download {
             }
             StatusCode::OK => {
                 self.total = response.content_length();
-                self.etag = response
-                    .headers()
-                    .get(header::ETAG)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
+                self.etag = response.headers().get(header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
                 self.response = Some(response);
                 let restarted = self.received > 0;
                 self.received = 0;
@@ -227,21 +230,10 @@ impl Download {
 
 /// An HTML or JSON body is an error page, whatever the status said.
 fn check_content_type(headers: &HeaderMap, url: &Url) -> Result<()> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let essence = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if essence.starts_with("text/") || essence == "application/json" || essence.ends_with("+json") {
-        return Err(Error::NotAZip {
-            url: redact_url(url),
-            reason: format!("its content type is {content_type}"),
-        });
+        return Err(Error::NotAZip { url: redact_url(url), reason: format!("its content type is {content_type}") });
     }
     Ok(())
 }

@@ -87,9 +87,9 @@ pub enum Error {
         received: u64,
         /// Bytes announced by Content-Length, if any.
         expected: Option<u64>,
-        /// The last body error.
+        /// The last interruption.
         #[source]
-        source: Option<reqwest::Error>,
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// The response is not a zip (an error page served with 200, for example).
     #[error("{url} did not send a zip: {reason}")]
@@ -119,9 +119,7 @@ pub enum Error {
 }
 
 fn detail_suffix(detail: &Option<String>) -> String {
-    detail
-        .as_ref()
-        .map_or_else(String::new, |d| format!(": {d}"))
+    detail.as_ref().map_or_else(String::new, |d| format!(": {d}"))
 }
 
 impl Error {
@@ -129,10 +127,7 @@ impl Error {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            Self::RateLimited { .. }
-                | Self::Server { .. }
-                | Self::Transport { .. }
-                | Self::Incomplete { .. }
+            Self::RateLimited { .. } | Self::Server { .. } | Self::Transport { .. } | Self::Incomplete { .. }
         )
     }
 }

@@ -5,9 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// An identifier that was empty or would not fit in a URL path segment.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error(
-    "invalid {kind} id {value:?}: ids are non-empty and contain only letters, digits, '-' and '_'"
-)]
+#[error("invalid {kind} id {value:?}: ids are non-empty and contain only letters, digits, '-' and '_'")]
 pub struct InvalidId {
     kind: &'static str,
     value: String,
@@ -76,19 +74,14 @@ id_type!(
 fn is_valid_id(value: &str) -> bool {
     !value.is_empty()
         && value.len() <= 128
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 impl DeliverableId {
     /// The id at the end of a deliverable URL such as
     /// `https://api.sandbox.wyvern.space/1.0/tasking/deliverables/<id>/`.
     pub fn from_href(href: &url::Url) -> Result<Self, InvalidId> {
-        let last = href
-            .path_segments()
-            .and_then(|mut segments| segments.rfind(|s| !s.is_empty()))
-            .unwrap_or_default();
+        let last = href.path_segments().and_then(|mut segments| segments.rfind(|s| !s.is_empty())).unwrap_or_default();
         last.parse()
     }
 }
@@ -99,11 +92,7 @@ mod tests {
 
     #[test]
     fn parses_ids_and_rejects_path_tricks() {
-        assert!(
-            "00000000-0000-0000-0000-000000000000"
-                .parse::<OrderId>()
-                .is_ok()
-        );
+        assert!("00000000-0000-0000-0000-000000000000".parse::<OrderId>().is_ok());
         for bad in ["", "..", "a/b", "a b", "%2e"] {
             assert!(bad.parse::<OrderId>().is_err(), "{bad:?} accepted");
         }
@@ -112,14 +101,8 @@ mod tests {
     #[test]
     fn deliverable_id_from_href_takes_last_segment() {
         let href = url::Url::parse("https://h/1.0/tasking/deliverables/abc-1/").expect("url");
-        assert_eq!(
-            DeliverableId::from_href(&href).expect("id").as_str(),
-            "abc-1"
-        );
+        assert_eq!(DeliverableId::from_href(&href).expect("id").as_str(), "abc-1");
         let href = url::Url::parse("https://h/1.0/tasking/deliverables/abc-2?x=1").expect("url");
-        assert_eq!(
-            DeliverableId::from_href(&href).expect("id").as_str(),
-            "abc-2"
-        );
+        assert_eq!(DeliverableId::from_href(&href).expect("id").as_str(), "abc-2");
     }
 }

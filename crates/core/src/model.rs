@@ -84,14 +84,8 @@ open_enum!(
 impl OrderStatus {
     /// Whether the order can no longer change (no point in waiting for it).
     pub fn is_final(&self) -> bool {
-        matches!(
-            self,
-            Self::Completed
-                | Self::Rejected
-                | Self::Expired
-                | Self::Cancelled
-                | Self::UserCancelled
-        ) || matches!(self, Self::Other(text) if text == "canceled")
+        matches!(self, Self::Completed | Self::Rejected | Self::Expired | Self::Cancelled | Self::UserCancelled)
+            || matches!(self, Self::Other(text) if text == "canceled")
     }
 }
 
@@ -144,24 +138,16 @@ pub struct Order {
 impl Order {
     /// Whether deliverables may be downloaded: the reason is `fulfilled` or `partially_fulfilled`.
     pub fn is_ready(&self) -> bool {
-        matches!(
-            self.reason_code,
-            Some(ReasonCode::Fulfilled | ReasonCode::PartiallyFulfilled)
-        )
+        matches!(self.reason_code, Some(ReasonCode::Fulfilled | ReasonCode::PartiallyFulfilled))
     }
 
     /// The order's deliverables: links with `rel == "deliverable"`, in order, without repeats.
     /// Links whose href is not a URL ending in a valid id are skipped with a warning.
     pub fn deliverables(&self) -> Vec<Deliverable> {
         let mut found: Vec<Deliverable> = Vec::new();
-        for link in self
-            .links
-            .iter()
-            .filter(|l| l.rel.as_deref() == Some("deliverable"))
-        {
-            let parsed = Url::parse(&link.href)
-                .ok()
-                .and_then(|href| Some((DeliverableId::from_href(&href).ok()?, href)));
+        for link in self.links.iter().filter(|l| l.rel.as_deref() == Some("deliverable")) {
+            let parsed =
+                Url::parse(&link.href).ok().and_then(|href| Some((DeliverableId::from_href(&href).ok()?, href)));
             match parsed {
                 Some((id, href)) if !found.iter().any(|d| d.id == id) => {
                     found.push(Deliverable { id, href });
@@ -231,20 +217,10 @@ impl<'de> Deserialize<'de> for Order {
             links: raw.links,
         };
         match raw.status {
-            Some(RawStatus::Flat(status)) => {
-                order.status = Some(OrderStatus::from(status.as_str()))
-            }
+            Some(RawStatus::Flat(status)) => order.status = Some(OrderStatus::from(status.as_str())),
             Some(RawStatus::Nested(nested)) => {
-                order.status = nested
-                    .status_code
-                    .as_deref()
-                    .map(OrderStatus::from)
-                    .or(order.status);
-                order.reason_code = nested
-                    .reason_code
-                    .as_deref()
-                    .map(ReasonCode::from)
-                    .or(order.reason_code);
+                order.status = nested.status_code.as_deref().map(OrderStatus::from).or(order.status);
+                order.reason_code = nested.reason_code.as_deref().map(ReasonCode::from).or(order.reason_code);
                 order.reason_text = nested.reason_text.or(order.reason_text);
                 order.status_timestamp = nested.timestamp;
                 order.links.extend(nested.links);

@@ -18,11 +18,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self {
-            max_retries: 5,
-            initial_backoff: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(30),
-        }
+        Self { max_retries: 5, initial_backoff: Duration::from_millis(250), max_backoff: Duration::from_secs(30) }
     }
 }
 
@@ -31,10 +27,7 @@ impl RetryPolicy {
     /// upper half jittered so that many clients do not retry in step. A `Retry-After` from the
     /// server is honoured as sent, up to `max_backoff`.
     pub fn backoff(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
-        let exp = self
-            .initial_backoff
-            .saturating_mul(2u32.saturating_pow(retry.min(16)))
-            .min(self.max_backoff);
+        let exp = self.initial_backoff.saturating_mul(2u32.saturating_pow(retry.min(16))).min(self.max_backoff);
         let half = exp / 2;
         let jittered = half + rand::rng().random_range(Duration::ZERO..=half);
         retry_after.map_or(jittered, |after| after.min(self.max_backoff))
@@ -48,10 +41,7 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         return Some(Duration::from_secs(secs));
     }
     let when = httpdate::parse_http_date(value).ok()?;
-    Some(
-        when.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
-    )
+    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -69,14 +59,7 @@ mod tests {
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(1),
         };
-        for (retry, full) in [
-            (0, 100),
-            (1, 200),
-            (2, 400),
-            (3, 800),
-            (4, 1000),
-            (20, 1000),
-        ] {
+        for (retry, full) in [(0, 100), (1, 200), (2, 400), (3, 800), (4, 1000), (20, 1000)] {
             let wait = policy.backoff(retry, None);
             let full = Duration::from_millis(full);
             assert!(wait >= full / 2 && wait <= full, "retry {retry}: {wait:?}");
@@ -90,14 +73,8 @@ mod tests {
             initial_backoff: Duration::from_millis(10),
             max_backoff: Duration::from_secs(5),
         };
-        assert_eq!(
-            policy.backoff(0, Some(Duration::from_secs(2))),
-            Duration::from_secs(2)
-        );
-        assert_eq!(
-            policy.backoff(0, Some(Duration::from_secs(600))),
-            Duration::from_secs(5)
-        );
+        assert_eq!(policy.backoff(0, Some(Duration::from_secs(2))), Duration::from_secs(2));
+        assert_eq!(policy.backoff(0, Some(Duration::from_secs(600))), Duration::from_secs(5));
     }
 
     #[test]
@@ -105,10 +82,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(RETRY_AFTER, HeaderValue::from_static("3"));
         assert_eq!(retry_after(&headers), Some(Duration::from_secs(3)));
-        headers.insert(
-            RETRY_AFTER,
-            HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"),
-        );
+        headers.insert(RETRY_AFTER, HeaderValue::from_static("Wed, 21 Oct 2015 07:28:00 GMT"));
         assert_eq!(retry_after(&headers), Some(Duration::ZERO));
         headers.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&headers), None);

@@ -18,8 +18,7 @@ mod tests {
 
     #[test]
     fn strips_query_fragment_and_credentials() {
-        let url =
-            url::Url::parse("https://u:p@host:9/a/b.zip?X-Amz-Signature=abc#frag").expect("url");
+        let url = url::Url::parse("https://u:p@host:9/a/b.zip?X-Amz-Signature=abc#frag").expect("url");
         assert_eq!(redact_url(&url), "https://host:9/a/b.zip");
     }
 }

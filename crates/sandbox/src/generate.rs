@@ -45,27 +45,11 @@ impl Product {
         // Bytes per pixel: radiance, both masks, and an incompressible RGB preview.
         let per_pixel = u64::from(bands) * 4 + 4 + u64::from(bands) + 3;
         let side = ((target_bytes / per_pixel) as f64).sqrt().max(16.0) as u32;
-        let hex = format!(
-            "{:016x}{:016x}",
-            seed,
-            seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15
-        );
-        let guid = format!(
-            "{}-{}-{}-{}-{}",
-            &hex[0..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..32]
-        );
+        let hex = format!("{:016x}{:016x}", seed, seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15);
+        let guid = format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]);
         Self {
             guid,
-            platform: if bands == 23 {
-                "dragonette-001"
-            } else {
-                "dragonette-003"
-            }
-            .to_owned(),
+            platform: if bands == 23 { "dragonette-001" } else { "dragonette-003" }.to_owned(),
             capture: "20250319T000402".to_owned(),
             bands,
             width: side,
@@ -75,33 +59,17 @@ impl Product {
 
     /// The file-name stem, e.g. `wyvern_dragonette-003_20250319T000402_a60915a4_l1b`.
     pub fn stem(&self) -> String {
-        format!(
-            "wyvern_{}_{}_{}_l1b",
-            self.platform,
-            self.capture,
-            &self.guid[..8]
-        )
+        format!("wyvern_{}_{}_{}_l1b", self.platform, self.capture, &self.guid[..8])
     }
 
     fn wavelengths_nm(&self) -> Vec<u32> {
-        let (first, last) = if self.bands == 23 {
-            (503, 799)
-        } else {
-            (445, 870)
-        };
+        let (first, last) = if self.bands == 23 { (503, 799) } else { (445, 870) };
         let n = u32::from(self.bands);
-        (0..n)
-            .map(|i| first + (last - first) * i / (n - 1))
-            .collect()
+        (0..n).map(|i| first + (last - first) * i / (n - 1)).collect()
     }
 
     fn geo(&self) -> GeoRef {
-        GeoRef {
-            west: -62.41,
-            north: -17.57,
-            pixel_width: 4.7e-5,
-            pixel_height: 4.5e-5,
-        }
+        GeoRef { west: -62.41, north: -17.57, pixel_width: 4.7e-5, pixel_height: 4.5e-5 }
     }
 }
 
@@ -125,18 +93,9 @@ pub fn write_deliverable(product: &Product, path: &Path) -> io::Result<u64> {
             { "rel": "item", "href": format!("./{stem}/{stem}.json"), "type": "application/json" }
         ]
     });
-    put_json(
-        &mut zip,
-        &format!("{folder}/catalog.json"),
-        &catalog,
-        deflated,
-    )?;
+    put_json(&mut zip, &format!("{folder}/catalog.json"), &catalog, deflated)?;
 
-    let names: Vec<String> = product
-        .wavelengths_nm()
-        .iter()
-        .map(|nm| format!("Band_{nm}nm"))
-        .collect();
+    let names: Vec<String> = product.wavelengths_nm().iter().map(|nm| format!("Band_{nm}nm")).collect();
     let mut rng = Rng(seed_of(&product.guid));
     let radiance = TiffSpec {
         width: product.width,
@@ -167,14 +126,8 @@ pub fn write_deliverable(product: &Product, path: &Path) -> io::Result<u64> {
         },
     )?;
 
-    let mask_names = [
-        "QA_CLEAR_MASK",
-        "QA_CLOUD_MASK",
-        "QA_HAZE_MASK",
-        "QA_CLOUD_SHADOW_MASK",
-    ]
-    .map(str::to_owned)
-    .to_vec();
+    let mask_names =
+        ["QA_CLEAR_MASK", "QA_CLOUD_MASK", "QA_HAZE_MASK", "QA_CLOUD_SHADOW_MASK"].map(str::to_owned).to_vec();
     let data_mask = TiffSpec {
         bands: 4,
         kind: SampleKind::U8,
@@ -182,75 +135,42 @@ pub fn write_deliverable(product: &Product, path: &Path) -> io::Result<u64> {
         band_names: mask_names,
         ..radiance.clone()
     };
-    let mask = put_member(
-        &mut zip,
-        &format!("{dir}/{stem}_data_mask.tiff"),
-        stored,
-        |w| {
-            data_mask
-                .write(w, |row, buf| {
-                    for (col, pixel) in buf.chunks_exact_mut(4).enumerate() {
-                        let clear = u8::from(!rng.next().is_multiple_of(10));
-                        let values = if is_nodata(product, row, col) {
-                            [255; 4]
-                        } else {
-                            [clear, 1 - clear, 0, 0]
-                        };
-                        pixel.copy_from_slice(&values);
-                    }
-                })
-                .map(drop)
-        },
-    )?;
+    let mask = put_member(&mut zip, &format!("{dir}/{stem}_data_mask.tiff"), stored, |w| {
+        data_mask
+            .write(w, |row, buf| {
+                for (col, pixel) in buf.chunks_exact_mut(4).enumerate() {
+                    let clear = u8::from(!rng.next().is_multiple_of(10));
+                    let values = if is_nodata(product, row, col) { [255; 4] } else { [clear, 1 - clear, 0, 0] };
+                    pixel.copy_from_slice(&values);
+                }
+            })
+            .map(drop)
+    })?;
 
     let quality = TiffSpec {
         kind: SampleKind::U8,
         nodata: "255".to_owned(),
-        band_names: names
-            .iter()
-            .map(|n| format!("{n} Pixel Quality Mask"))
-            .collect(),
+        band_names: names.iter().map(|n| format!("{n} Pixel Quality Mask")).collect(),
         ..radiance.clone()
     };
-    let pq = put_member(
-        &mut zip,
-        &format!("{dir}/{stem}_pixel_quality_mask.tiff"),
-        stored,
-        |w| {
-            quality
-                .write(w, |row, buf| {
-                    let bands = usize::from(product.bands);
-                    for (i, sample) in buf.iter_mut().enumerate() {
-                        *sample = if is_nodata(product, row, i / bands) {
-                            255
-                        } else {
-                            u8::from(rng.next().is_multiple_of(50))
-                        };
-                    }
-                })
-                .map(drop)
-        },
-    )?;
+    let pq = put_member(&mut zip, &format!("{dir}/{stem}_pixel_quality_mask.tiff"), stored, |w| {
+        quality
+            .write(w, |row, buf| {
+                let bands = usize::from(product.bands);
+                for (i, sample) in buf.iter_mut().enumerate() {
+                    *sample =
+                        if is_nodata(product, row, i / bands) { 255 } else { u8::from(rng.next().is_multiple_of(50)) };
+                }
+            })
+            .map(drop)
+    })?;
 
-    let preview = put_member(
-        &mut zip,
-        &format!("{dir}/{stem}_preview.png"),
-        stored,
-        |w| write_png(w, product.width, product.height, &mut rng),
-    )?;
-    let thumbnail = put_member(
-        &mut zip,
-        &format!("{dir}/{stem}_thumbnail.png"),
-        stored,
-        |w| {
-            write_png(
-                w,
-                product.width.div_ceil(8),
-                product.height.div_ceil(8),
-                &mut rng,
-            )
-        },
-    )?;
+    let preview = put_member(&mut zip, &format!("{dir}/{stem}_preview.png"), stored, |w| {
+        write_png(w, product.width, product.height, &mut rng)
+    })?;
+    let thumbnail = put_member(&mut zip, &format!("{dir}/{stem}_thumbnail.png"), stored, |w| {
+        write_png(w, product.width.div_ceil(8), product.height.div_ceil(8), &mut rng)
+    })?;
 
     let item = stac_item(product, &names, [&data, &mask, &pq, &preview, &thumbnail]);
     put_json(&mut zip, &format!("{dir}/{stem}.json"), &item, deflated)?;
@@ -274,20 +194,13 @@ fn put_member<W: Write + io::Seek>(
     write: impl FnOnce(&mut Hashing<'_, ZipWriter<W>>) -> io::Result<()>,
 ) -> io::Result<Written> {
     zip.start_file(name, options)?;
-    let mut hashing = Hashing {
-        inner: zip,
-        hasher: Blake2b512::new(),
-        size: 0,
-    };
+    let mut hashing = Hashing { inner: zip, hasher: Blake2b512::new(), size: 0 };
     write(&mut hashing)?;
     let href = format!("./{}", name.rsplit('/').next().unwrap_or(name));
     Ok(Written {
         href,
         size: hashing.size,
-        checksum: format!(
-            "{BLAKE2B_512_MULTIHASH}{}",
-            hex::encode(hashing.hasher.finalize())
-        ),
+        checksum: format!("{BLAKE2B_512_MULTIHASH}{}", hex::encode(hashing.hasher.finalize())),
     })
 }
 
@@ -317,11 +230,7 @@ fn write_png(out: &mut impl Write, width: u32, height: u32, rng: &mut Rng) -> io
     writer.finish().map_err(io::Error::other)
 }
 
-fn stac_item(
-    product: &Product,
-    names: &[String],
-    [data, mask, pq, preview, thumbnail]: [&Written; 5],
-) -> Value {
+fn stac_item(product: &Product, names: &[String], [data, mask, pq, preview, thumbnail]: [&Written; 5]) -> Value {
     let geo = product.geo();
     let east = geo.west + geo.pixel_width * f64::from(product.width);
     let south = geo.north - geo.pixel_height * f64::from(product.height);
@@ -410,9 +319,7 @@ impl<W: Write> Write for Hashing<'_, W> {
 
 /// A stable seed for a name (FNV-1a), so a deliverable is the same bytes on every run.
 fn seed_of(name: &str) -> u64 {
-    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// xorshift64*: fast, deterministic, good enough to make pixel data incompressible.

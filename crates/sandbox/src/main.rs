@@ -22,21 +22,11 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_writer(std::io::stderr).init();
     let args = Args::parse();
-    let sandbox = Sandbox::builder()
-        .token(args.token)
-        .deliverable_size(args.size)
-        .start_on(args.listen)
-        .await?;
+    let sandbox = Sandbox::builder().token(args.token).deliverable_size(args.size).start_on(args.listen).await?;
     println!("{}", sandbox.api_url());
-    eprintln!(
-        "wyvern-sandbox: API on {}, storage host on {}",
-        sandbox.api_url(),
-        sandbox.storage_url()
-    );
+    eprintln!("wyvern-sandbox: API on {}, storage host on {}", sandbox.api_url(), sandbox.storage_url());
     tokio::select! {
         result = sandbox.wait() => result,
         _ = tokio::signal::ctrl_c() => Ok(()),

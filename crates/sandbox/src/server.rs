@@ -133,28 +133,10 @@ impl Default for SandboxBuilder {
         };
         let id = |n: u32| format!("00000000-0000-0000-0000-{n:012}");
         builder = builder
-            .order(
-                TEST_ORDER,
-                "completed",
-                Some("fulfilled"),
-                OrderShape::Flat,
-                &[TEST_DELIVERABLE],
-            )
-            .order(
-                &id(10),
-                "completed",
-                Some("partially_fulfilled"),
-                OrderShape::Nested,
-                &[&id(11), &id(12)],
-            )
+            .order(TEST_ORDER, "completed", Some("fulfilled"), OrderShape::Flat, &[TEST_DELIVERABLE])
+            .order(&id(10), "completed", Some("partially_fulfilled"), OrderShape::Nested, &[&id(11), &id(12)])
             .order(&id(20), "accepted", None, OrderShape::Nested, &[])
-            .order(
-                &id(30),
-                "rejected",
-                Some("invalid_geometry"),
-                OrderShape::Flat,
-                &[],
-            );
+            .order(&id(30), "rejected", Some("invalid_geometry"), OrderShape::Flat, &[]);
         builder
     }
 }
@@ -199,10 +181,7 @@ impl SandboxBuilder {
 
     /// Makes a deliverable misbehave.
     pub fn fault(mut self, deliverable: &str, fault: Fault) -> Self {
-        self.faults
-            .entry(deliverable.to_owned())
-            .or_default()
-            .push(fault);
+        self.faults.entry(deliverable.to_owned()).or_default().push(fault);
         self
     }
 
@@ -213,18 +192,11 @@ impl SandboxBuilder {
 
     /// Starts the API on `addr` (the storage host on a free port beside it).
     pub async fn start_on(self, addr: SocketAddr) -> anyhow::Result<Sandbox> {
-        let api = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding {addr}"))?;
-        let storage = TcpListener::bind(SocketAddr::new(addr.ip(), 0))
-            .await
-            .context("binding the storage host")?;
+        let api = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+        let storage = TcpListener::bind(SocketAddr::new(addr.ip(), 0)).await.context("binding the storage host")?;
         let api_url = format!("http://{}", api.local_addr()?);
         let storage_url = format!("http://{}", storage.local_addr()?);
-        let workdir = tempfile::Builder::new()
-            .prefix("wyvern-sandbox-")
-            .tempdir()
-            .context("creating a work folder")?;
+        let workdir = tempfile::Builder::new().prefix("wyvern-sandbox-").tempdir().context("creating a work folder")?;
         let state = Arc::new(Shared {
             tokens: Mutex::new(vec![self.token]),
             deliverable_size: self.deliverable_size,
@@ -245,17 +217,11 @@ impl SandboxBuilder {
             .route("/1.0/auth/token/refresh", post(refresh))
             .fallback(not_found)
             .with_state(state.clone());
-        let storage_router = Router::new()
-            .route("/objects/{file}", get(presigned))
-            .fallback(not_found)
-            .with_state(state.clone());
+        let storage_router =
+            Router::new().route("/objects/{file}", get(presigned)).fallback(not_found).with_state(state.clone());
         let tasks = vec![
             tokio::spawn(async move { axum::serve(api, api_router).await.map_err(Into::into) }),
-            tokio::spawn(async move {
-                axum::serve(storage, storage_router)
-                    .await
-                    .map_err(Into::into)
-            }),
+            tokio::spawn(async move { axum::serve(storage, storage_router).await.map_err(Into::into) }),
         ];
         Ok(Sandbox { state, tasks })
     }
@@ -338,9 +304,7 @@ struct Shared {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Shared {
@@ -349,19 +313,14 @@ impl Shared {
             host,
             method: method.to_owned(),
             path: path.to_owned(),
-            range: headers
-                .get(header::RANGE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
+            range: headers.get(header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_owned),
             authorization: headers.contains_key(header::AUTHORIZATION),
         });
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
-        let Some(token) = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+        let Some(token) =
+            headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
         else {
             return false;
         };
@@ -381,9 +340,7 @@ impl Shared {
     }
 
     fn is_deliverable(&self, id: &str) -> bool {
-        self.orders
-            .values()
-            .any(|o| o.deliverables.iter().any(|d| d == id))
+        self.orders.values().any(|o| o.deliverables.iter().any(|d| d == id))
     }
 
     async fn generated(&self, id: &str) -> anyhow::Result<Served> {
@@ -391,19 +348,11 @@ impl Shared {
         if let Some(served) = generated.get(id) {
             return Ok(served.clone());
         }
-        let product = Product::for_deliverable(
-            id,
-            self.sizes.get(id).copied().unwrap_or(self.deliverable_size),
-        );
+        let product = Product::for_deliverable(id, self.sizes.get(id).copied().unwrap_or(self.deliverable_size));
         let path = self.workdir.path().join(format!("{id}.zip"));
         let target = path.clone();
-        let len =
-            tokio::task::spawn_blocking(move || write_deliverable(&product, &target)).await??;
-        let served = Served {
-            path,
-            len,
-            etag: format!("\"{id}-{len}\""),
-        };
+        let len = tokio::task::spawn_blocking(move || write_deliverable(&product, &target)).await??;
+        let served = Served { path, len, etag: format!("\"{id}-{len}\"") };
         generated.insert(id.to_owned(), served.clone());
         Ok(served)
     }
@@ -432,10 +381,7 @@ impl Shared {
                     json!({ "timestamp": "2025-07-02T00:00:00Z", "status_code": fixture.status, "reason_code": fixture.reason, "links": links }),
                 );
                 fields.insert("links".into(), json!([]));
-                fields.insert(
-                    "wyvern:extra".into(),
-                    json!({ "unknown": "fields are tolerated" }),
-                );
+                fields.insert("wyvern:extra".into(), json!({ "unknown": "fields are tolerated" }));
             }
         }
         order
@@ -450,17 +396,8 @@ async fn not_found() -> Response {
     error(StatusCode::NOT_FOUND, "Not found.")
 }
 
-async fn order(
-    State(state): State<Arc<Shared>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    state.record(
-        "api",
-        "GET",
-        &format!("/1.0/tasking/orders/{id}/"),
-        &headers,
-    );
+async fn order(State(state): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    state.record("api", "GET", &format!("/1.0/tasking/orders/{id}/"), &headers);
     if !state.authorized(&headers) {
         return error(StatusCode::UNAUTHORIZED, "Invalid token.");
     }
@@ -470,17 +407,8 @@ async fn order(
     }
 }
 
-async fn deliverable(
-    State(state): State<Arc<Shared>>,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    state.record(
-        "api",
-        "GET",
-        &format!("/1.0/tasking/deliverables/{id}/"),
-        &headers,
-    );
+async fn deliverable(State(state): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    state.record("api", "GET", &format!("/1.0/tasking/deliverables/{id}/"), &headers);
     if !state.authorized(&headers) {
         return error(StatusCode::UNAUTHORIZED, "Invalid token.");
     }
@@ -489,19 +417,13 @@ async fn deliverable(
     }
     for (index, fault) in state.faults(&id).iter().enumerate() {
         match *fault {
-            Fault::RateLimit {
-                times,
-                retry_after_secs,
-            } if state.fault_applies(&id, index, times) => {
+            Fault::RateLimit { times, retry_after_secs } if state.fault_applies(&id, index, times) => {
                 let mut response = error(StatusCode::TOO_MANY_REQUESTS, "Request was throttled.");
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
                 return response;
             }
             Fault::ServerError { times, status } if state.fault_applies(&id, index, times) => {
-                let status =
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 return (status, "upstream trouble").into_response();
             }
             Fault::RedirectToStorage => {
@@ -528,7 +450,12 @@ async fn presigned(
     state.record("storage", "GET", &format!("/objects/{file}"), &headers);
     let id = file.trim_end_matches(".zip");
     if headers.contains_key(header::AUTHORIZATION) {
-        return (StatusCode::BAD_REQUEST, [(header::CONTENT_TYPE, "application/xml")], "<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message></Error>").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            [(header::CONTENT_TYPE, "application/xml")],
+            "<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message></Error>",
+        )
+            .into_response();
     }
     if query.get("X-Amz-Signature").map(String::as_str) != Some(signature(id).as_str()) {
         return (
@@ -550,10 +477,7 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
     let served = match state.generated(id).await {
         Ok(served) => served,
         Err(e) => {
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &format!("generating the deliverable failed: {e:#}"),
-            );
+            return error(StatusCode::INTERNAL_SERVER_ERROR, &format!("generating the deliverable failed: {e:#}"));
         }
     };
     let faults = state.faults(id);
@@ -566,9 +490,7 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
             .into_response();
     }
     let ranges = !faults.contains(&Fault::IgnoreRange);
-    let if_range_ok = headers
-        .get(header::IF_RANGE)
-        .is_none_or(|v| v.as_bytes() == served.etag.as_bytes());
+    let if_range_ok = headers.get(header::IF_RANGE).is_none_or(|v| v.as_bytes() == served.etag.as_bytes());
     let start = headers
         .get(header::RANGE)
         .filter(|_| ranges && if_range_ok)
@@ -577,10 +499,7 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
         .and_then(|v| v.strip_suffix('-'))
         .and_then(|v| v.parse::<u64>().ok());
     if start.is_some_and(|s| s >= served.len) {
-        return (
-            StatusCode::RANGE_NOT_SATISFIABLE,
-            [(header::CONTENT_RANGE, format!("bytes */{}", served.len))],
-        )
+        return (StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, format!("bytes */{}", served.len))])
             .into_response();
     }
     let from = start.unwrap_or(0);
@@ -590,9 +509,7 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
     for (index, fault) in faults.iter().enumerate() {
         match *fault {
             Fault::CutAt { offset, times }
-                if offset > from
-                    && offset < served.len
-                    && state.fault_applies(id, index, times) =>
+                if offset > from && offset < served.len && state.fault_applies(id, index, times) =>
             {
                 cut = Some(offset)
             }
@@ -624,19 +541,16 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
             _ => chunk,
         })
     });
-    // A cut ends the body with an error, which makes the server drop the connection.
-    let tail =
-        futures::stream::iter(cut.map(|_| Err(std::io::Error::other("fault: connection cut"))));
+    // A cut ends the body with an error, which makes the server drop the connection. It waits a
+    // moment first, so that the bytes before the cut are flushed and reach the client.
+    let tail = futures::stream::iter(cut).then(|_| async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        Err(std::io::Error::other("fault: connection cut"))
+    });
     let mut response = Response::new(Body::from_stream(body.chain(tail)));
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/zip"),
-    );
-    h.insert(
-        header::ETAG,
-        HeaderValue::from_str(&served.etag).unwrap_or(HeaderValue::from_static("\"x\"")),
-    );
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    h.insert(header::ETAG, HeaderValue::from_str(&served.etag).unwrap_or(HeaderValue::from_static("\"x\"")));
     if let Ok(disposition) = HeaderValue::from_str(&format!("attachment; filename=\"{id}.zip\"")) {
         h.insert(header::CONTENT_DISPOSITION, disposition);
     }
@@ -648,49 +562,25 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
     }
     if start.is_some() {
         *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-        if let Ok(range) =
-            HeaderValue::from_str(&format!("bytes {from}-{}/{}", served.len - 1, served.len))
-        {
+        if let Ok(range) = HeaderValue::from_str(&format!("bytes {from}-{}/{}", served.len - 1, served.len)) {
             response.headers_mut().insert(header::CONTENT_RANGE, range);
         }
     }
     response
 }
 
-async fn login(
-    State(state): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Option<Json<Value>>,
-) -> Response {
+async fn login(State(state): State<Arc<Shared>>, headers: HeaderMap, body: Option<Json<Value>>) -> Response {
     state.record("api", "POST", "/1.0/auth/token", &headers);
-    let field = |name: &str| {
-        body.as_ref()
-            .and_then(|b| b.get(name))
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    if field("username").as_deref() != Some(TEST_USERNAME)
-        || field("password").as_deref() != Some(TEST_PASSWORD)
-    {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "No active account found with the given credentials",
-        );
+    let field = |name: &str| body.as_ref().and_then(|b| b.get(name)).and_then(Value::as_str).map(str::to_owned);
+    if field("username").as_deref() != Some(TEST_USERNAME) || field("password").as_deref() != Some(TEST_PASSWORD) {
+        return error(StatusCode::UNAUTHORIZED, "No active account found with the given credentials");
     }
     issue(&state)
 }
 
-async fn refresh(
-    State(state): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Option<Json<Value>>,
-) -> Response {
+async fn refresh(State(state): State<Arc<Shared>>, headers: HeaderMap, body: Option<Json<Value>>) -> Response {
     state.record("api", "POST", "/1.0/auth/token/refresh", &headers);
-    let given = body
-        .as_ref()
-        .and_then(|b| b.get("refresh_token"))
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let given = body.as_ref().and_then(|b| b.get("refresh_token")).and_then(Value::as_str).unwrap_or_default();
     if !given.starts_with("sandbox-refresh-") {
         return error(StatusCode::UNAUTHORIZED, "Token is invalid or expired");
     }

@@ -62,10 +62,7 @@ impl TiffSpec {
     }
 
     fn rows_per_strip(&self) -> u32 {
-        u32::try_from(
-            ((1u64 << 20) / self.row_bytes().max(1)).clamp(1, u64::from(self.height.max(1))),
-        )
-        .unwrap_or(1)
+        u32::try_from(((1u64 << 20) / self.row_bytes().max(1)).clamp(1, u64::from(self.height.max(1)))).unwrap_or(1)
     }
 
     /// The file's size in bytes, known before writing.
@@ -80,15 +77,8 @@ impl TiffSpec {
         let ifd_size = 2 + 12 * (entries.len() as u64 + 2) + 4;
         // StripOffsets and StripByteCounts: LONG arrays, stored out of line when more than one.
         let strip_arrays = if strips > 1 { 2 * 4 * strips as u64 } else { 0 };
-        let extra: u64 = entries
-            .iter()
-            .map(|(_, v)| v.out_of_line_len())
-            .sum::<u64>()
-            + strip_arrays;
-        Layout {
-            strips,
-            data_start: 8 + ifd_size + extra,
-        }
+        let extra: u64 = entries.iter().map(|(_, v)| v.out_of_line_len()).sum::<u64>() + strip_arrays;
+        Layout { strips, data_start: 8 + ifd_size + extra }
     }
 
     fn entries(&self) -> Vec<(u16, Value)> {
@@ -100,9 +90,8 @@ impl TiffSpec {
         let g = self.geo;
         let mut metadata = String::from("<GDALMetadata>\n");
         for (i, name) in self.band_names.iter().enumerate() {
-            metadata.push_str(&format!(
-                "  <Item name=\"DESCRIPTION\" sample=\"{i}\" role=\"description\">{name}</Item>\n"
-            ));
+            metadata
+                .push_str(&format!("  <Item name=\"DESCRIPTION\" sample=\"{i}\" role=\"description\">{name}</Item>\n"));
         }
         metadata.push_str("</GDALMetadata>");
         let mut entries = vec![
@@ -115,21 +104,10 @@ impl TiffSpec {
             (278, Value::Long(vec![self.rows_per_strip()])),
             (284, Value::Short(vec![1])),
             (339, Value::Short(vec![format; n])),
-            (
-                33550,
-                Value::Double(vec![g.pixel_width, g.pixel_height, 0.0]),
-            ),
-            (
-                33922,
-                Value::Double(vec![0.0, 0.0, 0.0, g.west, g.north, 0.0]),
-            ),
+            (33550, Value::Double(vec![g.pixel_width, g.pixel_height, 0.0])),
+            (33922, Value::Double(vec![0.0, 0.0, 0.0, g.west, g.north, 0.0])),
             // GeoKeyDirectory: version 1.1.0, 3 keys: geographic model, pixel-is-area, EPSG:4326.
-            (
-                34735,
-                Value::Short(vec![
-                    1, 1, 0, 3, 1024, 0, 1, 2, 1025, 0, 1, 1, 2048, 0, 1, 4326,
-                ]),
-            ),
+            (34735, Value::Short(vec![1, 1, 0, 3, 1024, 0, 1, 2, 1025, 0, 1, 1, 2048, 0, 1, 4326])),
             (42112, Value::Ascii(metadata)),
             (42113, Value::Ascii(self.nodata.clone())),
         ];
@@ -142,11 +120,7 @@ impl TiffSpec {
 
     /// Writes the TIFF, asking `fill_row(row, buffer)` for each row's pixels (band-interleaved,
     /// little-endian samples). Returns the bytes written.
-    pub fn write<W: Write>(
-        &self,
-        out: &mut W,
-        mut fill_row: impl FnMut(u32, &mut [u8]),
-    ) -> io::Result<u64> {
+    pub fn write<W: Write>(&self, out: &mut W, mut fill_row: impl FnMut(u32, &mut [u8])) -> io::Result<u64> {
         let layout = self.layout();
         let rows_per_strip = self.rows_per_strip();
         let row_bytes = self.row_bytes();
@@ -157,18 +131,10 @@ impl TiffSpec {
             offsets.push(layout.data_start + u64::from(strip * rows_per_strip) * row_bytes);
             counts.push(u64::from(rows) * row_bytes);
         }
-        let to_u32 = |v: u64| {
-            u32::try_from(v)
-                .map_err(|_| io::Error::other("TIFF larger than 4 GiB: BigTIFF is not supported"))
-        };
-        let offsets = offsets
-            .into_iter()
-            .map(to_u32)
-            .collect::<io::Result<Vec<_>>>()?;
-        let counts = counts
-            .into_iter()
-            .map(to_u32)
-            .collect::<io::Result<Vec<_>>>()?;
+        let to_u32 =
+            |v: u64| u32::try_from(v).map_err(|_| io::Error::other("TIFF larger than 4 GiB: BigTIFF is not supported"));
+        let offsets = offsets.into_iter().map(to_u32).collect::<io::Result<Vec<_>>>()?;
+        let counts = counts.into_iter().map(to_u32).collect::<io::Result<Vec<_>>>()?;
         let mut entries = self.entries();
         entries.push((273, Value::Long(offsets)));
         entries.push((279, Value::Long(counts)));

@@ -49,11 +49,7 @@ pub trait Sink: std::fmt::Debug + Send + Sync {
 
     /// Starts a streaming upload. `size_hint` is the expected size when known, so that a sink
     /// can size its parts.
-    async fn start_upload(
-        &self,
-        path: &ObjectPath,
-        size_hint: Option<u64>,
-    ) -> Result<Box<dyn Upload>>;
+    async fn start_upload(&self, path: &ObjectPath, size_hint: Option<u64>) -> Result<Box<dyn Upload>>;
 
     /// Deletes an object; deleting a missing object is not an error.
     async fn delete(&self, path: &ObjectPath) -> Result<()>;

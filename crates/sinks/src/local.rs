@@ -32,32 +32,21 @@ impl LocalSink {
     }
 
     fn full_path(&self, path: &ObjectPath) -> PathBuf {
-        path.segments()
-            .fold(self.root.clone(), |full, segment| full.join(segment))
+        path.segments().fold(self.root.clone(), |full, segment| full.join(segment))
     }
 
     /// The full path and a fresh temporary sibling for it, with parent folders created.
     async fn prepare(&self, path: &ObjectPath) -> Result<(PathBuf, PathBuf)> {
         let full = self.full_path(path);
         let parent = full.parent().unwrap_or(&self.root).to_path_buf();
-        fs::create_dir_all(&parent)
-            .await
-            .map_err(io("creating folder", &parent))?;
-        let temp = parent.join(format!(
-            ".{}.{}.part",
-            path.file_name(),
-            uuid::Uuid::new_v4().simple()
-        ));
+        fs::create_dir_all(&parent).await.map_err(io("creating folder", &parent))?;
+        let temp = parent.join(format!(".{}.{}.part", path.file_name(), uuid::Uuid::new_v4().simple()));
         Ok((full, temp))
     }
 }
 
 fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
-    move |source| Error::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| Error::Io { action, path: path.to_path_buf(), source }
 }
 
 fn is_not_found(error: &std::io::Error) -> bool {
@@ -73,10 +62,7 @@ impl Sink for LocalSink {
     async fn head(&self, path: &ObjectPath) -> Result<Option<ObjectInfo>> {
         let full = self.full_path(path);
         match fs::metadata(&full).await {
-            Ok(meta) if meta.is_file() => Ok(Some(ObjectInfo {
-                path: path.clone(),
-                size: meta.len(),
-            })),
+            Ok(meta) if meta.is_file() => Ok(Some(ObjectInfo { path: path.clone(), size: meta.len() })),
             Ok(_) => Err(Error::InvalidDestination {
                 location: full.display().to_string(),
                 reason: "exists and is not a file".to_owned(),
@@ -101,18 +87,10 @@ impl Sink for LocalSink {
         upload.finish().await.map(drop)
     }
 
-    async fn start_upload(
-        &self,
-        path: &ObjectPath,
-        _size_hint: Option<u64>,
-    ) -> Result<Box<dyn Upload>> {
+    async fn start_upload(&self, path: &ObjectPath, _size_hint: Option<u64>) -> Result<Box<dyn Upload>> {
         let (full, temp) = self.prepare(path).await?;
-        let file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)
-            .await
-            .map_err(io("creating", &temp))?;
+        let file =
+            fs::OpenOptions::new().write(true).create_new(true).open(&temp).await.map_err(io("creating", &temp))?;
         Ok(Box::new(LocalUpload {
             path: path.clone(),
             file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
@@ -144,9 +122,7 @@ struct LocalUpload {
 impl LocalUpload {
     fn file(&mut self) -> &mut BufWriter<fs::File> {
         // Only `finish` and `abort` take the file, and both consume the upload.
-        self.file
-            .as_mut()
-            .expect("upload used after finish or abort")
+        self.file.as_mut().expect("upload used after finish or abort")
     }
 }
 
@@ -175,10 +151,7 @@ impl Upload for LocalUpload {
             let _ = fs::remove_file(&self.temp).await;
             return Err(io("renaming into place", &self.full)(e));
         }
-        Ok(ObjectInfo {
-            path: self.path.clone(),
-            size: self.written,
-        })
+        Ok(ObjectInfo { path: self.path.clone(), size: self.written })
     }
 
     async fn abort(mut self: Box<Self>) -> Result<()> {
@@ -207,10 +180,8 @@ mod tests {
     use crate::{ObjectPath, Sink};
 
     fn files(dir: &std::path::Path) -> Vec<String> {
-        let mut names: Vec<String> = walk(dir)
-            .into_iter()
-            .map(|p| p.strip_prefix(dir).expect("under").display().to_string())
-            .collect();
+        let mut names: Vec<String> =
+            walk(dir).into_iter().map(|p| p.strip_prefix(dir).expect("under").display().to_string()).collect();
         names.sort();
         names
     }
@@ -220,11 +191,7 @@ mod tests {
             .expect("read_dir")
             .flat_map(|e| {
                 let path = e.expect("entry").path();
-                if path.is_dir() {
-                    walk(&path)
-                } else {
-                    vec![path]
-                }
+                if path.is_dir() { walk(&path) } else { vec![path] }
             })
             .collect()
     }
@@ -236,35 +203,20 @@ mod tests {
         let path = ObjectPath::parse("order/d.zip").expect("path");
 
         let mut upload = sink.start_upload(&path, None).await.expect("start");
-        upload
-            .write(Bytes::from_static(b"hello "))
-            .await
-            .expect("write");
+        upload.write(Bytes::from_static(b"hello ")).await.expect("write");
         assert!(sink.head(&path).await.expect("head").is_none());
-        upload
-            .write(Bytes::from_static(b"world"))
-            .await
-            .expect("write");
+        upload.write(Bytes::from_static(b"world")).await.expect("write");
         let info = upload.finish().await.expect("finish");
         assert_eq!(info.size, 11);
-        assert_eq!(
-            sink.get_small(&path).await.expect("get").expect("exists"),
-            "hello world"
-        );
+        assert_eq!(sink.get_small(&path).await.expect("get").expect("exists"), "hello world");
 
         let mut upload = sink.start_upload(&path, None).await.expect("start");
-        upload
-            .write(Bytes::from_static(b"partial"))
-            .await
-            .expect("write");
+        upload.write(Bytes::from_static(b"partial")).await.expect("write");
         upload.abort().await.expect("abort");
         let upload = sink.start_upload(&path, None).await.expect("start");
         drop(upload);
         assert_eq!(files(dir.path()), ["order/d.zip"]);
-        assert_eq!(
-            sink.head(&path).await.expect("head").expect("exists").size,
-            11
-        );
+        assert_eq!(sink.head(&path).await.expect("head").expect("exists").size, 11);
 
         sink.delete(&path).await.expect("delete");
         sink.delete(&path).await.expect("delete of a missing file");

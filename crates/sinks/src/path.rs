@@ -7,9 +7,7 @@ pub struct ObjectPath(String);
 
 /// A path that could escape its destination or is otherwise unusable.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error(
-    "invalid object path {0:?}: use relative '/'-separated names without '.', '..' or empty segments"
-)]
+#[error("invalid object path {0:?}: use relative '/'-separated names without '.', '..' or empty segments")]
 pub struct InvalidPath(String);
 
 impl ObjectPath {
@@ -23,11 +21,7 @@ impl ObjectPath {
                     && segment != ".."
                     && !segment.chars().any(|c| c == '\\' || c.is_control())
             });
-        if valid {
-            Ok(Self(path.to_owned()))
-        } else {
-            Err(InvalidPath(path.to_owned()))
-        }
+        if valid { Ok(Self(path.to_owned())) } else { Err(InvalidPath(path.to_owned())) }
     }
 
     /// Appends a segment or relative path.

@@ -44,9 +44,7 @@ pub enum VerifyError {
         reason: String,
     },
     /// The central directory disagrees with what the local headers and data said.
-    #[error(
-        "{entry}: the central directory says {field} is {central}, the local header says {local}"
-    )]
+    #[error("{entry}: the central directory says {field} is {central}, the local header says {local}")]
     CentralDirectoryMismatch {
         /// The member.
         entry: String,

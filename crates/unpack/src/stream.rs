@@ -43,10 +43,7 @@ pub struct Listing {
 /// Members must carry their sizes in the local header (no data descriptors), as zips written to
 /// a seekable file do.
 pub fn verify_stream<R: Read>(reader: R) -> Result<Listing, VerifyError> {
-    let mut reader = Counting {
-        inner: reader,
-        count: 0,
-    };
+    let mut reader = Counting { inner: reader, count: 0 };
     let mut entries = Vec::new();
     loop {
         let offset = reader.count;
@@ -54,34 +51,23 @@ pub fn verify_stream<R: Read>(reader: R) -> Result<Listing, VerifyError> {
             LOCAL_HEADER => {
                 let entry = verify_member(&mut reader, offset).map_err(|e| match e {
                     // The member reader cannot see the count; fill it in here.
-                    VerifyError::Truncated { .. } => VerifyError::Truncated {
-                        offset: reader.count,
-                    },
+                    VerifyError::Truncated { .. } => VerifyError::Truncated { offset: reader.count },
                     other => other,
                 })?;
                 entries.push(entry);
             }
             CENTRAL_HEADER => break,
             END if entries.is_empty() => {
-                return finish_end(&mut reader).map(|()| Listing {
-                    entries,
-                    bytes: reader.count,
-                });
+                return finish_end(&mut reader).map(|()| Listing { entries, bytes: reader.count });
             }
             other => {
-                return Err(malformed(
-                    offset,
-                    format!("unexpected signature {other:08x}"),
-                ));
+                return Err(malformed(offset, format!("unexpected signature {other:08x}")));
             }
         }
     }
     let central = read_central_directory(&mut reader)?;
     compare(&entries, &central)?;
-    Ok(Listing {
-        entries,
-        bytes: reader.count,
-    })
+    Ok(Listing { entries, bytes: reader.count })
 }
 
 fn verify_member<R: Read>(reader: &mut Counting<R>, offset: u64) -> Result<Entry, VerifyError> {
@@ -94,15 +80,11 @@ fn verify_member<R: Read>(reader: &mut Counting<R>, offset: u64) -> Result<Entry
         }
         Err(e) => return Err(malformed(offset, e.to_string())),
     };
-    let name = file
-        .name()
-        .map_err(|e| malformed(offset, e.to_string()))?
-        .into_owned();
+    let name = file.name().map_err(|e| malformed(offset, e.to_string()))?.into_owned();
     if file.encrypted() {
         return Err(VerifyError::Encrypted { entry: name });
     }
-    let (expected_crc, expected_size, compressed_size) =
-        (file.crc32(), file.size(), file.compressed_size());
+    let (expected_crc, expected_size, compressed_size) = (file.crc32(), file.size(), file.compressed_size());
     let mut hasher = crc32fast::Hasher::new();
     let mut size = 0u64;
     let mut buffer = vec![0; READ_BUFFER];
@@ -119,11 +101,7 @@ fn verify_member<R: Read>(reader: &mut Counting<R>, offset: u64) -> Result<Entry
             }
             Err(e) if e.to_string().contains("Invalid checksum") => {
                 let actual = hasher.clone().finalize();
-                return Err(VerifyError::ChecksumMismatch {
-                    entry: name,
-                    expected: expected_crc,
-                    actual,
-                });
+                return Err(VerifyError::ChecksumMismatch { entry: name, expected: expected_crc, actual });
             }
             Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 return Err(malformed(offset, format!("{name}: {e}")));
@@ -136,27 +114,13 @@ fn verify_member<R: Read>(reader: &mut Counting<R>, offset: u64) -> Result<Entry
     }
     let actual = hasher.finalize();
     if actual != expected_crc {
-        return Err(VerifyError::ChecksumMismatch {
-            entry: name,
-            expected: expected_crc,
-            actual,
-        });
+        return Err(VerifyError::ChecksumMismatch { entry: name, expected: expected_crc, actual });
     }
     if size != expected_size {
-        return Err(VerifyError::SizeMismatch {
-            entry: name,
-            expected: expected_size,
-            actual: size,
-        });
+        return Err(VerifyError::SizeMismatch { entry: name, expected: expected_size, actual: size });
     }
     drop(file);
-    Ok(Entry {
-        name,
-        size,
-        compressed_size,
-        crc32: expected_crc,
-        offset,
-    })
+    Ok(Entry { name, size, compressed_size, crc32: expected_crc, offset })
 }
 
 /// Central directory records, read after the first central header signature was consumed.
@@ -181,10 +145,7 @@ fn read_central_directory<R: Read>(reader: &mut Counting<R>) -> Result<Vec<Entry
             }
             other => {
                 let offset = reader.count - 4;
-                return Err(malformed(
-                    offset,
-                    format!("unexpected signature {other:08x} in the central directory"),
-                ));
+                return Err(malformed(offset, format!("unexpected signature {other:08x} in the central directory")));
             }
         }
         signature = read_u32(reader)?;
@@ -195,8 +156,7 @@ fn read_central_entry<R: Read>(reader: &mut Counting<R>) -> Result<Entry, Verify
     let mut fixed = [0u8; 42];
     read_exact(reader, &mut fixed)?;
     let u16_at = |i: usize| u16::from_le_bytes([fixed[i], fixed[i + 1]]);
-    let u32_at =
-        |i: usize| u32::from_le_bytes([fixed[i], fixed[i + 1], fixed[i + 2], fixed[i + 3]]);
+    let u32_at = |i: usize| u32::from_le_bytes([fixed[i], fixed[i + 1], fixed[i + 2], fixed[i + 3]]);
     let crc32 = u32_at(12);
     let mut compressed_size = u64::from(u32_at(16));
     let mut size = u64::from(u32_at(20));
@@ -210,15 +170,11 @@ fn read_central_entry<R: Read>(reader: &mut Counting<R>) -> Result<Entry, Verify
     // Zip64: the extended values appear, in this order, only for fields set to 0xFFFFFFFF.
     let mut fields = extra.as_slice();
     while fields.len() >= 4 {
-        let (id, len) = (
-            u16::from_le_bytes([fields[0], fields[1]]),
-            usize::from(u16::from_le_bytes([fields[2], fields[3]])),
-        );
+        let (id, len) =
+            (u16::from_le_bytes([fields[0], fields[1]]), usize::from(u16::from_le_bytes([fields[2], fields[3]])));
         let data = fields.get(4..4 + len).unwrap_or_default();
         if id == 0x0001 {
-            let mut values = data
-                .chunks_exact(8)
-                .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()));
+            let mut values = data.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()));
             for field in [&mut size, &mut compressed_size, &mut offset] {
                 if *field == 0xFFFF_FFFF {
                     *field = values.next().unwrap_or(*field);
@@ -227,13 +183,7 @@ fn read_central_entry<R: Read>(reader: &mut Counting<R>) -> Result<Entry, Verify
         }
         fields = fields.get(4 + len..).unwrap_or_default();
     }
-    Ok(Entry {
-        name: String::from_utf8_lossy(&name).into_owned(),
-        size,
-        compressed_size,
-        crc32,
-        offset,
-    })
+    Ok(Entry { name: String::from_utf8_lossy(&name).into_owned(), size, compressed_size, crc32, offset })
 }
 
 /// Reads the end record (its signature already consumed) and checks that nothing follows it.
@@ -242,8 +192,7 @@ fn finish_end<R: Read>(reader: &mut Counting<R>) -> Result<(), VerifyError> {
     read_exact(reader, &mut fixed)?;
     let comment_len = u16::from_le_bytes([fixed[16], fixed[17]]);
     skip(reader, comment_len.into())?;
-    let trailing =
-        io::copy(&mut reader.by_ref().take(u64::MAX), &mut io::sink()).map_err(VerifyError::Io)?;
+    let trailing = io::copy(&mut reader.by_ref().take(u64::MAX), &mut io::sink()).map_err(VerifyError::Io)?;
     if trailing > 0 {
         return Err(VerifyError::TrailingData { count: trailing });
     }
@@ -262,47 +211,25 @@ fn compare(local: &[Entry], central: &[Entry]) -> Result<(), VerifyError> {
     for (l, c) in local.iter().zip(central) {
         let fields: [(&'static str, String, String); 5] = [
             ("the name", l.name.clone(), c.name.clone()),
-            (
-                "the CRC-32",
-                format!("{:08x}", l.crc32),
-                format!("{:08x}", c.crc32),
-            ),
+            ("the CRC-32", format!("{:08x}", l.crc32), format!("{:08x}", c.crc32)),
             ("the size", l.size.to_string(), c.size.to_string()),
-            (
-                "the compressed size",
-                l.compressed_size.to_string(),
-                c.compressed_size.to_string(),
-            ),
-            (
-                "the local header offset",
-                l.offset.to_string(),
-                c.offset.to_string(),
-            ),
+            ("the compressed size", l.compressed_size.to_string(), c.compressed_size.to_string()),
+            ("the local header offset", l.offset.to_string(), c.offset.to_string()),
         ];
         if let Some((field, local, central)) = fields.into_iter().find(|(_, l, c)| l != c) {
-            return Err(VerifyError::CentralDirectoryMismatch {
-                entry: l.name.clone(),
-                field,
-                local,
-                central,
-            });
+            return Err(VerifyError::CentralDirectoryMismatch { entry: l.name.clone(), field, local, central });
         }
     }
     Ok(())
 }
 
 fn malformed(offset: u64, reason: impl Into<String>) -> VerifyError {
-    VerifyError::Malformed {
-        offset,
-        reason: reason.into(),
-    }
+    VerifyError::Malformed { offset, reason: reason.into() }
 }
 
 fn read_exact<R: Read>(reader: &mut Counting<R>, buf: &mut [u8]) -> Result<(), VerifyError> {
     reader.read_exact(buf).map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => VerifyError::Truncated {
-            offset: reader.count,
-        },
+        io::ErrorKind::UnexpectedEof => VerifyError::Truncated { offset: reader.count },
         _ => VerifyError::Io(e),
     })
 }
@@ -320,12 +247,9 @@ fn read_u64<R: Read>(reader: &mut Counting<R>) -> Result<u64, VerifyError> {
 }
 
 fn skip<R: Read>(reader: &mut Counting<R>, count: u64) -> Result<(), VerifyError> {
-    let skipped =
-        io::copy(&mut reader.by_ref().take(count), &mut io::sink()).map_err(VerifyError::Io)?;
+    let skipped = io::copy(&mut reader.by_ref().take(count), &mut io::sink()).map_err(VerifyError::Io)?;
     if skipped < count {
-        return Err(VerifyError::Truncated {
-            offset: reader.count,
-        });
+        return Err(VerifyError::Truncated { offset: reader.count });
     }
     Ok(())
 }
@@ -355,14 +279,10 @@ mod tests {
 
     fn sample(large: bool) -> Vec<u8> {
         let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
-        let stored = SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Stored)
-            .large_file(large);
+        let stored = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored).large_file(large);
         writer.start_file("p/data.tiff", stored).expect("start");
         writer.write_all(&[7u8; 5000]).expect("write");
-        writer
-            .start_file("p/item.json", SimpleFileOptions::default())
-            .expect("start");
+        writer.start_file("p/item.json", SimpleFileOptions::default()).expect("start");
         writer.write_all(br#"{"id": "x"}"#).expect("write");
         writer.finish().expect("finish").into_inner()
     }
@@ -422,38 +342,23 @@ mod tests {
     #[test]
     fn truncated_and_trailing_bytes_are_refused() {
         let zip = sample(false);
-        assert!(matches!(
-            verify_stream(&zip[..zip.len() - 10]),
-            Err(VerifyError::Truncated { .. })
-        ));
-        assert!(matches!(
-            verify_stream(&zip[..3000]),
-            Err(VerifyError::Truncated { .. })
-        ));
+        assert!(matches!(verify_stream(&zip[..zip.len() - 10]), Err(VerifyError::Truncated { .. })));
+        assert!(matches!(verify_stream(&zip[..3000]), Err(VerifyError::Truncated { .. })));
         let mut trailing = zip.clone();
         trailing.extend_from_slice(b"garbage");
-        assert_eq!(
-            check(&trailing),
-            "error: 7 bytes of trailing data after the end of the zip"
-        );
+        assert_eq!(check(&trailing), "error: 7 bytes of trailing data after the end of the zip");
     }
 
     #[test]
     fn html_is_not_a_zip() {
-        assert_eq!(
-            check(b"<html>nope</html>"),
-            "error: invalid zip at offset 0: unexpected signature 6d74683c"
-        );
+        assert_eq!(check(b"<html>nope</html>"), "error: invalid zip at offset 0: unexpected signature 6d74683c");
     }
 
     #[test]
     fn central_directory_disagreeing_with_local_header_is_refused() {
         let mut zip = sample(false);
         // Change the CRC-32 stored in the first central directory record.
-        let central = zip
-            .windows(4)
-            .position(|w| w == [0x50, 0x4b, 0x01, 0x02])
-            .expect("central header");
+        let central = zip.windows(4).position(|w| w == [0x50, 0x4b, 0x01, 0x02]).expect("central header");
         zip[central + 16] ^= 0x01;
         assert!(
             check(&zip).starts_with("error: p/data.tiff: the central directory says the CRC-32 is"),

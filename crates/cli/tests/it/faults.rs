@@ -1,0 +1,142 @@
+use wyvern_sandbox::{Fault, Sandbox, TEST_DELIVERABLE, TEST_ORDER};
+
+use crate::{World, files};
+
+async fn world_with(faults: &[Fault]) -> World {
+    let builder = faults.iter().cloned().fold(Sandbox::builder(), |b, f| b.fault(TEST_DELIVERABLE, f));
+    World::with(builder).await
+}
+
+/// Downloads the test order; returns the run and whether the zip is byte-identical.
+async fn download(world: &World, extra: &[&str]) -> (crate::Run, bool) {
+    let dest = world.dest();
+    let mut args = vec!["order", "download", TEST_ORDER, "--to", dest.to_str().expect("utf-8")];
+    args.extend_from_slice(extra);
+    let run = world.run(&args).await;
+    let served = world.served(TEST_DELIVERABLE).await;
+    let zip = dest.join(format!("{TEST_ORDER}/{TEST_DELIVERABLE}.zip"));
+    let identical = std::fs::read(zip).is_ok_and(|got| got == served);
+    (run, identical)
+}
+
+async fn len(world: &World) -> u64 {
+    world.sandbox.deliverable(TEST_DELIVERABLE).await.expect("generated").len
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_to_storage_host_never_carries_the_token() {
+    let world = world_with(&[Fault::RedirectToStorage]).await;
+    let (run, identical) = download(&world, &["--json"]).await;
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(identical);
+    let requests = world.deliverable_requests(TEST_DELIVERABLE);
+    let storage: Vec<_> = requests.iter().filter(|r| r.host == "storage").collect();
+    assert_eq!(storage.len(), 1, "{requests:#?}");
+    assert!(!storage[0].authorization, "the token reached the storage host");
+    assert!(requests.iter().filter(|r| r.host == "api").all(|r| r.authorization));
+    let line = &run.json_lines()[0];
+    assert_eq!(line["verified"], true);
+    let receipt = std::fs::read_to_string(world.dest().join(format!("{TEST_ORDER}/{TEST_DELIVERABLE}.receipt.json")))
+        .expect("receipt");
+    assert!(
+        receipt.contains(&format!("{}/objects/{TEST_DELIVERABLE}.zip\"", world.sandbox.storage_url())),
+        "{receipt}"
+    );
+    assert!(!receipt.contains("X-Amz-Signature"), "presigned signatures stay out of receipts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_and_server_errors_are_retried() {
+    let world =
+        world_with(&[Fault::RateLimit { times: 1, retry_after_secs: 1 }, Fault::ServerError { times: 2, status: 503 }])
+            .await;
+    let (run, identical) = download(&world, &[]).await;
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(identical);
+    assert_eq!(world.deliverable_requests(TEST_DELIVERABLE).len(), 4, "1 x 429, 2 x 503, then the body");
+    assert!(run.stderr.contains("HTTP 429") && run.stderr.contains("HTTP 503"), "retries are logged: {}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_budget_spent_names_the_last_status() {
+    let world = world_with(&[Fault::ServerError { times: 100, status: 502 }]).await;
+    let (run, _) = download(&world, &["--retries", "1"]).await;
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("server error HTTP 502") && run.stderr.contains("after 2 attempts"), "{}", run.stderr);
+    assert!(files(&world.dest()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cut_connection_resumes_with_range_from_the_last_byte() {
+    let probe = World::new().await;
+    let cut = len(&probe).await / 2;
+    let world = world_with(&[Fault::CutAt { offset: cut, times: 1 }]).await;
+    let (run, identical) = download(&world, &[]).await;
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(identical, "resumed file is byte-identical");
+    let ranges: Vec<_> = world.deliverable_requests(TEST_DELIVERABLE).into_iter().map(|r| r.range).collect();
+    assert_eq!(ranges.len(), 2, "{ranges:?}");
+    assert_eq!(ranges[0], None);
+    // The resume starts at the last byte that arrived: at the cut, or a little before it when
+    // bytes in flight were lost with the connection.
+    let from: u64 = ranges[1]
+        .as_deref()
+        .and_then(|r| r.strip_prefix("bytes=")?.strip_suffix('-')?.parse().ok())
+        .expect("a Range from a byte");
+    assert!(from > 0 && from <= cut, "resumed from {from}, cut at {cut}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_ignoring_range_restarts_cleanly() {
+    let probe = World::new().await;
+    let cut = len(&probe).await / 3;
+    let world = world_with(&[Fault::IgnoreRange, Fault::CutAt { offset: cut, times: 1 }]).await;
+    let (run, identical) = download(&world, &[]).await;
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(identical, "no appended garbage after a 200 restart");
+    assert_eq!(world.deliverable_requests(TEST_DELIVERABLE).len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chunked_body_without_content_length_is_accepted() {
+    let world = world_with(&[Fault::Chunked]).await;
+    let (run, identical) = download(&world, &[]).await;
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(identical);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_body_is_refused_and_leaves_nothing() {
+    let world = world_with(&[Fault::ShortBody { missing: 1000 }]).await;
+    let (run, _) = download(&world, &["--retries", "2"]).await;
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("stopped after"), "{}", run.stderr);
+    assert!(
+        files(&world.dest()).iter().all(|f| !f.ends_with(".zip") && !f.contains(".part")),
+        "{:?}",
+        files(&world.dest())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn html_error_page_with_200_is_refused() {
+    let world = world_with(&[Fault::HtmlPage]).await;
+    let (run, _) = download(&world, &[]).await;
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("did not send a zip: its content type is text/html"), "{}", run.stderr);
+    assert!(files(&world.dest()).is_empty(), "{:?}", files(&world.dest()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corrupted_zip_is_exit_3_and_nothing_is_kept() {
+    let probe = World::new().await;
+    let offset = len(&probe).await / 2;
+    let world = world_with(&[Fault::CorruptByte { offset }]).await;
+    let (run, _) = download(&world, &["--json"]).await;
+    assert_eq!(run.code, 3, "{run:#?}");
+    let line = &run.json_lines()[0];
+    assert_eq!(line["status"], "failed");
+    assert!(line["error"].as_str().expect("error").contains("CRC-32 mismatch"), "{line}");
+    assert!(run.stderr.contains(".tiff: CRC-32 mismatch: expected"), "{}", run.stderr);
+    assert!(files(&world.dest()).is_empty(), "{:?}", files(&world.dest()));
+}

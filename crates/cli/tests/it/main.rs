@@ -1,0 +1,124 @@
+//! End-to-end tests: the real `wyvern` binary against the sandbox replica over real HTTP.
+
+mod auth;
+mod download;
+mod faults;
+mod orders;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use wyvern_sandbox::{Sandbox, SandboxBuilder, TEST_TOKEN};
+
+/// A sandbox, a scratch folder and a way to run the binary against them.
+#[derive(Debug)]
+pub struct World {
+    pub sandbox: Sandbox,
+    pub dir: tempfile::TempDir,
+    token: String,
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// The `--json` lines on stdout.
+    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+        self.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect()
+    }
+}
+
+impl World {
+    pub async fn new() -> Self {
+        Self::with(Sandbox::builder()).await
+    }
+
+    pub async fn with(builder: SandboxBuilder) -> Self {
+        let sandbox = builder.start().await.expect("sandbox starts");
+        Self { sandbox, dir: tempfile::tempdir().expect("tempdir"), token: TEST_TOKEN.to_owned() }
+    }
+
+    pub fn with_token(mut self, token: &str) -> Self {
+        self.token = token.to_owned();
+        self
+    }
+
+    /// The download destination.
+    pub fn dest(&self) -> PathBuf {
+        self.dir.path().join("dest")
+    }
+
+    /// Runs `wyvern ARGS` with the API URL and token in the environment.
+    pub async fn run(&self, args: &[&str]) -> Run {
+        self.run_with(args, &[], None).await
+    }
+
+    pub async fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_wyvern"));
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("WYVERN_API_URL", self.sandbox.api_url())
+            .env("WYVERN_CONFIG_DIR", self.dir.path().join("config"))
+            .env("WYVERN_MAX_RETRIES", "3")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        if !self.token.is_empty() {
+            command.env("WYVERN_TOKEN", &self.token);
+        }
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("wyvern runs");
+        let mut input = child.stdin.take().expect("stdin");
+        if let Some(text) = stdin {
+            tokio::io::AsyncWriteExt::write_all(&mut input, text.as_bytes()).await.expect("stdin written");
+        }
+        drop(input);
+        let Output { status, stdout, stderr } = child.wait_with_output().await.expect("wyvern ends");
+        let run = Run {
+            code: status.code().expect("exit code"),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        };
+        assert!(!run.stdout.contains(TEST_TOKEN) && !run.stderr.contains(TEST_TOKEN), "the token leaked: {run:#?}");
+        run
+    }
+
+    /// The bytes the replica serves for a deliverable.
+    pub async fn served(&self, id: &str) -> Vec<u8> {
+        let served = self.sandbox.deliverable(id).await.expect("generated");
+        std::fs::read(served.path).expect("read")
+    }
+
+    /// Deliverable requests the replica saw (API and storage host).
+    pub fn deliverable_requests(&self, id: &str) -> Vec<wyvern_sandbox::RequestRecord> {
+        self.sandbox.requests().into_iter().filter(|r| r.path.contains(id) && !r.path.contains("/orders/")).collect()
+    }
+}
+
+/// Every file under `dir`, relative, sorted; hidden temporary files included.
+pub fn files(dir: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                walk(base, &path, out);
+            } else {
+                out.push(path.strip_prefix(base).expect("under").display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}

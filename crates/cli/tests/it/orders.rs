@@ -1,0 +1,142 @@
+use serde_json::json;
+use wyvern_sandbox::{OrderShape, Sandbox, TEST_ORDER};
+
+use crate::World;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_show_json_normalises_both_status_shapes() {
+    let world = World::new().await;
+    let api = world.sandbox.api_url().to_owned();
+    let flat = world.run(&["order", "show", TEST_ORDER, "--json"]).await;
+    assert_eq!(flat.code, 0, "{flat:#?}");
+    assert_eq!(
+        flat.json_lines(),
+        [json!({
+            "id": TEST_ORDER,
+            "status": "completed",
+            "reason_code": "fulfilled",
+            "product_id": "f7311e41-b598-456f-8fe3-409372114e15",
+            "datetime": "2025-06-01T00:00:00+00:00/2025-07-02T00:00:00+00:00",
+            "deliverables": [{
+                "id": "00000000-0000-0000-0000-000000000001",
+                "href": format!("{api}/1.0/tasking/deliverables/00000000-0000-0000-0000-000000000001/")
+            }]
+        })]
+    );
+    let nested = world.run(&["order", "show", "00000000-0000-0000-0000-000000000010", "--json"]).await;
+    let order = &nested.json_lines()[0];
+    assert_eq!(order["status"], "completed");
+    assert_eq!(order["reason_code"], "partially_fulfilled");
+    assert_eq!(order["deliverables"].as_array().expect("array").len(), 2);
+
+    let human = world.run(&["order", "show", TEST_ORDER]).await;
+    assert!(
+        human.stdout.contains("status        completed") && human.stdout.contains("deliverables  1"),
+        "{}",
+        human.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_wait_returns_at_once_for_completed_and_4_for_rejected_or_timeout() {
+    let world = World::new().await;
+    let done = world.run(&["order", "wait", TEST_ORDER, "--interval", "100ms"]).await;
+    assert_eq!(done.code, 0, "{done:#?}");
+    let rejected = world.run(&["order", "wait", "00000000-0000-0000-0000-000000000030", "--interval", "100ms"]).await;
+    assert_eq!(rejected.code, 4, "{rejected:#?}");
+    assert!(rejected.stderr.contains("rejected (invalid_geometry)"), "{}", rejected.stderr);
+    let pending = world
+        .run(&["order", "wait", "00000000-0000-0000-0000-000000000020", "--interval", "100ms", "--timeout", "300ms"])
+        .await;
+    assert_eq!(pending.code, 4, "{pending:#?}");
+    assert!(pending.stderr.contains("gave up waiting"), "{}", pending.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn not_ready_order_is_exit_4_and_writes_nothing() {
+    let world = World::new().await;
+    let run = world
+        .run(&[
+            "order",
+            "download",
+            "00000000-0000-0000-0000-000000000020",
+            "--to",
+            world.dest().to_str().expect("utf-8"),
+        ])
+        .await;
+    assert_eq!(run.code, 4, "{run:#?}");
+    assert!(run.stderr.contains("not ready for download (status accepted, reason none)"), "{}", run.stderr);
+    assert!(run.stderr.contains("hint: `wyvern order wait ORDER_ID`"), "{}", run.stderr);
+    assert!(crate::files(&world.dest()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_token_is_exit_5_and_unknown_ids_exit_6() {
+    let world = World::new().await.with_token("not-the-token");
+    let run = world.run(&["order", "show", TEST_ORDER]).await;
+    assert_eq!(run.code, 5, "{run:#?}");
+    assert!(run.stderr.contains("HTTP 401") && run.stderr.contains("hint: check the token"), "{}", run.stderr);
+    assert!(!run.stderr.contains("not-the-token"));
+
+    let world = World::new().await;
+    let order = world.run(&["order", "show", "00000000-0000-0000-0000-00000000dead"]).await;
+    assert_eq!(order.code, 6, "{order:#?}");
+    let dest = world.dest();
+    let deliverable =
+        world.run(&["deliverable", "download", "no-such-deliverable", "--to", dest.to_str().expect("utf-8")]).await;
+    assert_eq!(deliverable.code, 6, "{deliverable:#?}");
+    assert!(crate::files(&dest).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_failures_exit_1_and_one_kind_keeps_its_code() {
+    let world = World::new().await;
+    let dest = world.dest();
+    let dest = dest.to_str().expect("utf-8");
+    let both = world
+        .run(&[
+            "order",
+            "download",
+            "00000000-0000-0000-0000-000000000020",
+            "00000000-0000-0000-0000-00000000dead",
+            "--to",
+            dest,
+            "--json",
+        ])
+        .await;
+    assert_eq!(both.code, 1, "not ready + not found is exit 1: {both:#?}");
+    assert_eq!(both.json_lines().iter().filter(|l| l["status"] == "failed").count(), 2);
+    let two_not_ready = world
+        .run(&[
+            "order",
+            "download",
+            "00000000-0000-0000-0000-000000000020",
+            "00000000-0000-0000-0000-000000000030",
+            "--to",
+            dest,
+        ])
+        .await;
+    assert_eq!(two_not_ready.code, 4, "{two_not_ready:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_deliverables_of_a_nested_status_order_all_arrive() {
+    let sandbox = Sandbox::builder().order(
+        "order-nested",
+        "completed",
+        Some("fulfilled"),
+        OrderShape::Nested,
+        &["d-a", "d-b", "d-c"],
+    );
+    let world = World::with(sandbox).await;
+    let run = world
+        .run(&["order", "download", "order-nested", "--to", world.dest().to_str().expect("utf-8"), "--json"])
+        .await;
+    assert_eq!(run.code, 0, "{run:#?}");
+    let ids: Vec<_> = run.json_lines().iter().map(|l| l["deliverable_id"].as_str().expect("id").to_owned()).collect();
+    assert_eq!(ids, ["d-a", "d-b", "d-c"]);
+    for id in ids {
+        let got = std::fs::read(world.dest().join("order-nested").join(format!("{id}.zip"))).expect("downloaded");
+        assert_eq!(got, world.served(&id).await, "{id} differs");
+    }
+}
