@@ -146,8 +146,12 @@ impl Order {
     pub fn deliverables(&self) -> Vec<Deliverable> {
         let mut found: Vec<Deliverable> = Vec::new();
         for link in self.links.iter().filter(|l| l.rel.as_deref() == Some("deliverable")) {
-            let parsed =
-                Url::parse(&link.href).ok().and_then(|href| Some((DeliverableId::from_href(&href).ok()?, href)));
+            // A dot segment would be resolved away by URL parsing and name another resource.
+            let dotted = link.href.split(['/', '?', '#']).any(|segment| segment == "." || segment == "..");
+            let parsed = Url::parse(&link.href)
+                .ok()
+                .filter(|_| !dotted)
+                .and_then(|href| Some((DeliverableId::from_href(&href).ok()?, href)));
             match parsed {
                 Some((id, href)) if !found.iter().any(|d| d.id == id) => {
                     found.push(Deliverable { id, href });

@@ -97,3 +97,31 @@ async fn deliverable_download_by_id_or_api_url_and_foreign_urls_are_refused() {
     );
     assert!(world.sandbox.requests().iter().all(|r| r.host == "api"), "nothing was sent to the other host");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_line_and_receipt_formats() {
+    let world = World::new().await;
+    let dest = world.dest();
+    let run = world.run(&["order", "download", TEST_ORDER, "--to", dest.to_str().expect("utf-8"), "--json"]).await;
+    let receipt =
+        std::fs::read_to_string(dest.join(format!("{TEST_ORDER}/{TEST_DELIVERABLE}.receipt.json"))).expect("receipt");
+    insta::with_settings!({ filters => vec![
+        (regex_escape(dest.to_str().expect("utf-8")).as_str(), "[DEST]"),
+        (regex_escape(world.sandbox.api_url()).as_str(), "[API]"),
+        (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", "[TIME]"),
+        (r"wyvern \d+\.\d+\.\d+", "wyvern [VERSION]"),
+    ]}, {
+        insta::assert_snapshot!("download_json_line", run.stdout);
+        insta::assert_snapshot!("receipt", receipt);
+    });
+}
+
+fn regex_escape(text: &str) -> String {
+    text.chars().fold(String::new(), |mut out, c| {
+        if "\\.+*?()|[]{}^$".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+        out
+    })
+}
