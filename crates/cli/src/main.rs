@@ -1,5 +1,8 @@
 //! `wyvern`: fetch Wyvern imagery deliverables to disk, verified.
 
+// Doc comments of the clap structs are the `--help` text, where bare URLs read best.
+#![allow(rustdoc::bare_urls)]
+
 mod args;
 mod auth;
 mod commands;
