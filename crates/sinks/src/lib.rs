@@ -5,16 +5,22 @@
 //! [`Upload::finish`] succeeds, and leaves nothing behind when aborted or dropped. This is the
 //! public API boundary for third-party sink crates.
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 mod local;
+mod object;
 mod path;
+mod registry;
 
 use async_trait::async_trait;
 use bytes::Bytes;
 
 pub use error::Error;
 pub use local::LocalSink;
+pub use object::ObjectStoreSink;
 pub use path::{InvalidPath, ObjectPath};
+pub use registry::{Registry, SinkFactory};
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -53,6 +59,10 @@ pub trait Sink: std::fmt::Debug + Send + Sync {
 
     /// Deletes an object; deleting a missing object is not an error.
     async fn delete(&self, path: &ObjectPath) -> Result<()>;
+
+    /// Every object under `prefix` (everything when `None`), in no particular order. Unfinished
+    /// uploads are not objects and never appear.
+    async fn list(&self, prefix: Option<&ObjectPath>) -> Result<Vec<ObjectInfo>>;
 }
 
 /// A streaming write in progress. Nothing is visible under the final path until `finish`.

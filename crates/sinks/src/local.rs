@@ -107,6 +107,40 @@ impl Sink for LocalSink {
             _ => Ok(()),
         }
     }
+
+    async fn list(&self, prefix: Option<&ObjectPath>) -> Result<Vec<ObjectInfo>> {
+        let root = self.root.clone();
+        let start = prefix.map_or_else(|| root.clone(), |p| self.full_path(p));
+        let walked = tokio::task::spawn_blocking(move || {
+            let mut found = Vec::new();
+            walk(&root, &start, &mut found).map(|()| found)
+        });
+        walked.await.map_err(|e| Error::Io { action: "listing", path: self.root.clone(), source: std::io::Error::other(e) })?
+    }
+}
+
+/// Files under `dir`, as paths relative to `root`; hidden files (uploads in progress) skipped.
+fn walk(root: &Path, dir: &Path, found: &mut Vec<ObjectInfo>) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if is_not_found(&e) => return Ok(()),
+        Err(e) => return Err(io("listing", dir)(e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(io("listing", dir))?;
+        let path = entry.path();
+        let meta = entry.metadata().map_err(io("reading metadata of", &path))?;
+        if meta.is_dir() {
+            walk(root, &path, found)?;
+        } else if !entry.file_name().to_string_lossy().starts_with('.') {
+            let relative = path.strip_prefix(root).unwrap_or(&path);
+            let text: Vec<_> = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect();
+            if let Ok(object) = ObjectPath::parse(&text.join("/")) {
+                found.push(ObjectInfo { path: object, size: meta.len() });
+            }
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug)]

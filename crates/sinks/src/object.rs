@@ -1,0 +1,237 @@
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+
+use crate::{Error, ObjectInfo, ObjectPath, Result, Sink, Upload};
+
+/// Parts uploaded at once by one upload: with the part being filled, this bounds its memory.
+const PART_CONCURRENCY: usize = 4;
+/// Smallest part size (S3 requires 5 MiB for every part but the last).
+const MIN_PART: u64 = 8 << 20;
+/// Stay under S3's and GCS's 10,000-part limit with room to spare.
+const MAX_PARTS: u64 = 9_000;
+
+/// A sink over any [`ObjectStore`]: S3, GCS, Azure, or anything else `object_store` speaks.
+///
+/// Uploads are multipart uploads whose parts are sent as the bytes arrive (at most
+/// [`PART_CONCURRENCY`] at once; `write` waits when they are all busy), completed by `finish` and
+/// aborted by `abort`. The object stores make a multipart upload visible only when it completes.
+#[derive(Debug, Clone)]
+pub struct ObjectStoreSink {
+    store: Arc<dyn ObjectStore>,
+    prefix: Path,
+    location: String,
+}
+
+impl ObjectStoreSink {
+    /// A sink writing under `prefix` of `store`; `location` names it in messages (e.g.
+    /// `s3://bucket/prefix`, without credentials).
+    pub fn new(store: Arc<dyn ObjectStore>, prefix: Path, location: impl Into<String>) -> Self {
+        Self { store, prefix, location: location.into() }
+    }
+
+    fn key(&self, path: &ObjectPath) -> Path {
+        path.segments().fold(self.prefix.clone(), |key, segment| key.clone().join(segment))
+    }
+
+    fn error(&self, action: &str, path: &Path, source: object_store::Error) -> Error {
+        Error::Backend {
+            location: self.location.clone(),
+            message: format!("{action} {path}"),
+            source: Some(Box::new(source)),
+        }
+    }
+
+    fn relative(&self, key: &Path) -> Option<ObjectPath> {
+        let rest: Vec<_> = key.prefix_match(&self.prefix)?.map(|part| part.as_ref().to_owned()).collect();
+        ObjectPath::parse(&rest.join("/")).ok()
+    }
+}
+
+/// A part size that keeps a deliverable of `size` bytes under [`MAX_PARTS`] parts.
+pub(crate) fn part_size(size: Option<u64>) -> usize {
+    let needed = size.unwrap_or(0).div_ceil(MAX_PARTS).next_multiple_of(1 << 20);
+    usize::try_from(needed.max(MIN_PART)).unwrap_or(usize::MAX)
+}
+
+#[async_trait]
+impl Sink for ObjectStoreSink {
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    async fn head(&self, path: &ObjectPath) -> Result<Option<ObjectInfo>> {
+        let key = self.key(path);
+        match self.store.head(&key).await {
+            Ok(meta) => Ok(Some(ObjectInfo { path: path.clone(), size: meta.size })),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.error("reading metadata of", &key, e)),
+        }
+    }
+
+    async fn get_small(&self, path: &ObjectPath) -> Result<Option<Bytes>> {
+        let key = self.key(path);
+        let result = match self.store.get(&key).await {
+            Ok(result) => result,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(self.error("reading", &key, e)),
+        };
+        result.bytes().await.map(Some).map_err(|e| self.error("reading", &key, e))
+    }
+
+    async fn put_small(&self, path: &ObjectPath, data: Bytes) -> Result<()> {
+        let key = self.key(path);
+        self.store.put(&key, PutPayload::from(data)).await.map(drop).map_err(|e| self.error("writing", &key, e))
+    }
+
+    async fn start_upload(&self, path: &ObjectPath, size_hint: Option<u64>) -> Result<Box<dyn Upload>> {
+        let key = self.key(path);
+        let upload = self.store.put_multipart(&key).await.map_err(|e| self.error("starting an upload of", &key, e))?;
+        Ok(Box::new(ObjectUpload {
+            writer: Some(WriteMultipart::new_with_chunk_size(upload, part_size(size_hint))),
+            path: path.clone(),
+            sink: self.clone(),
+            key,
+            written: 0,
+        }))
+    }
+
+    async fn delete(&self, path: &ObjectPath) -> Result<()> {
+        let key = self.key(path);
+        match self.store.delete(&key).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.error("deleting", &key, e)),
+        }
+    }
+
+    async fn list(&self, prefix: Option<&ObjectPath>) -> Result<Vec<ObjectInfo>> {
+        let under = prefix.map_or_else(|| self.prefix.clone(), |p| self.key(p));
+        let listed: Vec<_> =
+            self.store.list(Some(&under)).try_collect().await.map_err(|e| self.error("listing", &under, e))?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|meta| Some(ObjectInfo { path: self.relative(&meta.location)?, size: meta.size }))
+            .collect())
+    }
+}
+
+#[derive(Debug)]
+struct ObjectUpload {
+    /// `None` once finished or aborted.
+    writer: Option<WriteMultipart>,
+    path: ObjectPath,
+    sink: ObjectStoreSink,
+    key: Path,
+    written: u64,
+}
+
+#[async_trait]
+impl Upload for ObjectUpload {
+    async fn write(&mut self, data: Bytes) -> Result<()> {
+        let writer = self.writer.as_mut().expect("upload used after finish or abort");
+        if let Err(e) = writer.wait_for_capacity(PART_CONCURRENCY).await {
+            return Err(self.sink.error("uploading a part of", &self.key, e));
+        }
+        self.written += data.len() as u64;
+        writer.put(data);
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<ObjectInfo> {
+        let writer = self.writer.take().expect("upload used after finish or abort");
+        writer.finish().await.map_err(|e| self.sink.error("completing the upload of", &self.key, e))?;
+        Ok(ObjectInfo { path: self.path.clone(), size: self.written })
+    }
+
+    async fn abort(mut self: Box<Self>) -> Result<()> {
+        let writer = self.writer.take().expect("upload used after finish or abort");
+        writer.abort().await.map_err(|e| self.sink.error("aborting the upload of", &self.key, e))
+    }
+}
+
+impl Drop for ObjectUpload {
+    fn drop(&mut self) {
+        // An upload dropped mid-way (an error elsewhere, cancellation) is aborted in the
+        // background, so that no multipart upload is left dangling.
+        if let Some(writer) = self.writer.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let key = self.key.clone();
+            runtime.spawn(async move {
+                if let Err(e) = writer.abort().await {
+                    tracing::warn!(%key, "aborting a dropped upload failed: {e}");
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::part_size;
+
+    #[test]
+    fn parts_stay_under_the_limit_and_above_the_minimum() {
+        assert_eq!(part_size(None), 8 << 20);
+        assert_eq!(part_size(Some(1 << 30)), 8 << 20);
+        let hundred_gb = 100_000_000_000u64;
+        let part = part_size(Some(hundred_gb)) as u64;
+        assert!(hundred_gb.div_ceil(part) <= 10_000, "{part}");
+        assert_eq!(part % (1 << 20), 0);
+    }
+}
+
+/// The URL schemes `object_store` serves in this build.
+pub(crate) fn builtin_schemes() -> Vec<&'static str> {
+    let mut schemes = Vec::new();
+    if cfg!(feature = "aws") {
+        schemes.extend(["s3", "s3a"]);
+    }
+    if cfg!(feature = "gcp") {
+        schemes.push("gs");
+    }
+    if cfg!(feature = "azure") {
+        schemes.extend(["az", "azure", "abfs", "abfss", "adl"]);
+    }
+    schemes
+}
+
+/// Builds a cloud sink from a URL, with credentials and endpoints from the environment.
+pub(crate) fn from_url(url: &url::Url) -> Result<Arc<dyn Sink>> {
+    use object_store::ObjectStoreScheme;
+
+    let invalid = |reason: String| Error::InvalidDestination { location: shown(url), reason };
+    let (scheme, prefix) = ObjectStoreScheme::parse(url).map_err(|e| invalid(e.to_string()))?;
+    let store: Arc<dyn ObjectStore> = match scheme {
+        #[cfg(feature = "aws")]
+        ObjectStoreScheme::AmazonS3 => Arc::new(
+            object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str()).build().map_err(|e| invalid(e.to_string()))?,
+        ),
+        #[cfg(feature = "gcp")]
+        ObjectStoreScheme::GoogleCloudStorage => Arc::new(
+            object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                .with_url(url.as_str())
+                .build()
+                .map_err(|e| invalid(e.to_string()))?,
+        ),
+        #[cfg(feature = "azure")]
+        ObjectStoreScheme::MicrosoftAzure => Arc::new(
+            object_store::azure::MicrosoftAzureBuilder::from_env()
+                .with_url(url.as_str())
+                .build()
+                .map_err(|e| invalid(e.to_string()))?,
+        ),
+        other => return Err(invalid(format!("{other:?} is not supported by this build"))),
+    };
+    Ok(Arc::new(ObjectStoreSink::new(store, prefix, shown(url))))
+}
+
+/// A bucket URL for messages: scheme, host and path only (no credentials or query).
+pub(crate) fn shown(url: &url::Url) -> String {
+    let port = url.port().map_or_else(String::new, |p| format!(":{p}"));
+    format!("{}://{}{port}{}", url.scheme(), url.host_str().unwrap_or_default(), url.path().trim_end_matches('/'))
+}

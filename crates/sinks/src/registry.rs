@@ -1,0 +1,70 @@
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use url::Url;
+
+use crate::{Error, LocalSink, Result, Sink};
+
+/// Builds a sink for a destination URL of its scheme.
+pub type SinkFactory = Arc<dyn Fn(&Url) -> Result<Arc<dyn Sink>> + Send + Sync>;
+
+/// Maps URL schemes to sink factories; `--to` is resolved through it.
+///
+/// A destination without `://` is a local path. `file://` URLs are local too. The built-in cloud
+/// schemes (`s3`, `s3a`, `gs`, `az`, `azure`, `abfs`, `abfss`, `adl`, and `https` URLs of the
+/// clouds' endpoints) build `object_store` stores from the standard environment variables
+/// (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
+#[derive(Clone, Default)]
+pub struct Registry {
+    factories: BTreeMap<String, SinkFactory>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry").field("schemes", &self.schemes()).finish()
+    }
+}
+
+impl Registry {
+    /// A registry with `file` and the cloud schemes this build supports.
+    pub fn with_builtins() -> Self {
+        let mut registry = Self::default();
+        registry.register("file", Arc::new(|url: &Url| local_from_url(url)));
+        for scheme in crate::object::builtin_schemes() {
+            registry.register(scheme, Arc::new(crate::object::from_url));
+        }
+        registry
+    }
+
+    /// Adds (or replaces) the factory of a scheme.
+    pub fn register(&mut self, scheme: &str, factory: SinkFactory) {
+        self.factories.insert(scheme.to_ascii_lowercase(), factory);
+    }
+
+    /// The schemes known, sorted.
+    pub fn schemes(&self) -> Vec<&str> {
+        self.factories.keys().map(String::as_str).collect()
+    }
+
+    /// The sink for a destination: a local path, or a URL of a registered scheme.
+    pub fn resolve(&self, destination: &str) -> Result<Arc<dyn Sink>> {
+        if !destination.contains("://") {
+            return Ok(Arc::new(LocalSink::new(destination)));
+        }
+        let invalid = |reason: String| Error::InvalidDestination { location: destination.to_owned(), reason };
+        let url = Url::parse(destination).map_err(|e| invalid(e.to_string()))?;
+        let factory = self.factories.get(url.scheme()).ok_or_else(|| {
+            invalid(format!("no sink for the scheme {:?}; known schemes: {}", url.scheme(), self.schemes().join(", ")))
+        })?;
+        factory(&url)
+    }
+}
+
+fn local_from_url(url: &Url) -> Result<Arc<dyn Sink>> {
+    let path: PathBuf = url.to_file_path().map_err(|()| Error::InvalidDestination {
+        location: url.to_string(),
+        reason: "a file:// URL must be an absolute local path".to_owned(),
+    })?;
+    Ok(Arc::new(LocalSink::new(path)))
+}

@@ -1,0 +1,50 @@
+//! The conformance suite against the built-in sinks: local disk always, and the storage
+//! emulators `cargo xtask test` starts (S3: s3s-fs, Azure: Azurite, GCS client path: moto).
+
+use std::sync::Arc;
+
+use wyvern_sinks::{LocalSink, Registry, Sink, conformance};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_disk() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    conformance::run(Arc::new(LocalSink::new(dir.path()))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_disk_through_a_file_url() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = url::Url::from_directory_path(dir.path()).expect("file url");
+    conformance::run(Registry::with_builtins().resolve(url.as_str()).expect("file sink")).await;
+}
+
+/// A destination from the environment `cargo xtask test` sets, or a skip note.
+fn emulator(var: &str) -> Option<Arc<dyn Sink>> {
+    match std::env::var(var) {
+        Ok(url) => Some(Registry::with_builtins().resolve(&url).expect("emulator sink")),
+        Err(_) => {
+            eprintln!("skipped: {var} is not set (cargo xtask test starts the storage emulators and sets it)");
+            None
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_emulator() {
+    if let Some(sink) = emulator("WYVERN_TEST_S3_URL") {
+        conformance::run(sink).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn azure_emulator() {
+    if let Some(sink) = emulator("WYVERN_TEST_AZURE_URL") {
+        conformance::run(sink).await;
+    }
+}
+
+#[test]
+fn unknown_schemes_are_refused_with_the_known_ones_named() {
+    let error = Registry::with_builtins().resolve("ftp://host/path").expect_err("refused").to_string();
+    assert!(error.contains("no sink for the scheme \"ftp\"") && error.contains("s3"), "{error}");
+}
