@@ -1,9 +1,11 @@
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
 use crate::Result;
@@ -31,6 +33,7 @@ pub struct ClientBuilder {
     connect_timeout: Duration,
     read_timeout: Duration,
     retry: RetryPolicy,
+    downloads_per_host: Option<usize>,
 }
 
 impl Default for ClientBuilder {
@@ -42,6 +45,7 @@ impl Default for ClientBuilder {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(60),
             retry: RetryPolicy::default(),
+            downloads_per_host: None,
         }
     }
 }
@@ -83,6 +87,13 @@ impl ClientBuilder {
         self
     }
 
+    /// At most this many deliverable bodies streaming at once from one host (no limit by
+    /// default). A [`Download`] holds its slot until dropped.
+    pub fn max_downloads_per_host(mut self, limit: usize) -> Self {
+        self.downloads_per_host = Some(limit.max(1));
+        self
+    }
+
     /// Checks the settings and builds the client.
     pub fn build(self) -> Result<Client> {
         let invalid = |reason: &str| Error::InvalidUrl { url: self.base_url.clone(), reason: reason.to_owned() };
@@ -104,7 +115,8 @@ impl ClientBuilder {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|source| Error::Transport { url: redact_url(&base), source })?;
-        Ok(Client { inner: Arc::new(Inner { http, base, token: self.token, retry: self.retry }) })
+        let host_slots = self.downloads_per_host.map(|per_host| HostSlots { per_host, hosts: Mutex::default() });
+        Ok(Client { inner: Arc::new(Inner { http, base, token: self.token, retry: self.retry, host_slots }) })
     }
 }
 
@@ -119,6 +131,24 @@ struct Inner {
     base: Url,
     token: Option<Token>,
     retry: RetryPolicy,
+    host_slots: Option<HostSlots>,
+}
+
+/// One semaphore per host, for [`ClientBuilder::max_downloads_per_host`].
+struct HostSlots {
+    per_host: usize,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+}
+
+impl HostSlots {
+    async fn acquire(&self, url: &Url) -> Option<OwnedSemaphorePermit> {
+        let host = format!("{}:{}", url.host_str().unwrap_or_default(), url.port_or_known_default().unwrap_or(0));
+        let semaphore = {
+            let mut hosts = self.hosts.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            hosts.entry(host).or_insert_with(|| Arc::new(Semaphore::new(self.per_host))).clone()
+        };
+        semaphore.acquire_owned().await.ok()
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -205,8 +235,45 @@ impl Client {
     /// [`Download::next`].
     pub async fn download(&self, id: &DeliverableId) -> Result<Download> {
         let url = self.deliverable_url(id);
+        let slot = match &self.inner.host_slots {
+            Some(slots) => slots.acquire(&url).await,
+            None => None,
+        };
         let response = self.get(&url, None).await?;
-        Download::start(self.clone(), url, response)
+        Download::start(self.clone(), url, response, slot)
+    }
+
+    /// Every order the account can see: `GET /1.0/tasking/orders/`, following pagination.
+    ///
+    /// The list endpoint is not published. Pages are read leniently: the orders are the page
+    /// itself when it is an array, else its `orders`, `results`, `features`, `items` or `data`
+    /// array; the next page is the `links` entry with `rel: "next"` (STAC/STAPI), else a `next`
+    /// URL (Django REST Framework). A next page on another origin is refused (the token goes
+    /// nowhere else), and a page seen twice ends the listing.
+    pub async fn list_orders(&self) -> Result<Vec<Order>> {
+        let mut url = self.endpoint("1.0/tasking/orders/");
+        let mut seen = HashSet::new();
+        let mut orders = Vec::new();
+        while seen.insert(url.clone()) {
+            let response = self.get(&url, None).await?;
+            let body = response.bytes().await.map_err(|e| transport(&url, e))?;
+            let decode = |source| Error::Decode { url: redact_url(&url), source };
+            let page: Value = serde_json::from_slice(&body).map_err(decode)?;
+            let (items, next) = split_page(page);
+            for item in items {
+                orders.push(serde_json::from_value(item).map_err(decode)?);
+            }
+            let Some(next) = next else { break };
+            let next = url.join(&next).map_err(|e| Error::InvalidUrl { url: next.clone(), reason: e.to_string() })?;
+            if !self.is_api_origin(&next) {
+                return Err(Error::InvalidUrl {
+                    url: redact_url(&next),
+                    reason: "the next page of orders is not on the API's origin".to_owned(),
+                });
+            }
+            url = next;
+        }
+        Ok(orders)
     }
 
     /// `POST /1.0/auth/token`: exchanges a username and password for tokens.
@@ -399,6 +466,30 @@ async fn error_detail(headers: HeaderMap, response: Response) -> Option<String> 
     (!text.is_empty()).then_some(text)
 }
 
+/// The items and the next-page link of one page of a list endpoint.
+fn split_page(page: Value) -> (Vec<Value>, Option<String>) {
+    let next = page
+        .get("links")
+        .and_then(Value::as_array)
+        .and_then(|links| links.iter().find(|l| l.get("rel").and_then(Value::as_str) == Some("next")))
+        .and_then(|link| link.get("href"))
+        .or_else(|| page.get("next"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let items = match page {
+        Value::Array(items) => items,
+        Value::Object(mut fields) => ["orders", "results", "features", "items", "data"]
+            .iter()
+            .find_map(|key| match fields.remove(*key) {
+                Some(Value::Array(items)) => Some(items),
+                _ => None,
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    (items, next)
+}
+
 /// Field names of the token endpoints are not published: accept the common spellings.
 fn parse_token_set(value: &Value) -> Option<TokenSet> {
     let field = |names: &[&str]| names.iter().find_map(|n| value.get(*n)?.as_str()).and_then(Token::new);
@@ -413,7 +504,18 @@ fn parse_token_set(value: &Value) -> Option<TokenSet> {
 mod tests {
     use serde_json::json;
 
-    use super::{Client, parse_token_set};
+    use super::{Client, parse_token_set, split_page};
+
+    #[test]
+    fn pages_of_every_known_shape_split_into_items_and_next() {
+        let stapi = json!({"orders": [{"id": "a"}], "links": [{"rel": "next", "href": "https://h/p2"}]});
+        assert_eq!(split_page(stapi), (vec![json!({"id": "a"})], Some("https://h/p2".to_owned())));
+        let drf = json!({"count": 2, "next": "https://h/?page=2", "previous": null, "results": [{"id": "b"}]});
+        assert_eq!(split_page(drf), (vec![json!({"id": "b"})], Some("https://h/?page=2".to_owned())));
+        let last = json!({"features": [], "links": [{"rel": "self", "href": "x"}], "next": null});
+        assert_eq!(split_page(last), (vec![], None));
+        assert_eq!(split_page(json!([{"id": "c"}])), (vec![json!({"id": "c"})], None));
+    }
 
     #[test]
     fn token_fields_are_parsed_leniently() {

@@ -43,10 +43,17 @@ pub struct Download {
     resumes: u32,
     /// Bytes held back until the zip magic is confirmed.
     head: Option<BytesMut>,
+    /// The host slot this body holds, when downloads per host are limited.
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Download {
-    pub(crate) fn start(client: Client, url: Url, response: Response) -> Result<Self> {
+    pub(crate) fn start(
+        client: Client,
+        url: Url,
+        response: Response,
+        slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    ) -> Result<Self> {
         let headers = response.headers();
         check_content_type(headers, response.url())?;
         let etag = headers.get(header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
@@ -67,6 +74,7 @@ impl Download {
             stalls: 0,
             resumes: 0,
             head: Some(BytesMut::new()),
+            _slot: slot,
         })
     }
 

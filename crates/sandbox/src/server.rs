@@ -211,6 +211,7 @@ impl SandboxBuilder {
             counters: Mutex::new(HashMap::new()),
         });
         let api_router = Router::new()
+            .route("/1.0/tasking/orders/", get(list_orders))
             .route("/1.0/tasking/orders/{id}/", get(order))
             .route("/1.0/tasking/deliverables/{id}/", get(deliverable))
             .route("/1.0/auth/token", post(login))
@@ -405,6 +406,30 @@ async fn order(State(state): State<Arc<Shared>>, Path(id): Path<String>, headers
         Some(fixture) => Json(state.order_json(&id, fixture)).into_response(),
         None => not_found().await,
     }
+}
+
+/// Orders a page at a time, with a STAC-style `next` link (`?cursor=N&limit=M`, 50 a page).
+async fn list_orders(
+    State(state): State<Arc<Shared>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    state.record("api", "GET", "/1.0/tasking/orders/", &headers);
+    if !state.authorized(&headers) {
+        return error(StatusCode::UNAUTHORIZED, "Invalid token.");
+    }
+    let number = |key: &str, default: usize| query.get(key).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let (cursor, limit) = (number("cursor", 0), number("limit", 50).clamp(1, 500));
+    let orders: Vec<Value> =
+        state.orders.iter().skip(cursor).take(limit).map(|(id, fixture)| state.order_json(id, fixture)).collect();
+    let mut links = vec![
+        json!({ "rel": "self", "href": format!("{}/1.0/tasking/orders/?cursor={cursor}&limit={limit}", state.api_url) }),
+    ];
+    if cursor + limit < state.orders.len() {
+        let next = format!("{}/1.0/tasking/orders/?cursor={}&limit={limit}", state.api_url, cursor + limit);
+        links.push(json!({ "rel": "next", "href": next }));
+    }
+    Json(json!({ "orders": orders, "links": links })).into_response()
 }
 
 async fn deliverable(State(state): State<Arc<Shared>>, Path(id): Path<String>, headers: HeaderMap) -> Response {

@@ -199,7 +199,11 @@ async fn concurrent_writers(sink: &Arc<dyn Sink>, base: &ObjectPath) -> Check {
             let content = data(3 << 20, 100 + i);
             let path = path?;
             upload_all(&*sink, &path, &content, 256 << 10, true).await?;
-            expect_eq("content of a concurrent upload", read(&*sink, &path).await?.map(|b| b == content.as_slice()), Some(true))
+            expect_eq(
+                "content of a concurrent upload",
+                read(&*sink, &path).await?.map(|b| b == content.as_slice()),
+                Some(true),
+            )
         }
     });
     for outcome in futures::future::join_all(writers).await {

@@ -115,7 +115,11 @@ impl Sink for LocalSink {
             let mut found = Vec::new();
             walk(&root, &start, &mut found).map(|()| found)
         });
-        walked.await.map_err(|e| Error::Io { action: "listing", path: self.root.clone(), source: std::io::Error::other(e) })?
+        walked.await.map_err(|e| Error::Io {
+            action: "listing",
+            path: self.root.clone(),
+            source: std::io::Error::other(e),
+        })?
     }
 }
 

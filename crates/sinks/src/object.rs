@@ -209,7 +209,10 @@ pub(crate) fn from_url(url: &url::Url) -> Result<Arc<dyn Sink>> {
     let store: Arc<dyn ObjectStore> = match scheme {
         #[cfg(feature = "aws")]
         ObjectStoreScheme::AmazonS3 => Arc::new(
-            object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str()).build().map_err(|e| invalid(e.to_string()))?,
+            object_store::aws::AmazonS3Builder::from_env()
+                .with_url(url.as_str())
+                .build()
+                .map_err(|e| invalid(e.to_string()))?,
         ),
         #[cfg(feature = "gcp")]
         ObjectStoreScheme::GoogleCloudStorage => Arc::new(
