@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use wyvern_core::OrderId;
+
+use crate::shard::Shard;
 use wyvern_core::env::{WYVERN_API_URL, WYVERN_MAX_RETRIES, WYVERN_READ_TIMEOUT, WYVERN_TOKEN_FILE};
 
 /// Fetch Wyvern imagery deliverables to disk, verified.
@@ -55,6 +57,8 @@ pub enum Command {
     /// Deliverables: download by id or URL.
     #[command(subcommand)]
     Deliverable(DeliverableCommand),
+    /// Bring DEST up to date with the deliverables of fulfilled orders.
+    Sync(SyncArgs),
     /// Log in and store a token.
     #[command(subcommand)]
     Auth(AuthCommand),
@@ -118,11 +122,44 @@ pub enum AuthCommand {
     Logout,
 }
 
+/// `wyvern sync`.
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Orders to sync.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub order_ids: Vec<OrderId>,
+
+    /// Sync every order the account can list.
+    #[arg(long)]
+    pub all: bool,
+
+    #[command(flatten)]
+    pub destination: Destination,
+
+    /// Deliverables (and orders) in flight at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub concurrency: u16,
+
+    /// Deliverable bodies streaming at once from one host.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub max_per_host: u16,
+
+    /// Only the deliverables whose id hashes to shard K of N (0 <= K < N), for N machines sharing
+    /// one sync.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+
+    /// Stop at the first failure.
+    #[arg(long)]
+    pub fail_fast: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct Destination {
-    /// Where to write.
+    /// Where to write: a folder, file:///path, s3://bucket/prefix, gs://bucket/prefix,
+    /// az://container/prefix, or a URL of another registered sink scheme.
     #[arg(long = "to", value_name = "DEST", default_value = ".")]
-    pub to: PathBuf,
+    pub to: String,
 
     /// What to do when a deliverable is already at the destination.
     #[arg(long, value_enum, default_value_t = IfExists::Skip)]

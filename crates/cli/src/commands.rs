@@ -1,25 +1,25 @@
 //! The commands, from validated settings to results on stdout and a documented exit code.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::CommandFactory;
-use indicatif::HumanBytes;
-use serde::Serialize;
+use futures::StreamExt;
 use url::Url;
 use wyvern_core::{Client, DeliverableId, Error as ApiError, Order, OrderId, OrderStatus};
-use wyvern_sinks::{LocalSink, ObjectPath, Sink};
+use wyvern_sinks::{ObjectPath, Registry, Sink};
 
-use crate::args::{AuthCommand, Cli, Command, DeliverableCommand, Destination, OrderCommand};
-use crate::error::{self, Exit, Hint};
+use crate::args::{AuthCommand, Cli, Command, DeliverableCommand, Destination, OrderCommand, SyncArgs};
+use crate::error::{Exit, Hint};
 use crate::progress::Progress;
-use crate::transfer::{self, Job, Outcome, Receipt};
+use crate::report::{Done, Report};
+use crate::shard::Shard;
+use crate::transfer::{self, Job, Outcome};
 use crate::{auth, settings};
 
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
-    let anonymous = settings::client(&cli, None)?;
+    let anonymous = settings::client(&cli, None, None)?;
     match &cli.command {
         Command::Completions { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "wyvern", &mut std::io::stdout());
@@ -38,45 +38,90 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
         _ => {}
     }
     let token = auth::resolve(cli.token_file.as_deref(), &anonymous).await?.ok_or(ApiError::MissingToken)?;
-    let client = settings::client(&cli, Some(token))?;
-    let out = Output { json: cli.json, quiet: cli.quiet };
+    let per_host = match &cli.command {
+        Command::Sync(args) => Some(usize::from(args.max_per_host)),
+        _ => None,
+    };
+    let client = settings::client(&cli, Some(token), per_host)?;
+    let report = Report::new(cli.json, cli.quiet);
     match &cli.command {
         Command::Order(OrderCommand::Show { order_id }) => {
             let order = client.order(order_id).await.with_context(|| format!("fetching order {order_id}"))?;
-            out.order(&order)?;
+            report.order(&order);
             Ok(Exit::Success)
         }
         Command::Order(OrderCommand::Wait { order_id, interval, timeout }) => {
-            wait(&client, &out, order_id, *interval, *timeout).await
+            wait(&client, &report, order_id, *interval, *timeout).await
         }
         Command::Order(OrderCommand::Download { order_ids, destination }) => {
-            let sink = local_sink(destination);
-            let mut batch = Batch::new(&client, sink, destination, out);
+            let mut batch = Batch::new(&client, destination, report)?;
+            let mut jobs = Vec::new();
             for order_id in order_ids {
-                batch.order(order_id).await;
+                jobs.extend(batch.order_jobs(order_id, None, None, true).await);
             }
-            Ok(batch.exit())
+            batch.run(jobs, 1, false).await;
+            Ok(batch.report.exit())
         }
         Command::Deliverable(DeliverableCommand::Download { deliverables, destination }) => {
-            let sink = local_sink(destination);
-            let mut batch = Batch::new(&client, sink, destination, out);
+            let mut batch = Batch::new(&client, destination, report)?;
+            let mut jobs = Vec::new();
             for target in deliverables {
                 match deliverable_id(&client, target) {
-                    Ok(id) => {
-                        let path = ObjectPath::parse(&format!("{id}.zip"))?;
-                        batch.fetch(Job { order_id: None, deliverable_id: id, path }).await;
-                    }
-                    Err(e) => batch.fail(None, None, e),
+                    Ok(id) => jobs.push(Job {
+                        order_id: None,
+                        path: ObjectPath::parse(&format!("{id}.zip"))?,
+                        deliverable_id: id,
+                    }),
+                    Err(e) => batch.report.failed(None, None, None, &e),
                 }
             }
-            Ok(batch.exit())
+            batch.run(jobs, 1, false).await;
+            Ok(batch.report.exit())
         }
+        Command::Sync(args) => sync(&client, args, report).await,
         Command::Completions { .. } | Command::Auth(_) => unreachable!("handled above"),
     }
 }
 
-fn local_sink(destination: &Destination) -> Arc<dyn Sink> {
-    Arc::new(LocalSink::new(&destination.to))
+/// `wyvern sync`: every deliverable of the ready orders (or of all orders) that the destination
+/// does not have yet, with bounded concurrency; orders not ready are reported, not errors.
+async fn sync(client: &Client, args: &SyncArgs, report: Report) -> anyhow::Result<Exit> {
+    let mut batch = Batch::new(client, &args.destination, report)?;
+    let concurrency = usize::from(args.concurrency);
+    let orders: Vec<(OrderId, Option<Order>)> = if args.all {
+        let listed = client.list_orders().await.context("listing orders")?;
+        listed.into_iter().map(|order| (order.id.clone(), Some(order))).collect()
+    } else {
+        args.order_ids.iter().map(|id| (id.clone(), None)).collect()
+    };
+    // Orders are fetched concurrently; their deliverables then run as one pool.
+    let fetched: Vec<_> = futures::stream::iter(orders)
+        .map(|(id, listed)| async move {
+            let order = match listed {
+                // A listed order with its links is used as listed; one without is fetched.
+                Some(order) if !order.is_ready() || !order.deliverables().is_empty() => Ok(order),
+                _ => client.order(&id).await,
+            };
+            (id, order)
+        })
+        .buffered(concurrency)
+        .collect()
+        .await;
+    let mut jobs = Vec::new();
+    for (id, order) in fetched {
+        match order {
+            Ok(order) => jobs.extend(batch.order_jobs(&id, Some(order), args.shard, false).await),
+            Err(e) => batch.report.failed(Some(&id), None, None, &e.into()),
+        }
+        if args.fail_fast && batch.report.tally().failed > 0 {
+            break;
+        }
+    }
+    if !(args.fail_fast && batch.report.tally().failed > 0) {
+        batch.run(jobs, concurrency, args.fail_fast).await;
+    }
+    batch.report.summary();
+    Ok(batch.report.exit())
 }
 
 /// An id, or a deliverable URL on the API's origin (the token goes nowhere else).
@@ -98,7 +143,7 @@ fn deliverable_id(client: &Client, target: &str) -> anyhow::Result<DeliverableId
 
 async fn wait(
     client: &Client,
-    out: &Output,
+    report: &Report,
     id: &OrderId,
     interval: Duration,
     timeout: Option<Duration>,
@@ -112,13 +157,13 @@ async fn wait(
             order.status.as_ref().map_or("unknown", OrderStatus::as_str),
             order.reason_code.as_ref().map_or("no reason yet", |r| r.as_str())
         );
-        if state != last && !out.quiet {
-            eprintln!("order {id}: {state}");
+        if state != last {
+            report.note(&format!("order {id}: {state}"));
             last = state;
         }
         let completed = order.status == Some(OrderStatus::Completed);
         if order.is_ready() && completed {
-            out.order(&order)?;
+            report.order(&order);
             return Ok(Exit::Success);
         }
         let not_ready = || ApiError::NotReady {
@@ -131,155 +176,90 @@ async fn wait(
         }
         let remaining = timeout.map(|t| t.saturating_sub(started.elapsed()));
         if remaining == Some(Duration::ZERO) {
-            return Err(not_ready())
-                .context(format!("gave up waiting after {}", humantime::format_duration(started.elapsed())));
+            let waited = humantime::format_duration(Duration::from_secs(started.elapsed().as_secs()));
+            return Err(not_ready()).context(format!("gave up waiting after {waited}"));
         }
         tokio::time::sleep(remaining.map_or(interval, |r| r.min(interval))).await;
     }
 }
 
-/// Downloads into one sink, reporting each deliverable and remembering the failures.
+/// Deliverables into one sink, each reported as it ends.
 struct Batch<'a> {
     client: &'a Client,
     sink: Arc<dyn Sink>,
-    root: &'a Path,
     if_exists: crate::args::IfExists,
-    out: Output,
     progress: Progress,
-    failures: Vec<Exit>,
+    report: Report,
 }
 
 impl<'a> Batch<'a> {
-    fn new(client: &'a Client, sink: Arc<dyn Sink>, destination: &'a Destination, out: Output) -> Self {
-        Self {
-            client,
-            sink,
-            root: &destination.to,
-            if_exists: destination.if_exists,
-            progress: Progress::new(out.quiet),
-            out,
-            failures: Vec::new(),
-        }
+    fn new(client: &'a Client, destination: &Destination, report: Report) -> anyhow::Result<Self> {
+        let sink = Registry::with_builtins()
+            .resolve(&destination.to)
+            .hint("give a folder, or a URL such as s3://bucket/prefix, gs://bucket/prefix or az://container/prefix")?;
+        Ok(Self { client, sink, if_exists: destination.if_exists, progress: Progress::new(report.quiet()), report })
     }
 
-    async fn order(&mut self, order_id: &OrderId) {
-        let order = match self.client.ready_order(order_id).await {
-            Ok(order) => order,
-            Err(e) => return self.fail(Some(order_id), None, e.into()),
+    /// The jobs of one order: all its deliverables (of this shard) when it is ready. An order not
+    /// ready is a failure when `strict`, and reported as `not_ready` otherwise.
+    async fn order_jobs(&mut self, id: &OrderId, known: Option<Order>, shard: Option<Shard>, strict: bool) -> Vec<Job> {
+        let order = match known {
+            Some(order) => order,
+            None => match self.client.order(id).await {
+                Ok(order) => order,
+                Err(e) => {
+                    self.report.failed(Some(id), None, None, &e.into());
+                    return Vec::new();
+                }
+            },
         };
+        if !order.is_ready() {
+            let error = ApiError::NotReady { order: id.to_string(), status: order.status, reason: order.reason_code };
+            if strict {
+                self.report.failed(Some(id), None, None, &error.into());
+            } else {
+                self.report.not_ready(id, &error);
+            }
+            return Vec::new();
+        }
         let deliverables = order.deliverables();
         if deliverables.is_empty() {
-            tracing::warn!(order = %order_id, "the order is fulfilled but lists no deliverable links");
+            tracing::warn!(order = %id, "the order is fulfilled but lists no deliverable links");
         }
-        for deliverable in deliverables {
-            let path = ObjectPath::parse(&format!("{order_id}/{}.zip", deliverable.id)).expect("ids are path-safe");
-            self.fetch(Job { order_id: Some(order_id.clone()), deliverable_id: deliverable.id, path }).await;
-        }
+        deliverables
+            .into_iter()
+            .filter(|d| shard.is_none_or(|s| s.includes(&d.id)))
+            .map(|d| Job {
+                order_id: Some(id.clone()),
+                path: ObjectPath::parse(&format!("{id}/{}.zip", d.id)).expect("ids are path-safe"),
+                deliverable_id: d.id,
+            })
+            .collect()
     }
 
-    async fn fetch(&mut self, job: Job) {
-        let destination = job.path.segments().fold(self.root.to_path_buf(), |p, s| p.join(s)).display().to_string();
-        match transfer::fetch(self.client, &self.sink, &job, self.if_exists, &self.progress).await {
-            Ok(Outcome::Downloaded(receipt)) => self.out.result("downloaded", &destination, &receipt),
-            Ok(Outcome::Skipped(receipt)) => self.out.result("skipped", &destination, &receipt),
-            Err(e) => self.fail(job.order_id.as_ref(), Some((&job.deliverable_id, destination)), e),
+    /// Runs the jobs, `concurrency` at a time; with `fail_fast`, stops at the first failure
+    /// (transfers in flight are abandoned, which discards their partial uploads).
+    async fn run(&mut self, jobs: Vec<Job>, concurrency: usize, fail_fast: bool) {
+        let (client, sink, if_exists, progress) = (self.client, &self.sink, self.if_exists, &self.progress);
+        let location = sink.location();
+        let mut results = futures::stream::iter(jobs)
+            .map(|job| async move {
+                let outcome = transfer::fetch(client, sink, &job, if_exists, progress).await;
+                (job, outcome)
+            })
+            .buffer_unordered(concurrency);
+        while let Some((job, outcome)) = results.next().await {
+            let destination = format!("{}/{}", location.trim_end_matches('/'), job.path);
+            match outcome {
+                Ok(Outcome::Downloaded(receipt)) => self.report.done(Done::Downloaded, &destination, &receipt),
+                Ok(Outcome::Skipped(receipt)) => self.report.done(Done::Skipped, &destination, &receipt),
+                Err(e) => {
+                    self.report.failed(job.order_id.as_ref(), Some(&job.deliverable_id), Some(&destination), &e);
+                    if fail_fast {
+                        break;
+                    }
+                }
+            }
         }
-    }
-
-    fn fail(
-        &mut self,
-        order_id: Option<&OrderId>,
-        deliverable: Option<(&DeliverableId, String)>,
-        error: anyhow::Error,
-    ) {
-        self.failures.push(Exit::of(&error));
-        if self.out.json {
-            let line = Line {
-                order_id: order_id.map(OrderId::as_str),
-                deliverable_id: deliverable.as_ref().map(|(id, _)| id.as_str()),
-                destination: deliverable.as_ref().map(|(_, d)| d.as_str()),
-                status: "failed",
-                bytes: None,
-                sha256: None,
-                verified: false,
-                error: Some(error::one_line(&error)),
-            };
-            print_json(&line);
-        }
-        eprintln!("{}", error::render(&error));
-        if let Some(hint) = error::hint_for(&error) {
-            eprintln!("hint: {hint}");
-        }
-    }
-
-    fn exit(self) -> Exit {
-        Exit::combine(self.failures)
-    }
-}
-
-/// One `--json` line per deliverable.
-#[derive(Serialize)]
-struct Line<'a> {
-    order_id: Option<&'a str>,
-    deliverable_id: Option<&'a str>,
-    destination: Option<&'a str>,
-    status: &'static str,
-    bytes: Option<u64>,
-    sha256: Option<&'a str>,
-    verified: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-}
-
-fn print_json(value: &impl Serialize) {
-    // Serialising our own types cannot fail.
-    println!("{}", serde_json::to_string(value).unwrap_or_default());
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Output {
-    json: bool,
-    quiet: bool,
-}
-
-impl Output {
-    fn result(&self, status: &'static str, destination: &str, receipt: &Receipt) {
-        if self.json {
-            print_json(&Line {
-                order_id: receipt.order_id.as_deref(),
-                deliverable_id: Some(&receipt.deliverable_id),
-                destination: Some(destination),
-                status,
-                bytes: Some(receipt.bytes),
-                sha256: Some(&receipt.sha256),
-                verified: receipt.verified,
-                error: None,
-            });
-        } else if !self.quiet {
-            println!(
-                "{status:<10} {destination} ({}, sha256 {}, verified)",
-                HumanBytes(receipt.bytes),
-                &receipt.sha256[..16]
-            );
-        }
-    }
-
-    fn order(&self, order: &Order) -> anyhow::Result<()> {
-        if self.json {
-            print_json(order);
-            return Ok(());
-        }
-        let none = || "-".to_owned();
-        println!("order         {}", order.id);
-        println!("status        {}", order.status.as_ref().map_or_else(none, ToString::to_string));
-        println!("reason        {}", order.reason_code.as_ref().map_or_else(none, ToString::to_string));
-        println!("product       {}", order.product_id.clone().unwrap_or_else(none));
-        println!("window        {}", order.datetime.clone().unwrap_or_else(none));
-        let deliverables = order.deliverables();
-        println!("deliverables  {}", deliverables.len());
-        for deliverable in deliverables {
-            println!("  {}  {}", deliverable.id, deliverable.href);
-        }
-        Ok(())
     }
 }

@@ -8,7 +8,9 @@ mod auth;
 mod commands;
 mod error;
 mod progress;
+mod report;
 mod settings;
+mod shard;
 mod transfer;
 
 use std::io::Write;

@@ -15,14 +15,18 @@ pub fn api_url(cli: &Cli) -> &str {
     }
 }
 
-/// A client without a token (for login and refresh) or with one.
-pub fn client(cli: &Cli, token: Option<wyvern_core::Token>) -> anyhow::Result<Client> {
+/// A client without a token (for login and refresh) or with one, and with a cap on the
+/// deliverable bodies streaming at once from one host.
+pub fn client(cli: &Cli, token: Option<wyvern_core::Token>, per_host: Option<usize>) -> anyhow::Result<Client> {
     let retry = RetryPolicy { max_retries: cli.retries, ..RetryPolicy::default() };
-    Ok(Client::builder()
+    let mut builder = Client::builder()
         .base_url(api_url(cli))
         .token(token)
         .read_timeout(cli.read_timeout)
         .connect_timeout(Duration::from_secs(10).min(cli.read_timeout))
-        .retry_policy(retry)
-        .build()?)
+        .retry_policy(retry);
+    if let Some(limit) = per_host {
+        builder = builder.max_downloads_per_host(limit);
+    }
+    Ok(builder.build()?)
 }

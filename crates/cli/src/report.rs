@@ -1,0 +1,191 @@
+//! What the commands print: results on stdout (a line each, or `--json` objects), notes and
+//! errors on stderr, and the tally behind the exit code and the sync summary.
+
+use indicatif::HumanBytes;
+use serde::Serialize;
+use wyvern_core::{DeliverableId, Order, OrderId};
+
+use crate::error::{self, Exit};
+use crate::transfer::Receipt;
+
+/// How a deliverable ended well.
+#[derive(Debug, Clone, Copy)]
+pub enum Done {
+    Downloaded,
+    Skipped,
+}
+
+/// Counts for the summary.
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct Tally {
+    pub downloaded: u64,
+    pub skipped: u64,
+    pub not_ready: u64,
+    pub failed: u64,
+    /// Bytes downloaded in this run (skipped deliverables not counted).
+    pub bytes: u64,
+}
+
+#[derive(Debug)]
+pub struct Report {
+    json: bool,
+    quiet: bool,
+    tally: Tally,
+    failures: Vec<Exit>,
+}
+
+/// One `--json` line per deliverable.
+#[derive(Serialize)]
+struct Line<'a> {
+    order_id: Option<&'a str>,
+    deliverable_id: Option<&'a str>,
+    destination: Option<&'a str>,
+    status: &'static str,
+    bytes: Option<u64>,
+    sha256: Option<&'a str>,
+    verified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+fn print_json(value: &impl Serialize) {
+    // Serialising our own types cannot fail.
+    println!("{}", serde_json::to_string(value).unwrap_or_default());
+}
+
+impl Report {
+    pub fn new(json: bool, quiet: bool) -> Self {
+        Self { json, quiet, tally: Tally::default(), failures: Vec::new() }
+    }
+
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
+    pub fn tally(&self) -> Tally {
+        self.tally
+    }
+
+    /// A note for people, on stderr.
+    pub fn note(&self, text: &str) {
+        if !self.quiet {
+            eprintln!("{text}");
+        }
+    }
+
+    pub fn order(&self, order: &Order) {
+        if self.json {
+            return print_json(order);
+        }
+        let none = || "-".to_owned();
+        println!("order         {}", order.id);
+        println!("status        {}", order.status.as_ref().map_or_else(none, ToString::to_string));
+        println!("reason        {}", order.reason_code.as_ref().map_or_else(none, ToString::to_string));
+        println!("product       {}", order.product_id.clone().unwrap_or_else(none));
+        println!("window        {}", order.datetime.clone().unwrap_or_else(none));
+        let deliverables = order.deliverables();
+        println!("deliverables  {}", deliverables.len());
+        for deliverable in deliverables {
+            println!("  {}  {}", deliverable.id, deliverable.href);
+        }
+    }
+
+    pub fn done(&mut self, done: Done, destination: &str, receipt: &Receipt) {
+        let status = match done {
+            Done::Downloaded => {
+                self.tally.downloaded += 1;
+                self.tally.bytes += receipt.bytes;
+                "downloaded"
+            }
+            Done::Skipped => {
+                self.tally.skipped += 1;
+                "skipped"
+            }
+        };
+        if self.json {
+            print_json(&Line {
+                order_id: receipt.order_id.as_deref(),
+                deliverable_id: Some(&receipt.deliverable_id),
+                destination: Some(destination),
+                status,
+                bytes: Some(receipt.bytes),
+                sha256: Some(&receipt.sha256),
+                verified: receipt.verified,
+                error: None,
+            });
+        } else if !self.quiet {
+            let sha = &receipt.sha256[..16.min(receipt.sha256.len())];
+            println!("{status:<10} {destination} ({}, sha256 {sha}, verified)", HumanBytes(receipt.bytes));
+        }
+    }
+
+    pub fn not_ready(&mut self, order: &OrderId, why: &wyvern_core::Error) {
+        self.tally.not_ready += 1;
+        if self.json {
+            print_json(&Line {
+                order_id: Some(order.as_str()),
+                deliverable_id: None,
+                destination: None,
+                status: "not_ready",
+                bytes: None,
+                sha256: None,
+                verified: false,
+                error: None,
+            });
+        } else if !self.quiet {
+            println!("not ready  {why}");
+        }
+    }
+
+    pub fn failed(
+        &mut self,
+        order: Option<&OrderId>,
+        deliverable: Option<&DeliverableId>,
+        destination: Option<&str>,
+        error: &anyhow::Error,
+    ) {
+        self.tally.failed += 1;
+        self.failures.push(Exit::of(error));
+        if self.json {
+            print_json(&Line {
+                order_id: order.map(OrderId::as_str),
+                deliverable_id: deliverable.map(DeliverableId::as_str),
+                destination,
+                status: "failed",
+                bytes: None,
+                sha256: None,
+                verified: false,
+                error: Some(error::one_line(error)),
+            });
+        }
+        eprintln!("{}", error::render(error));
+        if let Some(hint) = error::hint_for(error) {
+            eprintln!("hint: {hint}");
+        }
+    }
+
+    /// The closing summary of `sync`.
+    pub fn summary(&self) {
+        let t = self.tally;
+        if self.json {
+            #[derive(Serialize)]
+            struct Summary {
+                summary: Tally,
+            }
+            print_json(&Summary { summary: t });
+        } else if !self.quiet {
+            println!(
+                "sync: {} downloaded ({}), {} skipped, {} not ready, {} failed",
+                t.downloaded,
+                HumanBytes(t.bytes),
+                t.skipped,
+                t.not_ready,
+                t.failed
+            );
+        }
+    }
+
+    pub fn exit(&self) -> Exit {
+        Exit::combine(self.failures.iter().copied())
+    }
+}
