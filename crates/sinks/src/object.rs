@@ -170,21 +170,6 @@ impl Drop for ObjectUpload {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::part_size;
-
-    #[test]
-    fn parts_stay_under_the_limit_and_above_the_minimum() {
-        assert_eq!(part_size(None), 8 << 20);
-        assert_eq!(part_size(Some(1 << 30)), 8 << 20);
-        let hundred_gb = 100_000_000_000u64;
-        let part = part_size(Some(hundred_gb)) as u64;
-        assert!(hundred_gb.div_ceil(part) <= 10_000, "{part}");
-        assert_eq!(part % (1 << 20), 0);
-    }
-}
-
 /// The URL schemes `object_store` serves in this build.
 pub(crate) fn builtin_schemes() -> Vec<&'static str> {
     let mut schemes = Vec::new();
@@ -237,4 +222,19 @@ pub(crate) fn from_url(url: &url::Url) -> Result<Arc<dyn Sink>> {
 pub(crate) fn shown(url: &url::Url) -> String {
     let port = url.port().map_or_else(String::new, |p| format!(":{p}"));
     format!("{}://{}{port}{}", url.scheme(), url.host_str().unwrap_or_default(), url.path().trim_end_matches('/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::part_size;
+
+    #[test]
+    fn parts_stay_under_the_limit_and_above_the_minimum() {
+        assert_eq!(part_size(None), 8 << 20);
+        assert_eq!(part_size(Some(1 << 30)), 8 << 20);
+        let hundred_gb = 100_000_000_000u64;
+        let part = part_size(Some(hundred_gb)) as u64;
+        assert!(hundred_gb.div_ceil(part) <= 10_000, "{part}");
+        assert_eq!(part % (1 << 20), 0);
+    }
 }
