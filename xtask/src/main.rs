@@ -1,5 +1,7 @@
 //! Project tasks: `cargo xtask demo | test | live`.
 
+mod emulators;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -64,16 +66,23 @@ fn test() -> anyhow::Result<()> {
     run("format check", cargo().args(["fmt", "--all", "--check"]))?;
     run("clippy", cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]))?;
     run("docs", cargo().args(["doc", "--workspace", "--no-deps", "--quiet"]).env("RUSTDOCFLAGS", "-D warnings"))?;
+    run("build the tests", cargo().args(["build", "--workspace", "--all-targets", "--quiet"]))?;
+    let emulators = emulators::Emulators::start(&root())?;
     let nextest = cargo().args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success());
+    let mut tests = cargo();
     if nextest {
-        run("tests (nextest)", cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]))?;
-        run("doc tests", cargo().args(["test", "--workspace", "--doc", "--quiet"]))
+        tests.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
     } else {
-        eprintln!(
-            "cargo-nextest is not installed; using cargo test (cargo install cargo-nextest --locked for faster runs)"
-        );
-        run("tests", cargo().args(["test", "--workspace", "--no-fail-fast"]))
+        eprintln!("cargo-nextest is not installed; using cargo test (cargo install cargo-nextest --locked is faster)");
+        tests.args(["test", "--workspace", "--no-fail-fast"]);
     }
+    tests.envs(emulators.env.iter().map(|(k, v)| (k, v)));
+    run("tests against the replica and the storage emulators", &mut tests)?;
+    drop(emulators);
+    if nextest {
+        run("doc tests", cargo().args(["test", "--workspace", "--doc", "--quiet"]))?;
+    }
+    Ok(())
 }
 
 fn demo() -> anyhow::Result<()> {

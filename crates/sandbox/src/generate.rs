@@ -38,13 +38,16 @@ pub struct Product {
 
 impl Product {
     /// A product for `deliverable_id` whose zip is close to `target_bytes` (never below a
-    /// 16 x 16 image).
+    /// 16 x 14 image).
     pub fn for_deliverable(deliverable_id: &str, target_bytes: u64) -> Self {
         let seed = seed_of(deliverable_id);
         let bands = if seed.is_multiple_of(3) { 23 } else { 31 };
         // Bytes per pixel: radiance, both masks, and an incompressible RGB preview.
         let per_pixel = u64::from(bands) * 4 + 4 + u64::from(bands) + 3;
-        let side = ((target_bytes / per_pixel) as f64).sqrt().max(16.0) as u32;
+        // A scene a little wider than tall (8:7), as Dragonette strips are.
+        let pixels = (target_bytes / per_pixel) as f64;
+        let width = (pixels * 8.0 / 7.0).sqrt().max(16.0) as u32;
+        let height = ((pixels / f64::from(width)) as u32).max(14);
         let hex = format!("{:016x}{:016x}", seed, seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15);
         let guid = format!("{}-{}-{}-{}-{}", &hex[0..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..32]);
         Self {
@@ -52,8 +55,8 @@ impl Product {
             platform: if bands == 23 { "dragonette-001" } else { "dragonette-003" }.to_owned(),
             capture: "20250319T000402".to_owned(),
             bands,
-            width: side,
-            height: side - side / 8,
+            width,
+            height,
         }
     }
 

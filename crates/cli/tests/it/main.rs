@@ -1,9 +1,11 @@
 //! End-to-end tests: the real `wyvern` binary against the sandbox replica over real HTTP.
 
 mod auth;
+mod cloud;
 mod download;
 mod faults;
 mod orders;
+mod sync;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -72,6 +74,12 @@ impl World {
             .stderr(std::process::Stdio::piped());
         if !self.token.is_empty() {
             command.env("WYVERN_TOKEN", &self.token);
+        }
+        // The storage emulators' settings, from `cargo xtask test`.
+        for (key, value) in
+            std::env::vars().filter(|(k, _)| ["AWS_", "AZURE_", "GOOGLE_"].iter().any(|p| k.starts_with(p)))
+        {
+            command.env(key, value);
         }
         for (key, value) in env {
             command.env(key, value);

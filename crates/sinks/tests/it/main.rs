@@ -48,3 +48,12 @@ fn unknown_schemes_are_refused_with_the_known_ones_named() {
     let error = Registry::with_builtins().resolve("ftp://host/path").expect_err("refused").to_string();
     assert!(error.contains("no sink for the scheme \"ftp\"") && error.contains("s3"), "{error}");
 }
+
+/// moto's XML API stands in for GCS: this covers object_store's GCS client path (XML multipart,
+/// ranged reads, listing, deletes, aborts) with S3's server semantics, not Google's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gcs_client_path_against_an_xml_compatible_server() {
+    if let Some(sink) = emulator("WYVERN_TEST_GCS_URL") {
+        conformance::run(sink).await;
+    }
+}

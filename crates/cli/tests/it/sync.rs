@@ -1,0 +1,130 @@
+use std::collections::HashMap;
+
+use wyvern_sandbox::{Fault, OrderShape, Sandbox, SandboxBuilder, TEST_DELIVERABLE};
+
+use crate::{World, files};
+
+/// A replica with `count` more fulfilled orders of one deliverable each.
+fn many_orders(count: usize) -> SandboxBuilder {
+    (0..count).fold(Sandbox::builder().deliverable_size(16 << 10), |builder, i| {
+        builder.order(
+            &format!("bulk-order-{i:04}"),
+            "completed",
+            Some("fulfilled"),
+            OrderShape::Flat,
+            &[&format!("bulk-deliverable-{i:04}")],
+        )
+    })
+}
+
+fn summary(run: &crate::Run) -> serde_json::Value {
+    run.json_lines().last().expect("a summary line")["summary"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_named_orders_reports_not_ready_and_skips_on_rerun() {
+    let world = World::new().await;
+    let dest = world.dest();
+    let dest = dest.to_str().expect("utf-8");
+    let orders = [
+        "00000000-0000-0000-0000-000000000000",
+        "00000000-0000-0000-0000-000000000010",
+        "00000000-0000-0000-0000-000000000020",
+    ];
+    let mut args = vec!["sync", "--to", dest, "--json"];
+    args.extend(orders);
+    let first = world.run(&args).await;
+    assert_eq!(first.code, 0, "not-ready orders are not errors: {first:#?}");
+    let lines = first.json_lines();
+    assert!(lines.iter().any(|l| l["status"] == "not_ready" && l["order_id"] == orders[2]), "{lines:?}");
+    let s = summary(&first);
+    assert_eq!(
+        (s["downloaded"].as_u64(), s["skipped"].as_u64(), s["not_ready"].as_u64(), s["failed"].as_u64()),
+        (Some(3), Some(0), Some(1), Some(0))
+    );
+
+    let deliverable_requests = || world.sandbox.requests().iter().filter(|r| r.path.contains("/deliverables/")).count();
+    let before = deliverable_requests();
+    let second = world.run(&args).await;
+    let s = summary(&second);
+    assert_eq!((s["downloaded"].as_u64(), s["skipped"].as_u64(), s["bytes"].as_u64()), (Some(0), Some(3), Some(0)));
+    assert_eq!(deliverable_requests(), before, "a second run downloads nothing");
+
+    let human = world.run(&["sync", "--to", dest, orders[0]]).await;
+    assert!(human.stdout.contains("sync: 0 downloaded (0 B), 1 skipped, 0 not ready, 0 failed"), "{}", human.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_all_follows_pagination() {
+    let world = World::with(many_orders(120)).await;
+    let run = world
+        .run(&["sync", "--all", "--to", world.dest().to_str().expect("utf-8"), "--json", "--concurrency", "8"])
+        .await;
+    assert_eq!(run.code, 0, "{run:#?}");
+    let s = summary(&run);
+    assert_eq!((s["downloaded"].as_u64(), s["not_ready"].as_u64()), (Some(123), Some(2)), "{s}");
+    let pages = world.sandbox.requests().iter().filter(|r| r.path == "/1.0/tasking/orders/").count();
+    assert_eq!(pages, 3, "124 orders in pages of 50");
+    let order_fetches = world
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path.starts_with("/1.0/tasking/orders/") && r.path.len() > 20)
+        .count();
+    assert_eq!(order_fetches, 0, "listed orders carry their links: no order is fetched again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_partition_every_deliverable_exactly_once() {
+    let world = World::with(many_orders(40)).await;
+    let dest = world.dest();
+    let dest = dest.to_str().expect("utf-8");
+    let mut downloaded = 0;
+    for shard in ["0/3", "1/3", "2/3"] {
+        let run = world.run(&["sync", "--all", "--to", dest, "--shard", shard, "--json"]).await;
+        assert_eq!(run.code, 0, "{run:#?}");
+        let s = summary(&run);
+        assert_eq!(s["skipped"].as_u64(), Some(0), "shards overlap: {s}");
+        downloaded += s["downloaded"].as_u64().expect("count");
+    }
+    assert_eq!(downloaded, 43, "every deliverable of the 43 is some shard's");
+    let mut per_deliverable: HashMap<String, usize> = HashMap::new();
+    for request in world.sandbox.requests().into_iter().filter(|r| r.path.contains("/deliverables/")) {
+        *per_deliverable.entry(request.path).or_default() += 1;
+    }
+    assert_eq!(per_deliverable.len(), 43);
+    assert!(per_deliverable.values().all(|&n| n == 1), "a deliverable was fetched twice: {per_deliverable:?}");
+    assert_eq!(files(&world.dest()).iter().filter(|f| f.ends_with(".zip")).count(), 43);
+    let bad = world.run(&["sync", "--all", "--to", dest, "--shard", "3/3"]).await;
+    assert_eq!(bad.code, 2, "{bad:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_continue_by_default_and_stop_with_fail_fast() {
+    let builder = many_orders(6).fault(TEST_DELIVERABLE, Fault::CorruptByte { offset: 3000 });
+    let world = World::with(builder).await;
+    let dest = world.dest();
+    let dest = dest.to_str().expect("utf-8");
+    let all = world.run(&["sync", "--all", "--to", dest, "--json", "--concurrency", "1"]).await;
+    assert_eq!(all.code, 3, "the only failure is a verification failure: {all:#?}");
+    let s = summary(&all);
+    assert_eq!((s["downloaded"].as_u64(), s["failed"].as_u64()), (Some(8), Some(1)), "{s}");
+
+    let world = World::with(many_orders(6).fault(TEST_DELIVERABLE, Fault::CorruptByte { offset: 3000 })).await;
+    let fast = world
+        .run(&[
+            "sync",
+            "--all",
+            "--to",
+            world.dest().to_str().expect("utf-8"),
+            "--json",
+            "--concurrency",
+            "1",
+            "--fail-fast",
+        ])
+        .await;
+    assert_eq!(fast.code, 3, "{fast:#?}");
+    let s = summary(&fast);
+    assert_eq!(s["failed"].as_u64(), Some(1));
+    assert_eq!(s["downloaded"].as_u64(), Some(0), "the test order sorts first and stops the run: {s}");
+}
