@@ -1,5 +1,6 @@
 //! Real storage servers on loopback for `cargo xtask test`: s3s-fs for S3 (checks SigV4, disk
-//! backed), Azurite for Azure, and moto's XML API for the GCS client path. Installed on first use
+//! backed), Azurite for Azure, moto's XML API for the GCS client path, and WsgiDAV for the
+//! WebDAV sink crate. Installed on first use
 //! under `target/emulators/` (pinned versions that build and run here), started on free ports,
 //! stopped when dropped.
 
@@ -13,6 +14,7 @@ use anyhow::{Context, bail};
 const S3S_FS: &str = "s3s-fs@0.14.0";
 const AZURITE: &str = "azurite@3.35.0";
 const MOTO: &str = "moto[server]==5.2.5";
+const WSGIDAV: [&str; 2] = ["wsgidav==4.4.0", "cheroot==11.1.2"];
 /// Azurite's well-known development account key (public, from Microsoft's docs).
 const AZURITE_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
@@ -121,6 +123,19 @@ impl Emulators {
         )?;
         let service_account = gcs_service_account(&run_dir, &gcs_base)?;
 
+        // WebDAV, for the example third-party sink crate.
+        let dav_port = free_port()?;
+        let dav_root = run_dir.join("webdav");
+        std::fs::create_dir_all(&dav_root)?;
+        emulators.spawn(
+            "wsgidav",
+            dav_port,
+            Command::new(&tools.wsgidav)
+                .args(["--host", "127.0.0.1", "--port", &dav_port.to_string(), "--auth", "anonymous", "--no-config"])
+                .arg("--root")
+                .arg(&dav_root),
+        )?;
+
         let env = [
             ("AWS_ENDPOINT", format!("http://127.0.0.1:{s3_port}")),
             ("AWS_ALLOW_HTTP", "true".into()),
@@ -136,6 +151,7 @@ impl Emulators {
             ("WYVERN_TEST_S3_DATA_DIR", s3_root.display().to_string()),
             ("WYVERN_TEST_AZURE_URL", "az://test-bucket/wyvern".into()),
             ("WYVERN_TEST_GCS_URL", "gs://testbucket/wyvern".into()),
+            ("WYVERN_TEST_WEBDAV_URL", format!("webdav://127.0.0.1:{dav_port}/wyvern")),
         ];
         emulators.env = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         Ok(emulators)
@@ -184,6 +200,7 @@ struct Tools {
     s3s_fs: PathBuf,
     azurite: PathBuf,
     moto: PathBuf,
+    wsgidav: PathBuf,
 }
 
 impl Tools {
@@ -192,6 +209,7 @@ impl Tools {
             s3s_fs: dir.join("cargo/bin/s3s-fs"),
             azurite: dir.join("azurite/node_modules/.bin/azurite-blob"),
             moto: dir.join("venv/bin/moto_server"),
+            wsgidav: dir.join("venv/bin/wsgidav"),
         };
         if !tools.s3s_fs.exists() {
             run(
@@ -210,11 +228,11 @@ impl Tools {
                 Command::new("npm").args(["install", "--no-audit", "--no-fund", "--prefix"]).arg(&prefix).arg(AZURITE),
             )?;
         }
-        if !tools.moto.exists() {
-            run("create a Python venv for moto", Command::new("python3").args(["-m", "venv"]).arg(dir.join("venv")))?;
+        if !tools.moto.exists() || !tools.wsgidav.exists() {
+            run("create a Python venv", Command::new("python3").args(["-m", "venv"]).arg(dir.join("venv")))?;
             run(
-                &format!("install {MOTO} (once)"),
-                Command::new(dir.join("venv/bin/pip")).args(["install", "--quiet", MOTO]),
+                &format!("install {MOTO} and {} (once)", WSGIDAV.join(" ")),
+                Command::new(dir.join("venv/bin/pip")).args(["install", "--quiet", MOTO]).args(WSGIDAV),
             )?;
         }
         Ok(tools)

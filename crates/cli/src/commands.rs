@@ -124,6 +124,13 @@ async fn sync(client: &Client, args: &SyncArgs, report: Report) -> anyhow::Resul
     Ok(batch.report.exit())
 }
 
+/// The sinks `--to` can name: the built-in ones and the WebDAV sink crate.
+fn registry() -> Registry {
+    let mut registry = Registry::with_builtins();
+    wyvern_sink_webdav::register(&mut registry);
+    registry
+}
+
 /// An id, or a deliverable URL on the API's origin (the token goes nowhere else).
 fn deliverable_id(client: &Client, target: &str) -> anyhow::Result<DeliverableId> {
     if !target.starts_with("http://") && !target.starts_with("https://") {
@@ -194,7 +201,7 @@ struct Batch<'a> {
 
 impl<'a> Batch<'a> {
     fn new(client: &'a Client, destination: &Destination, report: Report) -> anyhow::Result<Self> {
-        let sink = Registry::with_builtins()
+        let sink = registry()
             .resolve(&destination.to)
             .hint("give a folder, or a URL such as s3://bucket/prefix, gs://bucket/prefix or az://container/prefix")?;
         Ok(Self { client, sink, if_exists: destination.if_exists, progress: Progress::new(report.quiet()), report })

@@ -18,7 +18,7 @@ const MAX_PARTS: u64 = 9_000;
 /// A sink over any [`ObjectStore`]: S3, GCS, Azure, or anything else `object_store` speaks.
 ///
 /// Uploads are multipart uploads whose parts are sent as the bytes arrive (at most
-/// [`PART_CONCURRENCY`] at once; `write` waits when they are all busy), completed by `finish` and
+/// four at once; `write` waits when they are all busy), completed by `finish` and
 /// aborted by `abort`. The object stores make a multipart upload visible only when it completes.
 #[derive(Debug, Clone)]
 pub struct ObjectStoreSink {
@@ -191,30 +191,30 @@ pub(crate) fn from_url(url: &url::Url) -> Result<Arc<dyn Sink>> {
 
     let invalid = |reason: String| Error::InvalidDestination { location: shown(url), reason };
     let (scheme, prefix) = ObjectStoreScheme::parse(url).map_err(|e| invalid(e.to_string()))?;
-    let store: Arc<dyn ObjectStore> = match scheme {
+    let built: Option<object_store::Result<Arc<dyn ObjectStore>>> = match scheme {
         #[cfg(feature = "aws")]
-        ObjectStoreScheme::AmazonS3 => Arc::new(
-            object_store::aws::AmazonS3Builder::from_env()
-                .with_url(url.as_str())
-                .build()
-                .map_err(|e| invalid(e.to_string()))?,
+        ObjectStoreScheme::AmazonS3 => Some(
+            object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str()).build().map(|s| Arc::new(s) as _),
         ),
         #[cfg(feature = "gcp")]
-        ObjectStoreScheme::GoogleCloudStorage => Arc::new(
+        ObjectStoreScheme::GoogleCloudStorage => Some(
             object_store::gcp::GoogleCloudStorageBuilder::from_env()
                 .with_url(url.as_str())
                 .build()
-                .map_err(|e| invalid(e.to_string()))?,
+                .map(|s| Arc::new(s) as _),
         ),
         #[cfg(feature = "azure")]
-        ObjectStoreScheme::MicrosoftAzure => Arc::new(
+        ObjectStoreScheme::MicrosoftAzure => Some(
             object_store::azure::MicrosoftAzureBuilder::from_env()
                 .with_url(url.as_str())
                 .build()
-                .map_err(|e| invalid(e.to_string()))?,
+                .map(|s| Arc::new(s) as _),
         ),
-        other => return Err(invalid(format!("{other:?} is not supported by this build"))),
+        _ => None,
     };
+    let store = built
+        .ok_or_else(|| invalid(format!("{scheme:?} is not supported by this build")))?
+        .map_err(|e| invalid(e.to_string()))?;
     Ok(Arc::new(ObjectStoreSink::new(store, prefix, shown(url))))
 }
 

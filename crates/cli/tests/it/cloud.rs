@@ -25,7 +25,9 @@ fn buckets() -> Vec<(&'static str, String)> {
 }
 
 fn sink(url: &str) -> Arc<dyn Sink> {
-    Registry::with_builtins().resolve(url).expect("emulator sink")
+    let mut registry = Registry::with_builtins();
+    wyvern_sink_webdav::register(&mut registry);
+    registry.resolve(url).expect("emulator sink")
 }
 
 fn path(text: &str) -> ObjectPath {
