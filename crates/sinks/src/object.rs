@@ -182,6 +182,10 @@ pub(crate) fn builtin_schemes() -> Vec<&'static str> {
     if cfg!(feature = "azure") {
         schemes.extend(["az", "azure", "abfs", "abfss", "adl"]);
     }
+    if !schemes.is_empty() {
+        // The clouds' own https endpoints (bucket.s3.region.amazonaws.com, account.blob.core.windows.net...).
+        schemes.push("https");
+    }
     schemes
 }
 

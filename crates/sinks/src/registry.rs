@@ -13,7 +13,7 @@ pub type SinkFactory = Arc<dyn Fn(&Url) -> Result<Arc<dyn Sink>> + Send + Sync>;
 ///
 /// A destination without `://` is a local path. `file://` URLs are local too. The built-in cloud
 /// schemes (`s3`, `s3a`, `gs`, `az`, `azure`, `abfs`, `abfss`, `adl`, and `https` URLs of the
-/// clouds' endpoints) build `object_store` stores from the standard environment variables
+/// clouds' endpoints, as `object_store` recognises them) build `object_store` stores from the standard environment variables
 /// (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
 #[derive(Clone, Default)]
 pub struct Registry {

@@ -47,6 +47,16 @@ async fn azure_emulator() {
 fn unknown_schemes_are_refused_with_the_known_ones_named() {
     let error = Registry::with_builtins().resolve("ftp://host/path").expect_err("refused").to_string();
     assert!(error.contains("no sink for the scheme \"ftp\"") && error.contains("s3"), "{error}");
+    let error = Registry::with_builtins().resolve("https://example.com/x").expect_err("refused").to_string();
+    assert!(error.contains("not supported"), "{error}");
+}
+
+#[test]
+fn cloud_https_endpoints_resolve_to_their_store() {
+    let registry = Registry::with_builtins();
+    let s3 = registry.resolve("https://imagery.s3.us-west-2.amazonaws.com/wyvern").expect("S3 endpoint");
+    assert_eq!(s3.location(), "https://imagery.s3.us-west-2.amazonaws.com/wyvern");
+    registry.resolve("https://account.blob.core.windows.net/container/wyvern").expect("Azure endpoint");
 }
 
 /// moto's XML API stands in for GCS: this covers object_store's GCS client path (XML multipart,
