@@ -59,6 +59,28 @@ pub enum Command {
     Deliverable(DeliverableCommand),
     /// Bring DEST up to date with the deliverables of fulfilled orders.
     Sync(SyncArgs),
+    /// Show what a deliverable zip holds (reads only its directory and headers).
+    Inspect {
+        /// A zip: a path, or a sink URL such as s3://bucket/key.zip.
+        zip: String,
+    },
+    /// Check a deliverable zip whole: CRC-32s, STAC sizes and checksums, GeoTIFF headers (exit 3
+    /// when it is not whole and consistent).
+    Verify {
+        /// A zip: a path, or a sink URL such as s3://bucket/key.zip.
+        zip: String,
+    },
+    /// Write a zip's members to DEST/<zip name>/<member path>, verified, one pass.
+    Extract {
+        /// A zip: a path, or a sink URL such as s3://bucket/key.zip.
+        zip: String,
+        /// Where to write (a folder or a sink URL).
+        #[arg(long = "to", value_name = "DEST", default_value = ".")]
+        to: String,
+        #[arg(long, value_enum, default_value_t = IfExists::Skip)]
+        /// What to do when the members are already there.
+        if_exists: IfExists,
+    },
     /// Log in and store a token.
     #[command(subcommand)]
     Auth(AuthCommand),
@@ -164,6 +186,15 @@ pub struct Destination {
     /// What to do when a deliverable is already at the destination.
     #[arg(long, value_enum, default_value_t = IfExists::Skip)]
     pub if_exists: IfExists,
+
+    /// Write each deliverable's members to DEST/.../<deliverable_id>/<member path> instead of
+    /// the zip (streamed, verified, no temporary copy).
+    #[arg(long, conflicts_with = "no_verify")]
+    pub extract: bool,
+
+    /// Skip the zip verification done while downloading.
+    #[arg(long)]
+    pub no_verify: bool,
 }
 
 /// What to do with a deliverable already at the destination.

@@ -10,12 +10,13 @@ use url::Url;
 use wyvern_core::{Client, DeliverableId, Error as ApiError, Order, OrderId, OrderStatus};
 use wyvern_sinks::{ObjectPath, Registry, Sink};
 
-use crate::args::{AuthCommand, Cli, Command, DeliverableCommand, Destination, OrderCommand, SyncArgs};
+use crate::args::{AuthCommand, Cli, Command, DeliverableCommand, Destination, IfExists, OrderCommand, SyncArgs};
 use crate::error::{Exit, Hint};
 use crate::progress::Progress;
 use crate::report::{Done, Report};
 use crate::shard::Shard;
 use crate::transfer::{self, Job, Outcome};
+use crate::zipfile::ZipFile;
 use crate::{auth, settings};
 
 pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
@@ -34,6 +35,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             let removed = auth::logout(&anonymous)?;
             eprintln!("{} for {}", if removed { "token forgotten" } else { "no stored token" }, anonymous.base_url());
             return Ok(Exit::Success);
+        }
+        Command::Inspect { zip } => return inspect(zip, Report::new(cli.json, cli.quiet)).await,
+        Command::Verify { zip } => return verify(zip, Report::new(cli.json, cli.quiet)).await,
+        Command::Extract { zip, to, if_exists } => {
+            return extract(zip, to, *if_exists, Report::new(cli.json, cli.quiet)).await;
         }
         _ => {}
     }
@@ -79,7 +85,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             Ok(batch.report.exit())
         }
         Command::Sync(args) => sync(&client, args, report).await,
-        Command::Completions { .. } | Command::Auth(_) => unreachable!("handled above"),
+        Command::Completions { .. } | Command::Auth(_) | Command::Inspect { .. } | Command::Verify { .. } => {
+            unreachable!("handled above")
+        }
+        Command::Extract { .. } => unreachable!("handled above"),
     }
 }
 
@@ -122,6 +131,49 @@ async fn sync(client: &Client, args: &SyncArgs, report: Report) -> anyhow::Resul
     }
     batch.report.summary();
     Ok(batch.report.exit())
+}
+
+/// `wyvern inspect`: the directory, the STAC item and the GeoTIFF headers, read with as few
+/// bytes as possible (ranged reads of a zip in a bucket).
+async fn inspect(zip: &str, report: Report) -> anyhow::Result<Exit> {
+    let zip = ZipFile::parse(zip, &registry())?;
+    let (mut access, read) = zip.random_access().await?;
+    let shown = zip.shown();
+    let mut inspection =
+        tokio::task::spawn_blocking(move || wyvern_unpack::inspect_random(&shown, &mut *access)).await??;
+    inspection.bytes_read = Some(read.load(std::sync::atomic::Ordering::Relaxed));
+    report.inspection(&inspection);
+    Ok(Exit::Success)
+}
+
+/// `wyvern verify`: every member read once and checked; exit 3 unless whole and consistent.
+async fn verify(zip: &str, report: Report) -> anyhow::Result<Exit> {
+    let zip = ZipFile::parse(zip, &registry())?;
+    let mut source = zip.source().await?;
+    let mut inspection = transfer::verify(&mut source, &Progress::new(report.quiet())).await?;
+    inspection.bytes_read = Some(inspection.bytes);
+    report.inspection(&inspection);
+    Ok(if inspection.problems.is_empty() { Exit::Success } else { Exit::Verification })
+}
+
+/// `wyvern extract`: the members of a zip into a sink, under a folder named after the zip.
+async fn extract(zip: &str, to: &str, if_exists: IfExists, mut report: Report) -> anyhow::Result<Exit> {
+    let zip = ZipFile::parse(zip, &registry())?;
+    let sink = registry().resolve(to)?;
+    let stem: String =
+        zip.stem().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
+    let deliverable_id: DeliverableId = stem.parse()?;
+    let job = Job { order_id: None, path: ObjectPath::parse(&format!("{deliverable_id}.zip"))?, deliverable_id };
+    let options = transfer::Options { if_exists, verify: true, extract: true };
+    let progress = Progress::new(report.quiet());
+    let source = async { Ok((zip.source().await?, None)) };
+    let destination = format!("{}/{}", sink.location().trim_end_matches('/'), job.extract_folder()?);
+    match transfer::run(&sink, &job, options, &progress, source).await {
+        Ok(Outcome::Downloaded(receipt)) => report.done(Done::Downloaded, &destination, &receipt),
+        Ok(Outcome::Skipped(receipt)) => report.done(Done::Skipped, &destination, &receipt),
+        Err(e) => report.failed(None, Some(&job.deliverable_id), Some(&destination), &e),
+    }
+    Ok(report.exit())
 }
 
 /// The sinks `--to` can name: the built-in ones and the WebDAV sink crate.
@@ -194,7 +246,7 @@ async fn wait(
 struct Batch<'a> {
     client: &'a Client,
     sink: Arc<dyn Sink>,
-    if_exists: crate::args::IfExists,
+    options: transfer::Options,
     progress: Progress,
     report: Report,
 }
@@ -204,7 +256,12 @@ impl<'a> Batch<'a> {
         let sink = registry()
             .resolve(&destination.to)
             .hint("give a folder, or a URL such as s3://bucket/prefix, gs://bucket/prefix or az://container/prefix")?;
-        Ok(Self { client, sink, if_exists: destination.if_exists, progress: Progress::new(report.quiet()), report })
+        let options = transfer::Options {
+            if_exists: destination.if_exists,
+            verify: !destination.no_verify,
+            extract: destination.extract,
+        };
+        Ok(Self { client, sink, options, progress: Progress::new(report.quiet()), report })
     }
 
     /// The jobs of one order: all its deliverables (of this shard) when it is ready. An order not
@@ -247,16 +304,18 @@ impl<'a> Batch<'a> {
     /// Runs the jobs, `concurrency` at a time; with `fail_fast`, stops at the first failure
     /// (transfers in flight are abandoned, which discards their partial uploads).
     async fn run(&mut self, jobs: Vec<Job>, concurrency: usize, fail_fast: bool) {
-        let (client, sink, if_exists, progress) = (self.client, &self.sink, self.if_exists, &self.progress);
+        let (client, sink, options, progress) = (self.client, &self.sink, self.options, &self.progress);
         let location = sink.location();
         let mut results = futures::stream::iter(jobs)
             .map(|job| async move {
-                let outcome = transfer::fetch(client, sink, &job, if_exists, progress).await;
+                let outcome = transfer::fetch(client, sink, &job, options, progress).await;
                 (job, outcome)
             })
             .buffer_unordered(concurrency);
         while let Some((job, outcome)) = results.next().await {
-            let destination = format!("{}/{}", location.trim_end_matches('/'), job.path);
+            let shown = if options.extract { job.extract_folder() } else { Ok(job.path.clone()) };
+            let destination =
+                format!("{}/{}", location.trim_end_matches('/'), shown.unwrap_or_else(|_| job.path.clone()));
             match outcome {
                 Ok(Outcome::Downloaded(receipt)) => self.report.done(Done::Downloaded, &destination, &receipt),
                 Ok(Outcome::Skipped(receipt)) => self.report.done(Done::Skipped, &destination, &receipt),

@@ -12,6 +12,7 @@ mod report;
 mod settings;
 mod shard;
 mod transfer;
+mod zipfile;
 
 use std::io::Write;
 use std::process::ExitCode;

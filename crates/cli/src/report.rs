@@ -189,3 +189,80 @@ impl Report {
         Exit::combine(self.failures.iter().copied())
     }
 }
+
+impl Report {
+    /// The result of `inspect` or `verify`.
+    pub fn inspection(&self, inspection: &wyvern_unpack::Inspection) {
+        if self.json {
+            return print_json(inspection);
+        }
+        if self.quiet {
+            return;
+        }
+        let i = inspection;
+        println!("zip       {} ({})", i.source, HumanBytes(i.bytes));
+        println!("members   {}", i.entries.len());
+        for e in &i.entries {
+            let kind =
+                serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            println!("  {kind:<10} {:>12}  {}  {}", HumanBytes(e.size).to_string(), e.crc32, e.name);
+        }
+        for item in &i.items {
+            let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
+            println!("item      {}", show(&item.id));
+            println!("  datetime     {}", show(&item.datetime));
+            println!("  platform     {}", show(&item.platform));
+            println!("  level        {}", show(&item.processing_level));
+            println!("  cloud cover  {}", item.cloud_cover.map_or_else(|| "-".to_owned(), |c| format!("{c}%")));
+            println!("  bbox         {}", item.bbox.as_ref().map_or_else(|| "-".to_owned(), |b| format!("{b:?}")));
+            println!(
+                "  shape        {}",
+                item.shape.as_ref().map_or_else(|| "-".to_owned(), |s| format!("{s:?} (rows, columns)"))
+            );
+            let bands: Vec<String> = item
+                .bands
+                .iter()
+                .map(|b| match (&b.name, b.wavelength_um) {
+                    (Some(name), Some(um)) => format!("{name} ({um} µm)"),
+                    (Some(name), None) => name.clone(),
+                    (None, Some(um)) => format!("{um} µm"),
+                    (None, None) => "?".to_owned(),
+                })
+                .collect();
+            println!("  bands        {}: {}", bands.len(), bands.join(", "));
+        }
+        for r in &i.rasters {
+            println!(
+                "raster    {}\n  {} x {}, {} band{} of {}, EPSG:{}, nodata {}, {} compression, {}, {} overview(s)",
+                r.name,
+                r.width,
+                r.height,
+                r.bands,
+                if r.bands == 1 { "" } else { "s" },
+                r.data_type,
+                r.epsg.map_or_else(|| "?".to_owned(), |e| e.to_string()),
+                r.nodata.as_deref().unwrap_or("-"),
+                r.compression,
+                if r.tiled { "tiled" } else { "stripped" },
+                r.overviews.map_or_else(|| "?".to_owned(), |o| o.to_string()),
+            );
+        }
+        if i.problems.is_empty() {
+            let verdict = if i.verified {
+                "none: every member matches its CRC-32 and the STAC metadata"
+            } else {
+                "none seen (headers only; `wyvern verify` reads every byte)"
+            };
+            println!("problems  {verdict}");
+        } else {
+            println!("problems  {}", i.problems.len());
+            for p in &i.problems {
+                println!("  {} [{}]: {}", p.member, p.check, p.message);
+            }
+        }
+        if let Some(read) = i.bytes_read {
+            let share = if i.bytes > 0 { read as f64 * 100.0 / i.bytes as f64 } else { 0.0 };
+            println!("read      {} of {} ({share:.2}%)", HumanBytes(read), HumanBytes(i.bytes));
+        }
+    }
+}

@@ -1,16 +1,19 @@
-//! One deliverable from the API to a sink: streamed, hashed and verified in one pass, visible
-//! under its final name only when whole and verified, with a receipt beside it.
+//! One deliverable from a byte source (the API, a local zip, a zip in a bucket) to a sink:
+//! streamed, hashed, verified and optionally extracted in one pass; visible under its final names
+//! only when whole and verified, with a receipt beside it.
 
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use wyvern_core::{Chunk, Client, DeliverableId, Download, OrderId};
 use wyvern_sinks::{ObjectPath, Sink, Upload};
-use wyvern_unpack::{Listing, VerifyError};
+use wyvern_unpack::{Inspection, MemberVisitor, VerifyError};
 
 use crate::args::IfExists;
 use crate::error::Hint;
@@ -18,6 +21,8 @@ use crate::progress::Progress;
 
 /// Chunks in flight between the download and the verifier thread.
 const VERIFY_QUEUE: usize = 16;
+/// Member events in flight between the verifier thread and the extraction uploads.
+const EXTRACT_QUEUE: usize = 16;
 
 /// The receipt written beside each deliverable.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +38,18 @@ pub struct Receipt {
     pub completed_at: String,
     pub verified: bool,
     pub tool: String,
+    /// With `--extract`: where the members went, instead of the zip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extracted: Option<Extracted>,
+}
+
+/// Where `--extract` wrote a deliverable's members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extracted {
+    /// The folder (relative to the destination) holding the members.
+    pub folder: String,
+    /// How many files were written.
+    pub members: u64,
 }
 
 /// What to fetch and where.
@@ -40,19 +57,35 @@ pub struct Receipt {
 pub struct Job {
     pub order_id: Option<OrderId>,
     pub deliverable_id: DeliverableId,
-    /// The zip's path in the sink; the receipt goes beside it.
+    /// The zip's path in the sink; the receipt goes beside it, and `--extract` writes the members
+    /// into a folder of the same name without `.zip`.
     pub path: ObjectPath,
 }
 
 impl Job {
-    fn receipt_path(&self) -> anyhow::Result<ObjectPath> {
-        let name = format!("{}.receipt.json", self.path.file_name().trim_end_matches(".zip"));
-        let receipt = match self.path.as_str().rsplit_once('/') {
+    fn sibling(&self, suffix: &str) -> anyhow::Result<ObjectPath> {
+        let name = format!("{}{suffix}", self.path.file_name().trim_end_matches(".zip"));
+        Ok(match self.path.as_str().rsplit_once('/') {
             Some((folder, _)) => ObjectPath::parse(folder)?.join(&name)?,
             None => ObjectPath::parse(&name)?,
-        };
-        Ok(receipt)
+        })
     }
+
+    pub fn receipt_path(&self) -> anyhow::Result<ObjectPath> {
+        self.sibling(".receipt.json")
+    }
+
+    pub fn extract_folder(&self) -> anyhow::Result<ObjectPath> {
+        self.sibling("")
+    }
+}
+
+/// How deliverables are delivered.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub if_exists: IfExists,
+    pub verify: bool,
+    pub extract: bool,
 }
 
 #[derive(Debug)]
@@ -61,68 +94,120 @@ pub enum Outcome {
     Skipped(Receipt),
 }
 
-/// Fetches one deliverable into the sink.
+/// Where the bytes of a zip come from.
+pub enum Source {
+    /// A deliverable from the API, resumable.
+    Api(Box<Download>),
+    /// Any other byte stream (a local file, ranged reads of an object).
+    Stream { chunks: BoxStream<'static, anyhow::Result<Bytes>>, len: Option<u64>, name: String },
+}
+
+impl Source {
+    async fn next(&mut self) -> anyhow::Result<Option<Chunk>> {
+        match self {
+            Self::Api(download) => Ok(download.next().await?),
+            Self::Stream { chunks, .. } => chunks.next().await.transpose().map(|c| c.map(Chunk::Data)),
+        }
+    }
+
+    fn content_length(&self) -> Option<u64> {
+        match self {
+            Self::Api(download) => download.content_length(),
+            Self::Stream { len, .. } => *len,
+        }
+    }
+
+    /// Where the bytes come from, without query strings.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Api(download) => download.source_url(),
+            Self::Stream { name, .. } => name,
+        }
+    }
+}
+
+/// Fetches one deliverable from the API into the sink.
 pub async fn fetch(
     client: &Client,
     sink: &Arc<dyn Sink>,
     job: &Job,
-    if_exists: IfExists,
+    options: Options,
     progress: &Progress,
 ) -> anyhow::Result<Outcome> {
-    let receipt_path = job.receipt_path()?;
-    if let Some(existing) = sink.head(&job.path).await? {
-        match if_exists {
-            IfExists::Fail => {
-                bail_exists(sink, job)?;
-            }
-            IfExists::Skip => {
-                if let Some(receipt) = read_receipt(sink, &receipt_path).await?
-                    && receipt.bytes == existing.size
-                {
-                    return Ok(Outcome::Skipped(receipt));
-                }
-                tracing::warn!(path = %job.path, "found without a matching receipt; downloading it again");
-            }
-            IfExists::Overwrite => {}
-        }
-    }
+    let source = async {
+        let download = client
+            .download(&job.deliverable_id)
+            .await
+            .with_context(|| format!("downloading deliverable {}", job.deliverable_id))?;
+        let etag = download.etag().map(str::to_owned);
+        Ok((Source::Api(Box::new(download)), etag))
+    };
+    run(sink, job, options, progress, source).await
+}
 
-    let mut download = client
-        .download(&job.deliverable_id)
+/// Skips the job when `--if-exists` says so, else opens the source (and its ETag) and delivers it.
+pub async fn run(
+    sink: &Arc<dyn Sink>,
+    job: &Job,
+    options: Options,
+    progress: &Progress,
+    source: impl Future<Output = anyhow::Result<(Source, Option<String>)>>,
+) -> anyhow::Result<Outcome> {
+    if let Some(receipt) = existing(sink, job, options).await? {
+        return Ok(Outcome::Skipped(receipt));
+    }
+    let (mut source, etag) = source.await?;
+    let receipt = deliver(sink, job, &mut source, options, progress, etag)
         .await
-        .with_context(|| format!("downloading deliverable {}", job.deliverable_id))?;
-    let mut upload = sink.start_upload(&job.path, download.content_length()).await?;
-    let pumped = pump(sink, job, &mut download, &mut upload, progress).await;
-    let (bytes, sha256) = match pumped {
-        Ok(done) => done,
-        Err(error) => {
-            if let Err(abort) = upload.abort().await {
-                tracing::warn!("discarding the partial upload failed: {abort}");
-            }
-            return Err(error.context(format!("deliverable {} was not saved", job.deliverable_id)));
-        }
-    };
-    upload.finish().await?;
-    let receipt = Receipt {
-        deliverable_id: job.deliverable_id.to_string(),
-        order_id: job.order_id.as_ref().map(ToString::to_string),
-        bytes,
-        sha256,
-        source: download.source_url().to_owned(),
-        etag: download.etag().map(str::to_owned),
-        completed_at: time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?,
-        verified: true,
-        tool: concat!("wyvern ", env!("CARGO_PKG_VERSION")).to_owned(),
-    };
-    let mut json = serde_json::to_vec_pretty(&receipt)?;
-    json.push(b'\n');
-    sink.put_small(&receipt_path, Bytes::from(json)).await?;
+        .with_context(|| format!("deliverable {} was not saved", job.deliverable_id))?;
     Ok(Outcome::Downloaded(receipt))
 }
 
-fn bail_exists(sink: &Arc<dyn Sink>, job: &Job) -> anyhow::Result<()> {
-    Err(anyhow::anyhow!("{}/{} already exists", sink.location(), job.path))
-        .hint("use --if-exists skip or --if-exists overwrite")
+/// Verifies a zip whole without writing anything.
+pub async fn verify(source: &mut Source, progress: &Progress) -> anyhow::Result<Inspection> {
+    let mut bar = progress.start(source.name(), source.content_length());
+    let mut verifier = Verifier::spawn(None);
+    while let Some(chunk) = source.next().await? {
+        match chunk {
+            Chunk::Data(data) => {
+                bar.advance(data.len() as u64);
+                verifier.feed(data).await.context("verification failed")?;
+            }
+            Chunk::Restart => {
+                bar.restart(source.content_length());
+                verifier = Verifier::spawn(None);
+            }
+        }
+    }
+    verifier.finish(source.name()).await.context("verification failed")
+}
+
+/// The receipt of a deliverable already at the destination, when `--if-exists` says to skip it.
+async fn existing(sink: &Arc<dyn Sink>, job: &Job, options: Options) -> anyhow::Result<Option<Receipt>> {
+    let receipt = read_receipt(sink, &job.receipt_path()?).await?;
+    // Something is there, and whether the receipt vouches that it is whole.
+    let (there, whole) = if options.extract {
+        let members = receipt.as_ref().and_then(|r| r.extracted.as_ref()).map(|e| e.members);
+        match members {
+            Some(members) => (true, sink.list(Some(&job.extract_folder()?)).await?.len() as u64 >= members),
+            None => (false, false),
+        }
+    } else {
+        match sink.head(&job.path).await? {
+            Some(object) => (true, receipt.as_ref().is_some_and(|r| r.bytes == object.size && r.extracted.is_none())),
+            None => (false, false),
+        }
+    };
+    match options.if_exists {
+        IfExists::Fail if there => Err(anyhow::anyhow!("{}/{} already exists", sink.location(), job.path))
+            .hint("use --if-exists skip or --if-exists overwrite"),
+        IfExists::Skip if whole => Ok(receipt),
+        IfExists::Skip if there => {
+            tracing::warn!(path = %job.path, "found without a matching receipt; downloading it again");
+            Ok(None)
+        }
+        _ => Ok(None),
+    }
 }
 
 async fn read_receipt(sink: &Arc<dyn Sink>, path: &ObjectPath) -> anyhow::Result<Option<Receipt>> {
@@ -134,56 +219,224 @@ async fn read_receipt(sink: &Arc<dyn Sink>, path: &ObjectPath) -> anyhow::Result
         .ok())
 }
 
-/// Moves the body into the upload, hashing and verifying on the way. Returns size and SHA-256.
+/// Moves a zip from `source` into the sink (the zip itself, or its members with `extract`),
+/// hashing and verifying on the way, and writes the receipt.
+pub async fn deliver(
+    sink: &Arc<dyn Sink>,
+    job: &Job,
+    source: &mut Source,
+    options: Options,
+    progress: &Progress,
+    etag: Option<String>,
+) -> anyhow::Result<Receipt> {
+    let mut pass = Pass::start(sink, job, source.content_length(), options).await?;
+    let pumped = pump(sink, job, source, options, progress, &mut pass).await;
+    let (bytes, sha256, members) = match pumped {
+        Ok(done) => done,
+        Err(error) => {
+            pass.abort().await;
+            return Err(error);
+        }
+    };
+    let receipt = Receipt {
+        deliverable_id: job.deliverable_id.to_string(),
+        order_id: job.order_id.as_ref().map(ToString::to_string),
+        bytes,
+        sha256,
+        source: source.name().to_owned(),
+        etag,
+        completed_at: time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?,
+        verified: options.verify,
+        tool: concat!("wyvern ", env!("CARGO_PKG_VERSION")).to_owned(),
+        extracted: members.map(|members| Extracted {
+            folder: job.extract_folder().map(|f| f.to_string()).unwrap_or_default(),
+            members,
+        }),
+    };
+    let mut json = serde_json::to_vec_pretty(&receipt)?;
+    json.push(b'\n');
+    sink.put_small(&job.receipt_path()?, Bytes::from(json)).await?;
+    Ok(receipt)
+}
+
+/// The writers of one pass over a zip: its upload, its verifier, its extraction.
+struct Pass {
+    upload: Option<Box<dyn Upload>>,
+    verifier: Option<Verifier>,
+    extraction: Option<Extraction>,
+}
+
+/// The task writing extracted members; it returns their unfinished uploads.
+type Extraction = tokio::task::JoinHandle<anyhow::Result<Vec<Box<dyn Upload>>>>;
+
+impl Pass {
+    async fn start(sink: &Arc<dyn Sink>, job: &Job, size: Option<u64>, options: Options) -> anyhow::Result<Self> {
+        let upload = if options.extract { None } else { Some(sink.start_upload(&job.path, size).await?) };
+        let (verifier, extraction) = match (options.verify, options.extract) {
+            (_, true) => {
+                let (events, receiver) = mpsc::channel(EXTRACT_QUEUE);
+                let task = tokio::spawn(extract_members(sink.clone(), job.extract_folder()?, receiver));
+                (Some(Verifier::spawn(Some(events))), Some(task))
+            }
+            (true, false) => (Some(Verifier::spawn(None)), None),
+            (false, false) => (None, None),
+        };
+        Ok(Self { upload, verifier, extraction })
+    }
+
+    async fn abort(self) {
+        if let Some(upload) = self.upload
+            && let Err(e) = upload.abort().await
+        {
+            tracing::warn!("discarding the partial upload failed: {e}");
+        }
+        if let Some(task) = self.extraction {
+            // Dropping the extracted members' uploads aborts them.
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// The verifier's verdict, or the extraction's error when that is what stopped it.
+    async fn verdict(&mut self, result: anyhow::Result<()>) -> anyhow::Result<()> {
+        if result.is_err()
+            && let Some(task) = self.extraction.take()
+            && let Ok(Err(extraction)) = task.await
+        {
+            return Err(extraction.context("extracting failed"));
+        }
+        result.context("verification failed")
+    }
+}
+
+/// Moves the body; returns its size, SHA-256 and, when extracting, the number of members written.
 async fn pump(
     sink: &Arc<dyn Sink>,
     job: &Job,
-    download: &mut Download,
-    upload: &mut Box<dyn Upload>,
+    source: &mut Source,
+    options: Options,
     progress: &Progress,
-) -> anyhow::Result<(u64, String)> {
-    let mut bar = progress.start(job.deliverable_id.as_str(), download.content_length());
+    pass: &mut Pass,
+) -> anyhow::Result<(u64, String, Option<u64>)> {
+    let mut bar = progress.start(job.deliverable_id.as_str(), source.content_length());
     let mut sha = Sha256::new();
     let mut bytes = 0u64;
-    let mut verifier = Verifier::spawn();
-    while let Some(chunk) = download.next().await? {
+    while let Some(chunk) = source.next().await? {
         match chunk {
             Chunk::Data(data) => {
                 bytes += data.len() as u64;
                 bar.advance(data.len() as u64);
                 sha.update(&data);
-                verifier.feed(data.clone()).await.context("verification failed")?;
-                upload.write(data).await?;
+                if let Some(verifier) = pass.verifier.as_mut() {
+                    let fed = verifier.feed(data.clone()).await;
+                    pass.verdict(fed).await?;
+                }
+                if let Some(upload) = pass.upload.as_mut() {
+                    upload.write(data).await?;
+                }
             }
             Chunk::Restart => {
                 tracing::warn!(deliverable = %job.deliverable_id, "the server restarted the body from the start");
-                let fresh = sink.start_upload(&job.path, download.content_length()).await?;
-                std::mem::replace(upload, fresh).abort().await?;
+                let fresh = Pass::start(sink, job, source.content_length(), options).await?;
+                std::mem::replace(pass, fresh).abort().await;
                 sha = Sha256::new();
                 bytes = 0;
-                bar.restart(download.content_length());
-                verifier = Verifier::spawn();
+                bar.restart(source.content_length());
             }
         }
     }
-    if let Some(expected) = download.content_length().filter(|&n| n != bytes) {
-        bail!("received {bytes} bytes, but Content-Length said {expected}");
+    if let Some(expected) = source.content_length().filter(|&n| n != bytes) {
+        bail!("received {bytes} bytes, but the size announced was {expected}");
     }
-    verifier.finish().await.context("verification failed")?;
-    Ok((bytes, hex::encode(sha.finalize())))
+    if let Some(verifier) = pass.verifier.take() {
+        let finished = verifier.finish(source.name()).await.and_then(|i| Ok(i.into_result().map(drop)?));
+        pass.verdict(finished).await?;
+    }
+    let mut members = None;
+    if let Some(task) = pass.extraction.take() {
+        let uploads = task.await.context("the extraction task failed")??;
+        members = Some(uploads.len() as u64);
+        for upload in uploads {
+            upload.finish().await?;
+        }
+    }
+    if let Some(upload) = pass.upload.take() {
+        upload.finish().await?;
+    }
+    Ok((bytes, hex::encode(sha.finalize()), members))
+}
+
+/// A member's bytes on their way from the verifier thread to the sink.
+enum MemberEvent {
+    Begin { name: String, size: u64 },
+    Data(Bytes),
+    End,
+}
+
+/// Writes each member into an upload under `folder`, keeping them all unfinished: they are
+/// finished together once the whole zip is verified, and dropped (aborted) otherwise.
+async fn extract_members(
+    sink: Arc<dyn Sink>,
+    folder: ObjectPath,
+    mut events: mpsc::Receiver<MemberEvent>,
+) -> anyhow::Result<Vec<Box<dyn Upload>>> {
+    let mut done = Vec::new();
+    let mut current: Option<Box<dyn Upload>> = None;
+    while let Some(event) = events.recv().await {
+        match event {
+            // Folder entries ("a/b/") hold nothing: object stores have no folders to create.
+            MemberEvent::Begin { name, .. } if name.ends_with('/') => current = None,
+            MemberEvent::Begin { name, size } => {
+                let path = folder.join(&name).with_context(|| format!("member {name:?} cannot be extracted"))?;
+                current = Some(sink.start_upload(&path, Some(size)).await?);
+            }
+            MemberEvent::Data(data) => {
+                if let Some(upload) = current.as_mut() {
+                    upload.write(data).await?;
+                }
+            }
+            MemberEvent::End => done.extend(current.take()),
+        }
+    }
+    Ok(done)
+}
+
+/// Passes the verifier's members on to the extraction task.
+struct Forward(mpsc::Sender<MemberEvent>);
+
+impl Forward {
+    fn send(&self, event: MemberEvent) -> std::io::Result<()> {
+        self.0.blocking_send(event).map_err(|_| std::io::Error::other("the extraction stopped"))
+    }
+}
+
+impl MemberVisitor for Forward {
+    fn begin(&mut self, name: &str, size: u64) -> std::io::Result<()> {
+        self.send(MemberEvent::Begin { name: name.to_owned(), size })
+    }
+
+    fn data(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.send(MemberEvent::Data(Bytes::copy_from_slice(bytes)))
+    }
+
+    fn end(&mut self) -> std::io::Result<()> {
+        self.send(MemberEvent::End)
+    }
 }
 
 /// The zip verifier on a blocking thread, fed through a bounded channel.
 struct Verifier {
     sender: Option<mpsc::Sender<Bytes>>,
-    task: tokio::task::JoinHandle<Result<Listing, VerifyError>>,
+    task: tokio::task::JoinHandle<Result<wyvern_unpack::Listing, VerifyError>>,
 }
 
 impl Verifier {
-    fn spawn() -> Self {
+    fn spawn(extract: Option<mpsc::Sender<MemberEvent>>) -> Self {
         let (sender, receiver) = mpsc::channel(VERIFY_QUEUE);
         let task = tokio::task::spawn_blocking(move || {
-            wyvern_unpack::verify_stream(ChannelReader { receiver, current: Bytes::new() })
+            let reader = ChannelReader { receiver, current: Bytes::new() };
+            let mut forward = extract.map(Forward);
+            wyvern_unpack::verify_stream(reader, forward.as_mut().map(|f| f as &mut dyn MemberVisitor))
         });
         Self { sender: Some(sender), task }
     }
@@ -201,9 +454,12 @@ impl Verifier {
         }
     }
 
-    async fn finish(mut self) -> anyhow::Result<Listing> {
+    /// The verdict on the whole zip: its structure (an error), then its contents against its
+    /// metadata (the inspection's problems).
+    async fn finish(mut self, source: &str) -> anyhow::Result<Inspection> {
         drop(self.sender.take());
-        Ok(self.task.await.context("the verifier thread failed")??)
+        let listing = self.task.await.context("the verifier thread failed")??;
+        Ok(wyvern_unpack::inspect(source, &listing, true))
     }
 }
 

@@ -239,6 +239,28 @@ impl Sink for WebDavSink {
         response.bytes().await.map(Some).map_err(|e| self.error("reading", path.as_str(), e.without_url()))
     }
 
+    async fn get_range(&self, path: &ObjectPath, range: std::ops::Range<u64>) -> Result<Bytes> {
+        if range.is_empty() {
+            return Ok(Bytes::new());
+        }
+        let request = self
+            .request(Method::GET, self.url(path.as_str()))
+            .header(reqwest::header::RANGE, format!("bytes={}-{}", range.start, range.end - 1));
+        let ok = [StatusCode::PARTIAL_CONTENT, StatusCode::OK, StatusCode::RANGE_NOT_SATISFIABLE];
+        let response = self.send(request, &ok, "reading", path.as_str()).await?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| self.error("reading", path.as_str(), e.without_url()))?;
+        Ok(match status {
+            StatusCode::PARTIAL_CONTENT => body,
+            StatusCode::RANGE_NOT_SATISFIABLE => Bytes::new(),
+            // A server that ignores ranges sends everything: take the part asked for.
+            _ => {
+                let len = body.len() as u64;
+                body.slice(range.start.min(len) as usize..range.end.min(len) as usize)
+            }
+        })
+    }
+
     async fn put_small(&self, path: &ObjectPath, data: Bytes) -> Result<()> {
         let mut upload = self.start_upload(path, Some(data.len() as u64)).await?;
         upload.write(data).await?;

@@ -122,6 +122,12 @@ async fn streaming_upload(sink: &dyn Sink, base: &ObjectPath) -> Check {
     let size = sink.head(&path).await.map_err(fail("head"))?.map(|i| i.size);
     expect_eq("head size", size, Some(content.len() as u64))?;
     expect_eq("content", read(sink, &path).await?.map(|b| b == content.as_slice()), Some(true))?;
+    let len = content.len() as u64;
+    for range in [0..10, 5_000_000..5_000_100, len - 64..len, len - 10..len + 100, len + 5..len + 10] {
+        let got = sink.get_range(&path, range.clone()).await.map_err(fail("get_range"))?;
+        let (start, end) = (range.start.min(len) as usize, range.end.min(len) as usize);
+        expect_eq(&format!("bytes {range:?}"), got.as_ref(), &content[start..end])?;
+    }
 
     // Without a size hint, with uneven writes.
     let content = data(3 << 20, 8);

@@ -50,6 +50,10 @@ pub trait Sink: std::fmt::Debug + Send + Sync {
     /// Reads a small object (receipts, manifests) whole, `None` when it does not exist.
     async fn get_small(&self, path: &ObjectPath) -> Result<Option<Bytes>>;
 
+    /// Reads bytes `range` of an object (fewer at its end): remote inspection reads a zip's
+    /// central directory and headers this way.
+    async fn get_range(&self, path: &ObjectPath, range: std::ops::Range<u64>) -> Result<Bytes>;
+
     /// Writes a small object whole and atomically.
     async fn put_small(&self, path: &ObjectPath, data: Bytes) -> Result<()>;
 

@@ -81,6 +81,16 @@ impl Sink for LocalSink {
         }
     }
 
+    async fn get_range(&self, path: &ObjectPath, range: std::ops::Range<u64>) -> Result<Bytes> {
+        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        let full = self.full_path(path);
+        let mut file = fs::File::open(&full).await.map_err(io("reading", &full))?;
+        file.seek(std::io::SeekFrom::Start(range.start)).await.map_err(io("reading", &full))?;
+        let mut data = Vec::new();
+        file.take(range.end.saturating_sub(range.start)).read_to_end(&mut data).await.map_err(io("reading", &full))?;
+        Ok(data.into())
+    }
+
     async fn put_small(&self, path: &ObjectPath, data: Bytes) -> Result<()> {
         let mut upload = self.start_upload(path, Some(data.len() as u64)).await?;
         upload.write(data).await?;

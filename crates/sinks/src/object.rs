@@ -83,6 +83,17 @@ impl Sink for ObjectStoreSink {
         result.bytes().await.map(Some).map_err(|e| self.error("reading", &key, e))
     }
 
+    async fn get_range(&self, path: &ObjectPath, range: std::ops::Range<u64>) -> Result<Bytes> {
+        let key = self.key(path);
+        // Object stores refuse ranges past the end: clamp to the object's size first.
+        let size = self.store.head(&key).await.map_err(|e| self.error("reading metadata of", &key, e))?.size;
+        let range = range.start.min(size)..range.end.min(size);
+        if range.is_empty() {
+            return Ok(Bytes::new());
+        }
+        self.store.get_range(&key, range).await.map_err(|e| self.error("reading", &key, e))
+    }
+
     async fn put_small(&self, path: &ObjectPath, data: Bytes) -> Result<()> {
         let key = self.key(path);
         self.store.put(&key, PutPayload::from(data)).await.map(drop).map_err(|e| self.error("writing", &key, e))

@@ -23,6 +23,30 @@ pub enum VerifyError {
         /// Of the data.
         actual: u64,
     },
+    /// A member whose path could write outside the extraction folder.
+    #[error("{entry}: unsafe member path: {reason}")]
+    UnsafeName {
+        /// The member.
+        entry: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Two members with the same name.
+    #[error("{entry}: the name appears twice")]
+    DuplicateName {
+        /// The member.
+        entry: String,
+    },
+    /// A member that expands far more than imagery does (a zip bomb).
+    #[error("{entry}: compression ratio {ratio}:1 is past the limit of {limit}:1 for members over 64 MiB")]
+    CompressionRatio {
+        /// The member.
+        entry: String,
+        /// Uncompressed over compressed size.
+        ratio: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// An encrypted member (deliverables are never encrypted).
     #[error("{entry}: encrypted members are not supported")]
     Encrypted {
@@ -61,7 +85,19 @@ pub enum VerifyError {
         /// How many.
         count: u64,
     },
+    /// The zip is sound but its contents disagree with its metadata (STAC sizes and checksums,
+    /// `proj:shape`, band counts, catalog links).
+    #[error("{}", problems_message(.0))]
+    Problems(Vec<crate::Problem>),
     /// Reading the bytes failed.
     #[error("reading the zip failed")]
     Io(#[source] std::io::Error),
+}
+
+fn problems_message(problems: &[crate::Problem]) -> String {
+    let mut text = format!("{} problem{} found", problems.len(), if problems.len() == 1 { "" } else { "s" });
+    for problem in problems {
+        text.push_str(&format!("; {}: {}", problem.member, problem.message));
+    }
+    text
 }

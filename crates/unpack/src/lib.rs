@@ -1,12 +1,29 @@
 //! Inspection and verification of Wyvern deliverable zips.
 //!
-//! This crate reads bytes and nothing else: no HTTP, no buckets. [`verify_stream`] checks a zip
-//! in one forward pass over its bytes, as they arrive from a download: every member's data
-//! against its CRC-32 and size, then the central directory against the local headers seen, and
-//! that nothing follows the end record.
+//! This crate reads bytes and nothing else: no HTTP, no buckets.
+//!
+//! - [`verify_stream`] checks a zip in one forward pass over its bytes, as they arrive from a
+//!   download: names, every member's CRC-32 and size, the central directory against the local
+//!   headers, nothing after the end record; it keeps what the STAC checks need and can hand each
+//!   member's bytes to a [`MemberVisitor`] (extraction).
+//! - [`inspect_random`] reads only what it needs of a zip with random access (the central
+//!   directory, the JSON members, the TIFF headers): a few ranged reads of a zip in a bucket.
+//! - [`inspect`] turns either into an [`Inspection`]: members and their kinds, the STAC item, the
+//!   GeoTIFF headers, and every problem found (STAC `file:size`/`file:checksum`, `proj:shape` and
+//!   band count against the GeoTIFF, the catalog's item link).
 
 mod error;
+mod geotiff;
+mod names;
+mod random;
+mod report;
+mod stac;
 mod stream;
 
 pub use error::VerifyError;
-pub use stream::{Entry, Listing, verify_stream};
+pub use geotiff::{HEADER_BYTES, Raster, read_header};
+pub use names::unsafe_name;
+pub use random::{RandomAccess, inspect_random};
+pub use report::{EntryReport, Inspection, Problem, inspect};
+pub use stac::{Band, Item, Kind};
+pub use stream::{Digests, Entry, JSON_LIMIT, Listing, MAX_RATIO, MemberVisitor, verify_stream};

@@ -1,19 +1,23 @@
+use std::collections::{BTreeMap, HashSet};
 use std::io::{self, Cursor, Read};
 
+use blake2::{Blake2b512, Digest};
+use sha2::Sha256;
 use zip::read::read_zipfile_from_stream;
 
 use crate::error::VerifyError;
+use crate::geotiff::HEADER_BYTES;
 
 const LOCAL_HEADER: u32 = 0x0403_4b50;
-const CENTRAL_HEADER: u32 = 0x0201_4b50;
+pub(crate) const CENTRAL_HEADER: u32 = 0x0201_4b50;
 const ZIP64_END: u32 = 0x0606_4b50;
 const ZIP64_LOCATOR: u32 = 0x0706_4b50;
-const END: u32 = 0x0605_4b50;
+pub(crate) const END: u32 = 0x0605_4b50;
 /// Central directories larger than this are refused, keeping memory bounded.
 const MAX_CENTRAL_DIRECTORY: u64 = 64 << 20;
-const READ_BUFFER: usize = 256 << 10;
+pub(crate) const READ_BUFFER: usize = 256 << 10;
 
-/// One member of a verified zip.
+/// One member of a zip.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     /// Its path inside the zip.
@@ -26,39 +30,86 @@ pub struct Entry {
     pub crc32: u32,
     /// Offset of its local header.
     pub offset: u64,
+    /// Compression method: 0 stored, 8 deflated.
+    pub method: u16,
+    /// Whether the encryption flag is set.
+    pub encrypted: bool,
 }
 
-/// What a verified zip holds.
+/// Digests of a member's uncompressed data, for STAC `file:checksum`.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Digests {
+    /// BLAKE2b-512 (what Wyvern's items carry).
+    pub blake2b_512: [u8; 64],
+    /// SHA2-256.
+    pub sha2_256: [u8; 32],
+}
+
+/// What a zip holds: its members and, from the one pass over them, what the checks need.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Listing {
     /// The members, in stored order.
     pub entries: Vec<Entry>,
     /// The zip's size in bytes.
     pub bytes: u64,
+    /// Each member's digests, when its data was read (not by a random-access inspection).
+    pub digests: BTreeMap<String, Digests>,
+    /// JSON members (STAC catalog and item) up to [`JSON_LIMIT`] bytes each.
+    pub json: BTreeMap<String, Vec<u8>>,
+    /// The first [`HEADER_BYTES`] of each TIFF member.
+    pub tiff_heads: BTreeMap<String, Vec<u8>>,
+}
+
+/// JSON members larger than this are not kept for the STAC checks.
+pub const JSON_LIMIT: usize = 16 << 20;
+/// Members over 64 MiB may not expand more than this (imagery barely compresses).
+pub const MAX_RATIO: u64 = 100;
+const RATIO_FLOOR: u64 = 64 << 20;
+
+/// Receives each member's uncompressed bytes during the pass, e.g. to extract them.
+pub trait MemberVisitor {
+    /// A member starts. Names have been checked by [`crate::unsafe_name`] already.
+    fn begin(&mut self, name: &str, size: u64) -> io::Result<()>;
+    /// Its next bytes.
+    fn data(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// It ended, whole and matching its CRC-32.
+    fn end(&mut self) -> io::Result<()>;
 }
 
 /// Verifies a zip in one forward pass over `reader`, reading each byte once and holding no more
-/// than one read buffer and the central directory in memory.
+/// than one read buffer, the central directory and the small members the checks need in memory.
 ///
-/// Members must carry their sizes in the local header (no data descriptors), as zips written to
-/// a seekable file do.
-pub fn verify_stream<R: Read>(reader: R) -> Result<Listing, VerifyError> {
+/// Checked here: member names (no absolute paths or `..`, no duplicates), encryption, expansion
+/// ratios, every member's data against its CRC-32 and size, the central directory against the
+/// local headers, and that nothing follows the end record. Members must carry their sizes in the
+/// local header (no data descriptors), as zips written to a seekable file do.
+pub fn verify_stream<R: Read>(reader: R, visitor: Option<&mut dyn MemberVisitor>) -> Result<Listing, VerifyError> {
+    let mut ignore = Ignore;
+    let visitor: &mut dyn MemberVisitor = match visitor {
+        Some(visitor) => visitor,
+        None => &mut ignore,
+    };
     let mut reader = Counting { inner: reader, count: 0 };
-    let mut entries = Vec::new();
+    let mut listing = Listing::default();
+    let mut names = HashSet::new();
     loop {
         let offset = reader.count;
         match read_u32(&mut reader)? {
             LOCAL_HEADER => {
-                let entry = verify_member(&mut reader, offset).map_err(|e| match e {
-                    // The member reader cannot see the count; fill it in here.
-                    VerifyError::Truncated { .. } => VerifyError::Truncated { offset: reader.count },
-                    other => other,
-                })?;
-                entries.push(entry);
+                let entry = verify_member(&mut reader, offset, &mut listing, &mut names, &mut *visitor).map_err(
+                    |e| match e {
+                        // The member reader cannot see the count; fill it in here.
+                        VerifyError::Truncated { .. } => VerifyError::Truncated { offset: reader.count },
+                        other => other,
+                    },
+                )?;
+                listing.entries.push(entry);
             }
             CENTRAL_HEADER => break,
-            END if entries.is_empty() => {
-                return finish_end(&mut reader).map(|()| Listing { entries, bytes: reader.count });
+            END if listing.entries.is_empty() => {
+                finish_end(&mut reader)?;
+                listing.bytes = reader.count;
+                return Ok(listing);
             }
             other => {
                 return Err(malformed(offset, format!("unexpected signature {other:08x}")));
@@ -66,12 +117,83 @@ pub fn verify_stream<R: Read>(reader: R) -> Result<Listing, VerifyError> {
         }
     }
     let central = read_central_directory(&mut reader)?;
-    compare(&entries, &central)?;
-    Ok(Listing { entries, bytes: reader.count })
+    compare(&listing.entries, &central)?;
+    listing.bytes = reader.count;
+    Ok(listing)
 }
 
-fn verify_member<R: Read>(reader: &mut Counting<R>, offset: u64) -> Result<Entry, VerifyError> {
-    let mut chained = Cursor::new(LOCAL_HEADER.to_le_bytes()).chain(&mut *reader);
+/// Refuses names, duplicates and ratios that make a zip dangerous to extract.
+pub(crate) fn check_structure(entry: &Entry, names: &mut HashSet<String>) -> Result<(), VerifyError> {
+    if let Some(reason) = crate::unsafe_name(&entry.name) {
+        return Err(VerifyError::UnsafeName { entry: entry.name.clone(), reason });
+    }
+    if !names.insert(entry.name.clone()) {
+        return Err(VerifyError::DuplicateName { entry: entry.name.clone() });
+    }
+    if entry.size > RATIO_FLOOR && entry.size > entry.compressed_size.saturating_mul(MAX_RATIO) {
+        let ratio = entry.size / entry.compressed_size.max(1);
+        return Err(VerifyError::CompressionRatio { entry: entry.name.clone(), ratio, limit: MAX_RATIO });
+    }
+    Ok(())
+}
+
+/// Whether the checks keep (part of) a member's data: JSON whole, TIFF headers.
+pub(crate) fn keep_limit(name: &str, size: u64) -> Option<usize> {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with(".json") && size <= JSON_LIMIT as u64 {
+        Some(JSON_LIMIT)
+    } else if lower.ends_with(".tif") || lower.ends_with(".tiff") {
+        Some(HEADER_BYTES)
+    } else {
+        None
+    }
+}
+
+/// Files kept bytes where they belong in the listing.
+pub(crate) fn store_kept(listing: &mut Listing, name: &str, kept: Vec<u8>) {
+    if name.to_ascii_lowercase().ends_with(".json") {
+        listing.json.insert(name.to_owned(), kept);
+    } else {
+        listing.tiff_heads.insert(name.to_owned(), kept);
+    }
+}
+
+/// The visitor of a pass that extracts nothing.
+struct Ignore;
+
+impl MemberVisitor for Ignore {
+    fn begin(&mut self, _: &str, _: u64) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn data(&mut self, _: &[u8]) -> io::Result<()> {
+        Ok(())
+    }
+
+    fn end(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn verify_member<'v, R: Read>(
+    reader: &mut Counting<R>,
+    offset: u64,
+    listing: &mut Listing,
+    names: &mut HashSet<String>,
+    visitor: &mut (dyn MemberVisitor + 'v),
+) -> Result<Entry, VerifyError> {
+    // The fixed part of the local header is read here to refuse encrypted members by name
+    // (the zip crate stops earlier, asking for a password).
+    let mut fixed = [0u8; 26];
+    read_exact(reader, &mut fixed)?;
+    if u16::from_le_bytes([fixed[2], fixed[3]]) & 1 == 1 {
+        let mut name = vec![0; usize::from(u16::from_le_bytes([fixed[22], fixed[23]]))];
+        read_exact(reader, &mut name)?;
+        return Err(VerifyError::Encrypted { entry: String::from_utf8_lossy(&name).into_owned() });
+    }
+    let mut head = LOCAL_HEADER.to_le_bytes().to_vec();
+    head.extend_from_slice(&fixed);
+    let mut chained = Cursor::new(head).chain(&mut *reader);
     let mut file = match read_zipfile_from_stream(&mut chained) {
         Ok(Some(file)) => file,
         Ok(None) => return Err(malformed(offset, "expected a local header")),
@@ -81,19 +203,39 @@ fn verify_member<R: Read>(reader: &mut Counting<R>, offset: u64) -> Result<Entry
         Err(e) => return Err(malformed(offset, e.to_string())),
     };
     let name = file.name().map_err(|e| malformed(offset, e.to_string()))?.into_owned();
-    if file.encrypted() {
-        return Err(VerifyError::Encrypted { entry: name });
-    }
     let (expected_crc, expected_size, compressed_size) = (file.crc32(), file.size(), file.compressed_size());
+    let method = match file.compression() {
+        zip::CompressionMethod::Stored => 0,
+        zip::CompressionMethod::Deflated => 8,
+        _ => u16::MAX,
+    };
+    let entry =
+        Entry { name, size: expected_size, compressed_size, crc32: expected_crc, offset, method, encrypted: false };
+    check_structure(&entry, names)?;
+    let name = entry.name.clone();
+    let keep = keep_limit(&name, expected_size);
+    let mut kept = Vec::new();
+    visitor.begin(&name, expected_size).map_err(VerifyError::Io)?;
     let mut hasher = crc32fast::Hasher::new();
+    let (mut blake, mut sha) = (Blake2b512::new(), Sha256::new());
     let mut size = 0u64;
     let mut buffer = vec![0; READ_BUFFER];
     loop {
         match file.read(&mut buffer) {
             Ok(0) => break,
             Ok(n) => {
-                hasher.update(&buffer[..n]);
+                let data = &buffer[..n];
+                hasher.update(data);
+                blake.update(data);
+                sha.update(data);
                 size += n as u64;
+                if size > expected_size {
+                    return Err(VerifyError::SizeMismatch { entry: name, expected: expected_size, actual: size });
+                }
+                if let Some(limit) = keep.filter(|&limit| kept.len() < limit) {
+                    kept.extend_from_slice(&data[..n.min(limit - kept.len())]);
+                }
+                visitor.data(data).map_err(VerifyError::Io)?;
             }
             // A stored member whose bytes stop early shows as a short read, then a bad checksum.
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof || size < expected_size => {
@@ -116,15 +258,17 @@ fn verify_member<R: Read>(reader: &mut Counting<R>, offset: u64) -> Result<Entry
     if actual != expected_crc {
         return Err(VerifyError::ChecksumMismatch { entry: name, expected: expected_crc, actual });
     }
-    if size != expected_size {
-        return Err(VerifyError::SizeMismatch { entry: name, expected: expected_size, actual: size });
-    }
     drop(file);
-    Ok(Entry { name, size, compressed_size, crc32: expected_crc, offset })
+    visitor.end().map_err(VerifyError::Io)?;
+    if keep.is_some() {
+        store_kept(listing, &name, kept);
+    }
+    listing.digests.insert(name, Digests { blake2b_512: blake.finalize().into(), sha2_256: sha.finalize().into() });
+    Ok(entry)
 }
 
 /// Central directory records, read after the first central header signature was consumed.
-fn read_central_directory<R: Read>(reader: &mut Counting<R>) -> Result<Vec<Entry>, VerifyError> {
+pub(crate) fn read_central_directory<R: Read>(reader: &mut Counting<R>) -> Result<Vec<Entry>, VerifyError> {
     let start = reader.count - 4;
     let mut entries = Vec::new();
     let mut signature = CENTRAL_HEADER;
@@ -157,7 +301,7 @@ fn read_central_entry<R: Read>(reader: &mut Counting<R>) -> Result<Entry, Verify
     read_exact(reader, &mut fixed)?;
     let u16_at = |i: usize| u16::from_le_bytes([fixed[i], fixed[i + 1]]);
     let u32_at = |i: usize| u32::from_le_bytes([fixed[i], fixed[i + 1], fixed[i + 2], fixed[i + 3]]);
-    let crc32 = u32_at(12);
+    let (flags, method, crc32) = (u16_at(4), u16_at(6), u32_at(12));
     let mut compressed_size = u64::from(u32_at(16));
     let mut size = u64::from(u32_at(20));
     let (name_len, extra_len, comment_len) = (u16_at(24), u16_at(26), u16_at(28));
@@ -183,7 +327,8 @@ fn read_central_entry<R: Read>(reader: &mut Counting<R>) -> Result<Entry, Verify
         }
         fields = fields.get(4 + len..).unwrap_or_default();
     }
-    Ok(Entry { name: String::from_utf8_lossy(&name).into_owned(), size, compressed_size, crc32, offset })
+    let name = String::from_utf8_lossy(&name).into_owned();
+    Ok(Entry { name, size, compressed_size, crc32, offset, method, encrypted: flags & 1 == 1 })
 }
 
 /// Reads the end record (its signature already consumed) and checks that nothing follows it.
@@ -223,7 +368,7 @@ fn compare(local: &[Entry], central: &[Entry]) -> Result<(), VerifyError> {
     Ok(())
 }
 
-fn malformed(offset: u64, reason: impl Into<String>) -> VerifyError {
+pub(crate) fn malformed(offset: u64, reason: impl Into<String>) -> VerifyError {
     VerifyError::Malformed { offset, reason: reason.into() }
 }
 
@@ -234,7 +379,7 @@ fn read_exact<R: Read>(reader: &mut Counting<R>, buf: &mut [u8]) -> Result<(), V
     })
 }
 
-fn read_u32<R: Read>(reader: &mut Counting<R>) -> Result<u32, VerifyError> {
+pub(crate) fn read_u32<R: Read>(reader: &mut Counting<R>) -> Result<u32, VerifyError> {
     let mut buf = [0; 4];
     read_exact(reader, &mut buf)?;
     Ok(u32::from_le_bytes(buf))
@@ -255,9 +400,9 @@ fn skip<R: Read>(reader: &mut Counting<R>, count: u64) -> Result<(), VerifyError
 }
 
 /// Counts the bytes read, for offsets in reports.
-struct Counting<R> {
-    inner: R,
-    count: u64,
+pub(crate) struct Counting<R> {
+    pub(crate) inner: R,
+    pub(crate) count: u64,
 }
 
 impl<R: Read> Read for Counting<R> {
@@ -289,7 +434,7 @@ mod tests {
 
     /// Runs the verifier and renders its outcome as one line.
     fn check(bytes: &[u8]) -> String {
-        match verify_stream(bytes) {
+        match verify_stream(bytes, None) {
             Ok(listing) => format!(
                 "ok {} bytes: {}",
                 listing.bytes,
@@ -342,8 +487,8 @@ mod tests {
     #[test]
     fn truncated_and_trailing_bytes_are_refused() {
         let zip = sample(false);
-        assert!(matches!(verify_stream(&zip[..zip.len() - 10]), Err(VerifyError::Truncated { .. })));
-        assert!(matches!(verify_stream(&zip[..3000]), Err(VerifyError::Truncated { .. })));
+        assert!(matches!(verify_stream(&zip[..zip.len() - 10], None), Err(VerifyError::Truncated { .. })));
+        assert!(matches!(verify_stream(&zip[..3000], None), Err(VerifyError::Truncated { .. })));
         let mut trailing = zip.clone();
         trailing.extend_from_slice(b"garbage");
         assert_eq!(check(&trailing), "error: 7 bytes of trailing data after the end of the zip");

@@ -1,0 +1,151 @@
+//! A zip named on the command line: a local path, or an object in a sink (`s3://bucket/key.zip`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::Context;
+use bytes::Bytes;
+use futures::StreamExt;
+use wyvern_sinks::{ObjectPath, Sink};
+use wyvern_unpack::RandomAccess;
+
+use crate::error::Hint;
+use crate::transfer::Source;
+
+/// Ranged reads of a zip in a bucket, and streamed reads of it whole, in pieces of this size.
+const PIECE: u64 = 8 << 20;
+
+pub enum ZipFile {
+    Local(PathBuf),
+    Remote { sink: Arc<dyn Sink>, path: ObjectPath, shown: String },
+}
+
+impl ZipFile {
+    pub fn parse(text: &str, registry: &wyvern_sinks::Registry) -> anyhow::Result<Self> {
+        if let Some(path) = text.strip_prefix("file://") {
+            return Ok(Self::Local(PathBuf::from(path)));
+        }
+        if !text.contains("://") {
+            return Ok(Self::Local(PathBuf::from(text)));
+        }
+        let (folder, name) = text.trim_end_matches('/').rsplit_once('/').context("a zip URL needs a path")?;
+        let sink = registry.resolve(folder).hint("give a path, or a URL such as s3://bucket/folder/deliverable.zip")?;
+        let path = ObjectPath::parse(name)?;
+        let shown = format!("{}/{path}", sink.location());
+        Ok(Self::Remote { sink, path, shown })
+    }
+
+    /// The zip's name without `.zip`: the folder `extract` writes into.
+    pub fn stem(&self) -> String {
+        let name = match self {
+            Self::Local(path) => path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            Self::Remote { path, .. } => path.file_name().to_owned(),
+        };
+        name.trim_end_matches(".zip").to_owned()
+    }
+
+    pub fn shown(&self) -> String {
+        match self {
+            Self::Local(path) => path.display().to_string(),
+            Self::Remote { shown, .. } => shown.clone(),
+        }
+    }
+
+    async fn size(&self) -> anyhow::Result<u64> {
+        match self {
+            Self::Local(path) => {
+                Ok(tokio::fs::metadata(path).await.with_context(|| format!("reading {}", path.display()))?.len())
+            }
+            Self::Remote { sink, path, shown } => {
+                Ok(sink.head(path).await?.with_context(|| format!("{shown} does not exist"))?.size)
+            }
+        }
+    }
+
+    /// Random access for `inspect`; the counter tells how many bytes were read.
+    pub async fn random_access(&self) -> anyhow::Result<(Box<dyn RandomAccess + Send>, Arc<AtomicU64>)> {
+        let read = Arc::new(AtomicU64::new(0));
+        let access: Box<dyn RandomAccess + Send> = match self {
+            Self::Local(path) => {
+                let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+                read.store(0, Ordering::Relaxed);
+                Box::new(Counted { inner: file, read: read.clone() })
+            }
+            Self::Remote { sink, path, .. } => Box::new(Counted {
+                inner: SinkRanges {
+                    sink: sink.clone(),
+                    path: path.clone(),
+                    len: self.size().await?,
+                    runtime: tokio::runtime::Handle::current(),
+                },
+                read: read.clone(),
+            }),
+        };
+        Ok((access, read))
+    }
+
+    /// The whole zip as a stream, for `verify` and `extract`.
+    pub async fn source(&self) -> anyhow::Result<Source> {
+        let len = self.size().await?;
+        let chunks = match self {
+            Self::Local(path) => {
+                let file = tokio::fs::File::open(path).await.with_context(|| format!("opening {}", path.display()))?;
+                tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).map(|c| c.map_err(Into::into)).boxed()
+            }
+            Self::Remote { sink, path, .. } => {
+                let (sink, path) = (sink.clone(), path.clone());
+                futures::stream::unfold(0u64, move |start| {
+                    let (sink, path) = (sink.clone(), path.clone());
+                    async move {
+                        (start < len).then_some(())?;
+                        let end = (start + PIECE).min(len);
+                        let piece = sink.get_range(&path, start..end).await.map_err(anyhow::Error::from);
+                        Some((piece, end))
+                    }
+                })
+                .boxed()
+            }
+        };
+        Ok(Source::Stream { chunks, len: Some(len), name: self.shown() })
+    }
+}
+
+/// Counts the bytes a random access reads.
+struct Counted<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: RandomAccess> RandomAccess for Counted<R> {
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+
+    fn read_at(&mut self, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        let data = self.inner.read_at(offset, len)?;
+        self.read.fetch_add(data.len() as u64, Ordering::Relaxed);
+        Ok(data)
+    }
+}
+
+/// Ranged GETs of an object, from the blocking thread the inspection runs on.
+struct SinkRanges {
+    sink: Arc<dyn Sink>,
+    path: ObjectPath,
+    len: u64,
+    runtime: tokio::runtime::Handle,
+}
+
+impl RandomAccess for SinkRanges {
+    fn size(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&mut self, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        let range = offset..offset.saturating_add(len as u64).min(self.len);
+        let data: Bytes =
+            self.runtime.block_on(self.sink.get_range(&self.path, range)).map_err(std::io::Error::other)?;
+        Ok(data.to_vec())
+    }
+}

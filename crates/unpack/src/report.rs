@@ -1,0 +1,256 @@
+//! From a [`Listing`] to an [`Inspection`]: kinds, the STAC item, the GeoTIFF headers, and every
+//! problem the checks find.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::geotiff::{Raster, read_header};
+use crate::stac::{self, Item, Kind};
+use crate::stream::{Digests, Listing};
+
+/// One member, as reported.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EntryReport {
+    /// Path inside the zip.
+    pub name: String,
+    /// Uncompressed size.
+    pub size: u64,
+    /// Stored size.
+    pub compressed_size: u64,
+    /// CRC-32, 8 hex digits.
+    pub crc32: String,
+    /// What it is.
+    pub kind: Kind,
+}
+
+/// Something wrong with a deliverable, with the member it concerns and expected vs actual values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Problem {
+    /// The member concerned.
+    pub member: String,
+    /// Which check: `stac-asset`, `file:size`, `file:checksum`, `proj:shape`, `band-count`,
+    /// `catalog-link`, `stac-item`, `geotiff`, `json`.
+    pub check: &'static str,
+    /// What was expected.
+    pub expected: Option<String>,
+    /// What was found.
+    pub actual: Option<String>,
+    /// The problem in a sentence.
+    pub message: String,
+}
+
+/// What a deliverable holds, and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Inspection {
+    /// Where the zip was read from.
+    pub source: String,
+    /// Its size.
+    pub bytes: u64,
+    /// Every member.
+    pub entries: Vec<EntryReport>,
+    /// The STAC items.
+    pub items: Vec<Item>,
+    /// The GeoTIFF headers.
+    pub rasters: Vec<Raster>,
+    /// Problems found (empty when the deliverable is consistent).
+    pub problems: Vec<Problem>,
+    /// Whether every member's data was read and matched its CRC-32 (and STAC checksums were
+    /// checked), as opposed to a header-only inspection.
+    pub verified: bool,
+    /// Bytes read to produce this (a remote inspection reports it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_read: Option<u64>,
+}
+
+impl Inspection {
+    /// `Ok` when no problem was found, else the problems as an error.
+    pub fn into_result(self) -> Result<Self, crate::VerifyError> {
+        if self.problems.is_empty() { Ok(self) } else { Err(crate::VerifyError::Problems(self.problems)) }
+    }
+}
+
+impl Problem {
+    fn new(member: &str, check: &'static str, message: String) -> Self {
+        Self { member: member.to_owned(), check, expected: None, actual: None, message }
+    }
+
+    fn mismatch(member: &str, check: &'static str, what: &str, expected: String, actual: String) -> Self {
+        let message = format!("{what}: expected {expected}, found {actual}");
+        Self { member: member.to_owned(), check, expected: Some(expected), actual: Some(actual), message }
+    }
+}
+
+/// Inspects what a pass over the zip found. `verified` says whether the listing came from
+/// [`crate::verify_stream`] (data read and digests known) or from headers only.
+pub fn inspect(source: &str, listing: &Listing, verified: bool) -> Inspection {
+    let mut problems = Vec::new();
+    let mut items = Vec::new();
+    let mut catalogs = Vec::new();
+    for (name, bytes) in &listing.json {
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(value) if stac::is_item(&value) => items.push(stac::parse_item(name, &value)),
+            Ok(value) if stac::is_catalog(&value) => catalogs.push((name.clone(), value)),
+            Ok(_) => {}
+            Err(e) => problems.push(Problem::new(name, "json", format!("not valid JSON: {e}"))),
+        }
+    }
+    let sizes: BTreeMap<&str, u64> = listing.entries.iter().map(|e| (e.name.as_str(), e.size)).collect();
+    let roles: BTreeMap<&str, &[String]> = items
+        .iter()
+        .flat_map(|item| item.assets.iter())
+        .filter_map(|asset| Some((asset.member.as_deref()?, asset.roles.as_slice())))
+        .collect();
+    let kind = |name: &str| {
+        let by_name = Kind::from_name(name);
+        match roles.get(name).and_then(|r| Kind::from_roles(r)) {
+            // The STAC item lists itself with role "metadata"; the catalog is a catalog whatever its roles.
+            _ if by_name == Kind::Catalog => Kind::Catalog,
+            Some(kind) => kind,
+            None => by_name,
+        }
+    };
+    let entries: Vec<EntryReport> = listing
+        .entries
+        .iter()
+        .map(|e| EntryReport {
+            name: e.name.clone(),
+            size: e.size,
+            compressed_size: e.compressed_size,
+            crc32: format!("{:08x}", e.crc32),
+            kind: kind(&e.name),
+        })
+        .collect();
+
+    let mut rasters = Vec::new();
+    for (name, head) in &listing.tiff_heads {
+        match read_header(name, head) {
+            Ok(raster) => rasters.push(raster),
+            Err(e) => problems.push(Problem::new(name, "geotiff", format!("the GeoTIFF header cannot be read: {e}"))),
+        }
+    }
+
+    for (name, catalog) in &catalogs {
+        for target in stac::catalog_items(name, catalog) {
+            if !sizes.contains_key(target.as_str()) {
+                problems.push(Problem::mismatch(
+                    name,
+                    "catalog-link",
+                    "the item link",
+                    format!("member {target}"),
+                    "no such member".into(),
+                ));
+            } else if !items.iter().any(|item| item.member == target) {
+                problems.push(Problem::new(
+                    name,
+                    "catalog-link",
+                    format!("the item link points to {target}, which is not a STAC item"),
+                ));
+            }
+        }
+    }
+    if items.is_empty() {
+        problems.push(Problem::new("(archive)", "stac-item", "the deliverable holds no STAC item".to_owned()));
+    }
+    for item in &items {
+        check_assets(item, &sizes, verified.then_some(&listing.digests), &mut problems);
+        check_imagery(item, &entries, &rasters, &mut problems);
+    }
+    Inspection {
+        source: source.to_owned(),
+        bytes: listing.bytes,
+        entries,
+        items,
+        rasters,
+        problems,
+        verified,
+        bytes_read: None,
+    }
+}
+
+fn check_assets(
+    item: &Item,
+    sizes: &BTreeMap<&str, u64>,
+    digests: Option<&BTreeMap<String, Digests>>,
+    problems: &mut Vec<Problem>,
+) {
+    for asset in &item.assets {
+        let Some(member) = asset.member.as_deref() else { continue };
+        let Some(&size) = sizes.get(member) else {
+            let what = format!("asset {:?} points to", asset.key);
+            problems.push(Problem::mismatch(
+                &item.member,
+                "stac-asset",
+                &what,
+                format!("member {member}"),
+                "no such member".into(),
+            ));
+            continue;
+        };
+        if let Some(expected) = asset.size.filter(|&expected| expected != size) {
+            problems.push(Problem::mismatch(member, "file:size", "size", expected.to_string(), size.to_string()));
+        }
+        let (Some(checksum), Some(digests)) = (&asset.checksum, digests) else { continue };
+        let Some(digest) = digests.get(member) else { continue };
+        match multihash_matches(checksum, digest) {
+            Some(Ok(())) => {}
+            Some(Err(actual)) => {
+                problems.push(Problem::mismatch(member, "file:checksum", "checksum", checksum.clone(), actual));
+            }
+            None => problems.push(Problem::new(
+                member,
+                "file:checksum",
+                format!(
+                    "unsupported multihash {checksum:.12}… (BLAKE2b-512 c0e40240… and SHA2-256 1220… are supported)"
+                ),
+            )),
+        }
+    }
+}
+
+/// Compares a hex multihash with the digests: `None` when its code is not supported, else
+/// `Ok` or the actual multihash.
+fn multihash_matches(checksum: &str, digests: &Digests) -> Option<Result<(), String>> {
+    let checksum = checksum.to_ascii_lowercase();
+    let actual = if checksum.starts_with("c0e40240") {
+        format!("c0e40240{}", hex::encode(digests.blake2b_512))
+    } else if checksum.starts_with("1220") {
+        format!("1220{}", hex::encode(digests.sha2_256))
+    } else {
+        return None;
+    };
+    Some(if actual == checksum { Ok(()) } else { Err(actual) })
+}
+
+/// `proj:shape` and the band count against the imagery's GeoTIFF header.
+fn check_imagery(item: &Item, entries: &[EntryReport], rasters: &[Raster], problems: &mut Vec<Problem>) {
+    let data_member = item
+        .assets
+        .iter()
+        .find(|a| a.roles.iter().any(|r| r == "data"))
+        .and_then(|a| a.member.clone())
+        .or_else(|| entries.iter().find(|e| e.kind == Kind::Imagery).map(|e| e.name.clone()));
+    let Some(raster) = data_member.and_then(|m| rasters.iter().find(|r| r.name == m)) else { return };
+    if let Some(shape) = &item.shape {
+        let actual = vec![u64::from(raster.height), u64::from(raster.width)];
+        if *shape != actual {
+            problems.push(Problem::mismatch(
+                &raster.name,
+                "proj:shape",
+                "proj:shape (rows, columns)",
+                format!("{shape:?}"),
+                format!("{actual:?}"),
+            ));
+        }
+    }
+    if !item.bands.is_empty() && item.bands.len() != raster.bands as usize {
+        problems.push(Problem::mismatch(
+            &raster.name,
+            "band-count",
+            "band count",
+            item.bands.len().to_string(),
+            raster.bands.to_string(),
+        ));
+    }
+}

@@ -1,0 +1,255 @@
+//! The STAC catalog and item inside a deliverable, read tolerantly (roles as a string or a list,
+//! hrefs relative or absolute, bands in `eo:bands` on the asset, in `properties`, or STAC 1.1
+//! `bands`), and the kind of each member.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// What a member is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// The data GeoTIFF.
+    Imagery,
+    /// The data mask or the pixel-quality mask.
+    Mask,
+    /// The STAC item.
+    Metadata,
+    /// The STAC catalog.
+    Catalog,
+    /// The full-resolution preview.
+    Preview,
+    /// The thumbnail.
+    Thumbnail,
+    /// Anything else.
+    Other,
+}
+
+impl Kind {
+    /// The kind by Wyvern's file-name convention (`wyvern_<platform>_<time>_<id>[_<level>][_<aux>].<ext>`).
+    pub fn from_name(name: &str) -> Self {
+        let file = name.rsplit(['/', '\\']).next().unwrap_or(name).to_ascii_lowercase();
+        let (stem, ext) = file.rsplit_once('.').unwrap_or((&file, ""));
+        match ext {
+            "json" if stem == "catalog" => Self::Catalog,
+            "json" => Self::Metadata,
+            "tif" | "tiff" if stem.ends_with("_data_mask") || stem.ends_with("_pixel_quality_mask") => Self::Mask,
+            "tif" | "tiff" => Self::Imagery,
+            "png" | "jpg" | "jpeg" if stem.ends_with("_thumbnail") => Self::Thumbnail,
+            "png" | "jpg" | "jpeg" if stem.ends_with("_preview") => Self::Preview,
+            _ => Self::Other,
+        }
+    }
+
+    /// The kind from STAC asset roles, when they say.
+    pub fn from_roles(roles: &[String]) -> Option<Self> {
+        let has = |role: &str| roles.iter().any(|r| r == role);
+        if has("data-mask") {
+            Some(Self::Mask)
+        } else if has("data") {
+            Some(Self::Imagery)
+        } else if has("thumbnail") {
+            Some(Self::Thumbnail)
+        } else if has("overview") || has("visual") {
+            Some(Self::Preview)
+        } else if has("metadata") {
+            Some(Self::Metadata)
+        } else {
+            None
+        }
+    }
+}
+
+/// One band of the imagery.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Band {
+    /// e.g. `Band_503nm`.
+    pub name: Option<String>,
+    /// Centre wavelength in micrometres.
+    pub wavelength_um: Option<f64>,
+}
+
+/// One asset of an item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Asset {
+    /// Its key in `assets`.
+    pub key: String,
+    /// The member it points to, when it points into the zip.
+    pub member: Option<String>,
+    /// Its roles.
+    pub roles: Vec<String>,
+    /// `file:size`.
+    pub size: Option<u64>,
+    /// `file:checksum` (a multihash, hex).
+    pub checksum: Option<String>,
+}
+
+/// The facts of a STAC item that matter to a user and to verification.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Item {
+    /// The member holding it.
+    pub member: String,
+    /// `id`.
+    pub id: Option<String>,
+    /// `properties.datetime`, else `start_datetime`.
+    pub datetime: Option<String>,
+    /// `properties.platform`.
+    pub platform: Option<String>,
+    /// `properties["processing:level"]`.
+    pub processing_level: Option<String>,
+    /// `properties["eo:cloud_cover"]`, a percentage.
+    pub cloud_cover: Option<f64>,
+    /// `bbox`.
+    pub bbox: Option<Vec<f64>>,
+    /// `properties["proj:shape"]`: rows, columns.
+    pub shape: Option<Vec<u64>>,
+    /// `properties["proj:epsg"]`.
+    pub epsg: Option<u64>,
+    /// The imagery's bands.
+    pub bands: Vec<Band>,
+    /// Assets (not printed in the item summary; used by the checks).
+    #[serde(skip)]
+    pub assets: Vec<Asset>,
+}
+
+/// Whether a JSON document is a STAC item (a GeoJSON Feature with assets).
+pub fn is_item(value: &Value) -> bool {
+    value.get("type").and_then(Value::as_str) == Some("Feature") && value.get("assets").is_some()
+}
+
+/// Whether a JSON document is a STAC catalog or collection.
+pub fn is_catalog(value: &Value) -> bool {
+    matches!(value.get("type").and_then(Value::as_str), Some("Catalog" | "Collection"))
+}
+
+/// The members a catalog's `rel: "item"` links point to (relative links only), and the links
+/// that are not relative.
+pub fn catalog_items(member: &str, catalog: &Value) -> Vec<String> {
+    links(catalog).filter(|(rel, _)| rel == "item").filter_map(|(_, href)| resolve(member, &href)).collect()
+}
+
+fn links(value: &Value) -> impl Iterator<Item = (String, String)> + '_ {
+    value
+        .get("links")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|link| Some((link.get("rel")?.as_str()?.to_owned(), link.get("href")?.as_str()?.to_owned())))
+}
+
+/// A relative href resolved against the folder of `member`; `None` for absolute URLs.
+pub fn resolve(member: &str, href: &str) -> Option<String> {
+    if href.contains("://") || href.starts_with('/') {
+        return None;
+    }
+    let mut segments: Vec<&str> = member.split('/').collect();
+    segments.pop();
+    for part in href.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            other => segments.push(other),
+        }
+    }
+    Some(segments.join("/"))
+}
+
+fn string_list(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::String(one)) => vec![one.clone()],
+        Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn bands_of(value: Option<&Value>) -> Option<Vec<Band>> {
+    let bands = value?.as_array()?;
+    Some(
+        bands
+            .iter()
+            .map(|band| Band {
+                name: band.get("name").and_then(Value::as_str).map(str::to_owned),
+                wavelength_um: band
+                    .get("center_wavelength")
+                    .or_else(|| band.get("eo:center_wavelength"))
+                    .and_then(Value::as_f64),
+            })
+            .collect(),
+    )
+}
+
+/// Reads the item in `member`.
+pub fn parse_item(member: &str, value: &Value) -> Item {
+    let properties = value.get("properties").cloned().unwrap_or(Value::Null);
+    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
+    let assets: Vec<Asset> = value
+        .get("assets")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .map(|(key, asset)| Asset {
+            key: key.clone(),
+            member: asset.get("href").and_then(Value::as_str).and_then(|href| resolve(member, href)),
+            roles: string_list(asset.get("roles")),
+            size: asset.get("file:size").and_then(Value::as_u64),
+            checksum: text(asset.get("file:checksum")),
+        })
+        .collect();
+    let data_asset = value
+        .get("assets")
+        .and_then(Value::as_object)
+        .and_then(|assets| assets.values().find(|a| string_list(a.get("roles")).iter().any(|r| r == "data")));
+    let bands = data_asset
+        .and_then(|a| bands_of(a.get("eo:bands")).or_else(|| bands_of(a.get("bands"))))
+        .or_else(|| bands_of(properties.get("eo:bands")))
+        .or_else(|| bands_of(value.get("bands")))
+        .unwrap_or_default();
+    Item {
+        member: member.to_owned(),
+        id: text(value.get("id")),
+        datetime: text(properties.get("datetime")).or_else(|| text(properties.get("start_datetime"))),
+        platform: text(properties.get("platform")),
+        processing_level: text(properties.get("processing:level")),
+        cloud_cover: properties.get("eo:cloud_cover").and_then(Value::as_f64),
+        bbox: value.get("bbox").and_then(Value::as_array).map(|b| b.iter().filter_map(Value::as_f64).collect()),
+        shape: properties
+            .get("proj:shape")
+            .and_then(Value::as_array)
+            .map(|s| s.iter().filter_map(Value::as_u64).collect()),
+        epsg: properties.get("proj:epsg").and_then(Value::as_u64),
+        bands,
+        assets,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Kind, resolve};
+
+    #[test]
+    fn kinds_by_name() {
+        let stem = "g_l1b/wyvern_dragonette-004_20250927T145218_edb4d3af";
+        for (name, kind) in [
+            (format!("{stem}.tiff"), Kind::Imagery),
+            (format!("{stem}_data_mask.tiff"), Kind::Mask),
+            (format!("{stem}_pixel_quality_mask.tif"), Kind::Mask),
+            (format!("{stem}_preview.png"), Kind::Preview),
+            (format!("{stem}_thumbnail.png"), Kind::Thumbnail),
+            (format!("{stem}.json"), Kind::Metadata),
+            ("g_l1b/catalog.json".to_owned(), Kind::Catalog),
+            ("README.txt".to_owned(), Kind::Other),
+        ] {
+            assert_eq!(Kind::from_name(&name), kind, "{name}");
+        }
+    }
+
+    #[test]
+    fn hrefs_resolve_against_the_member_folder() {
+        assert_eq!(resolve("a/b/item.json", "./x.tiff").as_deref(), Some("a/b/x.tiff"));
+        assert_eq!(resolve("a/catalog.json", "./b/item.json").as_deref(), Some("a/b/item.json"));
+        assert_eq!(resolve("a/b/item.json", "../catalog.json").as_deref(), Some("a/catalog.json"));
+        assert_eq!(resolve("a/b/item.json", "https://h/x.tiff"), None);
+    }
+}
