@@ -13,7 +13,8 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   demo   start the sandbox replica and download its test order into ./wyvern-demo/
   test   fmt check, clippy -D warnings, docs, and every test (what CI runs)
-  live   download the sandbox test order from Wyvern's real sandbox (needs WYVERN_TOKEN)";
+  live   download the sandbox test order from Wyvern's real sandbox (needs WYVERN_TOKEN)
+  emulators  start the storage emulators the tests use, print their environment, wait for Ctrl-C";
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
         "demo" => demo(),
         "test" => test(),
         "live" => live(),
+        "emulators" => emulators(),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -126,6 +128,17 @@ fn files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// Runs the storage emulators for tests run by hand: `eval` the printed lines in another shell.
+fn emulators() -> anyhow::Result<()> {
+    let emulators = emulators::Emulators::start(&root())?;
+    for (key, value) in &emulators.env {
+        println!("export {key}='{value}'");
+    }
+    eprintln!("storage emulators running; Ctrl-C stops them");
+    tokio::runtime::Runtime::new()?.block_on(tokio::signal::ctrl_c())?;
+    Ok(())
 }
 
 fn live() -> anyhow::Result<()> {

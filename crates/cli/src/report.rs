@@ -115,7 +115,8 @@ impl Report {
             });
         } else if !self.quiet {
             let sha = &receipt.sha256[..16.min(receipt.sha256.len())];
-            println!("{status:<10} {destination} ({}, sha256 {sha}, verified)", HumanBytes(receipt.bytes));
+            let verified = if receipt.verified { "verified" } else { "not verified" };
+            println!("{status:<10} {destination} ({}, sha256 {sha}, {verified})", HumanBytes(receipt.bytes));
         }
     }
 

@@ -143,3 +143,27 @@ async fn one_gib_to_s3_in_flat_memory() {
     let object = sink(&url).head(&path(&format!("{TEST_DELIVERABLE}.zip"))).await.expect("head").expect("uploaded");
     assert_eq!(object.size, big.len);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_inspect_reads_a_tiny_fraction_and_verify_reads_it_all() {
+    let Some((_, url)) = buckets().into_iter().find(|(name, _)| *name == "s3") else { return };
+    let world = World::with(Sandbox::builder().deliverable_size_of(TEST_DELIVERABLE, 200 << 20)).await;
+    let run = world.run(&["deliverable", "download", TEST_DELIVERABLE, "--to", &url, "-q"]).await;
+    assert_eq!(run.code, 0, "{run:#?}");
+    let zip = format!("{url}/{TEST_DELIVERABLE}.zip");
+
+    let inspect = world.run(&["inspect", &zip, "--json"]).await;
+    assert_eq!(inspect.code, 0, "{inspect:#?}");
+    let report = &inspect.json_lines()[0];
+    let (bytes, read) = (report["bytes"].as_u64().expect("bytes"), report["bytes_read"].as_u64().expect("read"));
+    eprintln!("remote inspect of {bytes} bytes read {read} bytes ({:.3}%)", read as f64 * 100.0 / bytes as f64);
+    assert!(bytes >= 200_000_000, "a 200 MB object: {bytes}");
+    assert!(read < bytes / 100, "inspect read {read} of {bytes} bytes");
+    assert_eq!(report["rasters"].as_array().expect("rasters").len(), 3);
+    assert_eq!(report["items"][0]["platform"].as_str().map(|p| p.starts_with("Dragonette")), Some(true));
+
+    let verify = world.run(&["verify", &zip, "--json"]).await;
+    assert_eq!(verify.code, 0, "{verify:#?}");
+    assert_eq!(verify.json_lines()[0]["verified"], true);
+    assert_eq!(verify.json_lines()[0]["bytes_read"].as_u64(), Some(bytes), "verify reads each byte once");
+}

@@ -6,6 +6,7 @@ mod download;
 mod faults;
 mod orders;
 mod sync;
+mod unpack;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
