@@ -14,7 +14,8 @@ tasks:
   demo   start the sandbox replica and download its test order into ./wyvern-demo/
   test   fmt check, clippy -D warnings, docs, and every test (what CI runs)
   live   download the sandbox test order from Wyvern's real sandbox (needs WYVERN_TOKEN)
-  emulators  start the storage emulators the tests use, print their environment, wait for Ctrl-C";
+  emulators  start the storage emulators the tests use, print their environment, wait for Ctrl-C
+  fuzz [SECONDS]  fuzz the zip inspector (needs cargo-fuzz; default 300 s), growing fuzz/corpus";
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
         "test" => test(),
         "live" => live(),
         "emulators" => emulators(),
+        "fuzz" => fuzz(std::env::args().nth(2).as_deref().unwrap_or("300")),
         _ => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -139,6 +141,22 @@ fn emulators() -> anyhow::Result<()> {
     eprintln!("storage emulators running; Ctrl-C stops them");
     tokio::runtime::Runtime::new()?.block_on(tokio::signal::ctrl_c())?;
     Ok(())
+}
+
+/// Fuzzes the inspector. cargo-fuzz needs nightly flags: `RUSTC_BOOTSTRAP=1` lets the stable
+/// toolchain (the only one on these machines) accept them.
+fn fuzz(seconds: &str) -> anyhow::Result<()> {
+    let seconds: u64 = seconds.parse().context("fuzz takes a number of seconds")?;
+    let corpus = root().join("fuzz/corpus/inspect");
+    run(
+        &format!("cargo fuzz run inspect for {seconds} s"),
+        cargo()
+            .current_dir(root().join("fuzz"))
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["fuzz", "run", "inspect", "-O"])
+            .arg(&corpus)
+            .args(["--", &format!("-max_total_time={seconds}"), "-max_len=65536", "-rss_limit_mb=2048", "-timeout=10"]),
+    )
 }
 
 fn live() -> anyhow::Result<()> {
