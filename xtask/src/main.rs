@@ -82,6 +82,17 @@ fn test() -> anyhow::Result<()> {
     }
     tests.envs(emulators.env.iter().map(|(k, v)| (k, v)));
     run("tests against the replica and the storage emulators", &mut tests)?;
+    // The CLI suite again at -vvv: every run asserts that no secret shows at any log level.
+    // (The two multi-hundred-megabyte transfers are left out: they add time, not log lines.)
+    let mut verbose = cargo();
+    if nextest {
+        verbose.args(["nextest", "run", "--package", "wyvern-cli", "--no-fail-fast", "-E"]);
+        verbose.arg("not (test(one_gib) | test(remote_inspect))");
+    } else {
+        verbose.args(["test", "--package", "wyvern-cli", "--no-fail-fast", "--", "--skip", "one_gib", "--skip", "remote_inspect"]);
+    }
+    verbose.env("WYVERN_TEST_VERBOSE", "1").envs(emulators.env.iter().map(|(k, v)| (k, v)));
+    run("the CLI tests again at -vvv: no secret in any output", &mut verbose)?;
     drop(emulators);
     if nextest {
         run("doc tests", cargo().args(["test", "--workspace", "--doc", "--quiet"]))?;

@@ -25,6 +25,10 @@ pub struct Cli {
     #[arg(long, global = true, env = WYVERN_TOKEN_FILE, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
 
+    /// Accept a plain http:// API URL on a host other than loopback (sends the token in clear).
+    #[arg(long, global = true)]
+    pub allow_http: bool,
+
     /// Print one JSON object per line on stdout.
     #[arg(long, global = true)]
     pub json: bool,

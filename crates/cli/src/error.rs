@@ -21,6 +21,10 @@ pub enum Exit {
     Auth = 5,
     /// 6: order or deliverable not found.
     NotFound = 6,
+    /// 130: interrupted (SIGINT, Ctrl-C).
+    Interrupted = 130,
+    /// 143: terminated (SIGTERM).
+    Terminated = 143,
 }
 
 impl Exit {
@@ -97,6 +101,9 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
             ApiError::NotFound { .. } => "check the id and the API: sandbox orders exist only with --sandbox",
             ApiError::NotReady { .. } => "`wyvern order wait ORDER_ID` waits until the order is fulfilled",
             ApiError::NotAZip { .. } => "the server sent an error page instead of the deliverable; try again later",
+            ApiError::InvalidUrl { reason, .. } if reason.contains("plain http") => {
+                "use an https:// API URL, or pass --allow-http if you accept sending the token unencrypted"
+            }
             ApiError::RateLimited { .. } | ApiError::Server { .. } | ApiError::Transport { .. } | ApiError::Incomplete { .. } => {
                 "the network or the server failed repeatedly; try again later, or raise --retries"
             }

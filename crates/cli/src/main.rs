@@ -31,9 +31,30 @@ fn main() -> ExitCode {
             return ExitCode::from(Exit::Failure as u8);
         }
     };
-    let result = runtime.block_on(commands::run(cli));
+    let result = runtime.block_on(async {
+        let outcome = tokio::select! {
+            result = commands::run(cli) => Ok(result),
+            signal = shutdown_signal() => Err(signal),
+        };
+        // Transfers dropped by an interruption abort their uploads in the background: let them
+        // finish, so that no temporary file or multipart upload outlives the process.
+        if tokio::time::timeout(std::time::Duration::from_secs(60), wyvern_sinks::cleanup::wait()).await.is_err() {
+            tracing::warn!("some interrupted uploads could not be aborted within 60 s");
+        }
+        outcome
+    });
     // Do not wait for blocking tasks (a verifier of an abandoned download) on the way out.
     runtime.shutdown_background();
+    let result = match result {
+        Ok(result) => result,
+        Err(signal) => {
+            eprintln!(
+                "interrupted: transfers in flight were discarded; finished deliverables and their receipts are kept, \
+                 and running the same command again continues"
+            );
+            return ExitCode::from(signal as u8);
+        }
+    };
     match result {
         Ok(exit) => ExitCode::from(exit as u8),
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
@@ -45,6 +66,31 @@ fn main() -> ExitCode {
             }
             ExitCode::from(Exit::of(&error) as u8)
         }
+    }
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM. A signal that cannot be listened for never arrives.
+async fn shutdown_signal() -> Exit {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => Exit::Interrupted,
+        () = terminate => Exit::Terminated,
     }
 }
 

@@ -24,7 +24,8 @@ pub fn client(cli: &Cli, token: Option<wyvern_core::Token>, per_host: Option<usi
         .token(token)
         .read_timeout(cli.read_timeout)
         .connect_timeout(Duration::from_secs(10).min(cli.read_timeout))
-        .retry_policy(retry);
+        .retry_policy(retry)
+        .allow_http(cli.allow_http);
     if let Some(limit) = per_host {
         builder = builder.max_downloads_per_host(limit);
     }

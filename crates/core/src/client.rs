@@ -34,6 +34,7 @@ pub struct ClientBuilder {
     read_timeout: Duration,
     retry: RetryPolicy,
     downloads_per_host: Option<usize>,
+    allow_http: bool,
 }
 
 impl Default for ClientBuilder {
@@ -46,6 +47,7 @@ impl Default for ClientBuilder {
             read_timeout: Duration::from_secs(60),
             retry: RetryPolicy::default(),
             downloads_per_host: None,
+            allow_http: false,
         }
     }
 }
@@ -87,6 +89,13 @@ impl ClientBuilder {
         self
     }
 
+    /// Accept a plain `http://` API URL on a host other than loopback (the token would cross the
+    /// network in clear text). Off by default.
+    pub fn allow_http(mut self, allow: bool) -> Self {
+        self.allow_http = allow;
+        self
+    }
+
     /// At most this many deliverable bodies streaming at once from one host (no limit by
     /// default). A [`Download`] holds its slot until dropped.
     pub fn max_downloads_per_host(mut self, limit: usize) -> Self {
@@ -103,6 +112,9 @@ impl ClientBuilder {
         }
         if base.query().is_some() || !base.username().is_empty() {
             return Err(invalid("the API URL must not carry a query or credentials"));
+        }
+        if base.scheme() == "http" && !self.allow_http && !is_loopback(&base) {
+            return Err(invalid("plain http sends the token in clear text; use https (or allow it explicitly)"));
         }
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
@@ -416,6 +428,16 @@ impl Client {
     }
 }
 
+/// Whether a URL's host is this machine (127.0.0.0/8, ::1, localhost).
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
 fn redirect_target(response: &Response) -> Option<&str> {
     if !response.status().is_redirection() || response.status() == StatusCode::NOT_MODIFIED {
         return None;
@@ -534,8 +556,12 @@ mod tests {
             client.order_url(&"o1".parse().expect("id")).as_str(),
             "http://127.0.0.1:9/prefix/1.0/tasking/orders/o1/"
         );
-        for bad in ["ftp://x", "not a url", "https://x/?q=1", "https://u:p@x/"] {
+        for bad in ["ftp://x", "not a url", "https://x/?q=1", "https://u:p@x/", "http://api.example.com"] {
             assert!(Client::builder().base_url(bad).build().is_err(), "{bad} accepted");
         }
+        for loopback in ["http://127.0.0.1:9", "http://127.8.0.1", "http://[::1]:80", "http://localhost:4000"] {
+            assert!(Client::builder().base_url(loopback).build().is_ok(), "{loopback} refused");
+        }
+        assert!(Client::builder().base_url("http://api.example.com").allow_http(true).build().is_ok());
     }
 }

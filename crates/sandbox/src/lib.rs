@@ -12,5 +12,5 @@ pub mod tiff;
 
 pub use server::{
     DEFAULT_DELIVERABLE_SIZE, Fault, OrderShape, RequestRecord, Sandbox, SandboxBuilder, Served, TEST_DELIVERABLE,
-    TEST_ORDER, TEST_PASSWORD, TEST_TOKEN, TEST_USERNAME,
+    TEST_ORDER, TEST_PASSWORD, TEST_TOKEN, TEST_USERNAME, signature,
 };

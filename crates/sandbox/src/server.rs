@@ -1,6 +1,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
@@ -77,6 +78,22 @@ pub enum Fault {
     },
     /// Ignore `Range` and do not advertise `Accept-Ranges`.
     IgnoreRange,
+    /// Send the body up to byte `offset`, then nothing more (the connection stays open), for the
+    /// first `times` bodies.
+    Stall {
+        /// Absolute offset in the deliverable.
+        offset: u64,
+        /// How many bodies stall.
+        times: u32,
+    },
+    /// Send at most this many bytes a second.
+    Throttle {
+        /// The rate.
+        bytes_per_sec: u64,
+    },
+    /// With [`Fault::RedirectToStorage`]: each presigned link is good for one request; asked
+    /// again, the storage host answers 403 `Request has expired`.
+    ExpiringLinks,
 }
 
 /// How an order's JSON is shaped: the two shapes the public docs show.
@@ -209,6 +226,8 @@ impl SandboxBuilder {
             generated: tokio::sync::Mutex::new(HashMap::new()),
             requests: Mutex::new(Vec::new()),
             counters: Mutex::new(HashMap::new()),
+            sent: Mutex::new(HashMap::new()),
+            links: Mutex::new((0, std::collections::HashSet::new())),
         });
         let api_router = Router::new()
             .route("/1.0/tasking/orders/", get(list_orders))
@@ -274,6 +293,11 @@ impl Sandbox {
         lock(&self.state.requests).clone()
     }
 
+    /// Body bytes sent so far for a deliverable, over all its responses.
+    pub fn bytes_sent(&self, id: &str) -> u64 {
+        lock(&self.state.sent).get(id).map_or(0, |n| n.load(Ordering::Relaxed))
+    }
+
     /// The deliverable's zip as served (generated now if it was not yet).
     pub async fn deliverable(&self, id: &str) -> anyhow::Result<Served> {
         self.state.generated(id).await
@@ -302,6 +326,10 @@ struct Shared {
     requests: Mutex<Vec<RequestRecord>>,
     /// Requests per (deliverable, fault index), for counted faults.
     counters: Mutex<HashMap<(String, usize), u32>>,
+    /// Body bytes sent per deliverable.
+    sent: Mutex<HashMap<String, Arc<AtomicU64>>>,
+    /// Presigned links issued (their number is part of the link) and those already used.
+    links: Mutex<(u64, std::collections::HashSet<u64>)>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -452,10 +480,15 @@ async fn deliverable(State(state): State<Arc<Shared>>, Path(id): Path<String>, h
                 return (status, "upstream trouble").into_response();
             }
             Fault::RedirectToStorage => {
+                let link = {
+                    let mut links = lock(&state.links);
+                    links.0 += 1;
+                    links.0
+                };
                 let location = format!(
-                    "{}/objects/{id}.zip?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=604800&X-Amz-Signature={}",
+                    "{}/objects/{id}.zip?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Date={link}&X-Amz-Expires=604800&X-Amz-Signature={}",
                     state.storage_url,
-                    signature(&id)
+                    signature(&id, link)
                 );
                 return (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
             }
@@ -463,6 +496,10 @@ async fn deliverable(State(state): State<Arc<Shared>>, Path(id): Path<String>, h
         }
     }
     serve(&state, &id, &headers).await
+}
+
+fn xml_error(status: StatusCode, body: &'static str) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/xml")], body).into_response()
 }
 
 /// The storage host: presigned URLs only, and a second auth mechanism is refused as S3 does.
@@ -482,20 +519,24 @@ async fn presigned(
         )
             .into_response();
     }
-    if query.get("X-Amz-Signature").map(String::as_str) != Some(signature(id).as_str()) {
-        return (
+    let link: u64 = query.get("X-Amz-Date").and_then(|d| d.parse().ok()).unwrap_or_default();
+    if query.get("X-Amz-Signature").map(String::as_str) != Some(signature(id, link).as_str()) {
+        return xml_error(StatusCode::FORBIDDEN, "<Error><Code>SignatureDoesNotMatch</Code></Error>");
+    }
+    let reused = !lock(&state.links).1.insert(link);
+    if reused && state.faults(id).contains(&Fault::ExpiringLinks) {
+        return xml_error(
             StatusCode::FORBIDDEN,
-            [(header::CONTENT_TYPE, "application/xml")],
-            "<Error><Code>SignatureDoesNotMatch</Code></Error>",
-        )
-            .into_response();
+            "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+        );
     }
     serve(&state, id, &headers).await
 }
 
-fn signature(id: &str) -> String {
+/// The signature of presigned link number `link` for a deliverable.
+pub fn signature(id: &str, link: u64) -> String {
     use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(format!("sandbox-signing-key/{id}")))
+    hex::encode(sha2::Sha256::digest(format!("sandbox-signing-key/{id}/{link}")))
 }
 
 async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
@@ -530,7 +571,9 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
     let from = start.unwrap_or(0);
     let mut end = served.len;
     let mut cut = None;
+    let mut stall = None;
     let mut corrupt = None;
+    let mut rate = None;
     for (index, fault) in faults.iter().enumerate() {
         match *fault {
             Fault::CutAt { offset, times }
@@ -538,6 +581,12 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
             {
                 cut = Some(offset)
             }
+            Fault::Stall { offset, times }
+                if offset > from && offset < served.len && state.fault_applies(id, index, times) =>
+            {
+                stall = Some(offset)
+            }
+            Fault::Throttle { bytes_per_sec } => rate = Some(bytes_per_sec.max(1)),
             Fault::ShortBody { missing } => end = end.saturating_sub(missing).max(from),
             Fault::CorruptByte { offset } => corrupt = Some(offset),
             _ => {}
@@ -550,11 +599,19 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
     if let Err(e) = file.seek(std::io::SeekFrom::Start(from)).await {
         return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
     }
-    let stop = cut.unwrap_or(end);
+    let stop = cut.or(stall).unwrap_or(end);
     let body = tokio_util::io::ReaderStream::with_capacity(file.take(stop - from), 64 << 10);
     let mut position = from;
+    let sent = lock(&state.sent).entry(id.to_owned()).or_default().clone();
+    let body = body.then(move |chunk| async move {
+        if let (Some(rate), Ok(chunk)) = (rate, &chunk) {
+            tokio::time::sleep(std::time::Duration::from_secs_f64(chunk.len() as f64 / rate as f64)).await;
+        }
+        chunk
+    });
     let body = body.map(move |chunk| {
         let chunk = chunk?;
+        sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
         let chunk_start = position;
         position += chunk.len() as u64;
         Ok::<Bytes, std::io::Error>(match corrupt {
@@ -572,6 +629,11 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         Err(std::io::Error::other("fault: connection cut"))
     });
+    // A stall keeps the connection open and silent, until the client gives up.
+    let tail = tail.chain(futures::stream::iter(stall).then(|_| async {
+        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
+        Err(std::io::Error::other("fault: stalled"))
+    }));
     let mut response = Response::new(Body::from_stream(body.chain(tail)));
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));

@@ -369,15 +369,13 @@ impl Drop for WebDavUpload {
         // Dropped mid-way: stop the PUT and remove what the server kept of it.
         if let Some(put) = self.put.take() {
             put.abort();
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                let (sink, temp) = (self.sink.clone(), self.temp.clone());
-                runtime.spawn(async move {
-                    let _ = put.await;
-                    if let Err(e) = sink.remove(&temp).await {
-                        tracing::warn!("removing an abandoned upload failed: {e}");
-                    }
-                });
-            }
+            let (sink, temp) = (self.sink.clone(), self.temp.clone());
+            wyvern_sinks::cleanup::spawn(async move {
+                let _ = put.await;
+                if let Err(e) = sink.remove(&temp).await {
+                    tracing::warn!("removing an abandoned upload failed: {e}");
+                }
+            });
         }
     }
 }

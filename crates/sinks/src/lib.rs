@@ -5,6 +5,7 @@
 //! [`Upload::finish`] succeeds, and leaves nothing behind when aborted or dropped. This is the
 //! public API boundary for third-party sink crates.
 
+pub mod cleanup;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 mod error;

@@ -168,11 +168,9 @@ impl Drop for ObjectUpload {
     fn drop(&mut self) {
         // An upload dropped mid-way (an error elsewhere, cancellation) is aborted in the
         // background, so that no multipart upload is left dangling.
-        if let Some(writer) = self.writer.take()
-            && let Ok(runtime) = tokio::runtime::Handle::try_current()
-        {
+        if let Some(writer) = self.writer.take() {
             let key = self.key.clone();
-            runtime.spawn(async move {
+            crate::cleanup::spawn(async move {
                 if let Err(e) = writer.abort().await {
                     tracing::warn!(%key, "aborting a dropped upload failed: {e}");
                 }

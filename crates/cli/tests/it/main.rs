@@ -5,6 +5,7 @@ mod cloud;
 mod download;
 mod faults;
 mod orders;
+mod reliability;
 mod sync;
 mod unpack;
 
@@ -63,8 +64,12 @@ impl World {
 
     pub async fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_wyvern"));
+        // `cargo xtask test` runs this suite a second time at -vvv, to prove that no log level
+        // shows a secret (see `assert_no_secrets`).
+        let verbose = std::env::var_os("WYVERN_TEST_VERBOSE").is_some();
         command
             .args(args)
+            .args(verbose.then_some("-vvv"))
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("WYVERN_API_URL", self.sandbox.api_url())
@@ -97,7 +102,7 @@ impl World {
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
         };
-        assert!(!run.stdout.contains(TEST_TOKEN) && !run.stderr.contains(TEST_TOKEN), "the token leaked: {run:#?}");
+        assert_no_secrets(&run);
         run
     }
 
@@ -110,6 +115,25 @@ impl World {
     /// Deliverable requests the replica saw (API and storage host).
     pub fn deliverable_requests(&self, id: &str) -> Vec<wyvern_sandbox::RequestRecord> {
         self.sandbox.requests().into_iter().filter(|r| r.path.contains(id) && !r.path.contains("/orders/")).collect()
+    }
+}
+
+/// No run, at any log level, shows the token, a password, an issued token or a presigned
+/// signature, on stdout or stderr.
+fn assert_no_secrets(run: &Run) {
+    let mut secrets = vec![
+        TEST_TOKEN.to_owned(),
+        wyvern_sandbox::TEST_PASSWORD.to_owned(),
+        "sandbox-issued-".to_owned(),
+        "sandbox-refresh-".to_owned(),
+        "X-Amz-Signature".to_owned(),
+    ];
+    secrets.extend((0..64).map(|link| wyvern_sandbox::signature(wyvern_sandbox::TEST_DELIVERABLE, link)));
+    for secret in secrets {
+        assert!(
+            !run.stdout.contains(&secret) && !run.stderr.contains(&secret),
+            "a secret ({secret:.12}…) leaked: {run:#?}"
+        );
     }
 }
 
