@@ -89,7 +89,17 @@ fn test() -> anyhow::Result<()> {
         verbose.args(["nextest", "run", "--package", "wyvern-cli", "--no-fail-fast", "-E"]);
         verbose.arg("not (test(one_gib) | test(remote_inspect))");
     } else {
-        verbose.args(["test", "--package", "wyvern-cli", "--no-fail-fast", "--", "--skip", "one_gib", "--skip", "remote_inspect"]);
+        verbose.args([
+            "test",
+            "--package",
+            "wyvern-cli",
+            "--no-fail-fast",
+            "--",
+            "--skip",
+            "one_gib",
+            "--skip",
+            "remote_inspect",
+        ]);
     }
     verbose.env("WYVERN_TEST_VERBOSE", "1").envs(emulators.env.iter().map(|(k, v)| (k, v)));
     run("the CLI tests again at -vvv: no secret in any output", &mut verbose)?;

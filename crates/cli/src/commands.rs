@@ -60,7 +60,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             wait(&client, &report, order_id, *interval, *timeout).await
         }
         Command::Order(OrderCommand::Download { order_ids, destination }) => {
-            let mut batch = Batch::new(&client, destination, report)?;
+            let mut batch = Batch::new(&client, destination, report).await?;
             let mut jobs = Vec::new();
             for order_id in order_ids {
                 jobs.extend(batch.order_jobs(order_id, None, None, true).await);
@@ -69,7 +69,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             Ok(batch.report.exit())
         }
         Command::Deliverable(DeliverableCommand::Download { deliverables, destination }) => {
-            let mut batch = Batch::new(&client, destination, report)?;
+            let mut batch = Batch::new(&client, destination, report).await?;
             let mut jobs = Vec::new();
             for target in deliverables {
                 match deliverable_id(&client, target) {
@@ -95,7 +95,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
 /// `wyvern sync`: every deliverable of the ready orders (or of all orders) that the destination
 /// does not have yet, with bounded concurrency; orders not ready are reported, not errors.
 async fn sync(client: &Client, args: &SyncArgs, report: Report) -> anyhow::Result<Exit> {
-    let mut batch = Batch::new(client, &args.destination, report)?;
+    let mut batch = Batch::new(client, &args.destination, report).await?;
     let concurrency = usize::from(args.concurrency);
     let orders: Vec<(OrderId, Option<Order>)> = if args.all {
         let listed = client.list_orders().await.context("listing orders")?;
@@ -159,7 +159,7 @@ async fn verify(zip: &str, report: Report) -> anyhow::Result<Exit> {
 /// `wyvern extract`: the members of a zip into a sink, under a folder named after the zip.
 async fn extract(zip: &str, to: &str, if_exists: IfExists, mut report: Report) -> anyhow::Result<Exit> {
     let zip = ZipFile::parse(zip, &registry())?;
-    let sink = registry().resolve(to)?;
+    let sink = destination(to).await?;
     let stem: String =
         zip.stem().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).collect();
     let deliverable_id: DeliverableId = stem.parse()?;
@@ -174,6 +174,19 @@ async fn extract(zip: &str, to: &str, if_exists: IfExists, mut report: Report) -
         Err(e) => report.failed(None, Some(&job.deliverable_id), Some(&destination), &e),
     }
     Ok(report.exit())
+}
+
+/// The sink `--to` names, checked before any byte is downloaded: does it exist, and may these
+/// credentials write there?
+async fn destination(to: &str) -> anyhow::Result<Arc<dyn Sink>> {
+    let sink = registry()
+        .resolve(to)
+        .hint("give a folder, or a URL such as s3://bucket/prefix, gs://bucket/prefix or az://container/prefix")?;
+    sink.check()
+        .await
+        .with_context(|| format!("the destination {} cannot be written to", sink.location()))
+        .hint("check that the folder or bucket exists and that these credentials (or this user) may write to it")?;
+    Ok(sink)
 }
 
 /// The sinks `--to` can name: the built-in ones and the WebDAV sink crate.
@@ -252,10 +265,8 @@ struct Batch<'a> {
 }
 
 impl<'a> Batch<'a> {
-    fn new(client: &'a Client, destination: &Destination, report: Report) -> anyhow::Result<Self> {
-        let sink = registry()
-            .resolve(&destination.to)
-            .hint("give a folder, or a URL such as s3://bucket/prefix, gs://bucket/prefix or az://container/prefix")?;
+    async fn new(client: &'a Client, destination: &Destination, report: Report) -> anyhow::Result<Self> {
+        let sink = self::destination(&destination.to).await?;
         let options = transfer::Options {
             if_exists: destination.if_exists,
             verify: !destination.no_verify,

@@ -128,13 +128,50 @@ pub fn one_line(error: &anyhow::Error) -> String {
     causes(error).join(": ")
 }
 
-/// The messages of the chain, without hint layers and repeats.
+/// The messages of the chain, without hint layers and repeats, and with the query strings of any
+/// URL in them cut off: storage libraries put URLs in their errors, and a query may hold a
+/// signature or a SAS token.
 fn causes(error: &anyhow::Error) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
-    for text in error.chain().map(ToString::to_string).filter(|t| !t.is_empty()) {
+    for text in error.chain().map(|cause| redact_queries(&cause.to_string())).filter(|t| !t.is_empty()) {
         if lines.last() != Some(&text) {
             lines.push(text);
         }
     }
     lines
+}
+
+/// Cuts `?query` off every URL in a text.
+fn redact_queries(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(scheme) = rest.find("://") {
+        let url_end = rest[scheme..].find(char::is_whitespace).map_or(rest.len(), |end| scheme + end);
+        let url = &rest[..url_end];
+        match url.find('?') {
+            Some(query) => {
+                out.push_str(&url[..query]);
+                out.push_str("?…");
+            }
+            None => out.push_str(url),
+        }
+        rest = &rest[url_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_queries;
+
+    #[test]
+    fn queries_of_urls_are_cut() {
+        assert_eq!(
+            redact_queries("PUT https://a.blob.core.windows.net/c/x?sv=1&sig=SECRET in 2ms - 403: nope"),
+            "PUT https://a.blob.core.windows.net/c/x?… in 2ms - 403: nope"
+        );
+        assert_eq!(redact_queries("no url? fine"), "no url? fine");
+        assert_eq!(redact_queries("a http://h/p and s3://b/k?x=1"), "a http://h/p and s3://b/k?…");
+    }
 }

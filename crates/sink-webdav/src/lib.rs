@@ -211,6 +211,12 @@ impl Sink for WebDavSink {
         self.location.clone()
     }
 
+    async fn check(&self) -> Result<()> {
+        let probe = ObjectPath::parse(&format!(".wyvern-check-{}", uuid::Uuid::new_v4().simple())).expect("valid name");
+        self.put_small(&probe, Bytes::from_static(b"check")).await?;
+        self.remove(probe.as_str()).await
+    }
+
     async fn head(&self, path: &ObjectPath) -> Result<Option<ObjectInfo>> {
         let ok = [StatusCode::OK, StatusCode::NOT_FOUND];
         let response = self

@@ -21,6 +21,9 @@ type Check = Result<(), String>;
 
 /// Runs every check against `sink`, panicking at the first that fails.
 pub async fn run(sink: Arc<dyn Sink>) {
+    if let Err(e) = sink.check().await {
+        panic!("the destination check failed on {}: {e}", sink.location());
+    }
     let root = ObjectPath::parse(&format!("conformance-{}", uuid::Uuid::new_v4().simple())).expect("valid prefix");
     let checks: [(&str, Check); 7] = [
         ("small objects round trip", small_round_trip(&*sink, &root.join("small").expect("path")).await),
@@ -152,7 +155,11 @@ async fn abort_leaves_nothing(sink: &dyn Sink, base: &ObjectPath) -> Check {
     expect_eq("head after abort", sink.head(&path).await.map_err(fail("head"))?, None)?;
     expect_eq("head after drop", sink.head(&dropped).await.map_err(fail("head"))?, None)?;
     let listed = sink.list(Some(base)).await.map_err(fail("list"))?;
-    expect_eq("objects after abort and drop", listed, Vec::new())
+    expect_eq("objects after abort and drop", listed, Vec::new())?;
+    sink.check().await.map_err(fail("check"))?;
+    let probes =
+        sink.list(None).await.map_err(fail("list"))?.into_iter().filter(|o| o.path.as_str().contains(".wyvern-check"));
+    expect_eq("objects left by a destination check", probes.count(), 0)
 }
 
 async fn replace(sink: &dyn Sink, base: &ObjectPath) -> Check {

@@ -45,6 +45,10 @@ pub trait Sink: std::fmt::Debug + Send + Sync {
     /// Where the sink writes, for messages (no secrets).
     fn location(&self) -> String;
 
+    /// A cheap check, before any download, that the destination exists and accepts writes with
+    /// these credentials. It must leave nothing behind.
+    async fn check(&self) -> Result<()>;
+
     /// Facts about an object, `None` when it does not exist.
     async fn head(&self, path: &ObjectPath) -> Result<Option<ObjectInfo>>;
 

@@ -59,6 +59,14 @@ impl Sink for LocalSink {
         self.root.display().to_string()
     }
 
+    async fn check(&self) -> Result<()> {
+        fs::create_dir_all(&self.root).await.map_err(io("creating folder", &self.root))?;
+        let probe = self.root.join(format!(".wyvern-check-{}", uuid::Uuid::new_v4().simple()));
+        let written = fs::write(&probe, [0u8; 4096]).await;
+        let _ = fs::remove_file(&probe).await;
+        written.map_err(io("writing in", &self.root))
+    }
+
     async fn head(&self, path: &ObjectPath) -> Result<Option<ObjectInfo>> {
         let full = self.full_path(path);
         match fs::metadata(&full).await {

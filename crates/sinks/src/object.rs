@@ -64,6 +64,17 @@ impl Sink for ObjectStoreSink {
         self.location.clone()
     }
 
+    async fn check(&self) -> Result<()> {
+        // One listing request proves the bucket exists and the credentials are accepted; starting
+        // and aborting a multipart upload proves they may write (where the store asks the server
+        // at that point: S3 and GCS do, Azure does not). Neither leaves an object behind.
+        self.store.list_with_delimiter(Some(&self.prefix)).await.map_err(|e| self.error("listing", &self.prefix, e))?;
+        let key = self.prefix.clone().join(format!(".wyvern-check-{}", uuid::Uuid::new_v4().simple()));
+        let mut upload =
+            self.store.put_multipart(&key).await.map_err(|e| self.error("starting an upload in", &self.prefix, e))?;
+        upload.abort().await.map_err(|e| self.error("aborting an upload in", &self.prefix, e))
+    }
+
     async fn head(&self, path: &ObjectPath) -> Result<Option<ObjectInfo>> {
         let key = self.key(path);
         match self.store.head(&key).await {

@@ -20,6 +20,8 @@ pub struct World {
     pub sandbox: Sandbox,
     pub dir: tempfile::TempDir,
     token: String,
+    /// A command the binary runs under (e.g. `setpriv` to drop privileges).
+    runner: Vec<String>,
 }
 
 /// What one run of the binary did.
@@ -44,7 +46,13 @@ impl World {
 
     pub async fn with(builder: SandboxBuilder) -> Self {
         let sandbox = builder.start().await.expect("sandbox starts");
-        Self { sandbox, dir: tempfile::tempdir().expect("tempdir"), token: TEST_TOKEN.to_owned() }
+        Self { sandbox, dir: tempfile::tempdir().expect("tempdir"), token: TEST_TOKEN.to_owned(), runner: Vec::new() }
+    }
+
+    /// Runs the binary as `runner... wyvern ARGS`.
+    pub fn with_runner(mut self, runner: &[&str]) -> Self {
+        self.runner = runner.iter().map(|s| (*s).to_owned()).collect();
+        self
     }
 
     pub fn with_token(mut self, token: &str) -> Self {
@@ -63,7 +71,14 @@ impl World {
     }
 
     pub async fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
-        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_wyvern"));
+        let mut command = match self.runner.split_first() {
+            Some((program, runner_args)) => {
+                let mut command = tokio::process::Command::new(program);
+                command.args(runner_args).arg(env!("CARGO_BIN_EXE_wyvern"));
+                command
+            }
+            None => tokio::process::Command::new(env!("CARGO_BIN_EXE_wyvern")),
+        };
         // `cargo xtask test` runs this suite a second time at -vvv, to prove that no log level
         // shows a secret (see `assert_no_secrets`).
         let verbose = std::env::var_os("WYVERN_TEST_VERBOSE").is_some();

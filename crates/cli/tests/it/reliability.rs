@@ -148,3 +148,71 @@ async fn plain_http_api_urls_are_refused_off_loopback() {
         run.stderr
     );
 }
+
+/// Deliverable requests the replica saw: a destination problem must be found before any.
+fn deliverable_requests(world: &World) -> usize {
+    world.sandbox.requests().iter().filter(|r| r.path.contains("/deliverables/")).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permission_denied_is_found_before_any_download() {
+    // Root ignores permissions: run the binary as nobody, into a folder only root may write.
+    let world = World::new().await.with_runner(&["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]);
+    let dest = world.dir.path().join("root-only");
+    std::fs::create_dir(&dest).expect("mkdir");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(world.dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let run = world.run(&["order", "download", TEST_ORDER, "--to", dest.to_str().expect("utf-8")]).await;
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("cannot be written to") && run.stderr.contains("Permission denied"), "{}", run.stderr);
+    assert!(run.stderr.contains("hint: check that the folder or bucket exists"), "{}", run.stderr);
+    assert_eq!(deliverable_requests(&world), 0);
+    assert_eq!(files(&dest), Vec::<String>::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_full_fails_cleanly() {
+    let world = World::with(Sandbox::builder().deliverable_size(3 << 20)).await;
+    let mount = world.dir.path().join("small-disk");
+    std::fs::create_dir(&mount).expect("mkdir");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&mount)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: mounting a 1 MiB tmpfs needs root (the fault is tested where it can be set up)");
+        return;
+    }
+    let run = world.run(&["order", "download", TEST_ORDER, "--to", mount.to_str().expect("utf-8")]).await;
+    let left = files(&mount);
+    let _ = std::process::Command::new("umount").arg(&mount).status();
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("No space left on device"), "{}", run.stderr);
+    assert_eq!(left, Vec::<String>::new(), "nothing half-written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_bucket_and_refused_credentials_are_found_before_any_download() {
+    if std::env::var("WYVERN_TEST_S3_URL").is_err() || std::env::var("WYVERN_TEST_AZURE_URL").is_err() {
+        eprintln!("skipped: the storage emulators are not set up (cargo xtask test starts them)");
+        return;
+    }
+    let world = World::new().await;
+    // s3s-fs makes buckets on demand, so a missing container is checked on Azurite (real S3
+    // answers NoSuchBucket the same way).
+    let missing = world.run(&["order", "download", TEST_ORDER, "--to", "az://no-such-container/x"]).await;
+    assert_eq!(missing.code, 1, "{missing:#?}");
+    assert!(missing.stderr.contains("cannot be written to") && missing.stderr.contains("hint:"), "{}", missing.stderr);
+    let url = std::env::var("WYVERN_TEST_S3_URL").expect("set");
+    let refused = world
+        .run_with(&["order", "download", TEST_ORDER, "--to", &url], &[("AWS_SECRET_ACCESS_KEY", "wrong")], None)
+        .await;
+    assert_eq!(refused.code, 1, "{refused:#?}");
+    assert!(refused.stderr.contains("cannot be written to"), "{}", refused.stderr);
+    assert!(!refused.stderr.contains("wrong"), "the secret key is not shown: {}", refused.stderr);
+    assert_eq!(deliverable_requests(&world), 0);
+}
