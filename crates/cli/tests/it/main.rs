@@ -6,6 +6,7 @@ mod download;
 mod faults;
 mod orders;
 mod reliability;
+mod signals;
 mod sync;
 mod unpack;
 
@@ -71,6 +72,17 @@ impl World {
     }
 
     pub async fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
+        let mut child = self.spawn(args, env);
+        let mut input = child.stdin.take().expect("stdin");
+        if let Some(text) = stdin {
+            tokio::io::AsyncWriteExt::write_all(&mut input, text.as_bytes()).await.expect("stdin written");
+        }
+        drop(input);
+        finish(child).await
+    }
+
+    /// Starts `wyvern ARGS` without waiting for it (for signals); [`finish`] collects it.
+    pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Child {
         let mut command = match self.runner.split_first() {
             Some((program, runner_args)) => {
                 let mut command = tokio::process::Command::new(program);
@@ -105,20 +117,7 @@ impl World {
         for (key, value) in env {
             command.env(key, value);
         }
-        let mut child = command.spawn().expect("wyvern runs");
-        let mut input = child.stdin.take().expect("stdin");
-        if let Some(text) = stdin {
-            tokio::io::AsyncWriteExt::write_all(&mut input, text.as_bytes()).await.expect("stdin written");
-        }
-        drop(input);
-        let Output { status, stdout, stderr } = child.wait_with_output().await.expect("wyvern ends");
-        let run = Run {
-            code: status.code().expect("exit code"),
-            stdout: String::from_utf8_lossy(&stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&stderr).into_owned(),
-        };
-        assert_no_secrets(&run);
-        run
+        command.spawn().expect("wyvern runs")
     }
 
     /// The bytes the replica serves for a deliverable.
@@ -131,6 +130,18 @@ impl World {
     pub fn deliverable_requests(&self, id: &str) -> Vec<wyvern_sandbox::RequestRecord> {
         self.sandbox.requests().into_iter().filter(|r| r.path.contains(id) && !r.path.contains("/orders/")).collect()
     }
+}
+
+/// Waits for a spawned run and checks its output for secrets.
+pub async fn finish(child: tokio::process::Child) -> Run {
+    let Output { status, stdout, stderr } = child.wait_with_output().await.expect("wyvern ends");
+    let run = Run {
+        code: status.code().expect("exit code"),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    };
+    assert_no_secrets(&run);
+    run
 }
 
 /// No run, at any log level, shows the token, a password, an issued token or a presigned

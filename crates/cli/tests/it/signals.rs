@@ -1,0 +1,98 @@
+//! Ctrl-C (SIGINT) and SIGTERM during downloads and syncs: uploads in flight are aborted,
+//! temporary files removed, finished deliverables kept, and a re-run picks up where it stopped.
+
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use wyvern_sandbox::{Fault, Sandbox, TEST_DELIVERABLE, TEST_ORDER};
+
+use crate::{World, files, finish};
+
+fn signal(child: &tokio::process::Child, signal: Signal) {
+    let pid = child.id().expect("running");
+    kill(Pid::from_raw(i32::try_from(pid).expect("pid")), signal).expect("signal sent");
+}
+
+/// Waits until `ready` holds (checked every 50 ms, for at most 20 s).
+async fn until(mut ready: impl FnMut() -> bool) {
+    for _ in 0..400 {
+        if ready() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting");
+}
+
+/// A replica whose test deliverable trickles (2 MiB at 512 KiB/s).
+fn slow() -> wyvern_sandbox::SandboxBuilder {
+    Sandbox::builder()
+        .deliverable_size_of(TEST_DELIVERABLE, 2 << 20)
+        .fault(TEST_DELIVERABLE, Fault::Throttle { bytes_per_sec: 512 << 10 })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_a_local_download_removes_the_temporary_file() {
+    let world = World::with(slow()).await;
+    let dest = world.dest();
+    let child = world.spawn(&["order", "download", TEST_ORDER, "--to", dest.to_str().expect("utf-8")], &[]);
+    until(|| files(&dest).iter().any(|f| f.contains(".part"))).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(&child, Signal::SIGINT);
+    let run = finish(child).await;
+    assert_eq!(run.code, 130, "{run:#?}");
+    assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
+    assert_eq!(files(&dest), Vec::<String>::new(), "no temporary file, no zip");
+
+    let again = world.run(&["order", "download", TEST_ORDER, "--to", dest.to_str().expect("utf-8")]).await;
+    assert_eq!(again.code, 0, "{again:#?}");
+    assert_eq!(files(&dest).len(), 2, "zip and receipt");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_an_upload_to_s3_aborts_it() {
+    let Ok(base) = std::env::var("WYVERN_TEST_S3_URL") else {
+        eprintln!("skipped: WYVERN_TEST_S3_URL is not set (cargo xtask test starts the emulators)");
+        return;
+    };
+    let url = format!("{base}/{}", uuid::Uuid::new_v4().simple());
+    let world = World::with(slow()).await;
+    let child = world.spawn(&["order", "download", TEST_ORDER, "--to", &url], &[]);
+    until(|| world.sandbox.bytes_sent(TEST_DELIVERABLE) > 256 << 10).await;
+    signal(&child, Signal::SIGTERM);
+    let run = finish(child).await;
+    assert_eq!(run.code, 143, "{run:#?}");
+    let sink = wyvern_sinks::Registry::with_builtins().resolve(&url).expect("sink");
+    assert_eq!(sink.list(None).await.expect("list"), Vec::new(), "nothing visible in the bucket");
+    let data = std::env::var("WYVERN_TEST_S3_DATA_DIR").expect("s3s-fs root");
+    let uploads: Vec<_> = std::fs::read_dir(data)
+        .expect("root")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".upload"))
+        .collect();
+    assert_eq!(uploads, Vec::<String>::new(), "the multipart upload was aborted before exit");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_sync_keeps_finished_deliverables_and_a_rerun_finishes() {
+    let world = World::with(slow()).await;
+    let dest = world.dest();
+    let dest_arg = dest.to_str().expect("utf-8");
+    // Order 10's two deliverables come first and are quick; the test order's is slow.
+    let args = ["sync", "--to", dest_arg, "--concurrency", "1", "00000000-0000-0000-0000-000000000010", TEST_ORDER];
+    let child = world.spawn(&args, &[]);
+    until(|| files(&dest).iter().filter(|f| f.ends_with(".receipt.json")).count() == 2).await;
+    until(|| world.sandbox.bytes_sent(TEST_DELIVERABLE) > 128 << 10).await;
+    signal(&child, Signal::SIGTERM);
+    let run = finish(child).await;
+    assert_eq!(run.code, 143, "{run:#?}");
+    let kept = files(&dest);
+    assert_eq!(kept.iter().filter(|f| f.ends_with(".zip")).count(), 2, "{kept:?}");
+    assert!(!kept.iter().any(|f| f.contains(".part") || f.contains(TEST_DELIVERABLE)), "{kept:?}");
+
+    let again = world.run(&[&args[..], &["--json"]].concat()).await;
+    assert_eq!(again.code, 0, "{again:#?}");
+    let summary = &again.json_lines().last().expect("summary")["summary"].clone();
+    assert_eq!((summary["downloaded"].as_u64(), summary["skipped"].as_u64()), (Some(1), Some(2)), "{summary}");
+}
