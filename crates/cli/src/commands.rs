@@ -166,7 +166,7 @@ async fn extract(zip: &str, to: &str, if_exists: IfExists, mut report: Report) -
     let job = Job { order_id: None, path: ObjectPath::parse(&format!("{deliverable_id}.zip"))?, deliverable_id };
     let options = transfer::Options { if_exists, verify: true, extract: true };
     let progress = Progress::new(report.quiet());
-    let source = async { Ok((zip.source().await?, None)) };
+    let source = async { Ok(transfer::Opened { source: zip.source().await?, etag: None, partial: None }) };
     let destination = format!("{}/{}", sink.location().trim_end_matches('/'), job.extract_folder()?);
     match transfer::run(&sink, &job, options, &progress, source).await {
         Ok(Outcome::Downloaded(receipt)) => report.done(Done::Downloaded, &destination, &receipt),

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use wyvern_core::{Chunk, Client, DeliverableId, Download, OrderId};
-use wyvern_sinks::{ObjectPath, Sink, Upload};
+use wyvern_sinks::{ObjectPath, Resumable, Sink, Upload};
 use wyvern_unpack::{Inspection, MemberVisitor, VerifyError};
 
 use crate::args::IfExists;
@@ -21,6 +21,8 @@ use crate::progress::Progress;
 
 /// Chunks in flight between the download and the verifier thread.
 const VERIFY_QUEUE: usize = 16;
+/// Partial files are read back in pieces of this size.
+const REPLAY_PIECE: u64 = 8 << 20;
 /// Member events in flight between the verifier thread and the extraction uploads.
 const EXTRACT_QUEUE: usize = 16;
 
@@ -134,15 +136,39 @@ pub async fn fetch(
     options: Options,
     progress: &Progress,
 ) -> anyhow::Result<Outcome> {
+    let context = || format!("downloading deliverable {}", job.deliverable_id);
     let source = async {
-        let download = client
-            .download(&job.deliverable_id)
-            .await
-            .with_context(|| format!("downloading deliverable {}", job.deliverable_id))?;
+        // A partial file left by a killed run is continued from its last byte, when the server
+        // can; the bytes already there are re-checked on the way (see `pump`).
+        if !options.extract
+            && let Some(partial) = sink.resume_upload(&job.path).await?
+        {
+            let download = client.download_from(&job.deliverable_id, partial.offset).await.with_context(context)?;
+            let etag = download.etag().map(str::to_owned);
+            match download.start_offset() {
+                start if start == partial.offset => {
+                    tracing::info!(deliverable = %job.deliverable_id, from = start, "continuing a partial download");
+                    return Ok(Opened { source: Source::Api(Box::new(download)), etag, partial: Some(partial) });
+                }
+                0 => {
+                    partial.upload.abort().await?;
+                    return Ok(Opened { source: Source::Api(Box::new(download)), etag, partial: None });
+                }
+                start => bail!("asked to continue from byte {}, the server sent bytes from {start}", partial.offset),
+            }
+        }
+        let download = client.download(&job.deliverable_id).await.with_context(context)?;
         let etag = download.etag().map(str::to_owned);
-        Ok((Source::Api(Box::new(download)), etag))
+        Ok(Opened { source: Source::Api(Box::new(download)), etag, partial: None })
     };
     run(sink, job, options, progress, source).await
+}
+
+/// A source ready to deliver, with its ETag and, when continuing a partial file, that file.
+pub struct Opened {
+    pub source: Source,
+    pub etag: Option<String>,
+    pub partial: Option<Resumable>,
 }
 
 /// Skips the job when `--if-exists` says so, else opens the source (and its ETag) and delivers it.
@@ -151,13 +177,13 @@ pub async fn run(
     job: &Job,
     options: Options,
     progress: &Progress,
-    source: impl Future<Output = anyhow::Result<(Source, Option<String>)>>,
+    source: impl Future<Output = anyhow::Result<Opened>>,
 ) -> anyhow::Result<Outcome> {
     if let Some(receipt) = existing(sink, job, options).await? {
         return Ok(Outcome::Skipped(receipt));
     }
-    let (mut source, etag) = source.await?;
-    let receipt = deliver(sink, job, &mut source, options, progress, etag)
+    let Opened { mut source, etag, partial } = source.await?;
+    let receipt = deliver(sink, job, &mut source, options, progress, etag, partial)
         .await
         .with_context(|| format!("deliverable {} was not saved", job.deliverable_id))?;
     Ok(Outcome::Downloaded(receipt))
@@ -228,9 +254,14 @@ pub async fn deliver(
     options: Options,
     progress: &Progress,
     etag: Option<String>,
+    partial: Option<Resumable>,
 ) -> anyhow::Result<Receipt> {
-    let mut pass = Pass::start(sink, job, source.content_length(), options).await?;
-    let pumped = pump(sink, job, source, options, progress, &mut pass).await;
+    let (upload, replay) = match partial {
+        Some(Resumable { upload, offset, partial }) => (Some(upload), Some((partial, offset))),
+        None => (None, None),
+    };
+    let mut pass = Pass::start(sink, job, source.content_length(), options, upload).await?;
+    let pumped = pump(sink, job, source, options, progress, &mut pass, replay).await;
     let (bytes, sha256, members) = match pumped {
         Ok(done) => done,
         Err(error) => {
@@ -270,8 +301,19 @@ struct Pass {
 type Extraction = tokio::task::JoinHandle<anyhow::Result<Vec<Box<dyn Upload>>>>;
 
 impl Pass {
-    async fn start(sink: &Arc<dyn Sink>, job: &Job, size: Option<u64>, options: Options) -> anyhow::Result<Self> {
-        let upload = if options.extract { None } else { Some(sink.start_upload(&job.path, size).await?) };
+    /// Starts the writers; `upload` is a partial upload to continue instead of a new one.
+    async fn start(
+        sink: &Arc<dyn Sink>,
+        job: &Job,
+        size: Option<u64>,
+        options: Options,
+        upload: Option<Box<dyn Upload>>,
+    ) -> anyhow::Result<Self> {
+        let upload = match upload {
+            Some(upload) => Some(upload),
+            None if options.extract => None,
+            None => Some(sink.start_upload(&job.path, size).await?),
+        };
         let (verifier, extraction) = match (options.verify, options.extract) {
             (_, true) => {
                 let (events, receiver) = mpsc::channel(EXTRACT_QUEUE);
@@ -310,6 +352,8 @@ impl Pass {
 }
 
 /// Moves the body; returns its size, SHA-256 and, when extracting, the number of members written.
+/// `replay` is a partial file being continued: its bytes are read back first and go through the
+/// hash and the verifier like the rest, so a partial file is never taken on trust.
 async fn pump(
     sink: &Arc<dyn Sink>,
     job: &Job,
@@ -317,10 +361,26 @@ async fn pump(
     options: Options,
     progress: &Progress,
     pass: &mut Pass,
+    replay: Option<(ObjectPath, u64)>,
 ) -> anyhow::Result<(u64, String, Option<u64>)> {
     let mut bar = progress.start(job.deliverable_id.as_str(), source.content_length());
     let mut sha = Sha256::new();
     let mut bytes = 0u64;
+    if let Some((partial, offset)) = replay {
+        while bytes < offset {
+            let data = sink.get_range(&partial, bytes..offset.min(bytes + REPLAY_PIECE)).await?;
+            if data.is_empty() {
+                bail!("the partial file {partial} is shorter than it was");
+            }
+            bytes += data.len() as u64;
+            bar.advance(data.len() as u64);
+            sha.update(&data);
+            if let Some(verifier) = pass.verifier.as_mut() {
+                let fed = verifier.feed(data).await;
+                pass.verdict(fed).await?;
+            }
+        }
+    }
     while let Some(chunk) = source.next().await? {
         match chunk {
             Chunk::Data(data) => {
@@ -337,7 +397,7 @@ async fn pump(
             }
             Chunk::Restart => {
                 tracing::warn!(deliverable = %job.deliverable_id, "the server restarted the body from the start");
-                let fresh = Pass::start(sink, job, source.content_length(), options).await?;
+                let fresh = Pass::start(sink, job, source.content_length(), options, None).await?;
                 std::mem::replace(pass, fresh).abort().await;
                 sha = Sha256::new();
                 bytes = 0;

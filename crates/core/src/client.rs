@@ -255,6 +255,25 @@ impl Client {
         Download::start(self.clone(), url, response, slot)
     }
 
+    /// Continues a deliverable from byte `offset` (a partial file left by an interrupted run):
+    /// a `Range` request, answered with 206 by servers that support it. The returned download's
+    /// [`Download::start_offset`] says where its bytes begin: `offset`, or 0 when the server sent
+    /// the whole body instead (the partial bytes must then be discarded).
+    pub async fn download_from(&self, id: &DeliverableId, offset: u64) -> Result<Download> {
+        let url = self.deliverable_url(id);
+        let slot = match &self.inner.host_slots {
+            Some(slots) => slots.acquire(&url).await,
+            None => None,
+        };
+        let range = Some(Resume { from: offset, if_range: None });
+        let response = match self.get_with(&url, range, self.inner.retry).await {
+            // The partial file is as long as the deliverable or longer: start over.
+            Err(Error::UnexpectedStatus { status: 416, .. }) => self.get(&url, None).await?,
+            other => other?,
+        };
+        Download::start(self.clone(), url, response, slot)
+    }
+
     /// Every order the account can see: `GET /1.0/tasking/orders/`, following pagination.
     ///
     /// The list endpoint is not published. Pages are read leniently: the orders are the page
@@ -320,6 +339,10 @@ impl Client {
     pub(crate) async fn get(&self, url: &Url, resume: Option<Resume<'_>>) -> Result<Response> {
         let policy =
             if resume.is_some() { RetryPolicy { max_retries: 0, ..self.inner.retry } } else { self.inner.retry };
+        self.get_with(url, resume, policy).await
+    }
+
+    async fn get_with(&self, url: &Url, resume: Option<Resume<'_>>, policy: RetryPolicy) -> Result<Response> {
         let response = self
             .with_retries(url, policy, || {
                 let mut request = self.inner.http.get(url.clone());

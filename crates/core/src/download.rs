@@ -43,6 +43,8 @@ pub struct Download {
     resumes: u32,
     /// Bytes held back until the zip magic is confirmed.
     head: Option<BytesMut>,
+    /// Where this body started: 0, or the offset of a continued partial file.
+    start: u64,
     /// The host slot this body holds, when downloads per host are limited.
     _slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -57,25 +59,37 @@ impl Download {
         let headers = response.headers();
         check_content_type(headers, response.url())?;
         let etag = headers.get(header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        // A 206 continues a partial file: its bytes start at the range's first byte.
+        let start = match response.status() {
+            StatusCode::PARTIAL_CONTENT => content_range_start(headers).unwrap_or(0),
+            _ => 0,
+        };
         let accepts_ranges = headers
             .get(header::ACCEPT_RANGES)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.split(',').any(|unit| unit.trim() == "bytes"));
         Ok(Self {
             shown_url: redact_url(response.url()),
-            total: response.content_length(),
+            total: response.content_length().map(|remaining| start + remaining),
             etag,
-            accepts_ranges,
+            accepts_ranges: accepts_ranges || start > 0,
             response: Some(response),
             client,
             url,
-            received: 0,
-            high_water: 0,
+            received: start,
+            high_water: start,
             stalls: 0,
             resumes: 0,
-            head: Some(BytesMut::new()),
+            // The zip header is checked at byte 0 only; a continued body re-checks it elsewhere.
+            head: (start == 0).then(BytesMut::new),
+            start,
             _slot: slot,
         })
+    }
+
+    /// The first byte of this body: 0, or where [`Client::download_from`] continued.
+    pub fn start_offset(&self) -> u64 {
+        self.start
     }
 
     /// The body's size, when the server announced it.
@@ -93,7 +107,7 @@ impl Download {
         &self.shown_url
     }
 
-    /// Bytes received so far of the current body.
+    /// Bytes received so far of the current body (counting from byte 0 of the deliverable).
     pub fn received(&self) -> u64 {
         self.received
     }

@@ -66,12 +66,32 @@ pub trait Sink: std::fmt::Debug + Send + Sync {
     /// can size its parts.
     async fn start_upload(&self, path: &ObjectPath, size_hint: Option<u64>) -> Result<Box<dyn Upload>>;
 
+    /// Continues the upload of `path` that a killed process left unfinished, when this sink keeps
+    /// such partials (local disk does; object stores discard them). The bytes written so far can
+    /// be read at `partial` for the caller to re-check before appending. `None` when there is no
+    /// partial, or another process is writing it.
+    async fn resume_upload(&self, path: &ObjectPath) -> Result<Option<Resumable>> {
+        let _ = path;
+        Ok(None)
+    }
+
     /// Deletes an object; deleting a missing object is not an error.
     async fn delete(&self, path: &ObjectPath) -> Result<()>;
 
     /// Every object under `prefix` (everything when `None`), in no particular order. Unfinished
     /// uploads are not objects and never appear.
     async fn list(&self, prefix: Option<&ObjectPath>) -> Result<Vec<ObjectInfo>>;
+}
+
+/// An unfinished upload found again: see [`Sink::resume_upload`].
+#[derive(Debug)]
+pub struct Resumable {
+    /// Appends after the bytes already written.
+    pub upload: Box<dyn Upload>,
+    /// How many bytes were written before.
+    pub offset: u64,
+    /// Where those bytes can be read (with [`Sink::get_range`]).
+    pub partial: ObjectPath,
 }
 
 /// A streaming write in progress. Nothing is visible under the final path until `finish`.

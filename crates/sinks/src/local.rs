@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::fs;
-use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
 
 use crate::{Error, ObjectInfo, ObjectPath, Result, Sink, Upload};
 
@@ -12,9 +12,10 @@ const WRITE_BUFFER: usize = 1 << 20;
 
 /// The local-disk sink: objects are files under a root folder.
 ///
-/// Uploads go to a hidden temporary file (`.<name>.<random>.part`) in the destination folder and
-/// are renamed into place by `finish`, after the data is flushed to disk; an aborted or dropped
-/// upload removes its temporary file.
+/// Uploads go to a hidden temporary file (`.<name>.part`, locked while written) in the
+/// destination folder and are renamed into place by `finish`, after the data is flushed to disk;
+/// an aborted or dropped upload removes its temporary file. A process killed mid-way leaves it:
+/// [`Sink::resume_upload`] continues it.
 #[derive(Debug, Clone)]
 pub struct LocalSink {
     root: PathBuf,
@@ -35,13 +36,32 @@ impl LocalSink {
         path.segments().fold(self.root.clone(), |full, segment| full.join(segment))
     }
 
-    /// The full path and a fresh temporary sibling for it, with parent folders created.
-    async fn prepare(&self, path: &ObjectPath) -> Result<(PathBuf, PathBuf)> {
-        let full = self.full_path(path);
-        let parent = full.parent().unwrap_or(&self.root).to_path_buf();
-        fs::create_dir_all(&parent).await.map_err(io("creating folder", &parent))?;
-        let temp = parent.join(format!(".{}.{}.part", path.file_name(), uuid::Uuid::new_v4().simple()));
-        Ok((full, temp))
+    /// The temporary sibling a path is written to: `.<name>.part`, which a later run can resume.
+    fn partial(path: &ObjectPath) -> ObjectPath {
+        let name = format!(".{}.part", path.file_name());
+        match path.as_str().rsplit_once('/') {
+            Some((folder, _)) => ObjectPath::parse(&format!("{folder}/{name}")),
+            None => ObjectPath::parse(&name),
+        }
+        .expect("a hidden sibling of a valid path is valid")
+    }
+
+    /// Opens `temp` for writing under an exclusive lock, or `None` when another writer holds it.
+    async fn open_locked(temp: &Path) -> Result<Option<fs::File>> {
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(temp)
+            .await
+            .map_err(io("creating", temp))?;
+        let file = file.into_std().await;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(fs::File::from_std(file))),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(io("locking", temp)(e)),
+        }
     }
 }
 
@@ -90,7 +110,7 @@ impl Sink for LocalSink {
     }
 
     async fn get_range(&self, path: &ObjectPath, range: std::ops::Range<u64>) -> Result<Bytes> {
-        use tokio::io::{AsyncReadExt, AsyncSeekExt};
+        use tokio::io::AsyncReadExt;
         let full = self.full_path(path);
         let mut file = fs::File::open(&full).await.map_err(io("reading", &full))?;
         file.seek(std::io::SeekFrom::Start(range.start)).await.map_err(io("reading", &full))?;
@@ -106,9 +126,21 @@ impl Sink for LocalSink {
     }
 
     async fn start_upload(&self, path: &ObjectPath, _size_hint: Option<u64>) -> Result<Box<dyn Upload>> {
-        let (full, temp) = self.prepare(path).await?;
-        let file =
-            fs::OpenOptions::new().write(true).create_new(true).open(&temp).await.map_err(io("creating", &temp))?;
+        let full = self.full_path(path);
+        let parent = full.parent().unwrap_or(&self.root).to_path_buf();
+        fs::create_dir_all(&parent).await.map_err(io("creating folder", &parent))?;
+        // `.<name>.part`, locked while written (a killed run's partial is resumed from it); if
+        // another writer holds it, a private `.<name>.<random>.part` instead.
+        let mut temp = self.full_path(&Self::partial(path));
+        let file = match Self::open_locked(&temp).await? {
+            Some(file) => file,
+            None => {
+                temp = parent.join(format!(".{}.{}.part", path.file_name(), uuid::Uuid::new_v4().simple()));
+                let busy = || io("locking", &temp)(std::io::ErrorKind::WouldBlock.into());
+                Self::open_locked(&temp).await?.ok_or_else(busy)?
+            }
+        };
+        file.set_len(0).await.map_err(io("creating", &temp))?;
         Ok(Box::new(LocalUpload {
             path: path.clone(),
             file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
@@ -116,6 +148,25 @@ impl Sink for LocalSink {
             full,
             written: 0,
         }))
+    }
+
+    async fn resume_upload(&self, path: &ObjectPath) -> Result<Option<crate::Resumable>> {
+        let partial = Self::partial(path);
+        let temp = self.full_path(&partial);
+        match fs::metadata(&temp).await {
+            Ok(meta) if meta.len() > 0 => {}
+            _ => return Ok(None),
+        }
+        let Some(mut file) = Self::open_locked(&temp).await? else { return Ok(None) };
+        let offset = file.seek(std::io::SeekFrom::End(0)).await.map_err(io("reading", &temp))?;
+        let upload = LocalUpload {
+            path: path.clone(),
+            file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            temp,
+            full: self.full_path(path),
+            written: offset,
+        };
+        Ok(Some(crate::Resumable { upload: Box::new(upload), offset, partial }))
     }
 
     async fn delete(&self, path: &ObjectPath) -> Result<()> {

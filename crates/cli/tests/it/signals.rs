@@ -96,3 +96,48 @@ async fn sigterm_during_a_sync_keeps_finished_deliverables_and_a_rerun_finishes(
     let summary = &again.json_lines().last().expect("summary")["summary"].clone();
     assert_eq!((summary["downloaded"].as_u64(), summary["skipped"].as_u64()), (Some(1), Some(2)), "{summary}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_sigkill_the_next_run_continues_the_partial_file_after_checking_it() {
+    let world = World::with(slow()).await;
+    let dest = world.dest();
+    let dest_arg = dest.to_str().expect("utf-8");
+    let child = world.spawn(&["order", "download", TEST_ORDER, "--to", dest_arg], &[]);
+    let partial = dest.join(TEST_ORDER).join(format!(".{TEST_DELIVERABLE}.zip.part"));
+    until(|| std::fs::metadata(&partial).is_ok_and(|m| m.len() > 600 << 10)).await;
+    signal(&child, Signal::SIGKILL);
+    let killed = child.wait_with_output().await.expect("reaped");
+    assert_eq!(killed.status.code(), None, "killed by the signal");
+    let kept = std::fs::metadata(&partial).expect("a killed run leaves its partial file").len();
+    assert!(!files(&dest).iter().any(|f| f.ends_with(".zip")), "a partial file is never taken for a finished one");
+
+    let len = world.sandbox.deliverable(TEST_DELIVERABLE).await.expect("generated").len;
+    let before = world.sandbox.bytes_sent(TEST_DELIVERABLE);
+    let again = world.run(&["order", "download", TEST_ORDER, "--to", dest_arg, "--json"]).await;
+    assert_eq!(again.code, 0, "{again:#?}");
+    assert_eq!(again.json_lines()[0]["verified"], true);
+    let zip = std::fs::read(dest.join(format!("{TEST_ORDER}/{TEST_DELIVERABLE}.zip"))).expect("zip");
+    assert_eq!(zip, world.served(TEST_DELIVERABLE).await, "byte-identical");
+    let last = world.deliverable_requests(TEST_DELIVERABLE).pop().expect("a request").range;
+    assert_eq!(last, Some(format!("bytes={kept}-")), "continued from the partial file's last byte");
+    assert_eq!(world.sandbox.bytes_sent(TEST_DELIVERABLE) - before, len - kept, "only the missing bytes were sent");
+    assert!(!files(&dest).iter().any(|f| f.contains(".part")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_partial_file_is_caught_and_thrown_away() {
+    let world = World::new().await;
+    let dest = world.dest();
+    let folder = dest.join(TEST_ORDER);
+    std::fs::create_dir_all(&folder).expect("mkdir");
+    let mut served = world.served(TEST_DELIVERABLE).await;
+    served.truncate(served.len() / 2);
+    let middle = served.len() / 2;
+    served[middle] ^= 0xff;
+    std::fs::write(folder.join(format!(".{TEST_DELIVERABLE}.zip.part")), &served).expect("partial");
+    let run = world.run(&["order", "download", TEST_ORDER, "--to", dest.to_str().expect("utf-8")]).await;
+    assert_eq!(run.code, 3, "the re-check finds the flipped byte: {run:#?}");
+    assert_eq!(files(&dest), Vec::<String>::new(), "the bad partial is gone");
+    let again = world.run(&["order", "download", TEST_ORDER, "--to", dest.to_str().expect("utf-8")]).await;
+    assert_eq!(again.code, 0, "a re-run starts over: {again:#?}");
+}
