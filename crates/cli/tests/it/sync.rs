@@ -128,3 +128,66 @@ async fn failures_continue_by_default_and_stop_with_fail_fast() {
     assert_eq!(s["failed"].as_u64(), Some(1));
     assert_eq!(s["downloaded"].as_u64(), Some(0), "the test order sorts first and stops the run: {s}");
 }
+
+/// Peak RSS of the children this test process has waited for, in bytes (Linux reports KiB).
+fn children_peak_rss() -> u64 {
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).expect("getrusage");
+    u64::try_from(usage.max_rss()).unwrap_or(0) * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_a_thousand_orders_with_sixteen_at_once() {
+    let small = World::with(many_orders(100)).await;
+    let args = |dest: &str| -> Vec<String> {
+        ["sync", "--all", "--to", dest, "--json", "--concurrency", "16", "--max-per-host", "16", "-q"]
+            .map(str::to_owned)
+            .to_vec()
+    };
+    let dest = small.dest();
+    let run = small.run(&args(dest.to_str().expect("utf-8")).iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert_eq!(run.code, 0, "{run:#?}");
+    let peak_100 = children_peak_rss();
+
+    let world = World::with(many_orders(1000)).await;
+    let dest = world.dest();
+    let args = args(dest.to_str().expect("utf-8"));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let started = std::time::Instant::now();
+    let run = world.run(&args).await;
+    let elapsed = started.elapsed();
+    assert_eq!(run.code, 0, "{run:#?}");
+    let peak_1000 = children_peak_rss();
+    let s = summary(&run);
+    assert_eq!(
+        (s["downloaded"].as_u64(), s["failed"].as_u64(), s["not_ready"].as_u64()),
+        (Some(1003), Some(0), Some(2)),
+        "{s}"
+    );
+    assert!(run.json_lines().iter().filter(|l| l["status"] == "downloaded").all(|l| l["verified"] == true));
+    assert_eq!(files(&dest).iter().filter(|f| f.ends_with(".zip")).count(), 1003);
+
+    let requests = world.sandbox.requests();
+    let mut per_deliverable: HashMap<&str, usize> = HashMap::new();
+    for request in requests.iter().filter(|r| r.path.contains("/deliverables/")) {
+        *per_deliverable.entry(request.path.as_str()).or_default() += 1;
+    }
+    assert_eq!(per_deliverable.len(), 1003);
+    assert!(per_deliverable.values().all(|&n| n == 1), "each deliverable is fetched once");
+    let pages = requests.iter().filter(|r| r.path == "/1.0/tasking/orders/").count();
+    assert_eq!(pages, 21, "1004 orders in pages of 50");
+    assert_eq!(requests.len(), 1003 + 21, "nothing but the listing and the deliverables");
+    eprintln!(
+        "load: 1004 orders, 1003 deliverables ({} bytes) in {:.1} s with 16 at once; peak RSS {} MiB (100 orders: {} MiB)",
+        s["bytes"],
+        elapsed.as_secs_f64(),
+        peak_1000 >> 20,
+        peak_100 >> 20
+    );
+    assert!(peak_1000 < peak_100 + (32 << 20), "memory grew with the number of orders: {peak_100} -> {peak_1000}");
+
+    let again = world.run(&args).await;
+    let s = summary(&again);
+    assert_eq!((s["downloaded"].as_u64(), s["skipped"].as_u64()), (Some(0), Some(1003)), "{s}");
+    let deliverable_requests = world.sandbox.requests().iter().filter(|r| r.path.contains("/deliverables/")).count();
+    assert_eq!(deliverable_requests, 1003, "the second run made no deliverable request");
+}
