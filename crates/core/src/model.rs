@@ -174,15 +174,12 @@ enum RawStatus {
     Nested(StatusObject),
 }
 
+/// Missing `Option` fields read as `None`; missing lists as empty.
 #[derive(Deserialize)]
 struct StatusObject {
-    #[serde(default)]
     status_code: Option<String>,
-    #[serde(default)]
     reason_code: Option<String>,
-    #[serde(default)]
     reason_text: Option<String>,
-    #[serde(default)]
     timestamp: Option<String>,
     #[serde(default)]
     links: Vec<Link>,
@@ -191,17 +188,11 @@ struct StatusObject {
 #[derive(Deserialize)]
 struct RawOrder {
     id: OrderId,
-    #[serde(default)]
     product_id: Option<String>,
-    #[serde(default)]
     datetime: Option<String>,
-    #[serde(default)]
     status: Option<RawStatus>,
-    #[serde(default)]
     status_code: Option<String>,
-    #[serde(default)]
     reason_code: Option<String>,
-    #[serde(default)]
     reason_text: Option<String>,
     #[serde(default)]
     links: Vec<Link>,
