@@ -247,7 +247,7 @@ async fn read_receipt(sink: &Arc<dyn Sink>, path: &ObjectPath) -> anyhow::Result
 
 /// Moves a zip from `source` into the sink (the zip itself, or its members with `extract`),
 /// hashing and verifying on the way, and writes the receipt.
-pub async fn deliver(
+async fn deliver(
     sink: &Arc<dyn Sink>,
     job: &Job,
     source: &mut Source,
