@@ -1,7 +1,8 @@
 //! `wyvern`: fetch Wyvern imagery deliverables to disk, verified.
 
-// Doc comments of the clap structs are the `--help` text, where bare URLs read best.
-#![allow(rustdoc::bare_urls)]
+// Doc comments of the clap structs are the `--help` text, where bare URLs and <placeholders>
+// read best.
+#![allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
 
 mod args;
 mod auth;

@@ -69,7 +69,6 @@ impl ZipFile {
         let access: Box<dyn RandomAccess + Send> = match self {
             Self::Local(path) => {
                 let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-                read.store(0, Ordering::Relaxed);
                 Box::new(Counted { inner: file, read: read.clone() })
             }
             Self::Remote { sink, path, .. } => Box::new(Counted {
