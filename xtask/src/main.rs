@@ -1,5 +1,6 @@
 //! Project tasks: `cargo xtask demo | test | live`.
 
+mod bench;
 mod emulators;
 
 use std::path::{Path, PathBuf};
@@ -15,7 +16,8 @@ tasks:
   test   fmt check, clippy -D warnings, docs, and every test (what CI runs)
   live   download the sandbox test order from Wyvern's real sandbox (needs WYVERN_TOKEN)
   emulators  start the storage emulators the tests use, print their environment, wait for Ctrl-C
-  fuzz [SECONDS]  fuzz the zip inspector (needs cargo-fuzz; default 300 s), growing fuzz/corpus";
+  fuzz [SECONDS]  fuzz the zip inspector (needs cargo-fuzz; default 300 s), growing fuzz/corpus
+  bench [--size SIZE] [--runs N] [--sweep]  wyvern against curl, curl + unzip -t, Python requests, aria2c";
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
@@ -24,6 +26,10 @@ fn main() -> ExitCode {
         "test" => test(),
         "live" => live(),
         "emulators" => emulators(),
+        "bench" => {
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            bench::Options::parse(&args).and_then(|options| bench::bench(&options))
+        }
         "fuzz" => fuzz(std::env::args().nth(2).as_deref().unwrap_or("300")),
         _ => {
             eprintln!("{USAGE}");
