@@ -143,9 +143,12 @@ fn demo() -> anyhow::Result<()> {
         let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
         eprintln!("  {:>10}  {}", size, file.strip_prefix(&dest).unwrap_or(&file).display());
     }
+    let zip = dest.join(TEST_ORDER).join(format!("{}.zip", wyvern_sandbox::TEST_DELIVERABLE));
+    run("wyvern inspect: what the deliverable holds", Command::new(&wyvern).arg("inspect").arg(&zip))?;
     eprintln!(
-        "\nThe zip was streamed to a temporary file, checked (every member's CRC-32 and the central directory) \
-         while it arrived, and renamed into place; the receipt beside it records its size and SHA-256."
+        "\nThe zip was streamed to a temporary file and checked while it arrived (every member's CRC-32, \
+         the central directory, the STAC item's sizes and BLAKE2b checksums, the GeoTIFF headers against \
+         the item), then renamed into place; the receipt beside it records its size and SHA-256."
     );
     Ok(())
 }

@@ -626,7 +626,7 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
     // A cut ends the body with an error, which makes the server drop the connection. It waits a
     // moment first, so that the bytes before the cut are flushed and reach the client.
     let tail = futures::stream::iter(cut).then(|_| async {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
         Err(std::io::Error::other("fault: connection cut"))
     });
     // A stall keeps the connection open and silent, until the client gives up.
