@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
@@ -19,8 +19,10 @@ use crate::args::IfExists;
 use crate::error::Hint;
 use crate::progress::Progress;
 
-/// Chunks in flight between the download and the verifier thread.
-const VERIFY_QUEUE: usize = 16;
+/// Batches in flight between the download and the verifier thread (memory: this times the batch).
+const VERIFY_QUEUE: usize = 8;
+/// Bytes handed to the verifier thread at once.
+const VERIFY_BATCH: usize = 256 << 10;
 /// Partial files are read back in pieces of this size.
 const REPLAY_PIECE: u64 = 8 << 20;
 /// Member events in flight between the verifier thread and the extraction uploads.
@@ -487,6 +489,8 @@ impl MemberVisitor for Forward {
 /// The zip verifier on a blocking thread, fed through a bounded channel.
 struct Verifier {
     sender: Option<mpsc::Sender<Bytes>>,
+    /// Bytes gathered for the next hand-over.
+    pending: BytesMut,
     task: tokio::task::JoinHandle<Result<wyvern_unpack::Listing, VerifyError>>,
 }
 
@@ -498,12 +502,26 @@ impl Verifier {
             let mut forward = extract.map(Forward);
             wyvern_unpack::verify_stream(reader, forward.as_mut().map(|f| f as &mut dyn MemberVisitor))
         });
-        Self { sender: Some(sender), task }
+        Self { sender: Some(sender), task, pending: BytesMut::new() }
     }
 
-    /// Passes bytes on. A verifier that stopped early found a problem: its verdict is returned
-    /// at once, so a bad deliverable is not downloaded to the end.
+    /// Passes bytes on, gathered into batches of [`VERIFY_BATCH`]: one hand-over per network
+    /// chunk (often a few KiB) would spend more time waking the thread than checking bytes.
+    /// A verifier that stopped early found a problem: its verdict is returned at once, so a bad
+    /// deliverable is not downloaded to the end.
     async fn feed(&mut self, data: Bytes) -> anyhow::Result<()> {
+        if self.pending.is_empty() && data.len() >= VERIFY_BATCH {
+            return self.send(data).await;
+        }
+        self.pending.extend_from_slice(&data);
+        if self.pending.len() < VERIFY_BATCH {
+            return Ok(());
+        }
+        let batch = self.pending.split().freeze();
+        self.send(batch).await
+    }
+
+    async fn send(&mut self, data: Bytes) -> anyhow::Result<()> {
         match &self.sender {
             Some(sender) if sender.send(data).await.is_err() => {
                 self.sender = None;
@@ -517,6 +535,10 @@ impl Verifier {
     /// The verdict on the whole zip: its structure (an error), then its contents against its
     /// metadata (the inspection's problems).
     async fn finish(mut self, source: &str) -> anyhow::Result<Inspection> {
+        if !self.pending.is_empty() {
+            let rest = self.pending.split().freeze();
+            self.send(rest).await?;
+        }
         drop(self.sender.take());
         let listing = self.task.await.context("the verifier thread failed")??;
         Ok(wyvern_unpack::inspect(source, &listing, true))
