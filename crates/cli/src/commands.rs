@@ -85,10 +85,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
             Ok(batch.report.exit())
         }
         Command::Sync(args) => sync(&client, args, report).await,
-        Command::Completions { .. } | Command::Auth(_) | Command::Inspect { .. } | Command::Verify { .. } => {
-            unreachable!("handled above")
-        }
-        Command::Extract { .. } => unreachable!("handled above"),
+        Command::Completions { .. }
+        | Command::Auth(_)
+        | Command::Inspect { .. }
+        | Command::Verify { .. }
+        | Command::Extract { .. } => unreachable!("handled above"),
     }
 }
 

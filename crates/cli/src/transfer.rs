@@ -341,6 +341,13 @@ impl Pass {
         }
     }
 
+    /// Passes bytes to the verifier, if there is one.
+    async fn verify(&mut self, data: Bytes) -> anyhow::Result<()> {
+        let Some(verifier) = self.verifier.as_mut() else { return Ok(()) };
+        let fed = verifier.feed(data).await;
+        self.verdict(fed).await
+    }
+
     /// The verifier's verdict, or the extraction's error when that is what stopped it.
     async fn verdict(&mut self, result: anyhow::Result<()>) -> anyhow::Result<()> {
         if result.is_err()
@@ -377,10 +384,7 @@ async fn pump(
             bytes += data.len() as u64;
             bar.advance(data.len() as u64);
             sha.update(&data);
-            if let Some(verifier) = pass.verifier.as_mut() {
-                let fed = verifier.feed(data).await;
-                pass.verdict(fed).await?;
-            }
+            pass.verify(data).await?;
         }
     }
     while let Some(chunk) = source.next().await? {
@@ -389,10 +393,7 @@ async fn pump(
                 bytes += data.len() as u64;
                 bar.advance(data.len() as u64);
                 sha.update(&data);
-                if let Some(verifier) = pass.verifier.as_mut() {
-                    let fed = verifier.feed(data.clone()).await;
-                    pass.verdict(fed).await?;
-                }
+                pass.verify(data.clone()).await?;
                 if let Some(upload) = pass.upload.as_mut() {
                     upload.write(data).await?;
                 }

@@ -40,7 +40,6 @@ pub struct Download {
     received: u64,
     high_water: u64,
     stalls: u32,
-    resumes: u32,
     /// Bytes held back until the zip magic is confirmed.
     head: Option<BytesMut>,
     /// Where this body started: 0, or the offset of a continued partial file.
@@ -79,7 +78,6 @@ impl Download {
             received: start,
             high_water: start,
             stalls: 0,
-            resumes: 0,
             // The zip header is checked at byte 0 only; a continued body re-checks it elsewhere.
             head: (start == 0).then(BytesMut::new),
             start,
@@ -105,16 +103,6 @@ impl Download {
     /// Where the bytes come from after redirects, without the query string.
     pub fn source_url(&self) -> &str {
         &self.shown_url
-    }
-
-    /// Bytes received so far of the current body (counting from byte 0 of the deliverable).
-    pub fn received(&self) -> u64 {
-        self.received
-    }
-
-    /// How many times the body was resumed or restarted.
-    pub fn resumes(&self) -> u32 {
-        self.resumes
     }
 
     /// The next piece of the body, `None` at its end.
@@ -198,7 +186,6 @@ impl Download {
         }
         let wait = policy.backoff(self.stalls, None);
         self.stalls += 1;
-        self.resumes += 1;
         tracing::warn!(
             url = %self.shown_url,
             received = self.received,

@@ -27,11 +27,6 @@ impl LocalSink {
         Self { root: root.into() }
     }
 
-    /// The root folder.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     fn full_path(&self, path: &ObjectPath) -> PathBuf {
         path.segments().fold(self.root.clone(), |full, segment| full.join(segment))
     }

@@ -122,8 +122,8 @@ pub fn is_catalog(value: &Value) -> bool {
     matches!(value.get("type").and_then(Value::as_str), Some("Catalog" | "Collection"))
 }
 
-/// The members a catalog's `rel: "item"` links point to (relative links only), and the links
-/// that are not relative.
+/// The members a catalog's `rel: "item"` links point to (relative links only; absolute ones
+/// point outside the zip and are not followed).
 pub fn catalog_items(member: &str, catalog: &Value) -> Vec<String> {
     links(catalog).filter(|(rel, _)| rel == "item").filter_map(|(_, href)| resolve(member, &href)).collect()
 }
