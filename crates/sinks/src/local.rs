@@ -9,6 +9,9 @@ use crate::{Error, ObjectInfo, ObjectPath, Result, Sink, Upload};
 
 /// Write buffer of an upload: large writes keep syscalls few on multi-gigabyte files.
 const WRITE_BUFFER: usize = 1 << 20;
+/// Written data is sent on to the disk in the background every this many bytes, so the flush
+/// before the rename waits for the last stretch only, not for the whole file.
+const WRITEBACK_EVERY: u64 = 64 << 20;
 
 /// The local-disk sink: objects are files under a root folder.
 ///
@@ -142,6 +145,7 @@ impl Sink for LocalSink {
             temp,
             full,
             written: 0,
+            writeback: Writeback::default(),
         }))
     }
 
@@ -160,6 +164,7 @@ impl Sink for LocalSink {
             temp,
             full: self.full_path(path),
             written: offset,
+            writeback: Writeback { at: offset, task: None },
         };
         Ok(Some(crate::Resumable { upload: Box::new(upload), offset, partial }))
     }
@@ -219,6 +224,15 @@ struct LocalUpload {
     temp: PathBuf,
     full: PathBuf,
     written: u64,
+    writeback: Writeback,
+}
+
+/// The background flush of what an upload wrote so far.
+#[derive(Debug, Default)]
+struct Writeback {
+    /// `written` when the last flush started.
+    at: u64,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl LocalUpload {
@@ -234,11 +248,28 @@ impl Upload for LocalUpload {
         let result = self.file().write_all(&data).await;
         result.map_err(io("writing", &self.full))?;
         self.written += data.len() as u64;
+        if self.written - self.writeback.at >= WRITEBACK_EVERY
+            && self.writeback.task.as_ref().is_none_or(|task| task.is_finished())
+        {
+            // A failure here shows again in the flush of `finish`, which is the one that counts.
+            let file = self.file().get_ref().try_clone().await.map_err(io("writing", &self.full))?;
+            self.writeback = Writeback {
+                at: self.written,
+                task: Some(tokio::spawn(async move {
+                    if let Err(e) = file.sync_data().await {
+                        tracing::debug!("background flush failed: {e}");
+                    }
+                })),
+            };
+        }
         Ok(())
     }
 
     async fn finish(mut self: Box<Self>) -> Result<ObjectInfo> {
         let mut file = self.file.take().expect("upload used after finish or abort");
+        if let Some(task) = self.writeback.task.take() {
+            let _ = task.await;
+        }
         let flushed = async {
             file.flush().await?;
             file.get_ref().sync_all().await

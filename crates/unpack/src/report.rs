@@ -201,9 +201,7 @@ fn check_assets(
             None => problems.push(Problem::new(
                 member,
                 "file:checksum",
-                format!(
-                    "unsupported multihash {checksum:.12}… (BLAKE2b-512 c0e40240… and SHA2-256 1220… are supported)"
-                ),
+                format!("unsupported multihash {checksum:.12}… (BLAKE2b-512, c0e40240…, is the one supported)"),
             )),
         }
     }
@@ -213,13 +211,10 @@ fn check_assets(
 /// `Ok` or the actual multihash.
 fn multihash_matches(checksum: &str, digests: &Digests) -> Option<Result<(), String>> {
     let checksum = checksum.to_ascii_lowercase();
-    let actual = if checksum.starts_with("c0e40240") {
-        format!("c0e40240{}", hex::encode(digests.blake2b_512))
-    } else if checksum.starts_with("1220") {
-        format!("1220{}", hex::encode(digests.sha2_256))
-    } else {
+    if !checksum.starts_with("c0e40240") {
         return None;
-    };
+    }
+    let actual = format!("c0e40240{}", hex::encode(digests.blake2b_512));
     Some(if actual == checksum { Ok(()) } else { Err(actual) })
 }
 
