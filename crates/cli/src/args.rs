@@ -7,7 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use wyvern_core::OrderId;
 
 use crate::shard::Shard;
-use wyvern_core::env::{WYVERN_API_URL, WYVERN_MAX_RETRIES, WYVERN_READ_TIMEOUT, WYVERN_TOKEN_FILE};
+use wyvern_core::env::{
+    WYVERN_API_URL, WYVERN_CONNECTIONS, WYVERN_MAX_RETRIES, WYVERN_READ_TIMEOUT, WYVERN_SEGMENT_SIZE, WYVERN_TOKEN_FILE,
+};
 
 /// Fetch Wyvern imagery deliverables to disk, verified.
 #[derive(Debug, Parser)]
@@ -48,6 +50,16 @@ pub struct Cli {
     /// Give up on a connection that sends nothing for this long (then resume), e.g. 60s.
     #[arg(long, global = true, env = WYVERN_READ_TIMEOUT, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
     pub read_timeout: Duration,
+
+    /// Ranged requests in flight per deliverable, when the server accepts ranges (1: one
+    /// request for the whole body). Bytes are still verified and written in order.
+    #[arg(long, global = true, env = WYVERN_CONNECTIONS, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub connections: u16,
+
+    /// The size of each ranged request (at least 64KiB). Early segments wait in memory: at most
+    /// (connections - 1) x this.
+    #[arg(long, global = true, env = WYVERN_SEGMENT_SIZE, value_name = "SIZE", value_parser = parse_size, default_value = "8MiB")]
+    pub segment_size: u64,
 
     #[command(subcommand)]
     pub command: Command,
@@ -210,6 +222,14 @@ pub enum IfExists {
     Overwrite,
     /// Stop with an error.
     Fail,
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    let size: bytesize::ByteSize = text.parse().map_err(|e| format!("{e} (examples: 8MiB, 512KiB, 1GiB)"))?;
+    if size.as_u64() < 64 << 10 {
+        return Err("segments smaller than 64KiB would spend more on requests than on bytes".to_owned());
+    }
+    Ok(size.as_u64())
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {

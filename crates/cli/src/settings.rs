@@ -25,7 +25,9 @@ pub fn client(cli: &Cli, token: Option<wyvern_core::Token>, per_host: Option<usi
         .read_timeout(cli.read_timeout)
         .connect_timeout(Duration::from_secs(10).min(cli.read_timeout))
         .retry_policy(retry)
-        .allow_http(cli.allow_http);
+        .allow_http(cli.allow_http)
+        .connections(usize::from(cli.connections))
+        .segment_size(cli.segment_size);
     if let Some(limit) = per_host {
         builder = builder.max_downloads_per_host(limit);
     }

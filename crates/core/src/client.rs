@@ -23,6 +23,12 @@ pub const PRODUCTION_API_URL: &str = "https://api.wyvern.space";
 pub const SANDBOX_API_URL: &str = "https://api.sandbox.wyvern.space";
 
 const MAX_REDIRECTS: usize = 10;
+/// Ranged requests in flight per deliverable, by default.
+pub const DEFAULT_CONNECTIONS: usize = 4;
+/// The size of each ranged request, by default.
+pub const DEFAULT_SEGMENT_SIZE: u64 = 8 << 20;
+/// The smallest segment accepted (smaller ones would spend more on requests than on bytes).
+const MIN_SEGMENT_SIZE: u64 = 64 << 10;
 
 /// Builds a [`Client`]; `build` validates the settings before any I/O.
 #[derive(Debug, Clone)]
@@ -35,6 +41,8 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     downloads_per_host: Option<usize>,
     allow_http: bool,
+    connections: usize,
+    segment_size: u64,
 }
 
 impl Default for ClientBuilder {
@@ -48,6 +56,8 @@ impl Default for ClientBuilder {
             retry: RetryPolicy::default(),
             downloads_per_host: None,
             allow_http: false,
+            connections: DEFAULT_CONNECTIONS,
+            segment_size: DEFAULT_SEGMENT_SIZE,
         }
     }
 }
@@ -103,6 +113,22 @@ impl ClientBuilder {
         self
     }
 
+    /// Fetch each deliverable as up to `connections` ranged requests at once, when the server
+    /// accepts ranges (default [`DEFAULT_CONNECTIONS`]; 1 streams it whole in one request). The
+    /// bytes still come out of [`Download::next`] in order: segments that arrive early wait in
+    /// memory, at most `connections - 1` segments of [`ClientBuilder::segment_size`].
+    pub fn connections(mut self, connections: usize) -> Self {
+        self.connections = connections.max(1);
+        self
+    }
+
+    /// The size of each ranged request of a parallel download (default
+    /// [`DEFAULT_SEGMENT_SIZE`], at least 64 KiB).
+    pub fn segment_size(mut self, bytes: u64) -> Self {
+        self.segment_size = bytes.max(MIN_SEGMENT_SIZE);
+        self
+    }
+
     /// Checks the settings and builds the client.
     pub fn build(self) -> Result<Client> {
         let invalid = |reason: &str| Error::InvalidUrl { url: self.base_url.clone(), reason: reason.to_owned() };
@@ -128,7 +154,8 @@ impl ClientBuilder {
             .build()
             .map_err(|source| Error::Transport { url: redact_url(&base), source })?;
         let host_slots = self.downloads_per_host.map(|per_host| HostSlots { per_host, hosts: Mutex::default() });
-        Ok(Client { inner: Arc::new(Inner { http, base, token: self.token, retry: self.retry, host_slots }) })
+        let parallel = Parallel { connections: self.connections, segment_size: self.segment_size };
+        Ok(Client { inner: Arc::new(Inner { http, base, token: self.token, retry: self.retry, host_slots, parallel }) })
     }
 }
 
@@ -144,6 +171,14 @@ struct Inner {
     token: Option<Token>,
     retry: RetryPolicy,
     host_slots: Option<HostSlots>,
+    parallel: Parallel,
+}
+
+/// How deliverables are split into ranged requests.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Parallel {
+    pub connections: usize,
+    pub segment_size: u64,
 }
 
 /// One semaphore per host, for [`ClientBuilder::max_downloads_per_host`].
@@ -180,9 +215,12 @@ pub struct TokenSet {
     pub expires_in: Option<u64>,
 }
 
-/// Ranged request state for resuming a body.
+/// A ranged request: from a byte, up to another or to the end, for resuming a body or fetching
+/// one segment of it.
 pub(crate) struct Resume<'a> {
     pub from: u64,
+    /// The end of the range (exclusive); `None` for the rest of the body.
+    pub to: Option<u64>,
     pub if_range: Option<&'a str>,
 }
 
@@ -199,6 +237,10 @@ impl Client {
 
     pub(crate) fn retry_policy(&self) -> RetryPolicy {
         self.inner.retry
+    }
+
+    pub(crate) fn parallel(&self) -> Parallel {
+        self.inner.parallel
     }
 
     fn endpoint(&self, path: &str) -> Url {
@@ -244,15 +286,11 @@ impl Client {
     }
 
     /// Starts streaming a deliverable. The body is never buffered whole: read it with
-    /// [`Download::next`].
+    /// [`Download::next`]. With more than one connection (see [`ClientBuilder::connections`]),
+    /// the first request asks for the first segment only; a server that answers with a range
+    /// gets the rest as parallel ranged requests, one that sends the whole body streams it.
     pub async fn download(&self, id: &DeliverableId) -> Result<Download> {
-        let url = self.deliverable_url(id);
-        let slot = match &self.inner.host_slots {
-            Some(slots) => slots.acquire(&url).await,
-            None => None,
-        };
-        let response = self.get(&url, None).await?;
-        Download::start(self.clone(), url, response, slot)
+        self.download_from(id, 0).await
     }
 
     /// Continues a deliverable from byte `offset` (a partial file left by an interrupted run):
@@ -265,11 +303,17 @@ impl Client {
             Some(slots) => slots.acquire(&url).await,
             None => None,
         };
-        let range = Some(Resume { from: offset, if_range: None });
-        let response = match self.get_with(&url, range, self.inner.retry).await {
-            // The partial file is as long as the deliverable or longer: start over.
-            Err(Error::UnexpectedStatus { status: 416, .. }) => self.get(&url, None).await?,
-            other => other?,
+        let Parallel { connections, segment_size } = self.inner.parallel;
+        let to = (connections > 1).then(|| offset + segment_size);
+        let response = if offset == 0 && to.is_none() {
+            self.get(&url, None).await?
+        } else {
+            match self.get_with(&url, Some(Resume { from: offset, to, if_range: None }), self.inner.retry).await {
+                // Nothing at that offset: the partial file is as long as the deliverable or
+                // longer (or the deliverable is empty). Start over.
+                Err(Error::UnexpectedStatus { status: 416, .. }) => self.get(&url, None).await?,
+                other => other?,
+            }
         };
         Download::start(self.clone(), url, response, slot)
     }
@@ -342,12 +386,18 @@ impl Client {
         self.get_with(url, resume, policy).await
     }
 
-    async fn get_with(&self, url: &Url, resume: Option<Resume<'_>>, policy: RetryPolicy) -> Result<Response> {
+    pub(crate) async fn get_with(
+        &self,
+        url: &Url,
+        resume: Option<Resume<'_>>,
+        policy: RetryPolicy,
+    ) -> Result<Response> {
         let response = self
             .with_retries(url, policy, || {
                 let mut request = self.inner.http.get(url.clone());
                 if let Some(resume) = &resume {
-                    request = request.header(header::RANGE, format!("bytes={}-", resume.from));
+                    let to = resume.to.map_or_else(String::new, |to| (to - 1).to_string());
+                    request = request.header(header::RANGE, format!("bytes={}-{to}", resume.from));
                     if let Some(etag) = resume.if_range {
                         request = request.header(header::IF_RANGE, etag);
                     }

@@ -1,3 +1,5 @@
+use std::ops::Range;
+
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Response, StatusCode};
@@ -6,6 +8,7 @@ use url::Url;
 use crate::Result;
 use crate::client::{Client, Resume};
 use crate::error::Error;
+use crate::segments::Segments;
 use crate::url_redact::redact_url;
 
 /// Why a body was interrupted.
@@ -27,14 +30,19 @@ pub enum Chunk {
 /// A deliverable body being streamed. Interruptions are resumed from the last byte with a
 /// `Range` request when the server accepts ranges; a server that answers a range with 200
 /// restarts the body ([`Chunk::Restart`]); a body shorter than its `Content-Length` is an error
-/// once the retry budget is spent, never a success.
+/// once the retry budget is spent, never a success. With more than one connection the body is
+/// fetched as parallel ranged requests (each resumed the same way) and still comes out in order.
 #[derive(Debug)]
 pub struct Download {
     client: Client,
     url: Url,
     shown_url: String,
     response: Option<Response>,
+    /// Where the body ends: its size, when known.
     total: Option<u64>,
+    /// Where the bytes of this request end (exclusive), when known: the body's end, or the end
+    /// of one segment.
+    end: Option<u64>,
     etag: Option<String>,
     accepts_ranges: bool,
     received: u64,
@@ -44,6 +52,10 @@ pub struct Download {
     head: Option<BytesMut>,
     /// Where this body started: 0, or the offset of a continued partial file.
     start: u64,
+    /// This is one segment of a parallel download: the server must keep answering with ranges.
+    segment: bool,
+    /// The parallel requests the bytes come from, when the body is fetched in segments.
+    segments: Option<Segments>,
     /// The host slot this body holds, when downloads per host are limited.
     _slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -58,20 +70,23 @@ impl Download {
         let headers = response.headers();
         check_content_type(headers, response.url())?;
         let etag = headers.get(header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
-        // A 206 continues a partial file: its bytes start at the range's first byte.
-        let start = match response.status() {
-            StatusCode::PARTIAL_CONTENT => content_range_start(headers).unwrap_or(0),
-            _ => 0,
-        };
         let accepts_ranges = headers
             .get(header::ACCEPT_RANGES)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.split(',').any(|unit| unit.trim() == "bytes"));
-        Ok(Self {
+        let partial = response.status() == StatusCode::PARTIAL_CONTENT;
+        // A 206 holds the range asked for (a continued partial file, or the first segment).
+        let (start, end, total) = match (partial, content_range(headers)) {
+            (true, Some(range)) => (range.start, Some(range.end), range.total),
+            (true, None) => (0, response.content_length(), response.content_length()),
+            (false, _) => (0, response.content_length(), response.content_length()),
+        };
+        let mut download = Self {
             shown_url: redact_url(response.url()),
-            total: response.content_length().map(|remaining| start + remaining),
+            total,
+            end,
             etag,
-            accepts_ranges: accepts_ranges || start > 0,
+            accepts_ranges: accepts_ranges || partial,
             response: Some(response),
             client,
             url,
@@ -81,7 +96,69 @@ impl Download {
             // The zip header is checked at byte 0 only; a continued body re-checks it elsewhere.
             head: (start == 0).then(BytesMut::new),
             start,
+            segment: false,
+            segments: None,
             _slot: slot,
+        };
+        if let (true, Some(end), Some(total)) = (partial, end, total)
+            && end < total
+        {
+            download.split(end, total);
+        }
+        Ok(download)
+    }
+
+    /// Hands this request (the first segment) and the rest of the body to parallel requests.
+    fn split(&mut self, end: u64, total: u64) {
+        let first = Self {
+            client: self.client.clone(),
+            url: self.url.clone(),
+            shown_url: self.shown_url.clone(),
+            response: self.response.take(),
+            total: Some(total),
+            end: Some(end),
+            etag: self.etag.clone(),
+            accepts_ranges: true,
+            received: self.start,
+            high_water: self.start,
+            stalls: 0,
+            head: None,
+            start: self.start,
+            segment: true,
+            segments: None,
+            _slot: None,
+        };
+        // If-Range only with a strong validator: a weak one must not be used for ranges.
+        let etag = self.etag.clone().filter(|etag| !etag.starts_with("W/"));
+        self.end = Some(total);
+        self.segments = Some(Segments::start(&self.client, &self.url, etag, first, end..total));
+    }
+
+    /// One segment of a parallel download: a request for `range`, which must be answered with
+    /// exactly that range.
+    pub(crate) async fn segment(client: Client, url: Url, range: Range<u64>, etag: Option<&str>) -> Result<Self> {
+        let resume = Resume { from: range.start, to: Some(range.end), if_range: etag };
+        let response = client.get_with(&url, Some(resume), client.retry_policy()).await?;
+        check_content_type(response.headers(), response.url())?;
+        let shown_url = redact_url(response.url());
+        check_range(&response, &shown_url, range.start)?;
+        Ok(Self {
+            client,
+            url,
+            shown_url,
+            response: Some(response),
+            total: None,
+            end: Some(range.end),
+            etag: etag.map(str::to_owned),
+            accepts_ranges: true,
+            received: range.start,
+            high_water: range.start,
+            stalls: 0,
+            head: None,
+            start: range.start,
+            segment: true,
+            segments: None,
+            _slot: None,
         })
     }
 
@@ -108,27 +185,39 @@ impl Download {
     /// The next piece of the body, `None` at its end.
     pub async fn next(&mut self) -> Result<Option<Chunk>> {
         loop {
-            let Some(response) = self.response.as_mut() else {
-                return Ok(None);
+            let next = match (self.segments.as_mut(), self.response.as_mut()) {
+                (Some(segments), _) => match segments.next().await? {
+                    Some(bytes) => Ok(Some(bytes)),
+                    None => {
+                        self.segments = None;
+                        return self.ended();
+                    }
+                },
+                (None, Some(response)) => response.chunk().await,
+                (None, None) => return self.ended(),
             };
-            let cause = match response.chunk().await {
-                Ok(Some(bytes)) => {
+            let cause = match next {
+                Ok(Some(mut bytes)) => {
+                    // A server sending past the range asked for is cut at its end.
+                    if let Some(end) = self.end.filter(|&end| self.received + bytes.len() as u64 > end) {
+                        bytes.truncate((end - self.received) as usize);
+                    }
                     self.received += bytes.len() as u64;
                     if self.received > self.high_water {
                         self.high_water = self.received;
                         self.stalls = 0;
+                    }
+                    if self.end.is_some_and(|end| self.received >= end) {
+                        self.response = None;
                     }
                     match self.pass_magic(bytes)? {
                         Some(bytes) => return Ok(Some(Chunk::Data(bytes))),
                         None => continue,
                     }
                 }
-                Ok(None) if self.total.is_none_or(|total| self.received >= total) => {
+                Ok(None) if self.end.is_none_or(|end| self.received >= end) => {
                     self.response = None;
-                    if self.head.is_some() {
-                        return Err(self.not_a_zip("the body is shorter than a zip header"));
-                    }
-                    return Ok(None);
+                    return self.ended();
                 }
                 Ok(None) => None,
                 Err(error) => Some(Box::new(error.without_url()) as Cause),
@@ -137,6 +226,14 @@ impl Download {
                 return Ok(Some(restart));
             }
         }
+    }
+
+    /// The body ended: it must at least have held a zip header.
+    fn ended(&self) -> Result<Option<Chunk>> {
+        if self.head.is_some() {
+            return Err(self.not_a_zip("the body is shorter than a zip header"));
+        }
+        Ok(None)
     }
 
     /// Resumes, counting failed resume requests against the same budget as interruptions.
@@ -198,6 +295,7 @@ impl Download {
         let ranged = self.accepts_ranges && self.received > 0;
         let resume = ranged.then(|| Resume {
             from: self.received,
+            to: self.end.filter(|_| self.segment),
             // If-Range only with a strong validator: a weak one must not be used for ranges.
             if_range: self.etag.as_deref().filter(|etag| !etag.starts_with("W/")),
         });
@@ -205,22 +303,15 @@ impl Download {
         check_content_type(response.headers(), response.url())?;
         match response.status() {
             StatusCode::PARTIAL_CONTENT if ranged => {
-                let start = content_range_start(response.headers());
-                if start != Some(self.received) {
-                    return Err(Error::UnexpectedStatus {
-                        status: 206,
-                        url: self.shown_url.clone(),
-                        detail: Some(format!(
-                            "asked for bytes from {}, got a range starting at {start:?}",
-                            self.received
-                        )),
-                    });
-                }
+                check_range(&response, &self.shown_url, self.received)?;
                 self.response = Some(response);
                 Ok(None)
             }
+            // One segment of many cannot start the body again: the others hold the rest.
+            StatusCode::OK if self.segment => Err(changed(&self.shown_url)),
             StatusCode::OK => {
                 self.total = response.content_length();
+                self.end = self.total;
                 self.etag = response.headers().get(header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
                 self.response = Some(response);
                 let restarted = self.received > 0;
@@ -237,6 +328,35 @@ impl Download {
     }
 }
 
+/// A ranged request answered with something else than the range asked for.
+fn changed(url: &str) -> Error {
+    Error::UnexpectedStatus {
+        status: 200,
+        url: url.to_owned(),
+        detail: Some(
+            "a range was answered with the whole body: the deliverable changed during the download, or the \
+             server stopped honouring ranges"
+                .to_owned(),
+        ),
+    }
+}
+
+/// Checks that a response is the range starting at `from`.
+fn check_range(response: &Response, url: &str, from: u64) -> Result<()> {
+    if response.status() != StatusCode::PARTIAL_CONTENT {
+        return Err(changed(url));
+    }
+    let start = content_range(response.headers()).map(|range| range.start);
+    if start != Some(from) {
+        return Err(Error::UnexpectedStatus {
+            status: 206,
+            url: url.to_owned(),
+            detail: Some(format!("asked for bytes from {from}, got a range starting at {start:?}")),
+        });
+    }
+    Ok(())
+}
+
 /// An HTML or JSON body is an error page, whatever the status said.
 fn check_content_type(headers: &HeaderMap, url: &Url) -> Result<()> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -247,9 +367,19 @@ fn check_content_type(headers: &HeaderMap, url: &Url) -> Result<()> {
     Ok(())
 }
 
-/// The first byte of `Content-Range: bytes START-END/TOTAL`.
-fn content_range_start(headers: &HeaderMap) -> Option<u64> {
+/// `Content-Range: bytes START-LAST/TOTAL`.
+struct ContentRange {
+    start: u64,
+    /// Exclusive.
+    end: u64,
+    /// `None` for `*`.
+    total: Option<u64>,
+}
+
+fn content_range(headers: &HeaderMap) -> Option<ContentRange> {
     let value = headers.get(header::CONTENT_RANGE)?.to_str().ok()?;
-    let range = value.strip_prefix("bytes ")?;
-    range.split('-').next()?.trim().parse().ok()
+    let (range, total) = value.strip_prefix("bytes ")?.split_once('/')?;
+    let (start, last) = range.split_once('-')?;
+    let (start, last): (u64, u64) = (start.trim().parse().ok()?, last.trim().parse().ok()?);
+    Some(ContentRange { start, end: last.checked_add(1)?, total: total.trim().parse().ok() })
 }

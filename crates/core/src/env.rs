@@ -10,5 +10,9 @@ pub const WYVERN_TOKEN_FILE: &str = "WYVERN_TOKEN_FILE";
 pub const WYVERN_MAX_RETRIES: &str = "WYVERN_MAX_RETRIES";
 /// Read timeout for one network read, e.g. `60s` (default 60 s).
 pub const WYVERN_READ_TIMEOUT: &str = "WYVERN_READ_TIMEOUT";
+/// Ranged requests in flight per deliverable (default 4; 1 streams it in one request).
+pub const WYVERN_CONNECTIONS: &str = "WYVERN_CONNECTIONS";
+/// The size of each ranged request, e.g. `8MiB` (the default).
+pub const WYVERN_SEGMENT_SIZE: &str = "WYVERN_SEGMENT_SIZE";
 /// The directory holding the login cache (default: the platform's config dir + `/wyvern`).
 pub const WYVERN_CONFIG_DIR: &str = "WYVERN_CONFIG_DIR";

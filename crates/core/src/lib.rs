@@ -12,10 +12,13 @@ mod error;
 mod ids;
 mod model;
 mod retry;
+mod segments;
 mod token;
 mod url_redact;
 
-pub use client::{Client, ClientBuilder, PRODUCTION_API_URL, SANDBOX_API_URL, TokenSet};
+pub use client::{
+    Client, ClientBuilder, DEFAULT_CONNECTIONS, DEFAULT_SEGMENT_SIZE, PRODUCTION_API_URL, SANDBOX_API_URL, TokenSet,
+};
 pub use download::{Chunk, Download};
 pub use error::Error;
 pub use ids::{DeliverableId, InvalidId, OrderId};

@@ -557,19 +557,21 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
     }
     let ranges = !faults.contains(&Fault::IgnoreRange);
     let if_range_ok = headers.get(header::IF_RANGE).is_none_or(|v| v.as_bytes() == served.etag.as_bytes());
-    let start = headers
+    let range = headers
         .get(header::RANGE)
         .filter(|_| ranges && if_range_ok)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("bytes="))
-        .and_then(|v| v.strip_suffix('-'))
-        .and_then(|v| v.parse::<u64>().ok());
-    if start.is_some_and(|s| s >= served.len) {
+        .and_then(|v| v.split_once('-'))
+        .and_then(|(first, last)| Some((first.parse::<u64>().ok()?, last.parse::<u64>().ok())));
+    if range.is_some_and(|(first, last)| first >= served.len || last.is_some_and(|last| last < first)) {
         return (StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, format!("bytes */{}", served.len))])
             .into_response();
     }
-    let from = start.unwrap_or(0);
-    let mut end = served.len;
+    let from = range.map_or(0, |(first, _)| first);
+    // Where the range ends (exclusive): a bounded range stops before the end of the file.
+    let range_end = range.and_then(|(_, last)| last).map_or(served.len, |last| (last + 1).min(served.len));
+    let mut end = range_end;
     let mut cut = None;
     let mut stall = None;
     let mut corrupt = None;
@@ -577,17 +579,17 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
     for (index, fault) in faults.iter().enumerate() {
         match *fault {
             Fault::CutAt { offset, times }
-                if offset > from && offset < served.len && state.fault_applies(id, index, times) =>
+                if offset > from && offset < range_end && state.fault_applies(id, index, times) =>
             {
                 cut = Some(offset)
             }
             Fault::Stall { offset, times }
-                if offset > from && offset < served.len && state.fault_applies(id, index, times) =>
+                if offset > from && offset < range_end && state.fault_applies(id, index, times) =>
             {
                 stall = Some(offset)
             }
             Fault::Throttle { bytes_per_sec } => rate = Some(bytes_per_sec.max(1)),
-            Fault::ShortBody { missing } => end = end.saturating_sub(missing).max(from),
+            Fault::ShortBody { missing } => end = end.min(served.len.saturating_sub(missing)).max(from),
             Fault::CorruptByte { offset } => corrupt = Some(offset),
             _ => {}
         }
@@ -645,11 +647,11 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
         h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     }
     if !faults.contains(&Fault::Chunked) {
-        h.insert(header::CONTENT_LENGTH, HeaderValue::from(served.len - from));
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(range_end - from));
     }
-    if start.is_some() {
+    if range.is_some() {
         *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-        if let Ok(range) = HeaderValue::from_str(&format!("bytes {from}-{}/{}", served.len - 1, served.len)) {
+        if let Ok(range) = HeaderValue::from_str(&format!("bytes {from}-{}/{}", range_end - 1, served.len)) {
             response.headers_mut().insert(header::CONTENT_RANGE, range);
         }
     }

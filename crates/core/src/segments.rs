@@ -1,0 +1,117 @@
+//! Parallel ranged requests for one body, read back in order.
+
+use std::collections::VecDeque;
+use std::ops::Range;
+
+use bytes::Bytes;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use url::Url;
+
+use crate::Result;
+use crate::client::Client;
+use crate::download::{Chunk, Download};
+use crate::error::Error;
+
+/// The segments of a body being fetched at once, each by its own task into its own channel.
+/// The first in the queue is read as it arrives; the others wait in their channels, so memory
+/// holds at most `connections - 1` segments.
+#[derive(Debug)]
+pub(crate) struct Segments {
+    client: Client,
+    url: Url,
+    etag: Option<String>,
+    /// What is left to request.
+    rest: Range<u64>,
+    queue: VecDeque<Segment>,
+}
+
+#[derive(Debug)]
+struct Segment {
+    range: Range<u64>,
+    received: u64,
+    bytes: mpsc::UnboundedReceiver<Result<Bytes>>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Segments {
+    /// Starts with `first`, a request already answered, then requests `rest` in segments.
+    pub fn start(client: &Client, url: &Url, etag: Option<String>, first: Download, rest: Range<u64>) -> Self {
+        let range = first.start_offset()..rest.start;
+        let mut segments = Self { client: client.clone(), url: url.clone(), etag, rest, queue: VecDeque::new() };
+        segments.queue.push_back(Segment::spawn(range, async { Ok(first) }));
+        segments.fill();
+        segments
+    }
+
+    /// Requests segments until as many as the connections allow are under way.
+    fn fill(&mut self) {
+        let parallel = self.client.parallel();
+        while self.queue.len() < parallel.connections && !self.rest.is_empty() {
+            let end = self.rest.end.min(self.rest.start + parallel.segment_size);
+            let range = self.rest.start..end;
+            self.rest.start = end;
+            let (client, url, etag, asked) = (self.client.clone(), self.url.clone(), self.etag.clone(), range.clone());
+            let open = async move { Download::segment(client, url, asked, etag.as_deref()).await };
+            self.queue.push_back(Segment::spawn(range, open));
+        }
+    }
+
+    /// The next bytes in order, `None` once every segment arrived whole.
+    pub async fn next(&mut self) -> Result<Option<Bytes>> {
+        loop {
+            let Some(segment) = self.queue.front_mut() else { return Ok(None) };
+            match segment.bytes.recv().await {
+                Some(Ok(bytes)) => {
+                    segment.received += bytes.len() as u64;
+                    return Ok(Some(bytes));
+                }
+                Some(Err(error)) => return Err(error),
+                None if segment.received == segment.range.end - segment.range.start => {
+                    self.queue.pop_front();
+                    self.fill();
+                }
+                // The task ended without an error or its bytes: it panicked.
+                None => {
+                    return Err(Error::Incomplete {
+                        url: crate::url_redact::redact_url(&self.url),
+                        received: segment.range.start + segment.received,
+                        expected: Some(segment.range.end),
+                        source: None,
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl Segment {
+    /// Fetches a segment on its own task: `open` makes the request, the task forwards the body.
+    fn spawn(range: Range<u64>, open: impl Future<Output = Result<Download>> + Send + 'static) -> Self {
+        let (sender, bytes) = mpsc::unbounded_channel();
+        let task = tokio::spawn(async move {
+            let forwarded = async {
+                let mut download = open.await?;
+                while let Some(chunk) = download.next().await? {
+                    // A segment never restarts (see `Download::resume`), so every chunk is data.
+                    if let Chunk::Data(data) = chunk
+                        && sender.send(Ok(data)).is_err()
+                    {
+                        break;
+                    }
+                }
+                Ok(())
+            };
+            if let Err(error) = forwarded.await {
+                let _ = sender.send(Err(error));
+            }
+        });
+        Self { range, received: 0, bytes, task }
+    }
+}
