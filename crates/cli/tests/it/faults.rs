@@ -19,6 +19,11 @@ async fn download(world: &World, extra: &[&str]) -> (crate::Run, bool) {
     (run, identical)
 }
 
+/// The first request of a download asks for the first segment (8 MiB by default).
+fn first_segment() -> String {
+    format!("bytes=0-{}", wyvern_core::DEFAULT_SEGMENT_SIZE - 1)
+}
+
 async fn len(world: &World) -> u64 {
     world.sandbox.deliverable(TEST_DELIVERABLE).await.expect("generated").len
 }
@@ -76,7 +81,7 @@ async fn cut_connection_resumes_with_range_from_the_last_byte() {
     assert!(identical, "resumed file is byte-identical");
     let ranges: Vec<_> = world.deliverable_requests(TEST_DELIVERABLE).into_iter().map(|r| r.range).collect();
     assert_eq!(ranges.len(), 2, "{ranges:?}");
-    assert_eq!(ranges[0], None);
+    assert_eq!(ranges[0], Some(first_segment()), "the deliverable fits in the first segment");
     // The resume starts at the last byte that arrived: at the cut, or a little before it when
     // bytes in flight were lost with the connection.
     let from: u64 = ranges[1]
@@ -139,4 +144,72 @@ async fn corrupted_zip_is_exit_3_and_nothing_is_kept() {
     assert!(line["error"].as_str().expect("error").contains("CRC-32 mismatch"), "{line}");
     assert!(run.stderr.contains(".tiff: CRC-32 mismatch: expected"), "{}", run.stderr);
     assert!(files(&world.dest()).is_empty(), "{:?}", files(&world.dest()));
+}
+
+/// Every range a download asked for, as (first byte, exclusive end or `None` for "to the end").
+fn ranges_asked(world: &World) -> Vec<(u64, Option<u64>)> {
+    let parse = |range: &str| {
+        let (first, last) = range.strip_prefix("bytes=")?.split_once('-')?;
+        Some((first.parse().ok()?, last.parse::<u64>().ok().map(|last| last + 1)))
+    };
+    world.deliverable_requests(TEST_DELIVERABLE).iter().filter_map(|r| parse(r.range.as_deref()?)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_ranges_reassemble_byte_identical_and_each_byte_is_asked_once() {
+    let replicas: [&[Fault]; 2] = [&[], &[Fault::RedirectToStorage, Fault::ExpiringLinks]];
+    for faults in replicas {
+        let world = world_with(faults).await;
+        let (run, identical) = download(&world, &["--connections", "4", "--segment-size", "64KiB", "--json"]).await;
+        assert_eq!(run.code, 0, "{faults:?}: {run:#?}");
+        assert!(identical, "{faults:?}");
+        assert_eq!(run.json_lines()[0]["verified"], true);
+        let len = len(&world).await;
+        let mut asked = ranges_asked(&world);
+        if faults.is_empty() {
+            assert_eq!(asked.len() as u64, len.div_ceil(64 << 10), "one request per segment: {asked:?}");
+        } else {
+            // Through the API and then storage, each segment on a fresh presigned link.
+            let storage = world.deliverable_requests(TEST_DELIVERABLE).into_iter().filter(|r| r.host == "storage");
+            assert!(storage.clone().all(|r| !r.authorization), "the token reached the storage host");
+            assert_eq!(storage.count() as u64, len.div_ceil(64 << 10));
+        }
+        asked.sort_unstable();
+        asked.dedup();
+        let mut next = 0;
+        for (first, end) in asked {
+            assert_eq!(first, next, "{faults:?}: segments are contiguous and do not overlap");
+            next = end.expect("bounded").min(len);
+        }
+        assert_eq!(next, len);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_download_falls_back_to_one_stream_when_ranges_are_ignored() {
+    let world = world_with(&[Fault::IgnoreRange]).await;
+    let (run, identical) = download(&world, &["--connections", "4", "--segment-size", "64KiB"]).await;
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(identical);
+    assert_eq!(world.deliverable_requests(TEST_DELIVERABLE).len(), 1, "the whole body in the first answer");
+    assert_eq!(world.sandbox.bytes_sent(TEST_DELIVERABLE), len(&world).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_segment_is_resumed_alone_from_its_last_byte() {
+    let probe = World::new().await;
+    let len = len(&probe).await;
+    let cut = len / 2 + 1000;
+    let world = world_with(&[Fault::CutAt { offset: cut, times: 1 }]).await;
+    let (run, identical) = download(&world, &["--connections", "4", "--segment-size", "256KiB"]).await;
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(identical);
+    let segment = 256 << 10;
+    let resumed: Vec<_> = ranges_asked(&world).into_iter().filter(|(first, _)| first % segment != 0).collect();
+    let end = (cut / segment + 1) * segment;
+    assert!(
+        matches!(resumed[..], [(from, Some(to))] if from <= cut && from > cut - segment && to == end.min(len)),
+        "the cut segment alone was asked again, up to its end: {resumed:?}"
+    );
+    assert!(world.sandbox.bytes_sent(TEST_DELIVERABLE) - len < 256 << 10, "little was sent twice");
 }
