@@ -1,17 +1,21 @@
 //! `cargo xtask bench`: wyvern side by side with the tools people use today, on one machine, in
-//! one run, against the replica on loopback. Figures go to docs/benchmarks.md and docs/img/.
+//! one run, against the replica on loopback: to local disk, over a simulated distant link, and
+//! into the S3 emulator. Figures go to target/bench-report.md and docs/img/.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use wyvern_sandbox::{TEST_DELIVERABLE, TEST_TOKEN};
 
+use crate::emulators::Emulators;
+use crate::link::{Link, Shape};
 use crate::{cargo, root, run};
 
 /// Each tool's samples, in the order the tools ran.
-type Rows = Vec<(&'static str, Vec<Sample>)>;
+type Rows = Vec<(String, Vec<Sample>)>;
 
 /// One measured run: wall seconds, user+sys seconds, peak RSS in KiB.
 #[derive(Debug, Clone, Copy)]
@@ -21,12 +25,31 @@ struct Sample {
     rss_kib: u64,
 }
 
-/// A contender: a name, the shell command that fetches the deliverable into `$OUT`, and any
-/// environment it needs.
+/// A contender: a name, the shell command that fetches the deliverable (into `$OUT`, a fresh
+/// folder, or under a key made of `$RUN`), and any environment it needs.
 struct Tool {
-    name: &'static str,
+    name: String,
     command: String,
-    env: Vec<(&'static str, String)>,
+    env: Vec<(String, String)>,
+}
+
+impl Tool {
+    fn new(name: &str, command: String) -> Self {
+        Self { name: name.to_owned(), command, env: Vec::new() }
+    }
+
+    fn env(mut self, env: &[(String, String)]) -> Self {
+        self.env.extend_from_slice(env);
+        self
+    }
+}
+
+/// The legs of the bench.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Leg {
+    Local,
+    Link,
+    S3,
 }
 
 #[derive(Debug)]
@@ -34,18 +57,47 @@ pub struct Options {
     pub size: u64,
     pub runs: usize,
     pub sweep: bool,
+    legs: Vec<Leg>,
+    /// The deliverable's size over the simulated link (slow by design).
+    link_size: u64,
+    shape: Shape,
 }
 
 impl Options {
     pub fn parse(args: &[String]) -> anyhow::Result<Self> {
-        let mut options = Self { size: 1 << 30, runs: 3, sweep: false };
+        let mut options = Self {
+            size: 1 << 30,
+            runs: 3,
+            sweep: false,
+            legs: vec![Leg::Local, Leg::Link, Leg::S3],
+            link_size: 256 << 20,
+            shape: Shape { rtt: Duration::from_millis(50), rate: Some(40_000_000) },
+        };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
+            let mut value = || args.next().with_context(|| format!("{arg} takes a value"));
             match arg.as_str() {
-                "--size" => options.size = parse_size(args.next().context("--size takes a size like 256M or 1G")?)?,
-                "--runs" => options.runs = args.next().context("--runs takes a number")?.parse()?,
+                "--size" => options.size = parse_size(value()?)?,
+                "--link-size" => options.link_size = parse_size(value()?)?,
+                "--runs" => options.runs = value()?.parse()?,
                 "--sweep" => options.sweep = true,
-                other => bail!("unknown bench option {other:?} (options: --size SIZE, --runs N, --sweep)"),
+                "--rtt" => options.shape.rtt = Duration::from_millis(value()?.parse()?),
+                "--rate" => options.shape.rate = Some(value()?.parse::<u64>()? * 1_000_000),
+                "--only" => {
+                    options.legs = value()?
+                        .split(',')
+                        .map(|leg| match leg {
+                            "local" => Ok(Leg::Local),
+                            "link" => Ok(Leg::Link),
+                            "s3" => Ok(Leg::S3),
+                            other => bail!("unknown leg {other:?} (legs: local, link, s3)"),
+                        })
+                        .collect::<anyhow::Result<_>>()?;
+                }
+                other => bail!(
+                    "unknown bench option {other:?} (options: --size SIZE, --runs N, --sweep, --only local,link,s3, \
+                     --link-size SIZE, --rtt MS, --rate MB_PER_S)"
+                ),
             }
         }
         Ok(options)
@@ -53,24 +105,8 @@ impl Options {
 }
 
 fn parse_size(text: &str) -> anyhow::Result<u64> {
-    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let number: u64 = number.parse().with_context(|| format!("bad size {text:?}"))?;
-    let shift = match unit.to_ascii_uppercase().as_str() {
-        "" => 0,
-        "K" | "KIB" => 10,
-        "M" | "MIB" => 20,
-        "G" | "GIB" => 30,
-        other => bail!("bad size unit {other:?}"),
-    };
-    Ok(number << shift)
-}
-
-fn have(program: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    let size: bytesize::ByteSize = text.parse().map_err(|e| anyhow::anyhow!("bad size {text:?}: {e}"))?;
+    Ok(size.as_u64())
 }
 
 pub fn bench(options: &Options) -> anyhow::Result<()> {
@@ -84,18 +120,42 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from).join("release");
     let mut report = String::new();
-    let machine = machine();
-    writeln!(report, "Machine: {machine}\n")?;
-    let sizes: Vec<u64> = if options.sweep { vec![64 << 20, 256 << 20, 1 << 30, 4 << 30] } else { vec![options.size] };
-    let mut sweep_rows = Vec::new();
-    for &size in &sizes {
-        let (bytes, rows) = measure(&target, size, options.runs)?;
-        if size == options.size || !options.sweep {
-            writeln!(report, "{}", table(bytes, options.runs, &rows))?;
-            chart(&rows, bytes)?;
+    writeln!(report, "Machine: {}\n", machine())?;
+    for leg in &options.legs {
+        match leg {
+            Leg::Local => local(&target, options, &mut report)?,
+            Leg::Link => link(&target, options, &mut report)?,
+            Leg::S3 => s3(&target, options, &mut report)?,
         }
-        if let Some((_, wyvern)) = rows.iter().find(|(name, _)| *name == "wyvern") {
-            sweep_rows.push((bytes, median(wyvern, |s| s.wall), max_rss(wyvern)));
+    }
+    println!("{report}");
+    std::fs::write(root().join("target/bench-report.md"), &report)?;
+    eprintln!("report written to target/bench-report.md; charts to docs/img/");
+    Ok(())
+}
+
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// To local disk: wyvern (verifying) against curl, curl + unzip -t, the Python loop, aria2c.
+fn local(target: &Path, options: &Options, report: &mut String) -> anyhow::Result<()> {
+    let sizes: Vec<u64> = if options.sweep { vec![64 << 20, 256 << 20, 1 << 30, 4 << 30] } else { vec![options.size] };
+    let mut sweep = Vec::new();
+    for &size in &sizes {
+        let replica = Replica::start(target, size, false)?;
+        let tools = download_tools(target, &replica.api);
+        let rows = compare(&tools, options.runs)?;
+        if size == options.size || !options.sweep {
+            writeln!(report, "## To local disk\n\n{}", table(replica.bytes, options.runs, &rows))?;
+            chart("bench-wall.svg", &rows, replica.bytes, "to local disk")?;
+        }
+        if let Some((_, wyvern)) = rows.iter().find(|(name, _)| name == "wyvern") {
+            sweep.push((replica.bytes, median(wyvern, |s| s.wall), max_rss(wyvern)));
         }
     }
     if options.sweep {
@@ -103,7 +163,7 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
             report,
             "Size sweep (wyvern, verification on):\n\n| size | median wall | throughput | peak RSS |\n|---|---|---|---|"
         )?;
-        for (size, wall, rss) in &sweep_rows {
+        for (size, wall, rss) in &sweep {
             writeln!(
                 report,
                 "| {} | {wall:.2} s | {:.0} MiB/s | {} MiB |",
@@ -112,11 +172,242 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
                 rss >> 10
             )?;
         }
+        writeln!(report)?;
     }
-    println!("{report}");
-    std::fs::write(root().join("target/bench-report.md"), &report)?;
-    eprintln!("report written to target/bench-report.md; chart to docs/img/bench-wall.svg");
     Ok(())
+}
+
+/// Through the link proxy: parallel ranges against one stream.
+fn link(target: &Path, options: &Options, report: &mut String) -> anyhow::Result<()> {
+    let replica = Replica::start(target, options.link_size, false)?;
+    let link = Link::start(replica.addr()?, options.shape)?;
+    let url = link.url();
+    let wyvern = target.join("wyvern");
+    let auth = format!("Authorization: Bearer {TEST_TOKEN}");
+    let deliverable = format!("{url}/1.0/tasking/deliverables/{TEST_DELIVERABLE}/");
+    let token = [("WYVERN_TOKEN".to_owned(), TEST_TOKEN.to_owned())];
+    let mut tools: Vec<Tool> = [4, 8]
+        .into_iter()
+        .map(|n| {
+            let command = format!(
+                "{} --api-url {url} --connections {n} deliverable download {TEST_DELIVERABLE} --to \"$OUT\" -q",
+                wyvern.display()
+            );
+            Tool::new(&format!("wyvern --connections {n}"), command).env(&token)
+        })
+        .collect();
+    tools.push(Tool::new("curl", format!("curl -sSf -H '{auth}' -o \"$OUT/d.zip\" '{deliverable}'")));
+    tools.extend(aria2c(&auth, &deliverable));
+    let rows = compare(&tools, options.runs)?;
+    let rate = options.shape.rate.map_or_else(|| "no cap".to_owned(), |r| format!("{} MB/s", r / 1_000_000));
+    writeln!(
+        report,
+        "## Over a distant link ({} ms RTT, {rate} per connection)\n\n{}",
+        options.shape.rtt.as_millis(),
+        table(replica.bytes, options.runs, &rows)
+    )?;
+    chart("bench-link.svg", &rows, replica.bytes, "over a 50 ms, 40 MB/s link")?;
+    Ok(())
+}
+
+/// Into the S3 emulator: wyvern streaming the download into a multipart upload, against
+/// `rclone copyurl`, and the upload alone (`rclone copyto` of a local copy); then a remote
+/// inspection of the uploaded zip, counting the bytes it reads.
+fn s3(target: &Path, options: &Options, report: &mut String) -> anyhow::Result<()> {
+    let replica = Replica::start(target, options.size, true)?;
+    let emulators = Emulators::start(&root())?;
+    let env = |key: &str| emulators.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default();
+    let endpoint = env("AWS_ENDPOINT");
+    let wyvern = target.join("wyvern");
+    let mut wyvern_env = emulators.env.clone();
+    wyvern_env.push(("WYVERN_TOKEN".to_owned(), TEST_TOKEN.to_owned()));
+    let mut tools = vec![
+        Tool::new(
+            "wyvern to S3",
+            format!(
+                "{} --api-url {} deliverable download {TEST_DELIVERABLE} --to s3://test-bucket/bench/$RUN -q",
+                wyvern.display(),
+                replica.api
+            ),
+        )
+        .env(&wyvern_env),
+    ];
+    let local_copy = root().join("target/bench-upload.zip");
+    if have("rclone") {
+        // rclone gets the presigned storage link (no token needed), as a user would paste it.
+        let link = replica.presigned_link()?;
+        let remote = format!(
+            "--s3-provider Other --s3-endpoint {endpoint} --s3-access-key-id test --s3-secret-access-key test \
+             --s3-region us-east-1 --s3-chunk-size 8M --s3-upload-concurrency 4"
+        );
+        tools.push(Tool::new(
+            "rclone copyurl",
+            format!("env -u AWS_CA_BUNDLE rclone copyurl {remote} '{link}' :s3:test-bucket/rclone/$RUN.zip"),
+        ));
+        run(
+            "a local copy for the upload-only reference",
+            Command::new("curl").args(["-sSf", "-o"]).arg(&local_copy).arg(&link),
+        )?;
+        tools.push(Tool::new(
+            "upload only (rclone copyto)",
+            format!(
+                "env -u AWS_CA_BUNDLE rclone copyto {remote} '{}' :s3:test-bucket/upload/$RUN.zip",
+                local_copy.display()
+            ),
+        ));
+    } else {
+        eprintln!(
+            "note: rclone is not installed (apt-get install rclone): rclone copyurl and the upload-only reference are skipped"
+        );
+    }
+    let rows = compare(&tools, options.runs);
+    let _ = std::fs::remove_file(&local_copy);
+    let rows = rows?;
+    writeln!(report, "## Into the S3 emulator (s3s-fs on loopback)\n\n{}", table(replica.bytes, options.runs, &rows))?;
+
+    // Remote inspection through a counting proxy in front of the emulator.
+    let endpoint_addr = endpoint.trim_start_matches("http://").parse()?;
+    let counter = Link::start(endpoint_addr, Shape { rtt: Duration::ZERO, rate: None })?;
+    let mut inspect_env = emulators.env.clone();
+    inspect_env.retain(|(k, _)| k != "AWS_ENDPOINT");
+    inspect_env.push(("AWS_ENDPOINT".to_owned(), counter.url()));
+    let inspect = Tool::new(
+        "wyvern inspect (remote)",
+        format!("{} inspect s3://test-bucket/bench/0/{TEST_DELIVERABLE}.zip", wyvern.display()),
+    )
+    .env(&inspect_env);
+    let out = root().join("target/bench-scratch/inspect");
+    std::fs::create_dir_all(&out)?;
+    let sample = time(&inspect, &out, 0)?;
+    let read = counter.bytes_from_server();
+    writeln!(
+        report,
+        "Remote `wyvern inspect` of the {} zip in the bucket: {} bytes read from the emulator ({:.3}% of the zip, \
+         responses and headers included), {:.2} s.\n",
+        mib(replica.bytes),
+        read,
+        read as f64 * 100.0 / replica.bytes as f64,
+        sample.wall
+    )?;
+    Ok(())
+}
+
+/// The download contenders, against the replica at `api`.
+fn download_tools(target: &Path, api: &str) -> Vec<Tool> {
+    let url = format!("{api}/1.0/tasking/deliverables/{TEST_DELIVERABLE}/");
+    let auth = format!("Authorization: Bearer {TEST_TOKEN}");
+    let wyvern = target.join("wyvern");
+    let token = [("WYVERN_TOKEN".to_owned(), TEST_TOKEN.to_owned())];
+    let mut tools = vec![
+        Tool::new(
+            "wyvern",
+            format!("{} --api-url {api} deliverable download {TEST_DELIVERABLE} --to \"$OUT\" -q", wyvern.display()),
+        )
+        .env(&token),
+        // Parallel ranges buy nothing on loopback, where the CPU is the limit: one stream.
+        Tool::new(
+            "wyvern --connections 1",
+            format!(
+                "{} --api-url {api} --connections 1 deliverable download {TEST_DELIVERABLE} --to \"$OUT\" -q",
+                wyvern.display()
+            ),
+        )
+        .env(&token),
+        Tool::new("curl", format!("curl -sSf -H '{auth}' -o \"$OUT/d.zip\" '{url}'")),
+        Tool::new(
+            "curl + unzip -t",
+            format!("curl -sSf -H '{auth}' -o \"$OUT/d.zip\" '{url}' && unzip -tq \"$OUT/d.zip\" >/dev/null"),
+        ),
+    ];
+    if Command::new("python3").args(["-c", "import requests"]).status().is_ok_and(|s| s.success()) {
+        let script = format!(
+            "import requests,os\nwith requests.get('{url}', headers={{'Authorization': 'Bearer {TEST_TOKEN}'}}, stream=True) as r:\n r.raise_for_status()\n with open(os.environ['OUT']+'/d.zip','wb') as f:\n  for chunk in r.iter_content(chunk_size=8192): f.write(chunk)\n"
+        );
+        tools.push(
+            Tool::new("python requests", "python3 -c \"$SCRIPT\"".to_owned()).env(&[("SCRIPT".to_owned(), script)]),
+        );
+    } else {
+        eprintln!("note: python3 with requests is not installed: the Python loop is skipped");
+    }
+    tools.extend(aria2c(&auth, &url));
+    tools
+}
+
+fn aria2c(auth: &str, url: &str) -> Option<Tool> {
+    if !have("aria2c") {
+        eprintln!("note: aria2c is not installed (apt-get install aria2): skipped");
+        return None;
+    }
+    let command = format!("aria2c -q -x4 -s4 --header='{auth}' -d \"$OUT\" -o d.zip '{url}'");
+    Some(Tool::new("aria2c -x4", command))
+}
+
+/// The replica serving one deliverable of a given size, stopped when dropped.
+struct Replica {
+    child: std::process::Child,
+    api: String,
+    /// The deliverable's size.
+    bytes: u64,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Replica {
+    /// Starts the replica; with `redirect`, the API answers with a presigned storage link.
+    fn start(target: &Path, size: u64, redirect: bool) -> anyhow::Result<Self> {
+        let mut child = Command::new(target.join("wyvern-sandbox"))
+            .args(["--size", &size.to_string()])
+            .args(redirect.then_some("--redirect-to-storage"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("starting the replica")?;
+        let api = {
+            use std::io::BufRead;
+            let stdout = child.stdout.take().context("replica stdout")?;
+            let mut line = String::new();
+            std::io::BufReader::new(stdout).read_line(&mut line)?;
+            line.trim().to_owned()
+        };
+        let mut replica = Self { child, api, bytes: 0 };
+        // Generates the deliverable and warms the page cache.
+        eprintln!("\n==> generate a {} deliverable", mib(size));
+        let output = Command::new("curl")
+            .args(["-sSf", "-H", &format!("Authorization: Bearer {TEST_TOKEN}"), "-o", "/dev/null"])
+            .args(["-L", "-w", "%{size_download}", &replica.deliverable_url()])
+            .output()?;
+        if !output.status.success() {
+            bail!("the replica did not serve its deliverable: {}", String::from_utf8_lossy(&output.stderr));
+        }
+        replica.bytes = String::from_utf8_lossy(&output.stdout).trim().parse()?;
+        Ok(replica)
+    }
+
+    fn deliverable_url(&self) -> String {
+        format!("{}/1.0/tasking/deliverables/{TEST_DELIVERABLE}/", self.api)
+    }
+
+    fn addr(&self) -> anyhow::Result<std::net::SocketAddr> {
+        Ok(self.api.trim_start_matches("http://").parse()?)
+    }
+
+    /// A link to the deliverable that needs no token: the replica's storage URL.
+    fn presigned_link(&self) -> anyhow::Result<String> {
+        let output = Command::new("curl")
+            .args(["-sSf", "-H", &format!("Authorization: Bearer {TEST_TOKEN}"), "-o", "/dev/null"])
+            .args(["-w", "%{redirect_url}", &self.deliverable_url()])
+            .output()?;
+        let link = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        if link.is_empty() {
+            bail!("the replica gave no storage link");
+        }
+        Ok(link)
+    }
 }
 
 fn machine() -> String {
@@ -140,106 +431,41 @@ fn mib(bytes: u64) -> String {
     }
 }
 
-/// Runs every tool `runs` times, alternating, against a replica serving a deliverable of `size`.
-fn measure(target: &Path, size: u64, runs: usize) -> anyhow::Result<(u64, Rows)> {
-    let mut sandbox = Command::new(target.join("wyvern-sandbox"))
-        .args(["--size", &size.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting the replica")?;
-    let api = {
-        use std::io::BufRead;
-        let stdout = sandbox.stdout.take().context("replica stdout")?;
-        let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line)?;
-        line.trim().to_owned()
-    };
-    let result = (|| {
-        let url = format!("{api}/1.0/tasking/deliverables/{TEST_DELIVERABLE}/");
-        let auth = format!("Authorization: Bearer {TEST_TOKEN}");
-        let scratch = root().join("target/bench-scratch");
-        std::fs::create_dir_all(&scratch)?;
-        // Generates the deliverable and warms the page cache.
-        run(
-            &format!("generate a {} deliverable", mib(size)),
-            Command::new("curl").args(["-sSf", "-H", &auth, "-o", "/dev/null", &url]),
-        )?;
-        let wyvern = target.join("wyvern");
-        let mut tools = vec![
-            Tool {
-                name: "wyvern",
-                command: format!(
-                    "{} --api-url {api} deliverable download {TEST_DELIVERABLE} --to \"$OUT\" -q",
-                    wyvern.display()
-                ),
-                env: vec![("WYVERN_TOKEN", TEST_TOKEN.to_owned())],
-            },
-            Tool { name: "curl", command: format!("curl -sSf -H '{auth}' -o \"$OUT/d.zip\" '{url}'"), env: Vec::new() },
-            Tool {
-                name: "curl + unzip -t",
-                command: format!(
-                    "curl -sSf -H '{auth}' -o \"$OUT/d.zip\" '{url}' && unzip -tq \"$OUT/d.zip\" >/dev/null"
-                ),
-                env: Vec::new(),
-            },
-        ];
-        if Command::new("python3").args(["-c", "import requests"]).status().is_ok_and(|s| s.success()) {
-            let script = format!(
-                "import requests,os\nwith requests.get('{url}', headers={{'Authorization': 'Bearer {TEST_TOKEN}'}}, stream=True) as r:\n r.raise_for_status()\n with open(os.environ['OUT']+'/d.zip','wb') as f:\n  for chunk in r.iter_content(chunk_size=8192): f.write(chunk)\n"
+/// Runs every tool `runs` times, alternating, each into a fresh folder.
+fn compare(tools: &[Tool], runs: usize) -> anyhow::Result<Rows> {
+    let scratch = root().join("target/bench-scratch");
+    std::fs::create_dir_all(&scratch)?;
+    let mut samples: Rows = tools.iter().map(|t| (t.name.clone(), Vec::new())).collect();
+    for round in 0..runs {
+        for (index, tool) in tools.iter().enumerate() {
+            let out = scratch.join(format!("{round}-{index}"));
+            std::fs::create_dir_all(&out)?;
+            let sample = time(tool, &out, round)?;
+            eprintln!(
+                "  {:<28} {:>7.2} s  cpu {:>6.2} s  rss {:>6} MiB",
+                tool.name,
+                sample.wall,
+                sample.cpu,
+                sample.rss_kib >> 10
             );
-            tools.push(Tool {
-                name: "python requests",
-                command: "python3 -c \"$SCRIPT\"".to_owned(),
-                env: vec![("SCRIPT", script)],
-            });
-        } else {
-            eprintln!("note: python3 with requests is not installed: the Python loop is skipped");
+            samples[index].1.push(sample);
+            std::fs::remove_dir_all(&out)?;
         }
-        if have("aria2c") {
-            tools.push(Tool {
-                name: "aria2c -x4",
-                command: format!("aria2c -q -x4 -s4 --header='{auth}' -d \"$OUT\" -o d.zip '{url}'"),
-                env: Vec::new(),
-            });
-        } else {
-            eprintln!("note: aria2c is not installed (apt-get install aria2): skipped");
-        }
-        let mut samples: Rows = tools.iter().map(|t| (t.name, Vec::new())).collect();
-        let mut bytes = 0;
-        for round in 0..runs {
-            for (index, tool) in tools.iter().enumerate() {
-                let out = scratch.join(format!("{round}-{index}"));
-                std::fs::create_dir_all(&out)?;
-                let sample = time(tool, &out)?;
-                eprintln!(
-                    "  {:<16} {:>7.2} s  cpu {:>6.2} s  rss {:>6} MiB",
-                    tool.name,
-                    sample.wall,
-                    sample.cpu,
-                    sample.rss_kib >> 10
-                );
-                samples[index].1.push(sample);
-                bytes = zip_size(&out).unwrap_or(bytes);
-                std::fs::remove_dir_all(&out)?;
-            }
-        }
-        let _ = std::fs::remove_dir_all(&scratch);
-        Ok((bytes, samples))
-    })();
-    let _ = sandbox.kill();
-    let _ = sandbox.wait();
-    result
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(samples)
 }
 
-/// Runs a tool under `/usr/bin/time` (wall, user + sys, and peak RSS of the whole process tree).
-fn time(tool: &Tool, out: &Path) -> anyhow::Result<Sample> {
+/// Runs a tool under `/usr/bin/time` (wall, user + sys, and peak RSS of the whole process tree),
+/// with `$OUT` its folder and `$RUN` the round.
+fn time(tool: &Tool, out: &Path, round: usize) -> anyhow::Result<Sample> {
     let figures = out.with_extension("time");
     let status = Command::new("/usr/bin/time")
         .args(["-f", "%e %U %S %M", "-o"])
         .arg(&figures)
         .args(["sh", "-c", &tool.command])
         .env("OUT", out)
+        .env("RUN", round.to_string())
         .envs(tool.env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::null())
         .status()
@@ -254,18 +480,6 @@ fn time(tool: &Tool, out: &Path) -> anyhow::Result<Sample> {
     Ok(Sample { wall, cpu: user + sys, rss_kib: rss as u64 })
 }
 
-/// The size of the zip a tool left in `out` (at any depth).
-fn zip_size(out: &Path) -> Option<u64> {
-    std::fs::read_dir(out).ok()?.flatten().find_map(|entry| {
-        let path = entry.path();
-        if path.is_dir() {
-            zip_size(&path)
-        } else {
-            path.extension().is_some_and(|e| e == "zip").then(|| entry.metadata().map(|m| m.len()).ok()).flatten()
-        }
-    })
-}
-
 fn median(samples: &[Sample], field: impl Fn(&Sample) -> f64) -> f64 {
     let mut values: Vec<f64> = samples.iter().map(field).collect();
     values.sort_by(f64::total_cmp);
@@ -277,8 +491,8 @@ fn max_rss(samples: &[Sample]) -> u64 {
 }
 
 /// The Markdown table of one size.
-fn table(size: u64, runs: usize, rows: &[(&'static str, Vec<Sample>)]) -> String {
-    let curl = rows.iter().find(|(n, _)| *n == "curl").map_or(1.0, |(_, s)| median(s, |x| x.wall));
+fn table(size: u64, runs: usize, rows: &Rows) -> String {
+    let curl = rows.iter().find(|(n, _)| n == "curl").map_or(1.0, |(_, s)| median(s, |x| x.wall));
     let mut out = format!(
         "Deliverable of {} ({size} bytes), median of {runs} alternating runs:\n\n| tool | median wall | throughput | user+sys CPU | peak RSS | wall vs curl |\n|---|---|---|---|---|---|\n",
         mib(size)
@@ -297,32 +511,32 @@ fn table(size: u64, runs: usize, rows: &[(&'static str, Vec<Sample>)]) -> String
     out
 }
 
-/// A horizontal bar chart of median wall times, as SVG.
-fn chart(rows: &[(&'static str, Vec<Sample>)], size: u64) -> anyhow::Result<()> {
-    let walls: Vec<(&str, f64)> = rows.iter().map(|(n, s)| (*n, median(s, |x| x.wall))).collect();
+/// A horizontal bar chart of median wall times, as SVG, into docs/img/`file`.
+fn chart(file: &str, rows: &Rows, size: u64, title: &str) -> anyhow::Result<()> {
+    let walls: Vec<(&str, f64)> = rows.iter().map(|(n, s)| (n.as_str(), median(s, |x| x.wall))).collect();
     let longest = walls.iter().map(|(_, w)| *w).fold(0.0, f64::max).max(1e-9);
-    let (width, bar_height) = (640.0, 28.0);
+    let (width, bar_height, label) = (720.0, 28.0, 230.0);
     let height = 50.0 + bar_height * walls.len() as f64;
     let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"13\">\n<text x=\"10\" y=\"22\" font-weight=\"bold\">Median wall time, {} deliverable (shorter is better)</text>\n",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"13\">\n<text x=\"10\" y=\"22\" font-weight=\"bold\">Median wall time, {} deliverable {title} (shorter is better)</text>\n",
         mib(size)
     );
     for (i, (name, wall)) in walls.iter().enumerate() {
         let y = 36.0 + bar_height * i as f64;
-        let bar = (width - 260.0) * wall / longest;
-        let colour = if *name == "wyvern" { "#2b7bb9" } else { "#9aa5b1" };
+        let bar = (width - label - 80.0) * wall / longest;
+        let colour = if name.starts_with("wyvern") { "#2b7bb9" } else { "#9aa5b1" };
         let _ = writeln!(
             svg,
-            "<text x=\"10\" y=\"{:.0}\">{name}</text><rect x=\"150\" y=\"{y:.0}\" width=\"{bar:.1}\" height=\"{:.0}\" fill=\"{colour}\"/><text x=\"{:.1}\" y=\"{:.0}\">{wall:.2} s</text>",
+            "<text x=\"10\" y=\"{:.0}\">{name}</text><rect x=\"{label}\" y=\"{y:.0}\" width=\"{bar:.1}\" height=\"{:.0}\" fill=\"{colour}\"/><text x=\"{:.1}\" y=\"{:.0}\">{wall:.2} s</text>",
             y + 17.0,
             bar_height - 8.0,
-            156.0 + bar,
+            label + 6.0 + bar,
             y + 17.0
         );
     }
     svg.push_str("</svg>\n");
     let dir = root().join("docs/img");
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("bench-wall.svg"), svg)?;
+    std::fs::write(dir.join(file), svg)?;
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod emulators;
+mod link;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -17,7 +18,9 @@ tasks:
   live   download the sandbox test order from Wyvern's real sandbox (needs WYVERN_TOKEN)
   emulators  start the storage emulators the tests use, print their environment, wait for Ctrl-C
   fuzz [SECONDS]  fuzz the zip inspector (needs cargo-fuzz; default 300 s), growing fuzz/corpus
-  bench [--size SIZE] [--runs N] [--sweep]  wyvern against curl, curl + unzip -t, Python requests, aria2c";
+  bench [--size SIZE] [--runs N] [--sweep] [--only local,link,s3] [--link-size SIZE] [--rtt MS] [--rate MB_PER_S]
+         wyvern against curl, curl + unzip -t, Python requests, aria2c (to disk, over a simulated
+         50 ms / 40 MB/s link) and rclone (into the S3 emulator)";
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();

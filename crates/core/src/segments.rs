@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::ops::Range;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use url::Url;
@@ -13,9 +13,13 @@ use crate::client::Client;
 use crate::download::{Chunk, Download};
 use crate::error::Error;
 
+/// Bytes a segment passes on at once.
+const PIECE: usize = 256 << 10;
+
 /// The segments of a body being fetched at once, each by its own task into its own channel.
-/// The first in the queue is read as it arrives; the others wait in their channels, so memory
-/// holds at most `connections - 1` segments.
+/// The first in the queue is read as it arrives; the others wait in their channels, gathered in
+/// pieces of equal size (which the allocator reuses well), so memory holds at most
+/// `connections - 1` segments.
 #[derive(Debug)]
 pub(crate) struct Segments {
     client: Client,
@@ -98,13 +102,24 @@ impl Segment {
         let task = tokio::spawn(async move {
             let forwarded = async {
                 let mut download = open.await?;
+                let mut buffer = BytesMut::with_capacity(PIECE);
                 while let Some(chunk) = download.next().await? {
                     // A segment never restarts (see `Download::resume`), so every chunk is data.
-                    if let Chunk::Data(data) = chunk
-                        && sender.send(Ok(data)).is_err()
-                    {
-                        break;
+                    let Chunk::Data(mut data) = chunk else { continue };
+                    while !data.is_empty() {
+                        // Filled to the piece's size exactly: a piece never grows its buffer.
+                        let take = data.len().min(PIECE - buffer.len());
+                        buffer.extend_from_slice(&data.split_to(take));
+                        if buffer.len() == PIECE {
+                            let piece = std::mem::replace(&mut buffer, BytesMut::with_capacity(PIECE));
+                            if sender.send(Ok(piece.freeze())).is_err() {
+                                return Ok(());
+                            }
+                        }
                     }
+                }
+                if !buffer.is_empty() {
+                    let _ = sender.send(Ok(buffer.freeze()));
                 }
                 Ok(())
             };

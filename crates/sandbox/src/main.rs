@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use clap::Parser;
-use wyvern_sandbox::{DEFAULT_DELIVERABLE_SIZE, Sandbox, TEST_TOKEN};
+use wyvern_sandbox::{DEFAULT_DELIVERABLE_SIZE, Fault, Sandbox, TEST_DELIVERABLE, TEST_TOKEN};
 
 /// A local replica of Wyvern's tasking API.
 #[derive(Debug, Parser)]
@@ -18,13 +18,21 @@ struct Args {
     /// Approximate size of generated deliverables, in bytes.
     #[arg(long, default_value_t = DEFAULT_DELIVERABLE_SIZE)]
     size: u64,
+    /// Answer the test deliverable with a redirect to a presigned link on the storage host, as
+    /// Wyvern's API does.
+    #[arg(long)]
+    redirect_to_storage: bool,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).init();
     let args = Args::parse();
-    let sandbox = Sandbox::builder().token(args.token).deliverable_size(args.size).start_on(args.listen).await?;
+    let mut builder = Sandbox::builder().token(args.token).deliverable_size(args.size);
+    if args.redirect_to_storage {
+        builder = builder.fault(TEST_DELIVERABLE, Fault::RedirectToStorage);
+    }
+    let sandbox = builder.start_on(args.listen).await?;
     println!("{}", sandbox.api_url());
     eprintln!("wyvern-sandbox: API on {}, storage host on {}", sandbox.api_url(), sandbox.storage_url());
     tokio::select! {

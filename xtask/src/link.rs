@@ -1,0 +1,104 @@
+//! A userspace TCP proxy on loopback that behaves like a distant link, for `cargo xtask bench`:
+//! every byte is delayed by half the round-trip time in each direction, and each connection's
+//! bandwidth is capped (the kernel's netem is not available everywhere). It also counts the
+//! bytes it carries from the server, which measures what a client read.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Bytes read from a socket at once; also the pacing granularity.
+const PIECE: usize = 16 << 10;
+/// Pieces queued per direction: enough for the bandwidth-delay product of the links simulated.
+const QUEUE: usize = 512;
+
+/// How the link behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub rtt: Duration,
+    /// Bytes per second per connection and direction; `None` for no cap.
+    pub rate: Option<u64>,
+}
+
+/// A running proxy; it stops with the process (its threads are detached).
+pub struct Link {
+    pub addr: SocketAddr,
+    from_server: Arc<AtomicU64>,
+}
+
+impl Link {
+    /// Listens on a free loopback port and forwards every connection to `upstream`.
+    pub fn start(upstream: SocketAddr, shape: Shape) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let addr = listener.local_addr()?;
+        let from_server = Arc::new(AtomicU64::new(0));
+        let counter = from_server.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = TcpStream::connect(upstream) else { continue };
+                let _ = (client.set_nodelay(true), server.set_nodelay(true));
+                let (Ok(client2), Ok(server2)) = (client.try_clone(), server.try_clone()) else { continue };
+                pipe(client, server, shape, None);
+                pipe(server2, client2, shape, Some(counter.clone()));
+            }
+        });
+        Ok(Self { addr, from_server })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Bytes carried from the server to clients so far.
+    pub fn bytes_from_server(&self) -> u64 {
+        self.from_server.load(Ordering::Relaxed)
+    }
+}
+
+/// Copies `from` to `to` through a delay line, paced to the rate.
+fn pipe(mut from: TcpStream, mut to: TcpStream, shape: Shape, counter: Option<Arc<AtomicU64>>) {
+    let (sender, receiver) = mpsc::sync_channel::<(Instant, Vec<u8>)>(QUEUE);
+    std::thread::spawn(move || {
+        loop {
+            let mut piece = vec![0; PIECE];
+            match from.read(&mut piece) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    piece.truncate(n);
+                    if sender.send((Instant::now(), piece)).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        let delay = shape.rtt / 2;
+        let mut next = Instant::now();
+        for (read_at, piece) in receiver {
+            sleep_until(read_at + delay);
+            if let Some(rate) = shape.rate {
+                next = next.max(Instant::now());
+                sleep_until(next);
+                next += Duration::from_secs_f64(piece.len() as f64 / rate as f64);
+            }
+            if to.write_all(&piece).is_err() {
+                break;
+            }
+            if let Some(counter) = &counter {
+                counter.fetch_add(piece.len() as u64, Ordering::Relaxed);
+            }
+        }
+        let _ = to.shutdown(Shutdown::Write);
+    });
+}
+
+fn sleep_until(at: Instant) {
+    let now = Instant::now();
+    if at > now {
+        std::thread::sleep(at - now);
+    }
+}
