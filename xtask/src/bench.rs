@@ -151,7 +151,7 @@ fn local(target: &Path, options: &Options, report: &mut String) -> anyhow::Resul
         let tools = download_tools(target, &replica.api);
         let rows = compare(&tools, options.runs)?;
         if size == options.size || !options.sweep {
-            writeln!(report, "## To local disk\n\n{}", table(replica.bytes, options.runs, &rows))?;
+            writeln!(report, "## To local disk\n\n{}", table(replica.bytes, options.runs, &rows, "curl"))?;
             chart("bench-wall.svg", &rows, replica.bytes, "to local disk")?;
         }
         if let Some((_, wyvern)) = rows.iter().find(|(name, _)| name == "wyvern") {
@@ -182,20 +182,11 @@ fn link(target: &Path, options: &Options, report: &mut String) -> anyhow::Result
     let replica = Replica::start(target, options.link_size, false)?;
     let link = Link::start(replica.addr()?, options.shape)?;
     let url = link.url();
-    let wyvern = target.join("wyvern");
     let auth = format!("Authorization: Bearer {TEST_TOKEN}");
     let deliverable = format!("{url}/1.0/tasking/deliverables/{TEST_DELIVERABLE}/");
     let token = [("WYVERN_TOKEN".to_owned(), TEST_TOKEN.to_owned())];
-    let mut tools: Vec<Tool> = [4, 8]
-        .into_iter()
-        .map(|n| {
-            let command = format!(
-                "{} --api-url {url} --connections {n} deliverable download {TEST_DELIVERABLE} --to \"$OUT\" -q",
-                wyvern.display()
-            );
-            Tool::new(&format!("wyvern --connections {n}"), command).env(&token)
-        })
-        .collect();
+    let mut tools: Vec<Tool> =
+        [None, Some(8)].into_iter().map(|n| wyvern(target, "wyvern", &url, n, "\"$OUT\"", &token)).collect();
     tools.push(Tool::new("curl", format!("curl -sSf -H '{auth}' -o \"$OUT/d.zip\" '{deliverable}'")));
     tools.extend(aria2c(&auth, &deliverable));
     let rows = compare(&tools, options.runs)?;
@@ -204,7 +195,7 @@ fn link(target: &Path, options: &Options, report: &mut String) -> anyhow::Result
         report,
         "## Over a distant link ({} ms RTT, {rate} per connection)\n\n{}",
         options.shape.rtt.as_millis(),
-        table(replica.bytes, options.runs, &rows)
+        table(replica.bytes, options.runs, &rows, "curl")
     )?;
     chart("bench-link.svg", &rows, replica.bytes, "over a 50 ms, 40 MB/s link")?;
     Ok(())
@@ -218,20 +209,11 @@ fn s3(target: &Path, options: &Options, report: &mut String) -> anyhow::Result<(
     let emulators = Emulators::start(&root())?;
     let env = |key: &str| emulators.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default();
     let endpoint = env("AWS_ENDPOINT");
-    let wyvern = target.join("wyvern");
+    let binary = target.join("wyvern");
     let mut wyvern_env = emulators.env.clone();
     wyvern_env.push(("WYVERN_TOKEN".to_owned(), TEST_TOKEN.to_owned()));
-    let mut tools = vec![
-        Tool::new(
-            "wyvern to S3",
-            format!(
-                "{} --api-url {} deliverable download {TEST_DELIVERABLE} --to s3://test-bucket/bench/$RUN -q",
-                wyvern.display(),
-                replica.api
-            ),
-        )
-        .env(&wyvern_env),
-    ];
+    let mut tools =
+        vec![wyvern(target, "wyvern to S3", &replica.api, None, "s3://test-bucket/bench/$RUN", &wyvern_env)];
     let local_copy = root().join("target/bench-upload.zip");
     if have("rclone") {
         // rclone gets the presigned storage link (no token needed), as a user would paste it.
@@ -263,7 +245,12 @@ fn s3(target: &Path, options: &Options, report: &mut String) -> anyhow::Result<(
     let rows = compare(&tools, options.runs);
     let _ = std::fs::remove_file(&local_copy);
     let rows = rows?;
-    writeln!(report, "## Into the S3 emulator (s3s-fs on loopback)\n\n{}", table(replica.bytes, options.runs, &rows))?;
+    let reference = if have("rclone") { "rclone copyurl" } else { "wyvern to S3" };
+    writeln!(
+        report,
+        "## Into the S3 emulator (s3s-fs on loopback)\n\n{}",
+        table(replica.bytes, options.runs, &rows, reference)
+    )?;
 
     // Remote inspection through a counting proxy in front of the emulator.
     let endpoint_addr = endpoint.trim_start_matches("http://").parse()?;
@@ -273,7 +260,7 @@ fn s3(target: &Path, options: &Options, report: &mut String) -> anyhow::Result<(
     inspect_env.push(("AWS_ENDPOINT".to_owned(), counter.url()));
     let inspect = Tool::new(
         "wyvern inspect (remote)",
-        format!("{} inspect s3://test-bucket/bench/0/{TEST_DELIVERABLE}.zip", wyvern.display()),
+        format!("{} inspect s3://test-bucket/bench/0/{TEST_DELIVERABLE}.zip", binary.display()),
     )
     .env(&inspect_env);
     let out = root().join("target/bench-scratch/inspect");
@@ -292,27 +279,31 @@ fn s3(target: &Path, options: &Options, report: &mut String) -> anyhow::Result<(
     Ok(())
 }
 
+/// `wyvern deliverable download` of the test deliverable from `api` into `dest`, named `label`
+/// (with `--connections N` when given).
+fn wyvern(
+    target: &Path,
+    label: &str,
+    api: &str,
+    connections: Option<u16>,
+    dest: &str,
+    env: &[(String, String)],
+) -> Tool {
+    let flag = connections.map_or_else(String::new, |n| format!(" --connections {n}"));
+    let command = format!(
+        "{} --api-url {api}{flag} deliverable download {TEST_DELIVERABLE} --to {dest} -q",
+        target.join("wyvern").display()
+    );
+    Tool::new(&format!("{label}{flag}"), command).env(env)
+}
+
 /// The download contenders, against the replica at `api`.
 fn download_tools(target: &Path, api: &str) -> Vec<Tool> {
     let url = format!("{api}/1.0/tasking/deliverables/{TEST_DELIVERABLE}/");
     let auth = format!("Authorization: Bearer {TEST_TOKEN}");
-    let wyvern = target.join("wyvern");
     let token = [("WYVERN_TOKEN".to_owned(), TEST_TOKEN.to_owned())];
     let mut tools = vec![
-        Tool::new(
-            "wyvern",
-            format!("{} --api-url {api} deliverable download {TEST_DELIVERABLE} --to \"$OUT\" -q", wyvern.display()),
-        )
-        .env(&token),
-        // Parallel ranges buy nothing on loopback, where the CPU is the limit: one stream.
-        Tool::new(
-            "wyvern --connections 1",
-            format!(
-                "{} --api-url {api} --connections 1 deliverable download {TEST_DELIVERABLE} --to \"$OUT\" -q",
-                wyvern.display()
-            ),
-        )
-        .env(&token),
+        wyvern(target, "wyvern", api, None, "\"$OUT\"", &token),
         Tool::new("curl", format!("curl -sSf -H '{auth}' -o \"$OUT/d.zip\" '{url}'")),
         Tool::new(
             "curl + unzip -t",
@@ -491,10 +482,10 @@ fn max_rss(samples: &[Sample]) -> u64 {
 }
 
 /// The Markdown table of one size.
-fn table(size: u64, runs: usize, rows: &Rows) -> String {
-    let curl = rows.iter().find(|(n, _)| n == "curl").map_or(1.0, |(_, s)| median(s, |x| x.wall));
+fn table(size: u64, runs: usize, rows: &Rows, reference: &str) -> String {
+    let base = rows.iter().find(|(n, _)| n == reference).map_or(1.0, |(_, s)| median(s, |x| x.wall));
     let mut out = format!(
-        "Deliverable of {} ({size} bytes), median of {runs} alternating runs:\n\n| tool | median wall | throughput | user+sys CPU | peak RSS | wall vs curl |\n|---|---|---|---|---|---|\n",
+        "Deliverable of {} ({size} bytes), median of {runs} alternating runs:\n\n| tool | median wall | throughput | user+sys CPU | peak RSS | wall vs {reference} |\n|---|---|---|---|---|---|\n",
         mib(size)
     );
     for (name, samples) in rows {
@@ -505,7 +496,7 @@ fn table(size: u64, runs: usize, rows: &Rows) -> String {
             size as f64 / wall.max(1e-9) / 1048576.0,
             median(samples, |s| s.cpu),
             max_rss(samples) >> 10,
-            wall / curl.max(1e-9),
+            wall / base.max(1e-9),
         );
     }
     out

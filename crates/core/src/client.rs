@@ -113,10 +113,11 @@ impl ClientBuilder {
         self
     }
 
-    /// Fetch each deliverable as up to `connections` ranged requests at once, when the server
-    /// accepts ranges (default [`DEFAULT_CONNECTIONS`]; 1 streams it whole in one request). The
-    /// bytes still come out of [`Download::next`] in order: segments that arrive early wait in
-    /// memory, at most `connections - 1` segments of [`ClientBuilder::segment_size`].
+    /// Fetch a deliverable as up to `connections` ranged requests at once when one connection
+    /// brings its first bytes slower than [`crate::SPLIT_BELOW`] and the server accepts ranges
+    /// (default [`DEFAULT_CONNECTIONS`]; 1 always streams it in one request). The bytes still
+    /// come out of [`Download::next`] in order: segments that arrive early wait in memory, about
+    /// `connections` segments of [`ClientBuilder::segment_size`].
     pub fn connections(mut self, connections: usize) -> Self {
         self.connections = connections.max(1);
         self
@@ -286,11 +287,16 @@ impl Client {
     }
 
     /// Starts streaming a deliverable. The body is never buffered whole: read it with
-    /// [`Download::next`]. With more than one connection (see [`ClientBuilder::connections`]),
-    /// the first request asks for the first segment only; a server that answers with a range
-    /// gets the rest as parallel ranged requests, one that sends the whole body streams it.
+    /// [`Download::next`]. With more than one connection (see [`ClientBuilder::connections`]), a
+    /// body whose first bytes come slowly is fetched on as parallel ranged requests.
     pub async fn download(&self, id: &DeliverableId) -> Result<Download> {
-        self.download_from(id, 0).await
+        let url = self.deliverable_url(id);
+        let slot = match &self.inner.host_slots {
+            Some(slots) => slots.acquire(&url).await,
+            None => None,
+        };
+        let response = self.get(&url, None).await?;
+        Download::start(self.clone(), url, response, slot)
     }
 
     /// Continues a deliverable from byte `offset` (a partial file left by an interrupted run):
@@ -303,17 +309,11 @@ impl Client {
             Some(slots) => slots.acquire(&url).await,
             None => None,
         };
-        let Parallel { connections, segment_size } = self.inner.parallel;
-        let to = (connections > 1).then(|| offset + segment_size);
-        let response = if offset == 0 && to.is_none() {
-            self.get(&url, None).await?
-        } else {
-            match self.get_with(&url, Some(Resume { from: offset, to, if_range: None }), self.inner.retry).await {
-                // Nothing at that offset: the partial file is as long as the deliverable or
-                // longer (or the deliverable is empty). Start over.
-                Err(Error::UnexpectedStatus { status: 416, .. }) => self.get(&url, None).await?,
-                other => other?,
-            }
+        let range = Some(Resume { from: offset, to: None, if_range: None });
+        let response = match self.get_with(&url, range, self.inner.retry).await {
+            // The partial file is as long as the deliverable or longer: start over.
+            Err(Error::UnexpectedStatus { status: 416, .. }) => self.get(&url, None).await?,
+            other => other?,
         };
         Download::start(self.clone(), url, response, slot)
     }

@@ -1,4 +1,5 @@
 use std::ops::Range;
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{self, HeaderMap};
@@ -16,6 +17,19 @@ type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 /// Every zip starts with a local file header.
 const ZIP_MAGIC: &[u8; 4] = b"PK\x03\x04";
+
+/// The first bytes of a body measure the link: at least this many...
+const SPLIT_WINDOW: u64 = 1 << 20;
+/// ...and a link slower than this (bytes per second) on one connection gets more connections.
+/// Faster than this, the CPU hashing and verifying the bytes is the limit, not the link.
+pub const SPLIT_BELOW: u64 = 64 << 20;
+
+/// Where the measurement of a body's first bytes started.
+#[derive(Debug)]
+struct Window {
+    from: u64,
+    since: Instant,
+}
 
 /// What [`Download::next`] yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +70,8 @@ pub struct Download {
     segment: bool,
     /// The parallel requests the bytes come from, when the body is fetched in segments.
     segments: Option<Segments>,
+    /// How fast the first bytes come, while deciding whether to fetch the rest in parallel.
+    window: Option<Window>,
     /// The host slot this body holds, when downloads per host are limited.
     _slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -81,7 +97,8 @@ impl Download {
             (true, None) => (0, response.content_length(), response.content_length()),
             (false, _) => (0, response.content_length(), response.content_length()),
         };
-        let mut download = Self {
+        let parallel = client.parallel().connections > 1 && total.is_some() && (accepts_ranges || partial);
+        Ok(Self {
             shown_url: redact_url(response.url()),
             total,
             end,
@@ -98,17 +115,35 @@ impl Download {
             start,
             segment: false,
             segments: None,
+            window: parallel.then(|| Window { from: start, since: Instant::now() }),
             _slot: slot,
-        };
-        if let (true, Some(end), Some(total)) = (partial, end, total)
-            && end < total
-        {
-            download.split(end, total);
-        }
-        Ok(download)
+        })
     }
 
-    /// Hands this request (the first segment) and the rest of the body to parallel requests.
+    /// Once the first [`SPLIT_WINDOW`] bytes (or a segment, if larger) have arrived: when they
+    /// came slower than [`SPLIT_BELOW`], the link rather than this machine is the limit, and
+    /// the rest of the body is fetched as parallel ranged requests. This request carries on up
+    /// to the end of the next segment.
+    fn maybe_split(&mut self) {
+        let Some(window) = &self.window else { return };
+        let segment = self.client.parallel().segment_size;
+        let measured = self.received - window.from;
+        if measured < segment.max(SPLIT_WINDOW) {
+            return;
+        }
+        let rate = measured as f64 / window.since.elapsed().as_secs_f64().max(1e-6);
+        self.window = None;
+        let end = self.received + segment;
+        match self.total {
+            Some(total) if rate < SPLIT_BELOW as f64 && end + segment <= total => {
+                tracing::debug!(url = %self.shown_url, rate = rate as u64, "one connection is slow: fetching the rest in parallel ranges");
+                self.split(end, total);
+            }
+            _ => {}
+        }
+    }
+
+    /// Hands this request (up to `end`) and the rest of the body to parallel requests.
     fn split(&mut self, end: u64, total: u64) {
         let first = Self {
             client: self.client.clone(),
@@ -119,13 +154,14 @@ impl Download {
             end: Some(end),
             etag: self.etag.clone(),
             accepts_ranges: true,
-            received: self.start,
-            high_water: self.start,
+            received: self.received,
+            high_water: self.received,
             stalls: 0,
             head: None,
-            start: self.start,
+            start: self.received,
             segment: true,
             segments: None,
+            window: None,
             _slot: None,
         };
         // If-Range only with a strong validator: a weak one must not be used for ranges.
@@ -158,6 +194,7 @@ impl Download {
             start: range.start,
             segment: true,
             segments: None,
+            window: None,
             _slot: None,
         })
     }
@@ -210,6 +247,7 @@ impl Download {
                     if self.end.is_some_and(|end| self.received >= end) {
                         self.response = None;
                     }
+                    self.maybe_split();
                     match self.pass_magic(bytes)? {
                         Some(bytes) => return Ok(Some(Chunk::Data(bytes))),
                         None => continue,

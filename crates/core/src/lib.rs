@@ -19,7 +19,7 @@ mod url_redact;
 pub use client::{
     Client, ClientBuilder, DEFAULT_CONNECTIONS, DEFAULT_SEGMENT_SIZE, PRODUCTION_API_URL, SANDBOX_API_URL, TokenSet,
 };
-pub use download::{Chunk, Download};
+pub use download::{Chunk, Download, SPLIT_BELOW};
 pub use error::Error;
 pub use ids::{DeliverableId, InvalidId, OrderId};
 pub use model::{Deliverable, Link, Order, OrderStatus, ReasonCode};

@@ -19,11 +19,6 @@ async fn download(world: &World, extra: &[&str]) -> (crate::Run, bool) {
     (run, identical)
 }
 
-/// The first request of a download asks for the first segment (8 MiB by default).
-fn first_segment() -> String {
-    format!("bytes=0-{}", wyvern_core::DEFAULT_SEGMENT_SIZE - 1)
-}
-
 async fn len(world: &World) -> u64 {
     world.sandbox.deliverable(TEST_DELIVERABLE).await.expect("generated").len
 }
@@ -81,7 +76,7 @@ async fn cut_connection_resumes_with_range_from_the_last_byte() {
     assert!(identical, "resumed file is byte-identical");
     let ranges: Vec<_> = world.deliverable_requests(TEST_DELIVERABLE).into_iter().map(|r| r.range).collect();
     assert_eq!(ranges.len(), 2, "{ranges:?}");
-    assert_eq!(ranges[0], Some(first_segment()), "the deliverable fits in the first segment");
+    assert_eq!(ranges[0], None);
     // The resume starts at the last byte that arrived: at the cut, or a little before it when
     // bytes in flight were lost with the connection.
     let from: u64 = ranges[1]
@@ -155,28 +150,41 @@ fn ranges_asked(world: &World) -> Vec<(u64, Option<u64>)> {
     world.deliverable_requests(TEST_DELIVERABLE).iter().filter_map(|r| parse(r.range.as_deref()?)).collect()
 }
 
+/// A 4 MiB deliverable behind a link of 16 MB/s per connection: slow enough for parallel ranges.
+async fn slow_link(faults: &[Fault]) -> World {
+    let builder = Sandbox::builder()
+        .deliverable_size_of(TEST_DELIVERABLE, 4 << 20)
+        .fault(TEST_DELIVERABLE, Fault::Throttle { bytes_per_sec: 16_000_000 });
+    World::with(faults.iter().cloned().fold(builder, |b, f| b.fault(TEST_DELIVERABLE, f))).await
+}
+
+const PARALLEL: [&str; 4] = ["--connections", "4", "--segment-size", "256KiB"];
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn parallel_ranges_reassemble_byte_identical_and_each_byte_is_asked_once() {
+async fn a_slow_link_gets_parallel_ranges_that_reassemble_byte_identical() {
     let replicas: [&[Fault]; 2] = [&[], &[Fault::RedirectToStorage, Fault::ExpiringLinks]];
     for faults in replicas {
-        let world = world_with(faults).await;
-        let (run, identical) = download(&world, &["--connections", "4", "--segment-size", "64KiB", "--json"]).await;
+        let world = slow_link(faults).await;
+        let (run, identical) = download(&world, &[&PARALLEL[..], &["--json"]].concat()).await;
         assert_eq!(run.code, 0, "{faults:?}: {run:#?}");
         assert!(identical, "{faults:?}");
         assert_eq!(run.json_lines()[0]["verified"], true);
         let len = len(&world).await;
-        let mut asked = ranges_asked(&world);
-        if faults.is_empty() {
-            assert_eq!(asked.len() as u64, len.div_ceil(64 << 10), "one request per segment: {asked:?}");
-        } else {
-            // Through the API and then storage, each segment on a fresh presigned link.
-            let storage = world.deliverable_requests(TEST_DELIVERABLE).into_iter().filter(|r| r.host == "storage");
+        let requests = world.deliverable_requests(TEST_DELIVERABLE);
+        assert_eq!(requests[0].range, None, "the first request is a plain GET");
+        if !faults.is_empty() {
+            let storage = requests.iter().filter(|r| r.host == "storage");
             assert!(storage.clone().all(|r| !r.authorization), "the token reached the storage host");
-            assert_eq!(storage.count() as u64, len.div_ceil(64 << 10));
         }
+        // The first connection measured the link over its first MiB and carried on to the end of
+        // the next segment; the rest was asked for in bounded segments, each once.
+        let mut asked = ranges_asked(&world);
         asked.sort_unstable();
         asked.dedup();
-        let mut next = 0;
+        let split = asked.first().expect("ranged requests").0;
+        assert!((1 << 20..2 << 20).contains(&split), "{faults:?}: split at {split}");
+        assert!(asked.len() >= 4, "{faults:?}: {asked:?}");
+        let mut next = split;
         for (first, end) in asked {
             assert_eq!(first, next, "{faults:?}: segments are contiguous and do not overlap");
             next = end.expect("bounded").min(len);
@@ -186,30 +194,33 @@ async fn parallel_ranges_reassemble_byte_identical_and_each_byte_is_asked_once()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn parallel_download_falls_back_to_one_stream_when_ranges_are_ignored() {
-    let world = world_with(&[Fault::IgnoreRange]).await;
-    let (run, identical) = download(&world, &["--connections", "4", "--segment-size", "64KiB"]).await;
+async fn without_ranges_a_slow_link_stays_one_stream() {
+    let world = slow_link(&[Fault::IgnoreRange]).await;
+    let (run, identical) = download(&world, &PARALLEL).await;
     assert_eq!(run.code, 0, "{run:#?}");
     assert!(identical);
-    assert_eq!(world.deliverable_requests(TEST_DELIVERABLE).len(), 1, "the whole body in the first answer");
+    assert_eq!(world.deliverable_requests(TEST_DELIVERABLE).len(), 1);
     assert_eq!(world.sandbox.bytes_sent(TEST_DELIVERABLE), len(&world).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_segment_is_resumed_alone_from_its_last_byte() {
-    let probe = World::new().await;
-    let len = len(&probe).await;
-    let cut = len / 2 + 1000;
-    let world = world_with(&[Fault::CutAt { offset: cut, times: 1 }]).await;
-    let (run, identical) = download(&world, &["--connections", "4", "--segment-size", "256KiB"]).await;
+    let cut = (3 << 20) + 1000;
+    // Two cuts: the first request (a plain GET, left at the split point before the cut) uses one.
+    let world = slow_link(&[Fault::CutAt { offset: cut, times: 2 }]).await;
+    let (run, identical) = download(&world, &PARALLEL).await;
     assert_eq!(run.code, 0, "{run:#?}");
     assert!(identical);
+    let len = len(&world).await;
+    let mut asked = ranges_asked(&world);
+    asked.sort_unstable();
+    let split = asked[0].0;
     let segment = 256 << 10;
-    let resumed: Vec<_> = ranges_asked(&world).into_iter().filter(|(first, _)| first % segment != 0).collect();
-    let end = (cut / segment + 1) * segment;
+    // Segments start at the split point plus whole segments; a resumed one does not.
+    let resumed: Vec<_> = asked.iter().filter(|(first, _)| !(first - split).is_multiple_of(segment)).collect();
+    let end = split + ((cut - split) / segment + 1) * segment;
     assert!(
-        matches!(resumed[..], [(from, Some(to))] if from <= cut && from > cut - segment && to == end.min(len)),
-        "the cut segment alone was asked again, up to its end: {resumed:?}"
+        matches!(resumed[..], [&(from, Some(to))] if from <= cut && from > cut - segment && to == end.min(len)),
+        "the cut segment alone was asked again, up to its end: {asked:?}"
     );
-    assert!(world.sandbox.bytes_sent(TEST_DELIVERABLE) - len < 256 << 10, "little was sent twice");
 }

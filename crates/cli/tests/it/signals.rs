@@ -119,8 +119,7 @@ async fn after_sigkill_the_next_run_continues_the_partial_file_after_checking_it
     let zip = std::fs::read(dest.join(format!("{TEST_ORDER}/{TEST_DELIVERABLE}.zip"))).expect("zip");
     assert_eq!(zip, world.served(TEST_DELIVERABLE).await, "byte-identical");
     let last = world.deliverable_requests(TEST_DELIVERABLE).pop().expect("a request").range;
-    let segment_end = kept + wyvern_core::DEFAULT_SEGMENT_SIZE - 1;
-    assert_eq!(last, Some(format!("bytes={kept}-{segment_end}")), "continued from the partial file's last byte");
+    assert_eq!(last, Some(format!("bytes={kept}-")), "continued from the partial file's last byte");
     assert_eq!(world.sandbox.bytes_sent(TEST_DELIVERABLE) - before, len - kept, "only the missing bytes were sent");
     assert!(!files(&dest).iter().any(|f| f.contains(".part")));
 }
