@@ -53,7 +53,7 @@ pub struct Cli {
 
     /// Ranged requests in flight per deliverable, when the server accepts ranges (1: one
     /// request for the whole body). Bytes are still verified and written in order.
-    #[arg(long, global = true, env = WYVERN_CONNECTIONS, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, global = true, env = WYVERN_CONNECTIONS, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub connections: u16,
 
     /// The size of each ranged request (at least 64KiB). Early segments wait in memory: at most

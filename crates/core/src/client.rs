@@ -24,7 +24,7 @@ pub const SANDBOX_API_URL: &str = "https://api.sandbox.wyvern.space";
 
 const MAX_REDIRECTS: usize = 10;
 /// Ranged requests in flight per deliverable, by default.
-pub const DEFAULT_CONNECTIONS: usize = 4;
+pub const DEFAULT_CONNECTIONS: usize = 6;
 /// The size of each ranged request, by default.
 pub const DEFAULT_SEGMENT_SIZE: u64 = 8 << 20;
 /// The smallest segment accepted (smaller ones would spend more on requests than on bytes).

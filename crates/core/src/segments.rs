@@ -18,8 +18,8 @@ const PIECE: usize = 256 << 10;
 
 /// The segments of a body being fetched at once, each by its own task into its own channel.
 /// The first in the queue is read as it arrives; the others wait in their channels, gathered in
-/// pieces of equal size (which the allocator reuses well), so memory holds at most
-/// `connections - 1` segments.
+/// pieces of equal size (which the allocator reuses well), so memory holds about `connections`
+/// segments.
 #[derive(Debug)]
 pub(crate) struct Segments {
     client: Client,
