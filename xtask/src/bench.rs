@@ -214,33 +214,35 @@ fn s3(target: &Path, options: &Options, report: &mut String) -> anyhow::Result<(
     wyvern_env.push(("WYVERN_TOKEN".to_owned(), TEST_TOKEN.to_owned()));
     let mut tools =
         vec![wyvern(target, "wyvern to S3", &replica.api, None, "s3://test-bucket/bench/$RUN", &wyvern_env)];
+    // Other tools get the presigned storage link (no token needed), as a user would paste it,
+    // and the upload-only references a local copy of the zip.
+    let link = replica.presigned_link()?;
     let local_copy = root().join("target/bench-upload.zip");
+    run(
+        "a local copy for the upload-only references",
+        Command::new("curl").args(["-sSf", "-o"]).arg(&local_copy).arg(&link),
+    )?;
+    let copy = local_copy.display();
+    tools.push(Tool::new(
+        "upload only (curl, one PUT)",
+        format!(
+            "curl -sSf --aws-sigv4 aws:amz:us-east-1:s3 --user test:test -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
+             -o /dev/null -T '{copy}' {endpoint}/test-bucket/put/$RUN.zip"
+        ),
+    ));
     if have("rclone") {
-        // rclone gets the presigned storage link (no token needed), as a user would paste it.
-        let link = replica.presigned_link()?;
-        let remote = format!(
-            "--s3-provider Other --s3-endpoint {endpoint} --s3-access-key-id test --s3-secret-access-key test \
-             --s3-region us-east-1 --s3-chunk-size 8M --s3-upload-concurrency 4"
+        // AWS_CA_BUNDLE (set on some machines for a proxy) makes rclone's S3 client fail on http.
+        let rclone = format!(
+            "env -u AWS_CA_BUNDLE rclone --s3-provider Other --s3-endpoint {endpoint} --s3-access-key-id test \
+             --s3-secret-access-key test --s3-region us-east-1 --s3-chunk-size 8M --s3-upload-concurrency 4"
         );
-        tools.push(Tool::new(
-            "rclone copyurl",
-            format!("env -u AWS_CA_BUNDLE rclone copyurl {remote} '{link}' :s3:test-bucket/rclone/$RUN.zip"),
-        ));
-        run(
-            "a local copy for the upload-only reference",
-            Command::new("curl").args(["-sSf", "-o"]).arg(&local_copy).arg(&link),
-        )?;
+        tools.push(Tool::new("rclone copyurl", format!("{rclone} copyurl '{link}' :s3:test-bucket/rclone/$RUN.zip")));
         tools.push(Tool::new(
             "upload only (rclone copyto)",
-            format!(
-                "env -u AWS_CA_BUNDLE rclone copyto {remote} '{}' :s3:test-bucket/upload/$RUN.zip",
-                local_copy.display()
-            ),
+            format!("{rclone} copyto --s3-disable-checksum '{copy}' :s3:test-bucket/upload/$RUN.zip"),
         ));
     } else {
-        eprintln!(
-            "note: rclone is not installed (apt-get install rclone): rclone copyurl and the upload-only reference are skipped"
-        );
+        eprintln!("note: rclone is not installed (apt-get install rclone): rclone copyurl and copyto are skipped");
     }
     let rows = compare(&tools, options.runs);
     let _ = std::fs::remove_file(&local_copy);

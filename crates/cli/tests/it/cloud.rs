@@ -71,6 +71,27 @@ async fn sandbox_order_lands_byte_identical_in_every_bucket() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_ranges_over_a_slow_link_land_byte_identical_in_every_bucket() {
+    let world = World::with(
+        Sandbox::builder()
+            .deliverable_size_of(TEST_DELIVERABLE, 4 << 20)
+            .fault(TEST_DELIVERABLE, Fault::Throttle { bytes_per_sec: 16_000_000 }),
+    )
+    .await;
+    let served = world.served(TEST_DELIVERABLE).await;
+    for (name, url) in buckets() {
+        let before = world.deliverable_requests(TEST_DELIVERABLE).len();
+        let args = ["order", "download", TEST_ORDER, "--to", &url, "--connections", "4", "--segment-size", "256KiB"];
+        let run = world.run(&args).await;
+        assert_eq!(run.code, 0, "{name}: {run:#?}");
+        let requests = world.deliverable_requests(TEST_DELIVERABLE).len() - before;
+        assert!(requests > 4, "{name}: the body came in segments ({requests} requests)");
+        let zip = sink(&url).get_small(&path(&format!("{TEST_ORDER}/{TEST_DELIVERABLE}.zip"))).await.expect("get");
+        assert_eq!(zip.as_deref(), Some(served.as_slice()), "{name}: the object differs");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_transfers_leave_no_object_and_no_multipart_upload() {
     let world = World::with(
         Sandbox::builder()
