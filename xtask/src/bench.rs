@@ -197,7 +197,8 @@ fn link(target: &Path, options: &Options, report: &mut String) -> anyhow::Result
         options.shape.rtt.as_millis(),
         table(replica.bytes, options.runs, &rows, "curl")
     )?;
-    chart("bench-link.svg", &rows, replica.bytes, "over a 50 ms, 40 MB/s link")?;
+    let title = format!("over a {} ms, {rate} link", options.shape.rtt.as_millis());
+    chart("bench-link.svg", &rows, replica.bytes, &title)?;
     Ok(())
 }
 
