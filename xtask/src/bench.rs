@@ -110,8 +110,8 @@ fn parse_size(text: &str) -> anyhow::Result<u64> {
 }
 
 pub fn bench(options: &Options) -> anyhow::Result<()> {
-    if !have("/usr/bin/time") {
-        bail!("the bench measures with /usr/bin/time (Debian package `time`)");
+    if !have("/usr/bin/time") || !have("curl") {
+        bail!("the bench measures with /usr/bin/time and compares with curl (Debian packages `time` and `curl`)");
     }
     run(
         "build release binaries",
@@ -308,11 +308,15 @@ fn download_tools(target: &Path, api: &str) -> Vec<Tool> {
     let mut tools = vec![
         wyvern(target, "wyvern", api, None, "\"$OUT\"", &token),
         Tool::new("curl", format!("curl -sSf -H '{auth}' -o \"$OUT/d.zip\" '{url}'")),
-        Tool::new(
+    ];
+    if have("unzip") {
+        tools.push(Tool::new(
             "curl + unzip -t",
             format!("curl -sSf -H '{auth}' -o \"$OUT/d.zip\" '{url}' && unzip -tq \"$OUT/d.zip\" >/dev/null"),
-        ),
-    ];
+        ));
+    } else {
+        eprintln!("note: unzip is not installed (apt-get install unzip): curl + unzip -t is skipped");
+    }
     if Command::new("python3").args(["-c", "import requests"]).status().is_ok_and(|s| s.success()) {
         let script = format!(
             "import requests,os\nwith requests.get('{url}', headers={{'Authorization': 'Bearer {TEST_TOKEN}'}}, stream=True) as r:\n r.raise_for_status()\n with open(os.environ['OUT']+'/d.zip','wb') as f:\n  for chunk in r.iter_content(chunk_size=8192): f.write(chunk)\n"
