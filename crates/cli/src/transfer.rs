@@ -19,10 +19,10 @@ use crate::args::IfExists;
 use crate::error::Hint;
 use crate::progress::Progress;
 
-/// Batches in flight between the download and the verifier thread (memory: this times the batch).
-const VERIFY_QUEUE: usize = 8;
-/// Bytes handed to the verifier thread at once.
-const VERIFY_BATCH: usize = 256 << 10;
+/// Batches in flight to the verifier and hashing threads (memory: this times the batch).
+const QUEUE: usize = 8;
+/// Bytes handed on at once to the threads and the upload.
+const BATCH: usize = 256 << 10;
 /// Partial files are read back in pieces of this size.
 const REPLAY_PIECE: u64 = 8 << 20;
 /// Member events in flight between the verifier thread and the extraction uploads.
@@ -194,18 +194,23 @@ pub async fn run(
 /// Verifies a zip whole without writing anything.
 pub async fn verify(source: &mut Source, progress: &Progress) -> anyhow::Result<Inspection> {
     let mut bar = progress.start(source.name(), source.content_length());
-    let mut verifier = Verifier::spawn(None);
+    let (mut verifier, mut batcher) = (Verifier::spawn(None), Batcher::default());
     while let Some(chunk) = source.next().await? {
         match chunk {
             Chunk::Data(data) => {
                 bar.advance(data.len() as u64);
-                verifier.feed(data).await.context("verification failed")?;
+                if let Some(batch) = batcher.push(data) {
+                    verifier.feed(batch).await.context("verification failed")?;
+                }
             }
             Chunk::Restart => {
                 bar.restart(source.content_length());
-                verifier = Verifier::spawn(None);
+                (verifier, batcher) = (Verifier::spawn(None), Batcher::default());
             }
         }
+    }
+    if let Some(rest) = batcher.rest() {
+        verifier.feed(rest).await.context("verification failed")?;
     }
     verifier.finish(source.name()).await.context("verification failed")
 }
@@ -297,6 +302,9 @@ struct Pass {
     upload: Option<Box<dyn Upload>>,
     verifier: Option<Verifier>,
     extraction: Option<Extraction>,
+    /// `None` once [`Pass::flush`] took its digest.
+    hasher: Option<Hasher>,
+    batcher: Batcher,
 }
 
 /// The task writing extracted members; it returns their unfinished uploads.
@@ -325,7 +333,7 @@ impl Pass {
             (true, false) => (Some(Verifier::spawn(None)), None),
             (false, false) => (None, None),
         };
-        Ok(Self { upload, verifier, extraction })
+        Ok(Self { upload, verifier, extraction, hasher: Some(Hasher::spawn()), batcher: Batcher::default() })
     }
 
     async fn abort(self) {
@@ -341,8 +349,36 @@ impl Pass {
         }
     }
 
-    /// Passes bytes to the verifier, if there is one.
-    async fn verify(&mut self, data: Bytes) -> anyhow::Result<()> {
+    /// The next bytes of the body, to every writer, in batches.
+    async fn push(&mut self, data: Bytes) -> anyhow::Result<()> {
+        match self.batcher.push(data) {
+            Some(batch) => self.write(batch).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Hands on the last batch; returns the SHA-256 of everything pushed or checked.
+    async fn flush(&mut self) -> anyhow::Result<String> {
+        if let Some(rest) = self.batcher.rest() {
+            self.write(rest).await?;
+        }
+        self.hasher.take().context("the body was already hashed")?.finish().await
+    }
+
+    async fn write(&mut self, batch: Bytes) -> anyhow::Result<()> {
+        self.check(batch.clone()).await?;
+        if let Some(upload) = self.upload.as_mut() {
+            upload.write(batch).await?;
+        }
+        Ok(())
+    }
+
+    /// Bytes already at the destination (a partial file being continued): hashed and verified,
+    /// not written again.
+    async fn check(&mut self, data: Bytes) -> anyhow::Result<()> {
+        if let Some(hasher) = &self.hasher {
+            hasher.feed(data.clone()).await?;
+        }
         let Some(verifier) = self.verifier.as_mut() else { return Ok(()) };
         let fed = verifier.feed(data).await;
         self.verdict(fed).await
@@ -373,7 +409,6 @@ async fn pump(
     replay: Option<(ObjectPath, u64)>,
 ) -> anyhow::Result<(u64, String, Option<u64>)> {
     let mut bar = progress.start(job.deliverable_id.as_str(), source.content_length());
-    let mut sha = Sha256::new();
     let mut bytes = 0u64;
     if let Some((partial, offset)) = replay {
         while bytes < offset {
@@ -383,8 +418,7 @@ async fn pump(
             }
             bytes += data.len() as u64;
             bar.advance(data.len() as u64);
-            sha.update(&data);
-            pass.verify(data).await?;
+            pass.check(data).await?;
         }
     }
     while let Some(chunk) = source.next().await? {
@@ -392,17 +426,12 @@ async fn pump(
             Chunk::Data(data) => {
                 bytes += data.len() as u64;
                 bar.advance(data.len() as u64);
-                sha.update(&data);
-                pass.verify(data.clone()).await?;
-                if let Some(upload) = pass.upload.as_mut() {
-                    upload.write(data).await?;
-                }
+                pass.push(data).await?;
             }
             Chunk::Restart => {
                 tracing::warn!(deliverable = %job.deliverable_id, "the server restarted the body from the start");
                 let fresh = Pass::start(sink, job, source.content_length(), options, None).await?;
                 std::mem::replace(pass, fresh).abort().await;
-                sha = Sha256::new();
                 bytes = 0;
                 bar.restart(source.content_length());
             }
@@ -411,6 +440,7 @@ async fn pump(
     if let Some(expected) = source.content_length().filter(|&n| n != bytes) {
         bail!("received {bytes} bytes, but the size announced was {expected}");
     }
+    let sha256 = pass.flush().await?;
     if let Some(verifier) = pass.verifier.take() {
         let finished = verifier.finish(source.name()).await.and_then(|i| Ok(i.into_result().map(drop)?));
         pass.verdict(finished).await?;
@@ -426,7 +456,7 @@ async fn pump(
     if let Some(upload) = pass.upload.take() {
         upload.finish().await?;
     }
-    Ok((bytes, hex::encode(sha.finalize()), members))
+    Ok((bytes, sha256, members))
 }
 
 /// A member's bytes on their way from the verifier thread to the sink.
@@ -487,42 +517,79 @@ impl MemberVisitor for Forward {
     }
 }
 
+/// Gathers network chunks (often a few KiB) into batches of [`BATCH`]: handing each chunk on
+/// would spend more time waking threads than checking bytes.
+#[derive(Default)]
+struct Batcher {
+    pending: BytesMut,
+}
+
+impl Batcher {
+    /// A batch, when `data` completes one.
+    fn push(&mut self, data: Bytes) -> Option<Bytes> {
+        if self.pending.is_empty() && data.len() >= BATCH {
+            return Some(data);
+        }
+        self.pending.extend_from_slice(&data);
+        (self.pending.len() >= BATCH).then(|| self.pending.split().freeze())
+    }
+
+    /// What is left, at the end.
+    fn rest(&mut self) -> Option<Bytes> {
+        (!self.pending.is_empty()).then(|| self.pending.split().freeze())
+    }
+}
+
+/// The SHA-256 of the zip, for the receipt, on a blocking thread of its own (it costs as much CPU
+/// as moving the bytes, so it is kept off the thread that does).
+struct Hasher {
+    sender: mpsc::Sender<Bytes>,
+    task: tokio::task::JoinHandle<String>,
+}
+
+impl Hasher {
+    fn spawn() -> Self {
+        let (sender, mut receiver) = mpsc::channel::<Bytes>(QUEUE);
+        let task = tokio::task::spawn_blocking(move || {
+            let mut sha = Sha256::new();
+            while let Some(data) = receiver.blocking_recv() {
+                sha.update(&data);
+            }
+            hex::encode(sha.finalize())
+        });
+        Self { sender, task }
+    }
+
+    async fn feed(&self, data: Bytes) -> anyhow::Result<()> {
+        self.sender.send(data).await.map_err(|_| anyhow::anyhow!("the hashing thread stopped"))
+    }
+
+    async fn finish(self) -> anyhow::Result<String> {
+        drop(self.sender);
+        self.task.await.context("the hashing thread failed")
+    }
+}
+
 /// The zip verifier on a blocking thread, fed through a bounded channel.
 struct Verifier {
     sender: Option<mpsc::Sender<Bytes>>,
-    /// Bytes gathered for the next hand-over.
-    pending: BytesMut,
     task: tokio::task::JoinHandle<Result<wyvern_unpack::Listing, VerifyError>>,
 }
 
 impl Verifier {
     fn spawn(extract: Option<mpsc::Sender<MemberEvent>>) -> Self {
-        let (sender, receiver) = mpsc::channel(VERIFY_QUEUE);
+        let (sender, receiver) = mpsc::channel(QUEUE);
         let task = tokio::task::spawn_blocking(move || {
             let reader = ChannelReader { receiver, current: Bytes::new() };
             let mut forward = extract.map(Forward);
             wyvern_unpack::verify_stream(reader, forward.as_mut().map(|f| f as &mut dyn MemberVisitor))
         });
-        Self { sender: Some(sender), task, pending: BytesMut::new() }
+        Self { sender: Some(sender), task }
     }
 
-    /// Passes bytes on, gathered into batches of [`VERIFY_BATCH`]: one hand-over per network
-    /// chunk (often a few KiB) would spend more time waking the thread than checking bytes.
-    /// A verifier that stopped early found a problem: its verdict is returned at once, so a bad
-    /// deliverable is not downloaded to the end.
+    /// Passes bytes on. A verifier that stopped early found a problem: its verdict is returned at
+    /// once, so a bad deliverable is not downloaded to the end.
     async fn feed(&mut self, data: Bytes) -> anyhow::Result<()> {
-        if self.pending.is_empty() && data.len() >= VERIFY_BATCH {
-            return self.send(data).await;
-        }
-        self.pending.extend_from_slice(&data);
-        if self.pending.len() < VERIFY_BATCH {
-            return Ok(());
-        }
-        let batch = self.pending.split().freeze();
-        self.send(batch).await
-    }
-
-    async fn send(&mut self, data: Bytes) -> anyhow::Result<()> {
         match &self.sender {
             Some(sender) if sender.send(data).await.is_err() => {
                 self.sender = None;
@@ -536,10 +603,6 @@ impl Verifier {
     /// The verdict on the whole zip: its structure (an error), then its contents against its
     /// metadata (the inspection's problems).
     async fn finish(mut self, source: &str) -> anyhow::Result<Inspection> {
-        if !self.pending.is_empty() {
-            let rest = self.pending.split().freeze();
-            self.send(rest).await?;
-        }
         drop(self.sender.take());
         let listing = self.task.await.context("the verifier thread failed")??;
         Ok(wyvern_unpack::inspect(source, &listing, true))
