@@ -94,6 +94,12 @@ pub enum Fault {
     /// With [`Fault::RedirectToStorage`]: each presigned link is good for one request; asked
     /// again, the storage host answers 403 `Request has expired`.
     ExpiringLinks,
+    /// After the first `bodies` bodies, the deliverable is served as a new version: the same
+    /// bytes under another ETag, so `If-Range` with the old one gets the whole body.
+    NewVersionAfter {
+        /// How many bodies the first version serves.
+        bodies: u32,
+    },
 }
 
 /// How an order's JSON is shaped: the two shapes the public docs show.
@@ -556,7 +562,14 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
             .into_response();
     }
     let ranges = !faults.contains(&Fault::IgnoreRange);
-    let if_range_ok = headers.get(header::IF_RANGE).is_none_or(|v| v.as_bytes() == served.etag.as_bytes());
+    let new_version = faults.iter().enumerate().any(
+        |(index, fault)| matches!(*fault, Fault::NewVersionAfter { bodies } if !state.fault_applies(id, index, bodies)),
+    );
+    let etag = match new_version {
+        true => format!("{}-v2\"", served.etag.trim_end_matches('"')),
+        false => served.etag.clone(),
+    };
+    let if_range_ok = headers.get(header::IF_RANGE).is_none_or(|v| v.as_bytes() == etag.as_bytes());
     let range = headers
         .get(header::RANGE)
         .filter(|_| ranges && if_range_ok)
@@ -639,7 +652,7 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
     let mut response = Response::new(Body::from_stream(body.chain(tail)));
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
-    h.insert(header::ETAG, HeaderValue::from_str(&served.etag).unwrap_or(HeaderValue::from_static("\"x\"")));
+    h.insert(header::ETAG, HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"x\"")));
     if let Ok(disposition) = HeaderValue::from_str(&format!("attachment; filename=\"{id}.zip\"")) {
         h.insert(header::CONTENT_DISPOSITION, disposition);
     }

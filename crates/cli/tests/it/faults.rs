@@ -224,3 +224,12 @@ async fn a_cut_segment_is_resumed_alone_from_its_last_byte() {
         "the cut segment alone was asked again, up to its end: {asked:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deliverable_replaced_during_a_parallel_download_is_refused_and_leaves_nothing() {
+    let world = slow_link(&[Fault::NewVersionAfter { bodies: 2 }]).await;
+    let (run, _) = download(&world, &PARALLEL).await;
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("the deliverable changed during the download"), "{}", run.stderr);
+    assert!(files(&world.dest()).is_empty(), "{:?}", files(&world.dest()));
+}
