@@ -1,5 +1,5 @@
 use std::ops::Range;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{self, HeaderMap};
@@ -24,11 +24,13 @@ const SPLIT_WINDOW: u64 = 1 << 20;
 /// Faster than this, the CPU hashing and verifying the bytes is the limit, not the link.
 pub const SPLIT_BELOW: u64 = 64 << 20;
 
-/// Where the measurement of a body's first bytes started.
+/// The measurement of a body's first bytes: how long the reads waited for the network. Time the
+/// caller spends elsewhere (a slow destination holding the bytes back) does not count: more
+/// connections would not help with that.
 #[derive(Debug)]
 struct Window {
     from: u64,
-    since: Instant,
+    waited: Duration,
 }
 
 /// What [`Download::next`] yields.
@@ -115,13 +117,14 @@ impl Download {
             start,
             segment: false,
             segments: None,
-            window: parallel.then(|| Window { from: start, since: Instant::now() }),
+            window: parallel.then_some(Window { from: start, waited: Duration::ZERO }),
             _slot: slot,
         })
     }
 
-    /// Once the first [`SPLIT_WINDOW`] bytes (or a segment, if larger) have arrived: when they
-    /// came slower than [`SPLIT_BELOW`], the link rather than this machine is the limit, and
+    /// Once the first [`SPLIT_WINDOW`] bytes (or a segment, if larger) have arrived: when the
+    /// network brought them slower than [`SPLIT_BELOW`], the link rather than this machine is
+    /// the limit, and
     /// the rest of the body is fetched as parallel ranged requests. This request carries on up
     /// to the end of the next segment.
     fn maybe_split(&mut self) {
@@ -131,7 +134,7 @@ impl Download {
         if measured < segment.max(SPLIT_WINDOW) {
             return;
         }
-        let rate = measured as f64 / window.since.elapsed().as_secs_f64().max(1e-6);
+        let rate = measured as f64 / window.waited.as_secs_f64().max(1e-6);
         self.window = None;
         let end = self.received + segment;
         match self.total {
@@ -230,7 +233,14 @@ impl Download {
                         return self.ended();
                     }
                 },
-                (None, Some(response)) => response.chunk().await,
+                (None, Some(response)) => {
+                    let started = Instant::now();
+                    let chunk = response.chunk().await;
+                    if let Some(window) = self.window.as_mut() {
+                        window.waited += started.elapsed();
+                    }
+                    chunk
+                }
                 (None, None) => return self.ended(),
             };
             let cause = match next {
