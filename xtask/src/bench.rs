@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: wyvern side by side with the tools people use today, on one machine, in
 //! one run, against the replica on loopback: to local disk, over a simulated distant link, and
-//! into the S3 emulator. Figures go to target/bench-report.md and docs/img/.
+//! into the S3 emulator. Figures go to target/bench-report.md, docs/img/ and, when every leg ran,
+//! between the markers of docs/benchmarks.md.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,8 @@ impl Tool {
     }
 }
 
+const ALL_LEGS: [Leg; 3] = [Leg::Local, Leg::Link, Leg::S3];
+
 /// The legs of the bench.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Leg {
@@ -69,7 +72,7 @@ impl Options {
             size: 1 << 30,
             runs: 3,
             sweep: false,
-            legs: vec![Leg::Local, Leg::Link, Leg::S3],
+            legs: ALL_LEGS.to_vec(),
             link_size: 256 << 20,
             shape: Shape { rtt: Duration::from_millis(50), rate: Some(40_000_000) },
         };
@@ -120,7 +123,7 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from).join("release");
     let mut report = String::new();
-    writeln!(report, "Machine: {}\n", machine())?;
+    writeln!(report, "Machine: {}; {} alternating runs.\n", machine(), options.runs)?;
     for leg in &options.legs {
         match leg {
             Leg::Local => local(&target, options, &mut report)?,
@@ -131,6 +134,27 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
     println!("{report}");
     std::fs::write(root().join("target/bench-report.md"), &report)?;
     eprintln!("report written to target/bench-report.md; charts to docs/img/");
+    if options.legs.len() == ALL_LEGS.len() {
+        record(&report)?;
+        eprintln!("docs/benchmarks.md updated");
+    } else {
+        eprintln!("docs/benchmarks.md keeps its figures: it is updated by runs of every leg");
+    }
+    Ok(())
+}
+
+const START: &str = "<!-- bench:start (written by `cargo xtask bench`) -->";
+const END: &str = "<!-- bench:end -->";
+
+/// Puts the report between the markers of docs/benchmarks.md.
+fn record(report: &str) -> anyhow::Result<()> {
+    let path = root().join("docs/benchmarks.md");
+    let doc = std::fs::read_to_string(&path)?;
+    let (Some(start), Some(end)) = (doc.find(START), doc.find(END)) else {
+        bail!("{} lacks the markers {START} and {END}", path.display());
+    };
+    let updated = format!("{}{START}\n{report}{}", &doc[..start], &doc[end..]);
+    std::fs::write(&path, updated)?;
     Ok(())
 }
 
@@ -151,7 +175,7 @@ fn local(target: &Path, options: &Options, report: &mut String) -> anyhow::Resul
         let tools = download_tools(target, &replica.api);
         let rows = compare(&tools, options.runs)?;
         if size == options.size || !options.sweep {
-            writeln!(report, "## To local disk\n\n{}", table(replica.bytes, options.runs, &rows, "curl"))?;
+            writeln!(report, "### To local disk\n\n{}", table(replica.bytes, options.runs, &rows, "curl"))?;
             chart("bench-wall.svg", &rows, replica.bytes, "to local disk")?;
         }
         if let Some((_, wyvern)) = rows.iter().find(|(name, _)| name == "wyvern") {
@@ -193,7 +217,7 @@ fn link(target: &Path, options: &Options, report: &mut String) -> anyhow::Result
     let rate = options.shape.rate.map_or_else(|| "no cap".to_owned(), |r| format!("{} MB/s", r / 1_000_000));
     writeln!(
         report,
-        "## Over a distant link ({} ms RTT, {rate} per connection)\n\n{}",
+        "### Over a distant link ({} ms RTT, {rate} per connection)\n\n{}",
         options.shape.rtt.as_millis(),
         table(replica.bytes, options.runs, &rows, "curl")
     )?;
@@ -251,7 +275,7 @@ fn s3(target: &Path, options: &Options, report: &mut String) -> anyhow::Result<(
     let reference = if have("rclone") { "rclone copyurl" } else { "wyvern to S3" };
     writeln!(
         report,
-        "## Into the S3 emulator (s3s-fs on loopback)\n\n{}",
+        "### Into the S3 emulator (s3s-fs on loopback)\n\n{}",
         table(replica.bytes, options.runs, &rows, reference)
     )?;
 
