@@ -94,10 +94,9 @@ impl Download {
             .is_some_and(|v| v.split(',').any(|unit| unit.trim() == "bytes"));
         let partial = response.status() == StatusCode::PARTIAL_CONTENT;
         // A 206 holds the range asked for (a continued partial file, or the first segment).
-        let (start, end, total) = match (partial, content_range(headers)) {
-            (true, Some(range)) => (range.start, Some(range.end), range.total),
-            (true, None) => (0, response.content_length(), response.content_length()),
-            (false, _) => (0, response.content_length(), response.content_length()),
+        let (start, end, total) = match content_range(headers).filter(|_| partial) {
+            Some(range) => (range.start, Some(range.end), range.total),
+            None => (0, response.content_length(), response.content_length()),
         };
         let parallel = client.parallel().connections > 1 && total.is_some() && (accepts_ranges || partial);
         Ok(Self {
@@ -124,9 +123,8 @@ impl Download {
 
     /// Once the first [`SPLIT_WINDOW`] bytes (or a segment, if larger) have arrived: when the
     /// network brought them slower than [`SPLIT_BELOW`], the link rather than this machine is
-    /// the limit, and
-    /// the rest of the body is fetched as parallel ranged requests. This request carries on up
-    /// to the end of the next segment.
+    /// the limit, and the rest of the body is fetched as parallel ranged requests. This request
+    /// carries on up to the end of the next segment.
     fn maybe_split(&mut self) {
         let Some(window) = &self.window else { return };
         let segment = self.client.parallel().segment_size;
@@ -148,47 +146,34 @@ impl Download {
 
     /// Hands this request (up to `end`) and the rest of the body to parallel requests.
     fn split(&mut self, end: u64, total: u64) {
-        let first = Self {
-            client: self.client.clone(),
-            url: self.url.clone(),
-            shown_url: self.shown_url.clone(),
-            response: self.response.take(),
-            total: Some(total),
-            end: Some(end),
-            etag: self.etag.clone(),
-            accepts_ranges: true,
-            received: self.received,
-            high_water: self.received,
-            stalls: 0,
-            head: None,
-            start: self.received,
-            segment: true,
-            segments: None,
-            window: None,
-            _slot: None,
-        };
         // If-Range only with a strong validator: a weak one must not be used for ranges.
         let etag = self.etag.clone().filter(|etag| !etag.starts_with("W/"));
+        let response = self.response.take();
+        let first = Self::bounded(self.client.clone(), self.url.clone(), response, self.received..end, etag.clone());
         self.end = Some(total);
         self.segments = Some(Segments::start(&self.client, &self.url, etag, first, end..total));
     }
 
     /// One segment of a parallel download: a request for `range`, which must be answered with
     /// exactly that range.
-    pub(crate) async fn segment(client: Client, url: Url, range: Range<u64>, etag: Option<&str>) -> Result<Self> {
-        let resume = Resume { from: range.start, to: Some(range.end), if_range: etag };
+    pub(crate) async fn segment(client: Client, url: Url, range: Range<u64>, etag: Option<String>) -> Result<Self> {
+        let resume = Resume { from: range.start, to: Some(range.end), if_range: etag.as_deref() };
         let response = client.get_with(&url, Some(resume), client.retry_policy()).await?;
         check_content_type(response.headers(), response.url())?;
-        let shown_url = redact_url(response.url());
-        check_range(&response, &shown_url, range.start)?;
-        Ok(Self {
+        check_range(&response, &redact_url(response.url()), range.start)?;
+        Ok(Self::bounded(client, url, Some(response), range, etag))
+    }
+
+    /// A body that is the bytes `range` of a deliverable, resumed within that range.
+    fn bounded(client: Client, url: Url, response: Option<Response>, range: Range<u64>, etag: Option<String>) -> Self {
+        Self {
+            shown_url: response.as_ref().map_or_else(|| redact_url(&url), |r| redact_url(r.url())),
             client,
             url,
-            shown_url,
-            response: Some(response),
+            response,
             total: None,
             end: Some(range.end),
-            etag: etag.map(str::to_owned),
+            etag,
             accepts_ranges: true,
             received: range.start,
             high_water: range.start,
@@ -199,7 +184,7 @@ impl Download {
             segments: None,
             window: None,
             _slot: None,
-        })
+        }
     }
 
     /// The first byte of this body: 0, or where [`Client::download_from`] continued.

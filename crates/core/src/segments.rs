@@ -61,8 +61,7 @@ impl Segments {
             let end = self.rest.end.min(self.rest.start + parallel.segment_size);
             let range = self.rest.start..end;
             self.rest.start = end;
-            let (client, url, etag, asked) = (self.client.clone(), self.url.clone(), self.etag.clone(), range.clone());
-            let open = async move { Download::segment(client, url, asked, etag.as_deref()).await };
+            let open = Download::segment(self.client.clone(), self.url.clone(), range.clone(), self.etag.clone());
             self.queue.push_back(Segment::spawn(range, open));
         }
     }
