@@ -121,15 +121,15 @@ impl Download {
         })
     }
 
-    /// Once the first [`SPLIT_WINDOW`] bytes (or a segment, if larger) have arrived: when the
-    /// network brought them slower than [`SPLIT_BELOW`], the link rather than this machine is
-    /// the limit, and the rest of the body is fetched as parallel ranged requests. This request
-    /// carries on up to the end of the next segment.
+    /// Once the first [`SPLIT_WINDOW`] bytes have arrived: when the network brought them slower
+    /// than [`SPLIT_BELOW`], the link rather than this machine is the limit, and the rest of the
+    /// body is fetched as parallel ranged requests. This request carries on up to the end of the
+    /// next segment.
     fn maybe_split(&mut self) {
         let Some(window) = &self.window else { return };
         let segment = self.client.parallel().segment_size;
         let measured = self.received - window.from;
-        if measured < segment.max(SPLIT_WINDOW) {
+        if measured < SPLIT_WINDOW {
             return;
         }
         let rate = measured as f64 / window.waited.as_secs_f64().max(1e-6);
