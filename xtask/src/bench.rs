@@ -373,7 +373,16 @@ struct Replica {
 }
 
 impl Drop for Replica {
+    /// Stops the replica with SIGINT, so that it removes its generated deliverables (SIGKILL
+    /// would leave gigabytes in the temporary folder).
     fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+        for _ in 0..50 {
+            if self.child.try_wait().is_ok_and(|status| status.is_some()) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
