@@ -172,8 +172,16 @@ fn emulators() -> anyhow::Result<()> {
     for (key, value) in &emulators.env {
         println!("export {key}='{value}'");
     }
-    eprintln!("storage emulators running; Ctrl-C stops them");
-    tokio::runtime::Runtime::new()?.block_on(tokio::signal::ctrl_c())?;
+    eprintln!("storage emulators running; Ctrl-C (or SIGTERM) stops them");
+    // Either signal returns here, so that dropping `emulators` stops them and removes their data.
+    tokio::runtime::Runtime::new()?.block_on(async {
+        let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            interrupted = tokio::signal::ctrl_c() => interrupted,
+            _ = terminate.recv() => Ok(()),
+        }
+    })?;
+    drop(emulators);
     Ok(())
 }
 
