@@ -51,13 +51,14 @@ pub struct Cli {
     #[arg(long, global = true, env = WYVERN_READ_TIMEOUT, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
     pub read_timeout: Duration,
 
-    /// Ranged requests in flight per deliverable, when the server accepts ranges (1: one
-    /// request for the whole body). Bytes are still verified and written in order.
+    /// Ranged requests in flight per deliverable when one connection is slow (under 64 MiB/s)
+    /// and the server accepts ranges (1: always one request). Bytes are still verified and
+    /// written in order.
     #[arg(long, global = true, env = WYVERN_CONNECTIONS, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub connections: u16,
 
-    /// The size of each ranged request (at least 64KiB). Early segments wait in memory: at most
-    /// (connections - 1) x this.
+    /// The size of each ranged request (at least 64KiB). Early segments wait in memory: about
+    /// connections x this.
     #[arg(long, global = true, env = WYVERN_SEGMENT_SIZE, value_name = "SIZE", value_parser = parse_size, default_value = "8MiB")]
     pub segment_size: u64,
 

@@ -525,13 +525,25 @@ struct Batcher {
 }
 
 impl Batcher {
-    /// A batch, when `data` completes one.
-    fn push(&mut self, data: Bytes) -> Option<Bytes> {
+    /// A batch, when `data` completes one. A batch is gathered in a buffer allocated at its full
+    /// size, so it is never grown (and copied) on the way; the bytes of `data` beyond it start
+    /// the next one.
+    fn push(&mut self, mut data: Bytes) -> Option<Bytes> {
         if self.pending.is_empty() && data.len() >= BATCH {
             return Some(data);
         }
+        if self.pending.capacity() == 0 {
+            self.pending.reserve(BATCH);
+        }
+        let take = data.len().min(BATCH.saturating_sub(self.pending.len()));
+        self.pending.extend_from_slice(&data.split_to(take));
+        if self.pending.len() < BATCH {
+            return None;
+        }
+        let next = BytesMut::with_capacity(BATCH.max(data.len()));
+        let batch = std::mem::replace(&mut self.pending, next).freeze();
         self.pending.extend_from_slice(&data);
-        (self.pending.len() >= BATCH).then(|| self.pending.split().freeze())
+        Some(batch)
     }
 
     /// What is left, at the end.
@@ -626,5 +638,31 @@ impl std::io::Read for ChannelReader {
         let n = buf.len().min(self.current.len());
         buf[..n].copy_from_slice(&self.current.split_to(n));
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::{BATCH, Batcher};
+
+    #[test]
+    fn batches_keep_every_byte_in_order_whatever_the_chunk_sizes() {
+        let body: Vec<u8> = (0..5 * BATCH + 12_345).map(|i| (i % 251) as u8).collect();
+        // Small chunks, one chunk larger than two batches while a batch is half full, then small.
+        let sizes = [1000, 70_000, 3 * BATCH, 5, BATCH - 1, usize::MAX];
+        let (mut batcher, mut out, mut at) = (Batcher::default(), Vec::new(), 0);
+        for size in sizes.into_iter().cycle() {
+            if at == body.len() {
+                break;
+            }
+            let end = body.len().min(at.saturating_add(size));
+            out.extend(batcher.push(Bytes::copy_from_slice(&body[at..end])));
+            at = end;
+        }
+        out.extend(batcher.rest());
+        assert!(out[..out.len() - 1].iter().all(|batch| batch.len() >= BATCH), "only the last batch is short");
+        assert_eq!(out.concat(), body);
     }
 }
