@@ -12,6 +12,7 @@ use wyvern_sinks::{ObjectPath, Registry, Sink};
 
 use crate::args::{AuthCommand, Cli, Command, DeliverableCommand, Destination, IfExists, OrderCommand, SyncArgs};
 use crate::error::{Exit, Hint};
+use crate::output::errln;
 use crate::progress::Progress;
 use crate::report::{Done, Report};
 use crate::shard::Shard;
@@ -23,17 +24,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<Exit> {
     let anonymous = settings::client(&cli, None, None)?;
     match &cli.command {
         Command::Completions { shell } => {
-            clap_complete::generate(*shell, &mut Cli::command(), "wyvern", &mut std::io::stdout());
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "wyvern", &mut script);
+            crate::output::out_bytes(&script);
             return Ok(Exit::Success);
         }
         Command::Auth(AuthCommand::Login { username }) => {
             let path = auth::login(&anonymous, username.clone()).await?;
-            eprintln!("logged in to {}; token stored in {}", anonymous.base_url(), path.display());
+            errln!("logged in to {}; token stored in {}", anonymous.base_url(), path.display());
             return Ok(Exit::Success);
         }
         Command::Auth(AuthCommand::Logout) => {
             let removed = auth::logout(&anonymous)?;
-            eprintln!("{} for {}", if removed { "token forgotten" } else { "no stored token" }, anonymous.base_url());
+            errln!("{} for {}", if removed { "token forgotten" } else { "no stored token" }, anonymous.base_url());
             return Ok(Exit::Success);
         }
         Command::Inspect { zip } => return inspect(zip, Report::new(cli.json, cli.quiet)).await,
@@ -144,14 +147,17 @@ async fn inspect(zip: &str, report: Report) -> anyhow::Result<Exit> {
         tokio::task::spawn_blocking(move || wyvern_unpack::inspect_random(&shown, &mut *access)).await??;
     inspection.bytes_read = Some(read.load(std::sync::atomic::Ordering::Relaxed));
     report.inspection(&inspection);
-    Ok(Exit::Success)
+    // Content problems are listed (the data was not read); a structure that readers could see
+    // differently is a failed verification.
+    Ok(if inspection.has_structure_problems() { Exit::Verification } else { Exit::Success })
 }
 
 /// `wyvern verify`: every member read once and checked; exit 3 unless whole and consistent.
 async fn verify(zip: &str, report: Report) -> anyhow::Result<Exit> {
     let zip = ZipFile::parse(zip, &registry())?;
+    let plan = zip.plan().await;
     let mut source = zip.source().await?;
-    let mut inspection = transfer::verify(&mut source, &Progress::new(report.quiet())).await?;
+    let mut inspection = transfer::verify(&mut source, &plan, &Progress::new(report.quiet())).await?;
     inspection.bytes_read = Some(inspection.bytes);
     report.inspection(&inspection);
     Ok(if inspection.problems.is_empty() { Exit::Success } else { Exit::Verification })
@@ -167,7 +173,10 @@ async fn extract(zip: &str, to: &str, if_exists: IfExists, mut report: Report) -
     let job = Job { order_id: None, path: ObjectPath::parse(&format!("{deliverable_id}.zip"))?, deliverable_id };
     let options = transfer::Options { if_exists, verify: true, extract: true };
     let progress = Progress::new(report.quiet());
-    let source = async { Ok(transfer::Opened { source: zip.source().await?, etag: None, partial: None }) };
+    let source = async {
+        let plan = zip.plan().await;
+        Ok(transfer::Opened { source: zip.source().await?, etag: None, partial: None, plan })
+    };
     let destination = format!("{}/{}", sink.location().trim_end_matches('/'), job.extract_folder()?);
     match transfer::run(&sink, &job, options, &progress, source).await {
         Ok(Outcome::Downloaded(receipt)) => report.done(Done::Downloaded, &destination, &receipt),

@@ -8,6 +8,7 @@ mod args;
 mod auth;
 mod commands;
 mod error;
+mod output;
 mod progress;
 mod report;
 mod settings;
@@ -15,12 +16,12 @@ mod shard;
 mod transfer;
 mod zipfile;
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use crate::error::Exit;
+use crate::output::errln;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
@@ -28,7 +29,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            errln!("error: cannot start the async runtime: {e}");
             return ExitCode::from(Exit::Failure as u8);
         }
     };
@@ -49,7 +50,7 @@ fn main() -> ExitCode {
     let result = match result {
         Ok(result) => result,
         Err(signal) => {
-            eprintln!(
+            errln!(
                 "interrupted: transfers in flight were discarded; finished deliverables and their receipts are kept, \
                  and running the same command again continues"
             );
@@ -60,10 +61,9 @@ fn main() -> ExitCode {
         Ok(exit) => ExitCode::from(exit as u8),
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "{}", error::render(&error));
+            errln!("{}", error::render(&error));
             if let Some(hint) = error::hint_for(&error) {
-                let _ = writeln!(stderr, "hint: {hint}");
+                errln!("hint: {hint}");
             }
             ExitCode::from(Exit::of(&error) as u8)
         }

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressStyle};
 
+use crate::output::errln;
+
 const LINE_INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Debug)]
@@ -63,14 +65,14 @@ impl Bar {
         } else if self.lines && self.last.elapsed() >= LINE_INTERVAL {
             self.last = Instant::now();
             match self.total {
-                Some(total) if total > 0 => eprintln!(
+                Some(total) if total > 0 => errln!(
                     "{}: {} of {} ({}%)",
                     self.label,
                     HumanBytes(self.done),
                     HumanBytes(total),
                     self.done * 100 / total
                 ),
-                _ => eprintln!("{}: {}", self.label, HumanBytes(self.done)),
+                _ => errln!("{}: {}", self.label, HumanBytes(self.done)),
             }
         }
     }

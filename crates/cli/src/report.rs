@@ -6,6 +6,7 @@ use serde::Serialize;
 use wyvern_core::{DeliverableId, Order, OrderId};
 
 use crate::error::{self, Exit};
+use crate::output::{errln, outln};
 use crate::transfer::Receipt;
 
 /// How a deliverable ended well.
@@ -44,13 +45,41 @@ struct Line<'a> {
     bytes: Option<u64>,
     sha256: Option<&'a str>,
     verified: bool,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    warnings: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
 
 fn print_json(value: &impl Serialize) {
     // Serialising our own types cannot fail.
-    println!("{}", serde_json::to_string(value).unwrap_or_default());
+    outln!("{}", serde_json::to_string(value).unwrap_or_default());
+}
+
+/// The STAC bands' scale, offset and nodata in one line: one value when every band agrees, else
+/// the first band's and "varies".
+fn band_values(bands: &[wyvern_unpack::Band]) -> Option<String> {
+    let same = |get: &dyn Fn(&wyvern_unpack::Band) -> Option<String>| {
+        let first = get(bands.first()?)?;
+        Some(if bands.iter().all(|b| get(b).as_ref() == Some(&first)) { first } else { format!("{first} (varies)") })
+    };
+    let parts: Vec<String> = [
+        ("scale", same(&|b| b.scale.map(|v| v.to_string()))),
+        ("offset", same(&|b| b.offset.map(|v| v.to_string()))),
+        ("nodata", same(&|b| b.nodata.as_ref().map(ToString::to_string))),
+        ("type", same(&|b| b.data_type.clone())),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| Some(format!("{name} {}", value?)))
+    .collect();
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// Verification's warnings, on stderr: what could not be checked, or only weakly.
+fn print_warnings(warnings: impl IntoIterator<Item = impl std::fmt::Display>) {
+    for warning in warnings {
+        errln!("warning: {warning}");
+    }
 }
 
 impl Report {
@@ -69,7 +98,7 @@ impl Report {
     /// A note for people, on stderr.
     pub fn note(&self, text: &str) {
         if !self.quiet {
-            eprintln!("{text}");
+            errln!("{text}");
         }
     }
 
@@ -78,15 +107,15 @@ impl Report {
             return print_json(order);
         }
         let none = || "-".to_owned();
-        println!("order         {}", order.id);
-        println!("status        {}", order.status.as_ref().map_or_else(none, ToString::to_string));
-        println!("reason        {}", order.reason_code.as_ref().map_or_else(none, ToString::to_string));
-        println!("product       {}", order.product_id.clone().unwrap_or_else(none));
-        println!("window        {}", order.datetime.clone().unwrap_or_else(none));
+        outln!("order         {}", order.id);
+        outln!("status        {}", order.status.as_ref().map_or_else(none, ToString::to_string));
+        outln!("reason        {}", order.reason_code.as_ref().map_or_else(none, ToString::to_string));
+        outln!("product       {}", order.product_id.clone().unwrap_or_else(none));
+        outln!("window        {}", order.datetime.clone().unwrap_or_else(none));
         let deliverables = order.deliverables();
-        println!("deliverables  {}", deliverables.len());
+        outln!("deliverables  {}", deliverables.len());
         for deliverable in deliverables {
-            println!("  {}  {}", deliverable.id, deliverable.href);
+            outln!("  {}  {}", deliverable.id, deliverable.href);
         }
     }
 
@@ -111,12 +140,16 @@ impl Report {
                 bytes: Some(receipt.bytes),
                 sha256: Some(&receipt.sha256),
                 verified: receipt.verified,
+                warnings: &receipt.warnings,
                 error: None,
             });
         } else if !self.quiet {
             let sha = &receipt.sha256[..16.min(receipt.sha256.len())];
             let verified = if receipt.verified { "verified" } else { "not verified" };
-            println!("{status:<10} {destination} ({}, sha256 {sha}, {verified})", HumanBytes(receipt.bytes));
+            outln!("{status:<10} {destination} ({}, sha256 {sha}, {verified})", HumanBytes(receipt.bytes));
+        }
+        if !self.quiet && matches!(done, Done::Downloaded) {
+            print_warnings(&receipt.warnings);
         }
     }
 
@@ -131,10 +164,11 @@ impl Report {
                 bytes: None,
                 sha256: None,
                 verified: false,
+                warnings: &[],
                 error: None,
             });
         } else if !self.quiet {
-            println!("not ready  {why}");
+            outln!("not ready  {why}");
         }
     }
 
@@ -156,12 +190,13 @@ impl Report {
                 bytes: None,
                 sha256: None,
                 verified: false,
+                warnings: &[],
                 error: Some(error::one_line(error)),
             });
         }
-        eprintln!("{}", error::render(error));
+        errln!("{}", error::render(error));
         if let Some(hint) = error::hint_for(error) {
-            eprintln!("hint: {hint}");
+            errln!("hint: {hint}");
         }
     }
 
@@ -175,7 +210,7 @@ impl Report {
             }
             print_json(&Summary { summary: t });
         } else if !self.quiet {
-            println!(
+            outln!(
                 "sync: {} downloaded ({}), {} skipped, {} not ready, {} failed",
                 t.downloaded,
                 HumanBytes(t.bytes),
@@ -201,25 +236,26 @@ impl Report {
             return;
         }
         let i = inspection;
-        println!("zip       {} ({})", i.source, HumanBytes(i.bytes));
-        println!("members   {}", i.entries.len());
+        outln!("zip       {} ({})", i.source, HumanBytes(i.bytes));
+        outln!("members   {}", i.entries.len());
         for e in &i.entries {
             let kind =
                 serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            println!("  {kind:<10} {:>12}  {}  {}", HumanBytes(e.size).to_string(), e.crc32, e.name);
+            outln!("  {kind:<10} {:>12}  {}  {}", HumanBytes(e.size).to_string(), e.crc32, e.name);
         }
         for item in &i.items {
             let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
-            println!("item      {}", show(&item.id));
-            println!("  datetime     {}", show(&item.datetime));
-            println!("  platform     {}", show(&item.platform));
-            println!("  level        {}", show(&item.processing_level));
-            println!("  cloud cover  {}", item.cloud_cover.map_or_else(|| "-".to_owned(), |c| format!("{c}%")));
-            println!("  bbox         {}", item.bbox.as_ref().map_or_else(|| "-".to_owned(), |b| format!("{b:?}")));
-            println!(
+            outln!("item      {}", show(&item.id));
+            outln!("  datetime     {}", show(&item.datetime));
+            outln!("  platform     {}", show(&item.platform));
+            outln!("  level        {}", show(&item.processing_level));
+            outln!("  cloud cover  {}", item.cloud_cover.map_or_else(|| "-".to_owned(), |c| format!("{c}%")));
+            outln!("  bbox         {}", item.bbox.as_ref().map_or_else(|| "-".to_owned(), |b| format!("{b:?}")));
+            outln!(
                 "  shape        {}",
                 item.shape.as_ref().map_or_else(|| "-".to_owned(), |s| format!("{s:?} (rows, columns)"))
             );
+            outln!("  projection   {}", show(&item.proj_code));
             let bands: Vec<String> = item
                 .bands
                 .iter()
@@ -230,11 +266,15 @@ impl Report {
                     (None, None) => "?".to_owned(),
                 })
                 .collect();
-            println!("  bands        {}: {}", bands.len(), bands.join(", "));
+            outln!("  bands        {}: {}", bands.len(), bands.join(", "));
+            if let Some(line) = band_values(&item.bands) {
+                outln!("  values       {line}");
+            }
         }
         for r in &i.rasters {
-            println!(
-                "raster    {}\n  {} x {}, {} band{} of {}, EPSG:{}, nodata {}, {} compression, {}, {} overview(s)",
+            outln!(
+                "raster    {}\n  {} x {}, {} band{} of {}, EPSG:{}, nodata {}, {} compression{}, {} {}x{}, \
+                 {} interleave, {} overview(s){}{}",
                 r.name,
                 r.width,
                 r.height,
@@ -244,8 +284,17 @@ impl Report {
                 r.epsg.map_or_else(|| "?".to_owned(), |e| e.to_string()),
                 r.nodata.as_deref().unwrap_or("-"),
                 r.compression,
+                if r.predictor == "none" { String::new() } else { format!(" ({} predictor)", r.predictor) },
                 if r.tiled { "tiled" } else { "stripped" },
+                r.block[0],
+                r.block[1],
+                r.interleave,
                 r.overviews.map_or_else(|| "?".to_owned(), |o| o.to_string()),
+                if r.bigtiff { ", BigTIFF" } else { "" },
+                match (r.scale, r.offset) {
+                    (None, None) => String::new(),
+                    (scale, offset) => format!(", scale {} offset {}", scale.unwrap_or(1.0), offset.unwrap_or(0.0)),
+                },
             );
         }
         if i.problems.is_empty() {
@@ -254,16 +303,22 @@ impl Report {
             } else {
                 "none seen (headers only; `wyvern verify` reads every byte)"
             };
-            println!("problems  {verdict}");
+            outln!("problems  {verdict}");
         } else {
-            println!("problems  {}", i.problems.len());
+            outln!("problems  {}", i.problems.len());
             for p in &i.problems {
-                println!("  {} [{}]: {}", p.member, p.check, p.message);
+                outln!("  {} [{}]: {}", p.member, p.check, p.message);
+            }
+        }
+        if !i.warnings.is_empty() {
+            outln!("warnings  {}", i.warnings.len());
+            for w in &i.warnings {
+                outln!("  {} [{}]: {}", w.member, w.check, w.message);
             }
         }
         if let Some(read) = i.bytes_read {
             let share = if i.bytes > 0 { read as f64 * 100.0 / i.bytes as f64 } else { 0.0 };
-            println!("read      {} of {} ({share:.2}%)", HumanBytes(read), HumanBytes(i.bytes));
+            outln!("read      {} of {} ({share:.2}%)", HumanBytes(read), HumanBytes(i.bytes));
         }
     }
 }

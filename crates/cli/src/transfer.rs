@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use wyvern_core::{Chunk, Client, DeliverableId, Download, OrderId};
 use wyvern_sinks::{ObjectPath, Resumable, Sink, Upload};
-use wyvern_unpack::{Inspection, MemberVisitor, VerifyError};
+use wyvern_unpack::{DigestPlan, Inspection, MemberVisitor, Problem, VerifyError};
 
 use crate::args::IfExists;
 use crate::error::Hint;
@@ -45,6 +45,10 @@ pub struct Receipt {
     /// With `--extract`: where the members went, instead of the zip.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extracted: Option<Extracted>,
+    /// What verification could not check, or checked only weakly (e.g. a checksum whose
+    /// multihash code is unknown, an MD5 match): `<member>: <message>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Where `--extract` wrote a deliverable's members.
@@ -150,27 +154,31 @@ pub async fn fetch(
             match download.start_offset() {
                 start if start == partial.offset => {
                     tracing::info!(deliverable = %job.deliverable_id, from = start, "continuing a partial download");
-                    return Ok(Opened { source: Source::Api(Box::new(download)), etag, partial: Some(partial) });
+                    let source = Source::Api(Box::new(download));
+                    return Ok(Opened { source, etag, partial: Some(partial), plan: DigestPlan::unknown() });
                 }
                 0 => {
                     partial.upload.abort().await?;
-                    return Ok(Opened { source: Source::Api(Box::new(download)), etag, partial: None });
+                    let source = Source::Api(Box::new(download));
+                    return Ok(Opened { source, etag, partial: None, plan: DigestPlan::unknown() });
                 }
                 start => bail!("asked to continue from byte {}, the server sent bytes from {start}", partial.offset),
             }
         }
         let download = client.download(&job.deliverable_id).await.with_context(context)?;
         let etag = download.etag().map(str::to_owned);
-        Ok(Opened { source: Source::Api(Box::new(download)), etag, partial: None })
+        Ok(Opened { source: Source::Api(Box::new(download)), etag, partial: None, plan: DigestPlan::unknown() })
     };
     run(sink, job, options, progress, source).await
 }
 
-/// A source ready to deliver, with its ETag and, when continuing a partial file, that file.
+/// A source ready to deliver, with its ETag, when continuing a partial file that file, and the
+/// digests its STAC items ask for.
 pub struct Opened {
     pub source: Source,
     pub etag: Option<String>,
     pub partial: Option<Resumable>,
+    pub plan: DigestPlan,
 }
 
 /// Skips the job when `--if-exists` says so, else opens the source (and its ETag) and delivers it.
@@ -184,17 +192,17 @@ pub async fn run(
     if let Some(receipt) = existing(sink, job, options).await? {
         return Ok(Outcome::Skipped(receipt));
     }
-    let Opened { mut source, etag, partial } = source.await?;
-    let receipt = deliver(sink, job, &mut source, options, progress, etag, partial)
+    let Opened { mut source, etag, partial, plan } = source.await?;
+    let receipt = deliver(sink, job, &mut source, options, progress, etag, partial, &plan)
         .await
         .with_context(|| format!("deliverable {} was not saved", job.deliverable_id))?;
     Ok(Outcome::Downloaded(receipt))
 }
 
 /// Verifies a zip whole without writing anything.
-pub async fn verify(source: &mut Source, progress: &Progress) -> anyhow::Result<Inspection> {
+pub async fn verify(source: &mut Source, plan: &DigestPlan, progress: &Progress) -> anyhow::Result<Inspection> {
     let mut bar = progress.start(source.name(), source.content_length());
-    let (mut verifier, mut batcher) = (Verifier::spawn(None), Batcher::default());
+    let (mut verifier, mut batcher) = (Verifier::spawn(None, plan), Batcher::default());
     while let Some(chunk) = source.next().await? {
         match chunk {
             Chunk::Data(data) => {
@@ -205,7 +213,7 @@ pub async fn verify(source: &mut Source, progress: &Progress) -> anyhow::Result<
             }
             Chunk::Restart => {
                 bar.restart(source.content_length());
-                (verifier, batcher) = (Verifier::spawn(None), Batcher::default());
+                (verifier, batcher) = (Verifier::spawn(None, plan), Batcher::default());
             }
         }
     }
@@ -254,6 +262,7 @@ async fn read_receipt(sink: &Arc<dyn Sink>, path: &ObjectPath) -> anyhow::Result
 
 /// Moves a zip from `source` into the sink (the zip itself, or its members with `extract`),
 /// hashing and verifying on the way, and writes the receipt.
+#[allow(clippy::too_many_arguments)]
 async fn deliver(
     sink: &Arc<dyn Sink>,
     job: &Job,
@@ -262,14 +271,15 @@ async fn deliver(
     progress: &Progress,
     etag: Option<String>,
     partial: Option<Resumable>,
+    plan: &DigestPlan,
 ) -> anyhow::Result<Receipt> {
     let (upload, replay) = match partial {
         Some(Resumable { upload, offset, partial }) => (Some(upload), Some((partial, offset))),
         None => (None, None),
     };
-    let mut pass = Pass::start(sink, job, source.content_length(), options, upload).await?;
-    let pumped = pump(sink, job, source, options, progress, &mut pass, replay).await;
-    let (bytes, sha256, members) = match pumped {
+    let mut pass = Pass::start(sink, job, source.content_length(), options, upload, plan).await?;
+    let pumped = pump(sink, job, source, options, progress, &mut pass, replay, plan).await;
+    let (bytes, sha256, members, warnings) = match pumped {
         Ok(done) => done,
         Err(error) => {
             pass.abort().await;
@@ -290,6 +300,7 @@ async fn deliver(
             folder: job.extract_folder().map(|f| f.to_string()).unwrap_or_default(),
             members,
         }),
+        warnings: warnings.iter().map(|w| format!("{}: {}", w.member, w.message)).collect(),
     };
     let mut json = serde_json::to_vec_pretty(&receipt)?;
     json.push(b'\n');
@@ -318,6 +329,7 @@ impl Pass {
         size: Option<u64>,
         options: Options,
         upload: Option<Box<dyn Upload>>,
+        plan: &DigestPlan,
     ) -> anyhow::Result<Self> {
         let upload = match upload {
             Some(upload) => Some(upload),
@@ -328,9 +340,9 @@ impl Pass {
             (_, true) => {
                 let (events, receiver) = mpsc::channel(EXTRACT_QUEUE);
                 let task = tokio::spawn(extract_members(sink.clone(), job.extract_folder()?, receiver));
-                (Some(Verifier::spawn(Some(events))), Some(task))
+                (Some(Verifier::spawn(Some(events), plan)), Some(task))
             }
-            (true, false) => (Some(Verifier::spawn(None)), None),
+            (true, false) => (Some(Verifier::spawn(None, plan)), None),
             (false, false) => (None, None),
         };
         Ok(Self { upload, verifier, extraction, hasher: Some(Hasher::spawn()), batcher: Batcher::default() })
@@ -385,7 +397,7 @@ impl Pass {
     }
 
     /// The verifier's verdict, or the extraction's error when that is what stopped it.
-    async fn verdict(&mut self, result: anyhow::Result<()>) -> anyhow::Result<()> {
+    async fn verdict<T>(&mut self, result: anyhow::Result<T>) -> anyhow::Result<T> {
         if result.is_err()
             && let Some(task) = self.extraction.take()
             && let Ok(Err(extraction)) = task.await
@@ -396,9 +408,14 @@ impl Pass {
     }
 }
 
-/// Moves the body; returns its size, SHA-256 and, when extracting, the number of members written.
-/// `replay` is a partial file being continued: its bytes are read back first and go through the
-/// hash and the verifier like the rest, so a partial file is never taken on trust.
+/// What one pass delivered: its size, its SHA-256, how many members were extracted (with
+/// `--extract`), and the verifier's warnings.
+type Pumped = (u64, String, Option<u64>, Vec<Problem>);
+
+/// Moves the body; returns what it delivered. `replay` is a partial file being continued: its
+/// bytes are read back first and go through the hash and the verifier like the rest, so a
+/// partial file is never taken on trust.
+#[allow(clippy::too_many_arguments)]
 async fn pump(
     sink: &Arc<dyn Sink>,
     job: &Job,
@@ -407,7 +424,8 @@ async fn pump(
     progress: &Progress,
     pass: &mut Pass,
     replay: Option<(ObjectPath, u64)>,
-) -> anyhow::Result<(u64, String, Option<u64>)> {
+    plan: &DigestPlan,
+) -> anyhow::Result<Pumped> {
     let mut bar = progress.start(job.deliverable_id.as_str(), source.content_length());
     let mut bytes = 0u64;
     if let Some((partial, offset)) = replay {
@@ -430,7 +448,7 @@ async fn pump(
             }
             Chunk::Restart => {
                 tracing::warn!(deliverable = %job.deliverable_id, "the server restarted the body from the start");
-                let fresh = Pass::start(sink, job, source.content_length(), options, None).await?;
+                let fresh = Pass::start(sink, job, source.content_length(), options, None, plan).await?;
                 std::mem::replace(pass, fresh).abort().await;
                 bytes = 0;
                 bar.restart(source.content_length());
@@ -441,9 +459,10 @@ async fn pump(
         bail!("received {bytes} bytes, but the size announced was {expected}");
     }
     let sha256 = pass.flush().await?;
+    let mut warnings = Vec::new();
     if let Some(verifier) = pass.verifier.take() {
-        let finished = verifier.finish(source.name()).await.and_then(|i| Ok(i.into_result().map(drop)?));
-        pass.verdict(finished).await?;
+        let finished = verifier.finish(source.name()).await.and_then(|i| Ok(i.into_result()?));
+        warnings = pass.verdict(finished).await?.warnings;
     }
     let mut members = None;
     if let Some(task) = pass.extraction.take() {
@@ -456,12 +475,12 @@ async fn pump(
     if let Some(upload) = pass.upload.take() {
         upload.finish().await?;
     }
-    Ok((bytes, sha256, members))
+    Ok((bytes, sha256, members, warnings))
 }
 
 /// A member's bytes on their way from the verifier thread to the sink.
 enum MemberEvent {
-    Begin { name: String, size: u64 },
+    Begin { name: String, size: Option<u64> },
     Data(Bytes),
     End,
 }
@@ -481,7 +500,7 @@ async fn extract_members(
             MemberEvent::Begin { name, .. } if name.ends_with('/') => current = None,
             MemberEvent::Begin { name, size } => {
                 let path = folder.join(&name).with_context(|| format!("member {name:?} cannot be extracted"))?;
-                current = Some(sink.start_upload(&path, Some(size)).await?);
+                current = Some(sink.start_upload(&path, size).await?);
             }
             MemberEvent::Data(data) => {
                 if let Some(upload) = current.as_mut() {
@@ -504,7 +523,7 @@ impl Forward {
 }
 
 impl MemberVisitor for Forward {
-    fn begin(&mut self, name: &str, size: u64) -> std::io::Result<()> {
+    fn begin(&mut self, name: &str, size: Option<u64>) -> std::io::Result<()> {
         self.send(MemberEvent::Begin { name: name.to_owned(), size })
     }
 
@@ -589,12 +608,13 @@ struct Verifier {
 }
 
 impl Verifier {
-    fn spawn(extract: Option<mpsc::Sender<MemberEvent>>) -> Self {
+    fn spawn(extract: Option<mpsc::Sender<MemberEvent>>, plan: &DigestPlan) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE);
+        let plan = plan.clone();
         let task = tokio::task::spawn_blocking(move || {
             let reader = ChannelReader { receiver, current: Bytes::new() };
             let mut forward = extract.map(Forward);
-            wyvern_unpack::verify_stream(reader, forward.as_mut().map(|f| f as &mut dyn MemberVisitor))
+            wyvern_unpack::verify_stream(reader, forward.as_mut().map(|f| f as &mut dyn MemberVisitor), &plan)
         });
         Self { sender: Some(sender), task }
     }

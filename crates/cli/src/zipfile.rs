@@ -8,7 +8,7 @@ use anyhow::Context;
 use bytes::Bytes;
 use futures::StreamExt;
 use wyvern_sinks::{ObjectPath, Sink};
-use wyvern_unpack::RandomAccess;
+use wyvern_unpack::{DigestPlan, RandomAccess};
 
 use crate::error::Hint;
 use crate::transfer::Source;
@@ -82,6 +82,23 @@ impl ZipFile {
             }),
         };
         Ok((access, read))
+    }
+
+    /// The digests the zip's STAC items ask for, read ahead from its central directory and JSON
+    /// members (a few small reads), so that the pass over the bytes computes just those. A zip
+    /// whose directory cannot be read gets the plan of an unknown one: the pass then says what
+    /// is wrong with it.
+    pub async fn plan(&self) -> DigestPlan {
+        let Ok((mut access, _)) = self.random_access().await else { return DigestPlan::unknown() };
+        let read = tokio::task::spawn_blocking(move || wyvern_unpack::read_digest_plan(&mut *access)).await;
+        match read {
+            Ok(Ok(plan)) => plan,
+            Ok(Err(e)) => {
+                tracing::debug!("the STAC items could not be read ahead: {e}");
+                DigestPlan::unknown()
+            }
+            Err(_) => DigestPlan::unknown(),
+        }
     }
 
     /// The whole zip as a stream, for `verify` and `extract`.

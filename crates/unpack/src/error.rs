@@ -79,6 +79,27 @@ pub enum VerifyError {
         /// In the central directory.
         central: String,
     },
+    /// An end record describes another central directory than the one that was read: readers
+    /// that start from the end would see other members than the forward pass.
+    #[error("{record} says {field} is {says}, but {actual} was read")]
+    EndRecordMismatch {
+        /// Which record.
+        record: &'static str,
+        /// Which field.
+        field: &'static str,
+        /// What the record says.
+        says: u64,
+        /// What was read.
+        actual: u64,
+    },
+    /// A member compressed with a method this tool does not decompress.
+    #[error("{entry}: compression method {method} is not supported (stored and deflated are)")]
+    UnsupportedMethod {
+        /// The member.
+        entry: String,
+        /// The method's number.
+        method: u16,
+    },
     /// Bytes after the end-of-central-directory record.
     #[error("{count} bytes of trailing data after the end of the zip")]
     TrailingData {

@@ -1,14 +1,18 @@
-//! GeoTIFF headers, read without decoding pixels, from the first bytes of a member.
-
-use std::io::Cursor;
+//! GeoTIFF headers, read without decoding pixels, from the first bytes of a member: classic TIFF
+//! and BigTIFF, either byte order, every image directory (the overviews of a COG), the GeoKeys,
+//! and GDAL's nodata and metadata tags.
+//!
+//! Only the directories are read, so a small reader of our own does it: a full TIFF decoder
+//! would bring pixel codecs this never uses, and the one tried (the `tiff` crate) printed
+//! debugging lines on malformed headers.
 
 use serde::Serialize;
-use tiff::decoder::Decoder;
-use tiff::tags::Tag;
 
 /// How many bytes from the start of a TIFF member are read for its header. Cloud-optimised
 /// GeoTIFFs keep their directories at the front.
 pub const HEADER_BYTES: usize = 1 << 20;
+/// Image directories followed, at most (a COG has one per overview, and one per mask).
+const MAX_IMAGES: usize = 64;
 
 /// The facts of a GeoTIFF header.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -21,7 +25,7 @@ pub struct Raster {
     pub height: u32,
     /// Samples per pixel.
     pub bands: u32,
-    /// e.g. `float32`, `uint8`.
+    /// e.g. `float32`, `uint16`.
     pub data_type: String,
     /// From the GeoKeys (ProjectedCSType, else GeographicType).
     pub epsg: Option<u16>,
@@ -29,61 +33,275 @@ pub struct Raster {
     pub nodata: Option<String>,
     /// e.g. `none`, `lzw`, `deflate`.
     pub compression: String,
+    /// `none`, `horizontal` or `floating-point`.
+    pub predictor: String,
     /// Tiled (as a COG) rather than stripped.
     pub tiled: bool,
-    /// Further images after the first (overviews, masks), when the header holds them.
+    /// Tile width and height, or width and rows per strip.
+    pub block: [u32; 2],
+    /// `pixel` (chunky) or `band` (planar).
+    pub interleave: String,
+    /// A BigTIFF (64-bit offsets) rather than a classic TIFF.
+    pub bigtiff: bool,
+    /// Reduced-resolution images after the first (a COG's overviews), when the header holds
+    /// every directory.
     pub overviews: Option<u32>,
+    /// The first band's scale, from GDAL's metadata (`GDAL_METADATA`), when it says.
+    pub scale: Option<f64>,
+    /// The first band's offset, from GDAL's metadata, when it says.
+    pub offset: Option<f64>,
 }
 
 /// Reads the header of a TIFF from its first bytes, or says why it cannot.
 pub fn read_header(name: &str, head: &[u8]) -> Result<Raster, String> {
-    let mut decoder = Decoder::new(Cursor::new(head)).map_err(|e| format!("not a readable TIFF header: {e}"))?;
-    let (width, height) = decoder.dimensions().map_err(|e| e.to_string())?;
-    let bands = decoder.find_tag_unsigned::<u32>(Tag::SamplesPerPixel).ok().flatten().unwrap_or(1);
-    let bits = decoder.get_tag_u16_vec(Tag::BitsPerSample).ok().and_then(|v| v.first().copied()).unwrap_or(1);
-    let format = decoder.get_tag_u16_vec(Tag::SampleFormat).ok().and_then(|v| v.first().copied()).unwrap_or(1);
-    let data_type = match format {
+    let tiff = Tiff::open(head)?;
+    let first = tiff.directory(tiff.first)?;
+    let width = first.number(256).ok_or("no ImageWidth")?;
+    let height = first.number(257).ok_or("no ImageLength")?;
+    let bands = first.number(277).unwrap_or(1);
+    let bits = first.number(258).unwrap_or(1);
+    let data_type = match first.number(339).unwrap_or(1) {
         3 => format!("float{bits}"),
         2 => format!("int{bits}"),
+        5 | 6 => format!("complex{bits}"),
         _ => format!("uint{bits}"),
     };
-    let compression = match decoder.find_tag_unsigned::<u16>(Tag::Compression).ok().flatten().unwrap_or(1) {
+    let compression = match first.number(259).unwrap_or(1) {
         1 => "none".to_owned(),
         5 => "lzw".to_owned(),
-        7 => "jpeg".to_owned(),
+        6 | 7 => "jpeg".to_owned(),
         8 | 32946 => "deflate".to_owned(),
         32773 => "packbits".to_owned(),
         34887 => "lerc".to_owned(),
+        34925 => "lzma".to_owned(),
         50000 => "zstd".to_owned(),
+        50001 => "webp".to_owned(),
         other => format!("code {other}"),
     };
-    let tiled = decoder.find_tag(Tag::TileWidth).ok().flatten().is_some();
-    let nodata = decoder.get_tag_ascii_string(Tag::GdalNodata).ok().map(|s| s.trim_end_matches('\0').trim().to_owned());
-    let epsg = decoder.get_tag_u16_vec(Tag::GeoKeyDirectoryTag).ok().and_then(|keys| epsg_of(&keys));
+    let predictor = match first.number(317).unwrap_or(1) {
+        1 => "none".to_owned(),
+        2 => "horizontal".to_owned(),
+        3 => "floating-point".to_owned(),
+        other => format!("code {other}"),
+    };
+    let tiled = first.number(322).is_some();
+    let block = if tiled {
+        [first.number(322).unwrap_or(0), first.number(323).unwrap_or(0)]
+    } else {
+        [width, first.number(278).unwrap_or(height).min(height)]
+    };
+    let interleave = if first.number(284) == Some(2) { "band" } else { "pixel" }.to_owned();
+    let nodata = first.text(42113).map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    let epsg = first.numbers(34735).and_then(|keys| epsg_of(&keys));
+    let metadata = first.text(42112).unwrap_or_default();
+    let scale = band_metadata(&metadata, "scale");
+    let offset = band_metadata(&metadata, "offset");
+    // Further directories: overviews have bit 0 of NewSubfileType set; masks (bit 2) are not
+    // overviews.
     let mut overviews = Some(0);
-    while decoder.more_images() {
-        match decoder.next_image() {
-            Ok(()) => overviews = overviews.map(|n| n + 1),
+    let mut seen = vec![tiff.first];
+    let mut next = first.next;
+    while next != 0 {
+        if seen.len() >= MAX_IMAGES || seen.contains(&next) {
+            overviews = None;
+            break;
+        }
+        seen.push(next);
+        match tiff.directory(next) {
+            Ok(image) => {
+                let kind = image.number(254).unwrap_or(0);
+                if kind & 1 == 1 && kind & 4 == 0 {
+                    overviews = overviews.map(|n| n + 1);
+                }
+                next = image.next;
+            }
             Err(_) => {
+                // The rest of the directories lie past the bytes read.
                 overviews = None;
                 break;
             }
         }
     }
-    Ok(Raster { name: name.to_owned(), width, height, bands, data_type, epsg, nodata, compression, tiled, overviews })
+    Ok(Raster {
+        name: name.to_owned(),
+        width,
+        height,
+        bands,
+        data_type,
+        epsg,
+        nodata,
+        compression,
+        predictor,
+        tiled,
+        block,
+        interleave,
+        bigtiff: tiff.big,
+        overviews,
+        scale,
+        offset,
+    })
+}
+
+/// The TIFF's framing: byte order, classic or big, where the first directory is.
+struct Tiff<'a> {
+    bytes: &'a [u8],
+    little: bool,
+    big: bool,
+    first: u64,
+}
+
+/// One image file directory: its entries as (tag, type, count, value or offset field).
+struct Directory<'a> {
+    tiff: &'a Tiff<'a>,
+    entries: Vec<(u16, u16, u64, &'a [u8])>,
+    next: u64,
+}
+
+impl<'a> Tiff<'a> {
+    fn open(bytes: &'a [u8]) -> Result<Self, String> {
+        let little = match bytes.get(..2) {
+            Some(b"II") => true,
+            Some(b"MM") => false,
+            _ => return Err("not a TIFF: no byte-order mark".to_owned()),
+        };
+        let mut tiff = Self { bytes, little, big: false, first: 0 };
+        match tiff.uint(2, 2)? {
+            42 => tiff.first = tiff.uint(4, 4)?,
+            43 => {
+                if tiff.uint(4, 2)? != 8 {
+                    return Err("a BigTIFF with an offset size other than 8".to_owned());
+                }
+                tiff.big = true;
+                tiff.first = tiff.uint(8, 8)?;
+            }
+            other => return Err(format!("not a TIFF: version {other}")),
+        }
+        Ok(tiff)
+    }
+
+    /// An unsigned integer of `len` bytes (1, 2, 4 or 8) at `at`.
+    fn uint(&self, at: u64, len: usize) -> Result<u64, String> {
+        let bytes = usize::try_from(at)
+            .ok()
+            .and_then(|at| self.bytes.get(at..at.checked_add(len)?))
+            .ok_or_else(|| format!("the header reaches past the first {} bytes", self.bytes.len()))?;
+        Ok(self.decode(bytes))
+    }
+
+    /// The unsigned integer `bytes` hold, in this TIFF's byte order.
+    fn decode(&self, bytes: &[u8]) -> u64 {
+        bytes.iter().enumerate().fold(0u64, |value, (i, &b)| {
+            if self.little { value | u64::from(b) << (8 * i) } else { value << 8 | u64::from(b) }
+        })
+    }
+
+    fn directory(&'a self, at: u64) -> Result<Directory<'a>, String> {
+        let (count_len, entry_len, value_len) = if self.big { (8, 20, 8) } else { (2, 12, 4) };
+        let count = self.uint(at, count_len)?;
+        if count > 4096 {
+            return Err(format!("an image directory of {count} entries"));
+        }
+        let mut entries = Vec::with_capacity(count as usize);
+        for i in 0..count {
+            let entry = at + count_len as u64 + i * entry_len;
+            let tag = self.uint(entry, 2)? as u16;
+            let kind = self.uint(entry + 2, 2)? as u16;
+            // The count and the value (or its offset) are 4 bytes each in a classic TIFF, 8 in a
+            // BigTIFF.
+            let count = self.uint(entry + 4, value_len)?;
+            let field = self.slice(entry + 4 + value_len as u64, value_len)?;
+            entries.push((tag, kind, count, field));
+        }
+        let next = self.uint(at + count_len as u64 + count * entry_len, value_len)?;
+        Ok(Directory { tiff: self, entries, next })
+    }
+
+    fn slice(&self, at: u64, len: usize) -> Result<&'a [u8], String> {
+        usize::try_from(at)
+            .ok()
+            .and_then(|at| self.bytes.get(at..at.checked_add(len)?))
+            .ok_or_else(|| format!("the header reaches past the first {} bytes", self.bytes.len()))
+    }
+}
+
+/// The size in bytes of one value of a TIFF field type.
+fn type_size(kind: u16) -> Option<usize> {
+    Some(match kind {
+        1 | 2 | 6 | 7 => 1,
+        3 | 8 => 2,
+        4 | 9 | 11 | 13 => 4,
+        5 | 10 | 12 | 16 | 17 | 18 => 8,
+        _ => return None,
+    })
+}
+
+impl<'a> Directory<'a> {
+    /// The bytes of a tag's values: inline, or where its offset points.
+    fn values(&self, tag: u16) -> Option<(u16, u64, &'a [u8])> {
+        let &(_, kind, count, field) = self.entries.iter().find(|e| e.0 == tag)?;
+        let len = usize::try_from(count).ok()?.checked_mul(type_size(kind)?)?;
+        let bytes =
+            if len <= field.len() { &field[..len] } else { self.tiff.slice(self.tiff.decode(field), len).ok()? };
+        Some((kind, count, bytes))
+    }
+
+    /// An integer tag's values.
+    fn numbers(&self, tag: u16) -> Option<Vec<u64>> {
+        let (kind, _, bytes) = self.values(tag)?;
+        let size = match kind {
+            1 | 6 | 7 => 1,
+            3 | 8 => 2,
+            4 | 9 | 13 => 4,
+            16..=18 => 8,
+            _ => return None,
+        };
+        Some(bytes.chunks_exact(size).map(|chunk| self.tiff.decode(chunk)).collect())
+    }
+
+    /// The first value of an integer tag (that fits in 32 bits).
+    fn number(&self, tag: u16) -> Option<u32> {
+        self.numbers(tag)?.first().and_then(|&v| u32::try_from(v).ok())
+    }
+
+    /// An ASCII tag, up to its first NUL.
+    fn text(&self, tag: u16) -> Option<String> {
+        let (kind, _, bytes) = self.values(tag)?;
+        if kind != 2 {
+            return None;
+        }
+        let text = bytes.split(|&b| b == 0).next().unwrap_or_default();
+        Some(String::from_utf8_lossy(text).into_owned())
+    }
 }
 
 /// The EPSG code in a GeoKeyDirectory: ProjectedCSType (3072), else GeographicType (2048).
-fn epsg_of(keys: &[u16]) -> Option<u16> {
-    let entries: Vec<&[u16]> = keys.get(4..)?.chunks_exact(4).collect();
-    let direct =
-        |id: u16| entries.iter().find(|e| e[0] == id && e[1] == 0).map(|e| e[3]).filter(|&v| v != 0 && v != 32767);
+fn epsg_of(keys: &[u64]) -> Option<u16> {
+    let entries: Vec<&[u64]> = keys.get(4..)?.chunks_exact(4).collect();
+    let direct = |id: u64| {
+        entries
+            .iter()
+            .find(|e| e[0] == id && e[1] == 0)
+            .and_then(|e| u16::try_from(e[3]).ok())
+            .filter(|&v| v != 0 && v != 32767)
+    };
     direct(3072).or_else(|| direct(2048))
+}
+
+/// A value GDAL keeps for the first band in its metadata XML, e.g.
+/// `<Item name="SCALE" sample="0" role="scale">0.0001</Item>`.
+fn band_metadata(xml: &str, role: &str) -> Option<f64> {
+    let document = roxmltree::Document::parse(xml).ok()?;
+    document
+        .descendants()
+        .filter(|n| n.has_tag_name("Item") && n.attribute("role") == Some(role))
+        .find(|n| n.attribute("sample").is_none_or(|s| s == "0"))
+        .and_then(|n| n.text())
+        .and_then(|t| t.trim().parse().ok())
 }
 
 #[cfg(test)]
 mod tests {
-    use super::epsg_of;
+    use super::{band_metadata, epsg_of, read_header};
 
     #[test]
     fn epsg_prefers_the_projected_code() {
@@ -91,5 +309,47 @@ mod tests {
         assert_eq!(epsg_of(&[1, 1, 0, 2, 2048, 0, 1, 4326, 3072, 0, 1, 32611]), Some(32611));
         assert_eq!(epsg_of(&[1, 1, 0, 1, 3072, 0, 1, 32767]), None);
         assert_eq!(epsg_of(&[1, 1]), None);
+    }
+
+    #[test]
+    fn gdal_metadata_scale_and_offset() {
+        let xml = r#"<GDALMetadata>
+  <Item name="OFFSET" sample="0" role="offset">0</Item>
+  <Item name="SCALE" sample="0" role="scale">0.0001</Item>
+  <Item name="SCALE" sample="1" role="scale">0.5</Item>
+</GDALMetadata>"#;
+        assert_eq!(band_metadata(xml, "scale"), Some(0.0001));
+        assert_eq!(band_metadata(xml, "offset"), Some(0.0));
+        assert_eq!(band_metadata("", "scale"), None);
+    }
+
+    /// A big-endian classic TIFF and a little-endian BigTIFF, each 3 x 2 uint16 with one
+    /// strip, written by hand.
+    #[test]
+    fn both_byte_orders_and_bigtiff() {
+        let classic: Vec<u8> = [
+            &b"MM\0\x2a\0\0\0\x08"[..],
+            &[0, 3],
+            &[1, 0, 0, 3, 0, 0, 0, 1, 0, 3, 0, 0],
+            &[1, 1, 0, 3, 0, 0, 0, 1, 0, 2, 0, 0],
+            &[1, 2, 0, 3, 0, 0, 0, 1, 0, 16, 0, 0],
+            &[0, 0, 0, 0],
+        ]
+        .concat();
+        let raster = read_header("a.tif", &classic).expect("read");
+        assert_eq!((raster.width, raster.height, raster.data_type.as_str(), raster.bigtiff), (3, 2, "uint16", false));
+        let mut big = b"II\x2b\0\x08\0\0\0\x10\0\0\0\0\0\0\0".to_vec();
+        big.extend_from_slice(&2u64.to_le_bytes());
+        for (tag, value) in [(256u16, 3u64), (257, 2)] {
+            big.extend_from_slice(&tag.to_le_bytes());
+            big.extend_from_slice(&16u16.to_le_bytes());
+            big.extend_from_slice(&1u64.to_le_bytes());
+            big.extend_from_slice(&value.to_le_bytes());
+        }
+        big.extend_from_slice(&0u64.to_le_bytes());
+        let raster = read_header("b.tif", &big).expect("read");
+        assert_eq!((raster.width, raster.height, raster.bigtiff, raster.overviews), (3, 2, true, Some(0)));
+        assert!(read_header("c.tif", &big[..40]).is_err());
+        assert!(read_header("d.tif", b"PK\x03\x04").is_err());
     }
 }

@@ -12,7 +12,9 @@
 //!   GeoTIFF headers, and every problem found (STAC `file:size`/`file:checksum`, `proj:shape` and
 //!   band count against the GeoTIFF, the catalog's item link).
 
+mod checksum;
 mod error;
+mod format;
 mod geotiff;
 mod names;
 mod random;
@@ -20,10 +22,11 @@ mod report;
 mod stac;
 mod stream;
 
+pub use checksum::{Algorithm, Multihash, WYVERN_ALGORITHM};
 pub use error::VerifyError;
 pub use geotiff::{HEADER_BYTES, Raster, read_header};
 pub use names::unsafe_name;
-pub use random::{RandomAccess, inspect_random};
+pub use random::{RandomAccess, inspect_random, read_digest_plan};
 pub use report::{EntryReport, Inspection, Problem, inspect};
 pub use stac::{Band, Item, Kind};
-pub use stream::{Digests, Entry, JSON_LIMIT, Listing, MAX_RATIO, MemberVisitor, verify_stream};
+pub use stream::{DigestPlan, Digests, Entry, JSON_LIMIT, Listing, MAX_RATIO, MemberVisitor, verify_stream};

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::checksum::{Multihash, digest_matches};
 use crate::geotiff::{Raster, read_header};
 use crate::stac::{self, Item, Kind};
 use crate::stream::{Digests, Listing};
@@ -30,8 +31,8 @@ pub struct EntryReport {
 pub struct Problem {
     /// The member concerned.
     pub member: String,
-    /// Which check: `stac-asset`, `file:size`, `file:checksum`, `proj:shape`, `band-count`,
-    /// `catalog-link`, `stac-item`, `geotiff`, `json`.
+    /// Which check: `zip` (the archive's structure), `stac-asset`, `file:size`, `file:checksum`,
+    /// `proj:shape`, `band-count`, `catalog-link`, `stac-item`, `geotiff`, `json`.
     pub check: &'static str,
     /// What was expected.
     pub expected: Option<String>,
@@ -56,6 +57,9 @@ pub struct Inspection {
     pub rasters: Vec<Raster>,
     /// Problems found (empty when the deliverable is consistent).
     pub problems: Vec<Problem>,
+    /// What could not be checked, or was checked only weakly (a checksum of an unknown multihash
+    /// code, an MD5 or SHA-1 match): never a failure.
+    pub warnings: Vec<Problem>,
     /// Whether every member's data was read and matched its CRC-32 (and STAC checksums were
     /// checked), as opposed to a header-only inspection.
     pub verified: bool,
@@ -69,9 +73,22 @@ impl Inspection {
     pub fn into_result(self) -> Result<Self, crate::VerifyError> {
         if self.problems.is_empty() { Ok(self) } else { Err(crate::VerifyError::Problems(self.problems)) }
     }
+
+    /// Whether a problem is in the archive's structure: readers could see different members.
+    pub fn has_structure_problems(&self) -> bool {
+        self.problems.iter().any(|p| p.check == STRUCTURE)
+    }
 }
 
+/// The check of problems in the archive's structure.
+const STRUCTURE: &str = "zip";
+
 impl Problem {
+    /// A problem in the archive's structure.
+    pub(crate) fn structure(message: String) -> Self {
+        Self::new("(archive)", STRUCTURE, message)
+    }
+
     fn new(member: &str, check: &'static str, message: String) -> Self {
         Self { member: member.to_owned(), check, expected: None, actual: None, message }
     }
@@ -85,7 +102,7 @@ impl Problem {
 /// Inspects what a pass over the zip found. `verified` says whether the listing came from
 /// [`crate::verify_stream`] (data read and digests known) or from headers only.
 pub fn inspect(source: &str, listing: &Listing, verified: bool) -> Inspection {
-    let mut problems = Vec::new();
+    let (mut problems, mut warnings) = (Vec::new(), Vec::new());
     let mut items = Vec::new();
     let mut catalogs = Vec::new();
     for (name, bytes) in &listing.json {
@@ -154,7 +171,7 @@ pub fn inspect(source: &str, listing: &Listing, verified: bool) -> Inspection {
         problems.push(Problem::new("(archive)", "stac-item", "the deliverable holds no STAC item".to_owned()));
     }
     for item in &items {
-        check_assets(item, &sizes, verified.then_some(&listing.digests), &mut problems);
+        check_assets(item, &sizes, verified.then_some(&listing.digests), &mut problems, &mut warnings);
         check_imagery(item, &entries, &rasters, &mut problems);
     }
     Inspection {
@@ -164,6 +181,7 @@ pub fn inspect(source: &str, listing: &Listing, verified: bool) -> Inspection {
         items,
         rasters,
         problems,
+        warnings,
         verified,
         bytes_read: None,
     }
@@ -174,6 +192,7 @@ fn check_assets(
     sizes: &BTreeMap<&str, u64>,
     digests: Option<&BTreeMap<String, Digests>>,
     problems: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
 ) {
     for asset in &item.assets {
         let Some(member) = asset.member.as_deref() else { continue };
@@ -191,31 +210,46 @@ fn check_assets(
         if let Some(expected) = asset.size.filter(|&expected| expected != size) {
             problems.push(Problem::mismatch(member, "file:size", "size", expected.to_string(), size.to_string()));
         }
-        let (Some(checksum), Some(digests)) = (&asset.checksum, digests) else { continue };
-        let Some(digest) = digests.get(member) else { continue };
-        match multihash_matches(checksum, digest) {
-            Some(Ok(())) => {}
-            Some(Err(actual)) => {
-                problems.push(Problem::mismatch(member, "file:checksum", "checksum", checksum.clone(), actual));
+        let Some(checksum) = &asset.checksum else { continue };
+        let check = "file:checksum";
+        let (algorithm, expected) = match Multihash::parse(checksum) {
+            Ok(Multihash::Known { algorithm, digest }) => (algorithm, digest),
+            Ok(Multihash::Unknown { code }) => {
+                let message =
+                    format!("multihash code 0x{code:x} ({checksum:.12}…) is not one this tool knows: not checked");
+                warnings.push(Problem::new(member, check, message));
+                continue;
             }
-            None => problems.push(Problem::new(
+            Err(reason) => {
+                let message = format!("{checksum:.16}… is not a multihash ({reason}): not checked");
+                warnings.push(Problem::new(member, check, message));
+                continue;
+            }
+        };
+        // A header-only inspection reads no data.
+        let Some(digests) = digests else { continue };
+        match digests.get(member).and_then(|d| d.get(&algorithm)) {
+            Some(actual) if digest_matches(&expected, actual) => {
+                if algorithm.is_weak() {
+                    let message =
+                        format!("matches, but {algorithm} is a weak hash: it catches accidents, not tampering");
+                    warnings.push(Problem::new(member, check, message));
+                }
+            }
+            Some(actual) => {
+                let actual = Multihash::encode(algorithm, &actual[..expected.len().min(actual.len())]);
+                problems.push(Problem::mismatch(member, check, "checksum", checksum.to_ascii_lowercase(), actual));
+            }
+            None => warnings.push(Problem::new(
                 member,
-                "file:checksum",
-                format!("unsupported multihash {checksum:.12}… (BLAKE2b-512, c0e40240…, is the one supported)"),
+                check,
+                format!(
+                    "{algorithm} was not computed: the STAC item comes after this member in the zip and could not be \
+                     read ahead; `wyvern verify` of the saved zip checks it"
+                ),
             )),
         }
     }
-}
-
-/// Compares a hex multihash with the digests: `None` when its code is not supported, else
-/// `Ok` or the actual multihash.
-fn multihash_matches(checksum: &str, digests: &Digests) -> Option<Result<(), String>> {
-    let checksum = checksum.to_ascii_lowercase();
-    if !checksum.starts_with("c0e40240") {
-        return None;
-    }
-    let actual = format!("c0e40240{}", hex::encode(digests.blake2b_512));
-    Some(if actual == checksum { Ok(()) } else { Err(actual) })
 }
 
 /// `proj:shape` and the band count against the imagery's GeoTIFF header.
@@ -239,13 +273,15 @@ fn check_imagery(item: &Item, entries: &[EntryReport], rasters: &[Raster], probl
             ));
         }
     }
-    if !item.bands.is_empty() && item.bands.len() != raster.bands as usize {
-        problems.push(Problem::mismatch(
-            &raster.name,
-            "band-count",
-            "band count",
-            item.bands.len().to_string(),
-            raster.bands.to_string(),
-        ));
+    for (key, count) in &item.band_lists {
+        if *count != raster.bands as usize {
+            problems.push(Problem::mismatch(
+                &raster.name,
+                "band-count",
+                &format!("band count ({key})"),
+                count.to_string(),
+                raster.bands.to_string(),
+            ));
+        }
     }
 }

@@ -60,13 +60,29 @@ impl Kind {
     }
 }
 
-/// One band of the imagery.
+/// One band of the imagery: its `eo:bands` and `raster:bands` entries (STAC 1.0), or its STAC
+/// 1.1 `bands` entry, taken together.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Band {
     /// e.g. `Band_503nm`.
     pub name: Option<String>,
     /// Centre wavelength in micrometres.
     pub wavelength_um: Option<f64>,
+    /// Multiply stored values by this (`scale`, or `raster:scale` in STAC 1.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scale: Option<f64>,
+    /// Then add this (`offset`, or `raster:offset`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offset: Option<f64>,
+    /// The nodata value (a number, or `"nan"`, `"inf"`, `"-inf"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nodata: Option<Value>,
+    /// e.g. `float32`, `uint16`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_type: Option<String>,
+    /// The unit of the values, e.g. `W⋅sr-1⋅m-2⋅µm-1`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
 }
 
 /// One asset of an item.
@@ -103,10 +119,18 @@ pub struct Item {
     pub bbox: Option<Vec<f64>>,
     /// `properties["proj:shape"]`: rows, columns.
     pub shape: Option<Vec<u64>>,
-    /// `properties["proj:epsg"]`.
+    /// The EPSG code: `properties["proj:epsg"]` (projection extension 1.x), or the code of
+    /// `properties["proj:code"]` when it is `EPSG:<n>` (2.x).
     pub epsg: Option<u64>,
+    /// `properties["proj:code"]` (projection extension 2.x), e.g. `EPSG:32611`; `EPSG:<proj:epsg>`
+    /// for 1.x items.
+    pub proj_code: Option<String>,
     /// The imagery's bands.
     pub bands: Vec<Band>,
+    /// The band arrays found and their lengths (e.g. `eo:bands` 31, `raster:bands` 31), each
+    /// checked against the GeoTIFF.
+    #[serde(skip)]
+    pub band_lists: Vec<(String, usize)>,
     /// Assets (not printed in the item summary; used by the checks).
     #[serde(skip)]
     pub assets: Vec<Asset>,
@@ -164,20 +188,41 @@ fn string_list(value: Option<&Value>) -> Vec<String> {
     }
 }
 
-fn bands_of(value: Option<&Value>) -> Option<Vec<Band>> {
-    let bands = value?.as_array()?;
-    Some(
-        bands
-            .iter()
-            .map(|band| Band {
-                name: band.get("name").and_then(Value::as_str).map(str::to_owned),
-                wavelength_um: band
-                    .get("center_wavelength")
-                    .or_else(|| band.get("eo:center_wavelength"))
-                    .and_then(Value::as_f64),
-            })
-            .collect(),
-    )
+/// The entries of a band array, when `value` is one.
+fn band_array(value: Option<&Value>) -> Option<&Vec<Value>> {
+    value?.as_array().filter(|bands| !bands.is_empty())
+}
+
+/// The first band array found under one of `keys` in the first of `places` that has one, with
+/// its key.
+fn find_bands<'a>(places: &[Option<&'a Value>], keys: &[&'static str]) -> Option<(&'static str, &'a Vec<Value>)> {
+    places.iter().flatten().find_map(|place| keys.iter().find_map(|&key| Some((key, band_array(place.get(key))?))))
+}
+
+/// The bands, from the spectral entries (`eo:bands`, or STAC 1.1 `bands`) and the raster entries
+/// (`raster:bands`, or the same `bands`), matched by position.
+fn merge_bands(spectral: Option<&Vec<Value>>, raster: Option<&Vec<Value>>) -> Vec<Band> {
+    let empty = Vec::new();
+    let (spectral, raster) = (spectral.unwrap_or(&empty), raster.unwrap_or(&empty));
+    let number = |band: Option<&Value>, keys: &[&str]| {
+        keys.iter().find_map(|key| band.and_then(|b| b.get(*key)).and_then(Value::as_f64))
+    };
+    let text =
+        |band: Option<&Value>, key: &str| band.and_then(|b| b.get(key)).and_then(Value::as_str).map(str::to_owned);
+    (0..spectral.len().max(raster.len()))
+        .map(|i| {
+            let (eo, r) = (spectral.get(i), raster.get(i));
+            Band {
+                name: text(eo, "name").or_else(|| text(r, "name")),
+                wavelength_um: number(eo, &["center_wavelength", "eo:center_wavelength"]),
+                scale: number(r, &["scale", "raster:scale"]),
+                offset: number(r, &["offset", "raster:offset"]),
+                nodata: r.and_then(|b| b.get("nodata")).filter(|v| !v.is_null()).cloned(),
+                data_type: text(r, "data_type"),
+                unit: text(r, "unit"),
+            }
+        })
+        .collect()
 }
 
 /// Reads the item in `member`.
@@ -201,11 +246,20 @@ pub fn parse_item(member: &str, value: &Value) -> Item {
         .get("assets")
         .and_then(Value::as_object)
         .and_then(|assets| assets.values().find(|a| string_list(a.get("roles")).iter().any(|r| r == "data")));
-    let bands = data_asset
-        .and_then(|a| bands_of(a.get("eo:bands")).or_else(|| bands_of(a.get("bands"))))
-        .or_else(|| bands_of(properties.get("eo:bands")))
-        .or_else(|| bands_of(value.get("bands")))
-        .unwrap_or_default();
+    // Bands sit on the data asset (Wyvern's items), in the properties, or (STAC 1.1) in `bands`
+    // on either, which holds the spectral and raster facts together.
+    let places = [data_asset, Some(&properties), Some(value)];
+    let spectral = find_bands(&places, &["eo:bands", "bands"]);
+    let raster = find_bands(&places, &["raster:bands", "bands"]);
+    let bands = merge_bands(spectral.map(|(_, b)| b), raster.map(|(_, b)| b));
+    let mut band_lists: Vec<(String, usize)> =
+        spectral.into_iter().chain(raster).map(|(key, list)| (key.to_owned(), list.len())).collect();
+    band_lists.dedup();
+    let proj_code = text(properties.get("proj:code"));
+    let epsg = properties
+        .get("proj:epsg")
+        .and_then(Value::as_u64)
+        .or_else(|| proj_code.as_deref()?.strip_prefix("EPSG:")?.parse().ok());
     Item {
         member: member.to_owned(),
         id: text(value.get("id")),
@@ -218,8 +272,10 @@ pub fn parse_item(member: &str, value: &Value) -> Item {
             .get("proj:shape")
             .and_then(Value::as_array)
             .map(|s| s.iter().filter_map(Value::as_u64).collect()),
-        epsg: properties.get("proj:epsg").and_then(Value::as_u64),
+        proj_code: proj_code.or_else(|| epsg.map(|code| format!("EPSG:{code}"))),
+        epsg,
         bands,
+        band_lists,
         assets,
     }
 }

@@ -1,18 +1,21 @@
-use std::collections::{BTreeMap, HashSet};
-use std::io::{self, Cursor, Read};
+//! The forward pass over a zip: every member's data read once, as the bytes arrive, and the
+//! central directory and end records checked against what was read.
 
-use zip::read::read_zipfile_from_stream;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::io::{self, Read};
 
+use crate::checksum::{Algorithm, Hasher, Multihash, WYVERN_ALGORITHM};
 use crate::error::VerifyError;
+use crate::format::{
+    CENTRAL_FIXED, CENTRAL_HEADER, CentralEntry, DESCRIPTOR, DESCRIPTOR_WINDOW, Directory, END, END_FIXED, End,
+    LOCAL_FIXED, LOCAL_HEADER, LOCATOR_LEN, LocalHeader, Locator, ZIP64_END, ZIP64_END_FIXED, ZIP64_LOCATOR, Zip64,
+    Zip64End, check_comment, check_end_records, descriptor_len, descriptor_values, encrypted, u32_at,
+};
 use crate::geotiff::HEADER_BYTES;
+use crate::stac::{self, Item};
 
-const LOCAL_HEADER: u32 = 0x0403_4b50;
-pub(crate) const CENTRAL_HEADER: u32 = 0x0201_4b50;
-const ZIP64_END: u32 = 0x0606_4b50;
-const ZIP64_LOCATOR: u32 = 0x0706_4b50;
-pub(crate) const END: u32 = 0x0605_4b50;
 /// Central directories larger than this are refused, keeping memory bounded.
-const MAX_CENTRAL_DIRECTORY: u64 = 64 << 20;
+pub(crate) const MAX_CENTRAL_DIRECTORY: u64 = 64 << 20;
 pub(crate) const READ_BUFFER: usize = 256 << 10;
 
 /// One member of a zip.
@@ -34,15 +37,8 @@ pub struct Entry {
     pub encrypted: bool,
 }
 
-/// Digests of a member's uncompressed data, for STAC `file:checksum`.
-///
-/// Only BLAKE2b-512, the algorithm Wyvern's items use: hashing the imagery once more with
-/// another algorithm would cost more CPU than moving its bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Digests {
-    /// BLAKE2b-512.
-    pub blake2b_512: [u8; 64],
-}
+/// The digests of a member's uncompressed data, by algorithm, for STAC `file:checksum`.
+pub type Digests = BTreeMap<Algorithm, Vec<u8>>;
 
 /// What a zip holds: its members and, from the one pass over them, what the checks need.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,7 +47,8 @@ pub struct Listing {
     pub entries: Vec<Entry>,
     /// The zip's size in bytes.
     pub bytes: u64,
-    /// Each member's digests, when its data was read (not by a random-access inspection).
+    /// Each member's digests, when its data was read (not by a random-access inspection): the
+    /// algorithms its [`DigestPlan`] named.
     pub digests: BTreeMap<String, Digests>,
     /// JSON members (STAC catalog and item) up to [`JSON_LIMIT`] bytes each.
     pub json: BTreeMap<String, Vec<u8>>,
@@ -65,10 +62,73 @@ pub const JSON_LIMIT: usize = 16 << 20;
 pub const MAX_RATIO: u64 = 100;
 const RATIO_FLOOR: u64 = 64 << 20;
 
+/// Which digests the pass computes for each member: those the STAC items ask for.
+///
+/// A digest costs about as much CPU as moving the bytes, so none is computed that no item asks
+/// for. The items are usually in the same zip, and often after the members they describe, so
+/// the plan comes from reading them ahead when the bytes can be reached at random
+/// ([`crate::read_digest_plan`]). Without that ([`DigestPlan::unknown`]), the pass learns from
+/// each item it meets; for a member no item met so far names, it computes every supported
+/// algorithm over its first 4 MiB (small members are then checked whatever an item met later
+/// asks for) and only Wyvern's BLAKE2b-512 and the common SHA2-256 past that.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DigestPlan {
+    wanted: BTreeMap<String, BTreeSet<Algorithm>>,
+    /// Every item was read ahead: a member no item names needs no digest.
+    complete: bool,
+}
+
+/// What is computed for members no item read so far names, when the items were not read ahead:
+/// everything up to [`SPECULATE_ALL_UP_TO`], then these.
+const SPECULATIVE: [Algorithm; 2] = [WYVERN_ALGORITHM, Algorithm::Sha2_256];
+const SPECULATE_ALL_UP_TO: u64 = 4 << 20;
+
+impl DigestPlan {
+    /// The items were not read ahead.
+    pub fn unknown() -> Self {
+        Self::default()
+    }
+
+    /// The digests the items of a header-only inspection ask for.
+    pub fn from_inspection(inspection: &crate::Inspection) -> Self {
+        Self::from_items(&inspection.items)
+    }
+
+    /// The digests these items (every item of the zip) ask for.
+    pub fn from_items(items: &[Item]) -> Self {
+        let mut plan = Self { wanted: BTreeMap::new(), complete: true };
+        for item in items {
+            plan.learn(item);
+        }
+        plan
+    }
+
+    fn learn(&mut self, item: &Item) {
+        for asset in &item.assets {
+            let (Some(member), Some(checksum)) = (&asset.member, &asset.checksum) else { continue };
+            let wanted = self.wanted.entry(member.clone()).or_default();
+            if let Ok(Multihash::Known { algorithm, .. }) = Multihash::parse(checksum) {
+                wanted.insert(algorithm);
+            }
+        }
+    }
+
+    /// The algorithms to compute for `member`, and when they are speculative, the size past
+    /// which only [`SPECULATIVE`] are kept.
+    fn algorithms(&self, member: &str) -> (Vec<Algorithm>, Option<u64>) {
+        match self.wanted.get(member) {
+            Some(wanted) => (wanted.iter().copied().collect(), None),
+            None if self.complete => (Vec::new(), None),
+            None => (Algorithm::ALL.to_vec(), Some(SPECULATE_ALL_UP_TO)),
+        }
+    }
+}
+
 /// Receives each member's uncompressed bytes during the pass, e.g. to extract them.
 pub trait MemberVisitor {
-    /// A member starts. Names have been checked by [`crate::unsafe_name`] already.
-    fn begin(&mut self, name: &str, size: u64) -> io::Result<()>;
+    /// A member starts: its size when its header says (not for members with data descriptors).
+    /// Names have been checked by [`crate::unsafe_name`] already.
+    fn begin(&mut self, name: &str, size: Option<u64>) -> io::Result<()>;
     /// Its next bytes.
     fn data(&mut self, bytes: &[u8]) -> io::Result<()>;
     /// It ended, whole and matching its CRC-32.
@@ -79,67 +139,429 @@ pub trait MemberVisitor {
 /// than one read buffer, the central directory and the small members the checks need in memory.
 ///
 /// Checked here: member names (no absolute paths or `..`, no duplicates), encryption, expansion
-/// ratios, every member's data against its CRC-32 and size, the central directory against the
-/// local headers, and that nothing follows the end record. Members must carry their sizes in the
-/// local header (no data descriptors), as zips written to a seekable file do.
-pub fn verify_stream<R: Read>(reader: R, visitor: Option<&mut dyn MemberVisitor>) -> Result<Listing, VerifyError> {
+/// ratios, every member's data against its CRC-32 and sizes (from its local header, or from its
+/// data descriptor: see docs/inspection.md for how the end of a stored member of unknown size is
+/// found), the central directory against the local headers, the end records against the central
+/// directory, and that nothing lies before, between or after the records. `plan` says which
+/// digests to compute for the STAC checks.
+pub fn verify_stream<R: Read>(
+    reader: R,
+    visitor: Option<&mut dyn MemberVisitor>,
+    plan: &DigestPlan,
+) -> Result<Listing, VerifyError> {
     let mut ignore = Ignore;
     let visitor: &mut dyn MemberVisitor = match visitor {
         Some(visitor) => visitor,
         None => &mut ignore,
     };
-    let mut reader = Counting { inner: reader, count: 0 };
-    let mut listing = Listing::default();
-    let mut names = HashSet::new();
+    let mut pass = Pass {
+        input: Input::new(reader),
+        plan: plan.clone(),
+        listing: Listing::default(),
+        names: HashSet::new(),
+        out: vec![0; READ_BUFFER],
+    };
     loop {
-        let offset = reader.count;
-        match read_u32(&mut reader)? {
+        let offset = pass.input.offset;
+        match pass.input.signature()? {
             LOCAL_HEADER => {
-                let entry = verify_member(&mut reader, offset, &mut listing, &mut names, &mut *visitor).map_err(
-                    |e| match e {
-                        // The member reader cannot see the count; fill it in here.
-                        VerifyError::Truncated { .. } => VerifyError::Truncated { offset: reader.count },
-                        other => other,
-                    },
-                )?;
-                listing.entries.push(entry);
+                let entry = pass.member(&mut *visitor)?;
+                pass.listing.entries.push(entry);
             }
-            CENTRAL_HEADER => break,
-            END if listing.entries.is_empty() => {
-                finish_end(&mut reader)?;
-                listing.bytes = reader.count;
-                return Ok(listing);
-            }
+            CENTRAL_HEADER | ZIP64_END | ZIP64_LOCATOR | END => break,
+            other if offset == 0 => return Err(malformed(0, format!("not a zip: it starts with {other:08x}"))),
             other => {
-                return Err(malformed(offset, format!("unexpected signature {other:08x}")));
+                return Err(malformed(
+                    offset,
+                    format!("bytes that belong to no member follow the last one (signature {other:08x})"),
+                ));
             }
         }
     }
-    let central = read_central_directory(&mut reader)?;
-    compare(&listing.entries, &central)?;
-    listing.bytes = reader.count;
-    Ok(listing)
+    let central = pass.central_directory()?;
+    compare(&pass.listing.entries, &central)?;
+    pass.listing.bytes = pass.input.offset;
+    Ok(pass.listing)
 }
 
-/// Refuses names, duplicates and ratios that make a zip dangerous to extract.
-pub(crate) fn check_structure(entry: &Entry, names: &mut HashSet<String>) -> Result<(), VerifyError> {
-    if let Some(reason) = crate::unsafe_name(&entry.name) {
-        return Err(VerifyError::UnsafeName { entry: entry.name.clone(), reason });
+struct Pass<R> {
+    input: Input<R>,
+    plan: DigestPlan,
+    listing: Listing,
+    names: HashSet<String>,
+    /// Inflated bytes, reused from member to member.
+    out: Vec<u8>,
+}
+
+impl<R: Read> Pass<R> {
+    /// One member, from its local header (signature not consumed) to the end of its data
+    /// descriptor.
+    fn member(&mut self, visitor: &mut dyn MemberVisitor) -> Result<Entry, VerifyError> {
+        let offset = self.input.offset;
+        let fixed = self.input.fill(LOCAL_FIXED)?;
+        if fixed.len() < LOCAL_FIXED {
+            return Err(self.input.truncated());
+        }
+        let header_len = LOCAL_FIXED + LocalHeader::variable_len(fixed);
+        let bytes = self.input.take(header_len)?;
+        let header = LocalHeader::parse(&bytes).map_err(|reason| malformed(offset, reason))?;
+        if encrypted(header.flags) {
+            return Err(VerifyError::Encrypted { entry: header.name });
+        }
+        check_name(&header.name, &mut self.names)?;
+        let descriptor = header.has_descriptor();
+        // With a data descriptor the header's sizes are usually zero: the data says.
+        let known = !(descriptor && header.size == 0 && header.compressed_size == 0);
+        if known {
+            check_ratio(&header.name, header.size, header.compressed_size)?;
+        }
+        if !matches!(header.method, 0 | 8) {
+            return Err(VerifyError::UnsupportedMethod { entry: header.name, method: header.method });
+        }
+        let (algorithms, narrow_at) = self.plan.algorithms(&header.name);
+        let mut member = Member {
+            name: header.name.clone(),
+            crc: crc32fast::Hasher::new(),
+            size: 0,
+            limit: known.then_some(header.size),
+            hashers: algorithms.into_iter().map(|a| (a, a.hasher())).collect(),
+            narrow_at,
+            keep: keep_limit(&header.name),
+            kept: Vec::new(),
+            visitor,
+        };
+        member.visitor.begin(&header.name, known.then_some(header.size)).map_err(VerifyError::Io)?;
+        let compressed = match (header.method, known) {
+            (8, _) => self.inflate(&mut member, known.then_some(header.compressed_size))?,
+            (_, true) => self.copy(&mut member, header.compressed_size)?,
+            (_, false) => self.scan_stored(&mut member, header.zip64)?,
+        };
+        let actual = (member.crc.clone().finalize(), compressed, member.size);
+        // The scan of a stored member of unknown size consumed its descriptor already.
+        let scanned = header.method == 0 && !known;
+        if descriptor && !scanned {
+            self.descriptor(&header, actual)?;
+        }
+        if known && !descriptor && header.crc32 != actual.0 {
+            return Err(VerifyError::ChecksumMismatch { entry: header.name, expected: header.crc32, actual: actual.0 });
+        }
+        if known && (member.size, compressed) != (header.size, header.compressed_size) {
+            let (expected, actual) = if member.size == header.size {
+                (header.compressed_size, compressed)
+            } else {
+                (header.size, member.size)
+            };
+            return Err(VerifyError::SizeMismatch { entry: header.name, expected, actual });
+        }
+        member.visitor.end().map_err(VerifyError::Io)?;
+        let Member { name, hashers, keep, kept, size, .. } = member;
+        if keep.is_some() && !(is_json(&name) && size > JSON_LIMIT as u64) {
+            if is_json(&name)
+                && let Ok(value) = serde_json::from_slice::<serde_json::Value>(&kept)
+                && stac::is_item(&value)
+            {
+                self.plan.learn(&stac::parse_item(&name, &value));
+            }
+            store_kept(&mut self.listing, &name, kept);
+        }
+        let digests = hashers.into_iter().map(|(algorithm, hasher)| (algorithm, hasher.finalize())).collect();
+        self.listing.digests.insert(name.clone(), digests);
+        Ok(Entry {
+            name,
+            size: actual.2,
+            compressed_size: compressed,
+            crc32: actual.0,
+            offset,
+            method: header.method,
+            encrypted: false,
+        })
     }
-    if !names.insert(entry.name.clone()) {
-        return Err(VerifyError::DuplicateName { entry: entry.name.clone() });
+
+    /// Stored data of known size; returns its size.
+    fn copy(&mut self, member: &mut Member<'_>, size: u64) -> Result<u64, VerifyError> {
+        let mut left = size;
+        while left > 0 {
+            let available = self.input.fill(1)?;
+            if available.is_empty() {
+                return Err(self.input.truncated());
+            }
+            let n = available.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            member.data(&available[..n], size - left + n as u64)?;
+            self.input.consume(n);
+            left -= n as u64;
+        }
+        Ok(size)
     }
-    if entry.size > RATIO_FLOOR && entry.size > entry.compressed_size.saturating_mul(MAX_RATIO) {
-        let ratio = entry.size / entry.compressed_size.max(1);
-        return Err(VerifyError::CompressionRatio { entry: entry.name.clone(), ratio, limit: MAX_RATIO });
+
+    /// Deflated data: the stream ends itself. With a known compressed size, it must end exactly
+    /// there. Returns the compressed size.
+    fn inflate(&mut self, member: &mut Member<'_>, compressed_size: Option<u64>) -> Result<u64, VerifyError> {
+        let mut inflater = flate2::Decompress::new(false);
+        let start = self.input.offset;
+        let mut want = 1;
+        loop {
+            let consumed = inflater.total_in();
+            let available = self.input.fill(want)?;
+            let available_len = available.len();
+            let limit = compressed_size.map_or(available.len(), |size| {
+                available.len().min(usize::try_from(size - consumed).unwrap_or(usize::MAX))
+            });
+            let produced_before = inflater.total_out();
+            let status = inflater
+                .decompress(&available[..limit], &mut self.out, flate2::FlushDecompress::None)
+                .map_err(|e| malformed(start + consumed, format!("{}: invalid deflate data: {e}", member.name)))?;
+            let used = (inflater.total_in() - consumed) as usize;
+            let produced = (inflater.total_out() - produced_before) as usize;
+            self.input.consume(used);
+            member.data(&self.out[..produced], inflater.total_in())?;
+            if status == flate2::Status::StreamEnd {
+                break;
+            }
+            if used == 0 && produced == 0 {
+                if compressed_size.is_some_and(|size| inflater.total_in() == size) {
+                    return Err(malformed(
+                        self.input.offset,
+                        format!("{}: the deflate data goes on past its compressed size", member.name),
+                    ));
+                }
+                if available_len < want || self.input.eof_reached() {
+                    return Err(self.input.truncated());
+                }
+                // The inflater needs more than is buffered to make progress.
+                want = (available_len + 1).min(READ_BUFFER);
+            } else {
+                want = 1;
+            }
+        }
+        let consumed = inflater.total_in();
+        if let Some(size) = compressed_size.filter(|&size| size != consumed) {
+            return Err(VerifyError::SizeMismatch { entry: member.name.clone(), expected: size, actual: consumed });
+        }
+        Ok(consumed)
+    }
+
+    /// Stored data whose size only its data descriptor tells (a streaming writer's stored
+    /// member): it ends at the first place where a data descriptor holds the CRC-32 and the size
+    /// of everything before it and is followed by a local or central header signature. Returns
+    /// the size; the descriptor is consumed.
+    fn scan_stored(&mut self, member: &mut Member<'_>, wide_first: bool) -> Result<u64, VerifyError> {
+        let mut read = 0u64;
+        // A descriptor in the right place whose CRC-32 did not match: what to report if no
+        // descriptor matches before the input ends.
+        let mut near_miss: Option<VerifyError> = None;
+        loop {
+            let available = self.input.fill(DESCRIPTOR_WINDOW * 2)?;
+            let eof = available.len() < DESCRIPTOR_WINDOW * 2;
+            // Positions where a descriptor could start are decided once the window after them
+            // is in (or the input ended).
+            let decidable = if eof { available.len() } else { available.len() - DESCRIPTOR_WINDOW };
+            let mut crc = member.crc.clone();
+            let mut hashed = 0;
+            let mut found = None;
+            for at in candidates(available, decidable) {
+                let size = read + at as u64;
+                crc.update(&available[hashed..at]);
+                hashed = at;
+                let values = (crc.clone().finalize(), size, size);
+                if let Some(len) = descriptor_len(&available[at..], values, wide_first, is_record) {
+                    found = Some((at, len));
+                    break;
+                }
+                if near_miss.is_none()
+                    && u32_at(&available[at..], 0) == DESCRIPTOR
+                    && let Some((_, (expected, c, u))) = descriptor_values(&available[at..], wide_first, is_record)
+                    && (c, u) == (size, size)
+                {
+                    near_miss =
+                        Some(VerifyError::ChecksumMismatch { entry: member.name.clone(), expected, actual: values.0 });
+                }
+            }
+            let data_end = found.map_or(decidable, |(at, _)| at);
+            read += data_end as u64;
+            member.data(&available[..data_end], read)?;
+            if let Some((_, len)) = found {
+                self.input.consume(data_end + len);
+                return Ok(read);
+            }
+            self.input.consume(data_end);
+            if eof {
+                return Err(near_miss.unwrap_or_else(|| self.input.truncated()));
+            }
+        }
+    }
+
+    /// The data descriptor after a member's data, which must hold what was read.
+    fn descriptor(&mut self, header: &LocalHeader, actual: (u32, u64, u64)) -> Result<(), VerifyError> {
+        let window = self.input.fill(DESCRIPTOR_WINDOW)?;
+        if let Some(len) = descriptor_len(window, actual, header.zip64, is_record) {
+            self.input.consume(len);
+            return Ok(());
+        }
+        let entry = header.name.clone();
+        if let Some(len) = descriptor_len(window, actual, header.zip64, |_| true) {
+            return Err(malformed(
+                self.input.offset + len as u64,
+                format!("bytes that belong to no member follow {entry} and its data descriptor"),
+            ));
+        }
+        Err(match descriptor_values(window, header.zip64, is_record) {
+            Some((_, (expected, _, _))) if expected != actual.0 => {
+                VerifyError::ChecksumMismatch { entry, expected, actual: actual.0 }
+            }
+            Some((_, (_, _, expected))) if expected != actual.2 => {
+                VerifyError::SizeMismatch { entry, expected, actual: actual.2 }
+            }
+            Some((_, (_, expected, _))) => VerifyError::SizeMismatch { entry, expected, actual: actual.1 },
+            None if window.len() < DESCRIPTOR_WINDOW => self.input.truncated(),
+            None => malformed(self.input.offset, format!("{entry}: no data descriptor after its data")),
+        })
+    }
+
+    /// The central directory, the zip64 records and the end record, checked against each
+    /// other; nothing may follow the end record's comment.
+    fn central_directory(&mut self) -> Result<Vec<CentralEntry>, VerifyError> {
+        let start = self.input.offset;
+        let mut entries = Vec::new();
+        while self.input.signature()? == CENTRAL_HEADER {
+            if self.input.offset - start > MAX_CENTRAL_DIRECTORY {
+                return Err(malformed(start, "central directory larger than 64 MiB"));
+            }
+            let at = self.input.offset;
+            let fixed = self.input.fill(CENTRAL_FIXED)?;
+            if fixed.len() < CENTRAL_FIXED {
+                return Err(self.input.truncated());
+            }
+            let len = CENTRAL_FIXED + CentralEntry::variable_len(fixed);
+            let record = self.input.take(len)?;
+            entries.push(CentralEntry::parse(&record).map_err(|reason| malformed(at, reason))?);
+        }
+        let read = Directory { offset: start, size: self.input.offset - start, entries: entries.len() as u64 };
+        let mut zip64 = None;
+        if self.input.signature()? == ZIP64_END {
+            let at = self.input.offset;
+            let fixed = self.input.take(ZIP64_END_FIXED)?;
+            let end = Zip64End::parse(&fixed);
+            self.input.skip(end.len.saturating_sub(ZIP64_END_FIXED as u64))?;
+            if self.input.signature()? != ZIP64_LOCATOR {
+                return Err(malformed(self.input.offset, "a zip64 end record without its locator"));
+            }
+            let locator = Locator::parse(&self.input.take(LOCATOR_LEN)?);
+            zip64 = Some(Zip64 { end, at, locator });
+        }
+        let at = self.input.offset;
+        match self.input.signature()? {
+            END => {}
+            ZIP64_LOCATOR => return Err(malformed(at, "a zip64 locator without a zip64 end record")),
+            other => return Err(malformed(at, format!("unexpected signature {other:08x} in the central directory"))),
+        }
+        let end = End::parse(&self.input.take(END_FIXED)?);
+        let comment = self.input.take(usize::from(end.comment_len))?;
+        check_comment(&comment, at + END_FIXED as u64)?;
+        check_end_records(&read, zip64.as_ref(), &end)?;
+        let trailing = self.input.drain()?;
+        if trailing > 0 {
+            return Err(VerifyError::TrailingData { count: trailing });
+        }
+        Ok(entries)
+    }
+}
+
+/// Where a descriptor might start in `bytes`, ascending, below `decidable`: at a descriptor
+/// signature, or 12 or 20 bytes (an unsigned descriptor) before a local or central header
+/// signature.
+fn candidates(bytes: &[u8], decidable: usize) -> Vec<usize> {
+    let mut found = BTreeSet::new();
+    for at in memchr::memmem::find_iter(bytes, b"PK") {
+        if at + 4 > bytes.len() {
+            break;
+        }
+        match u32_at(bytes, at) {
+            DESCRIPTOR => {
+                found.insert(at);
+            }
+            LOCAL_HEADER | CENTRAL_HEADER => {
+                found.extend([12, 16, 20, 24].into_iter().filter_map(|back| at.checked_sub(back)));
+            }
+            _ => {}
+        }
+    }
+    found.into_iter().filter(|&at| at < decidable).collect()
+}
+
+/// What may follow a member: the next member, or the central directory.
+fn is_record(signature: u32) -> bool {
+    matches!(signature, LOCAL_HEADER | CENTRAL_HEADER)
+}
+
+/// One member's bytes on their way through the checks.
+struct Member<'v> {
+    name: String,
+    crc: crc32fast::Hasher,
+    size: u64,
+    /// The size its header declared, past which it is refused.
+    limit: Option<u64>,
+    hashers: Vec<(Algorithm, Hasher)>,
+    /// Past this size, only the [`SPECULATIVE`] hashers are kept.
+    narrow_at: Option<u64>,
+    keep: Option<usize>,
+    kept: Vec<u8>,
+    visitor: &'v mut dyn MemberVisitor,
+}
+
+impl Member<'_> {
+    /// The next uncompressed bytes; `compressed` is how many compressed bytes gave everything so far.
+    fn data(&mut self, bytes: &[u8], compressed: u64) -> Result<(), VerifyError> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        if self.narrow_at.is_some_and(|at| self.size + bytes.len() as u64 > at) {
+            self.hashers.retain(|(algorithm, _)| SPECULATIVE.contains(algorithm));
+            self.narrow_at = None;
+        }
+        self.size += bytes.len() as u64;
+        if let Some(limit) = self.limit.filter(|&limit| self.size > limit) {
+            return Err(VerifyError::SizeMismatch { entry: self.name.clone(), expected: limit, actual: self.size });
+        }
+        check_ratio(&self.name, self.size, compressed)?;
+        self.crc.update(bytes);
+        for (_, hasher) in &mut self.hashers {
+            hasher.update(bytes);
+        }
+        if let Some(limit) = self.keep.filter(|&limit| self.kept.len() < limit) {
+            self.kept.extend_from_slice(&bytes[..bytes.len().min(limit - self.kept.len())]);
+        }
+        self.visitor.data(bytes).map_err(VerifyError::Io)
+    }
+}
+
+/// Refuses names that make a zip dangerous to extract, and duplicates.
+pub(crate) fn check_name(name: &str, names: &mut HashSet<String>) -> Result<(), VerifyError> {
+    if let Some(reason) = crate::unsafe_name(name) {
+        return Err(VerifyError::UnsafeName { entry: name.to_owned(), reason });
+    }
+    if !names.insert(name.to_owned()) {
+        return Err(VerifyError::DuplicateName { entry: name.to_owned() });
     }
     Ok(())
 }
 
-/// Whether the checks keep (part of) a member's data: JSON whole, TIFF headers.
-pub(crate) fn keep_limit(name: &str, size: u64) -> Option<usize> {
+/// Refuses a member that expands far more than imagery does.
+pub(crate) fn check_ratio(name: &str, size: u64, compressed_size: u64) -> Result<(), VerifyError> {
+    if size > RATIO_FLOOR && size > compressed_size.saturating_mul(MAX_RATIO) {
+        let ratio = size / compressed_size.max(1);
+        return Err(VerifyError::CompressionRatio { entry: name.to_owned(), ratio, limit: MAX_RATIO });
+    }
+    Ok(())
+}
+
+pub(crate) fn is_json(name: &str) -> bool {
+    name.to_ascii_lowercase().ends_with(".json")
+}
+
+/// How much of a member the checks keep: JSON whole (up to [`JSON_LIMIT`]), TIFF headers.
+pub(crate) fn keep_limit(name: &str) -> Option<usize> {
     let lower = name.to_ascii_lowercase();
-    if lower.ends_with(".json") && size <= JSON_LIMIT as u64 {
+    if lower.ends_with(".json") {
         Some(JSON_LIMIT)
     } else if lower.ends_with(".tif") || lower.ends_with(".tiff") {
         Some(HEADER_BYTES)
@@ -150,219 +572,44 @@ pub(crate) fn keep_limit(name: &str, size: u64) -> Option<usize> {
 
 /// Files kept bytes where they belong in the listing.
 pub(crate) fn store_kept(listing: &mut Listing, name: &str, kept: Vec<u8>) {
-    if name.to_ascii_lowercase().ends_with(".json") {
+    if is_json(name) {
         listing.json.insert(name.to_owned(), kept);
     } else {
         listing.tiff_heads.insert(name.to_owned(), kept);
     }
 }
 
-/// The visitor of a pass that extracts nothing.
-struct Ignore;
-
-impl MemberVisitor for Ignore {
-    fn begin(&mut self, _: &str, _: u64) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn data(&mut self, _: &[u8]) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn end(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-fn verify_member<'v, R: Read>(
-    reader: &mut Counting<R>,
-    offset: u64,
-    listing: &mut Listing,
-    names: &mut HashSet<String>,
-    visitor: &mut (dyn MemberVisitor + 'v),
-) -> Result<Entry, VerifyError> {
-    // The fixed part of the local header is read here to refuse encrypted members by name
-    // (the zip crate stops earlier, asking for a password).
-    let mut fixed = [0u8; 26];
-    read_exact(reader, &mut fixed)?;
-    if u16::from_le_bytes([fixed[2], fixed[3]]) & 1 == 1 {
-        let mut name = vec![0; usize::from(u16::from_le_bytes([fixed[22], fixed[23]]))];
-        read_exact(reader, &mut name)?;
-        return Err(VerifyError::Encrypted { entry: String::from_utf8_lossy(&name).into_owned() });
-    }
-    let mut head = LOCAL_HEADER.to_le_bytes().to_vec();
-    head.extend_from_slice(&fixed);
-    let mut chained = Cursor::new(head).chain(&mut *reader);
-    let mut file = match read_zipfile_from_stream(&mut chained) {
-        Ok(Some(file)) => file,
-        Ok(None) => return Err(malformed(offset, "expected a local header")),
-        Err(zip::result::ZipError::Io(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
-            return Err(VerifyError::Truncated { offset: 0 });
-        }
-        Err(e) => return Err(malformed(offset, e.to_string())),
+/// The central directory against the members read: the same members (by local header offset),
+/// with the same names, methods, CRC-32s and sizes.
+fn compare(local: &[Entry], central: &[CentralEntry]) -> Result<(), VerifyError> {
+    let mismatch = |entry: &str, field: &'static str, local: String, central: String| {
+        Err(VerifyError::CentralDirectoryMismatch { entry: entry.to_owned(), field, local, central })
     };
-    let name = file.name().map_err(|e| malformed(offset, e.to_string()))?.into_owned();
-    let (expected_crc, expected_size, compressed_size) = (file.crc32(), file.size(), file.compressed_size());
-    let method = match file.compression() {
-        zip::CompressionMethod::Stored => 0,
-        zip::CompressionMethod::Deflated => 8,
-        _ => u16::MAX,
-    };
-    let entry =
-        Entry { name, size: expected_size, compressed_size, crc32: expected_crc, offset, method, encrypted: false };
-    check_structure(&entry, names)?;
-    let name = entry.name.clone();
-    let keep = keep_limit(&name, expected_size);
-    let mut kept = Vec::new();
-    visitor.begin(&name, expected_size).map_err(VerifyError::Io)?;
-    let mut hasher = crc32fast::Hasher::new();
-    let mut blake = blake2b_simd::Params::new().hash_length(64).to_state();
-    let mut size = 0u64;
-    let mut buffer = vec![0; READ_BUFFER];
-    loop {
-        match file.read(&mut buffer) {
-            Ok(0) => break,
-            Ok(n) => {
-                let data = &buffer[..n];
-                hasher.update(data);
-                blake.update(data);
-                size += n as u64;
-                if size > expected_size {
-                    return Err(VerifyError::SizeMismatch { entry: name, expected: expected_size, actual: size });
-                }
-                if let Some(limit) = keep.filter(|&limit| kept.len() < limit) {
-                    kept.extend_from_slice(&data[..n.min(limit - kept.len())]);
-                }
-                visitor.data(data).map_err(VerifyError::Io)?;
-            }
-            // A stored member whose bytes stop early shows as a short read, then a bad checksum.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof || size < expected_size => {
-                return Err(VerifyError::Truncated { offset: 0 });
-            }
-            Err(e) if e.to_string().contains("Invalid checksum") => {
-                let actual = hasher.clone().finalize();
-                return Err(VerifyError::ChecksumMismatch { entry: name, expected: expected_crc, actual });
-            }
-            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
-                return Err(malformed(offset, format!("{name}: {e}")));
-            }
-            Err(e) => return Err(VerifyError::Io(e)),
-        }
-    }
-    if size < expected_size {
-        return Err(VerifyError::Truncated { offset: 0 });
-    }
-    let actual = hasher.finalize();
-    if actual != expected_crc {
-        return Err(VerifyError::ChecksumMismatch { entry: name, expected: expected_crc, actual });
-    }
-    drop(file);
-    visitor.end().map_err(VerifyError::Io)?;
-    if keep.is_some() {
-        store_kept(listing, &name, kept);
-    }
-    let mut blake2b_512 = [0; 64];
-    blake2b_512.copy_from_slice(blake.finalize().as_bytes());
-    listing.digests.insert(name, Digests { blake2b_512 });
-    Ok(entry)
-}
-
-/// Central directory records, read after the first central header signature was consumed.
-pub(crate) fn read_central_directory<R: Read>(reader: &mut Counting<R>) -> Result<Vec<Entry>, VerifyError> {
-    let start = reader.count - 4;
-    let mut entries = Vec::new();
-    let mut signature = CENTRAL_HEADER;
-    loop {
-        if reader.count - start > MAX_CENTRAL_DIRECTORY {
-            return Err(malformed(start, "central directory larger than 64 MiB"));
-        }
-        match signature {
-            CENTRAL_HEADER => entries.push(read_central_entry(reader)?),
-            ZIP64_END => {
-                let size = read_u64(reader)?;
-                skip(reader, size)?;
-            }
-            ZIP64_LOCATOR => skip(reader, 16)?,
-            END => {
-                finish_end(reader)?;
-                return Ok(entries);
-            }
-            other => {
-                let offset = reader.count - 4;
-                return Err(malformed(offset, format!("unexpected signature {other:08x} in the central directory")));
-            }
-        }
-        signature = read_u32(reader)?;
-    }
-}
-
-fn read_central_entry<R: Read>(reader: &mut Counting<R>) -> Result<Entry, VerifyError> {
-    let mut fixed = [0u8; 42];
-    read_exact(reader, &mut fixed)?;
-    let u16_at = |i: usize| u16::from_le_bytes([fixed[i], fixed[i + 1]]);
-    let u32_at = |i: usize| u32::from_le_bytes([fixed[i], fixed[i + 1], fixed[i + 2], fixed[i + 3]]);
-    let (flags, method, crc32) = (u16_at(4), u16_at(6), u32_at(12));
-    let mut compressed_size = u64::from(u32_at(16));
-    let mut size = u64::from(u32_at(20));
-    let (name_len, extra_len, comment_len) = (u16_at(24), u16_at(26), u16_at(28));
-    let mut offset = u64::from(u32_at(38));
-    let mut name = vec![0; name_len.into()];
-    read_exact(reader, &mut name)?;
-    let mut extra = vec![0; extra_len.into()];
-    read_exact(reader, &mut extra)?;
-    skip(reader, comment_len.into())?;
-    // Zip64: the extended values appear, in this order, only for fields set to 0xFFFFFFFF.
-    let mut fields = extra.as_slice();
-    while fields.len() >= 4 {
-        let (id, len) =
-            (u16::from_le_bytes([fields[0], fields[1]]), usize::from(u16::from_le_bytes([fields[2], fields[3]])));
-        let data = fields.get(4..4 + len).unwrap_or_default();
-        if id == 0x0001 {
-            let mut values = data.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()));
-            for field in [&mut size, &mut compressed_size, &mut offset] {
-                if *field == 0xFFFF_FFFF {
-                    *field = values.next().unwrap_or(*field);
-                }
-            }
-        }
-        fields = fields.get(4 + len..).unwrap_or_default();
-    }
-    let name = String::from_utf8_lossy(&name).into_owned();
-    Ok(Entry { name, size, compressed_size, crc32, offset, method, encrypted: flags & 1 == 1 })
-}
-
-/// Reads the end record (its signature already consumed) and checks that nothing follows it.
-fn finish_end<R: Read>(reader: &mut Counting<R>) -> Result<(), VerifyError> {
-    let mut fixed = [0u8; 18];
-    read_exact(reader, &mut fixed)?;
-    let comment_len = u16::from_le_bytes([fixed[16], fixed[17]]);
-    skip(reader, comment_len.into())?;
-    let trailing = io::copy(&mut reader.by_ref().take(u64::MAX), &mut io::sink()).map_err(VerifyError::Io)?;
-    if trailing > 0 {
-        return Err(VerifyError::TrailingData { count: trailing });
-    }
-    Ok(())
-}
-
-fn compare(local: &[Entry], central: &[Entry]) -> Result<(), VerifyError> {
     if local.len() != central.len() {
-        return Err(VerifyError::CentralDirectoryMismatch {
-            entry: "(archive)".to_owned(),
-            field: "the member count",
-            local: local.len().to_string(),
-            central: central.len().to_string(),
-        });
+        return mismatch("(archive)", "the member count", local.len().to_string(), central.len().to_string());
     }
-    for (l, c) in local.iter().zip(central) {
+    let mut by_offset: HashMap<u64, &Entry> = local.iter().map(|e| (e.offset, e)).collect();
+    for c in central {
+        if encrypted(c.flags) {
+            return Err(VerifyError::Encrypted { entry: c.name.clone() });
+        }
+        if c.disk != 0 {
+            return mismatch(&c.name, "the disk number", "0".to_owned(), c.disk.to_string());
+        }
+        // Each local header matches one record: `remove`, so a second record for it finds none.
+        let Some(l) = by_offset.remove(&c.offset) else {
+            let local = "none of its own (another record's, or none)".to_owned();
+            return mismatch(&c.name, "the local header at offset", local, c.offset.to_string());
+        };
         let fields: [(&'static str, String, String); 5] = [
             ("the name", l.name.clone(), c.name.clone()),
+            ("the compression method", l.method.to_string(), c.method.to_string()),
             ("the CRC-32", format!("{:08x}", l.crc32), format!("{:08x}", c.crc32)),
             ("the size", l.size.to_string(), c.size.to_string()),
             ("the compressed size", l.compressed_size.to_string(), c.compressed_size.to_string()),
-            ("the local header offset", l.offset.to_string(), c.offset.to_string()),
         ];
         if let Some((field, local, central)) = fields.into_iter().find(|(_, l, c)| l != c) {
-            return Err(VerifyError::CentralDirectoryMismatch { entry: l.name.clone(), field, local, central });
+            return mismatch(&l.name, field, local, central);
         }
     }
     Ok(())
@@ -372,143 +619,113 @@ pub(crate) fn malformed(offset: u64, reason: impl Into<String>) -> VerifyError {
     VerifyError::Malformed { offset, reason: reason.into() }
 }
 
-fn read_exact<R: Read>(reader: &mut Counting<R>, buf: &mut [u8]) -> Result<(), VerifyError> {
-    reader.read_exact(buf).map_err(|e| match e.kind() {
-        io::ErrorKind::UnexpectedEof => VerifyError::Truncated { offset: reader.count },
-        _ => VerifyError::Io(e),
-    })
+/// The bytes, read ahead into one buffer so that a record or a data descriptor can be looked at
+/// before it is consumed.
+struct Input<R> {
+    inner: R,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    /// The offset in the zip of `buf[start]`.
+    offset: u64,
+    eof: bool,
 }
 
-pub(crate) fn read_u32<R: Read>(reader: &mut Counting<R>) -> Result<u32, VerifyError> {
-    let mut buf = [0; 4];
-    read_exact(reader, &mut buf)?;
-    Ok(u32::from_le_bytes(buf))
-}
-
-fn read_u64<R: Read>(reader: &mut Counting<R>) -> Result<u64, VerifyError> {
-    let mut buf = [0; 8];
-    read_exact(reader, &mut buf)?;
-    Ok(u64::from_le_bytes(buf))
-}
-
-fn skip<R: Read>(reader: &mut Counting<R>, count: u64) -> Result<(), VerifyError> {
-    let skipped = io::copy(&mut reader.by_ref().take(count), &mut io::sink()).map_err(VerifyError::Io)?;
-    if skipped < count {
-        return Err(VerifyError::Truncated { offset: reader.count });
-    }
-    Ok(())
-}
-
-/// Counts the bytes read, for offsets in reports.
-pub(crate) struct Counting<R> {
-    pub(crate) inner: R,
-    pub(crate) count: u64,
-}
-
-impl<R: Read> Read for Counting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.count += n as u64;
-        Ok(n)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::io::{Cursor, Write};
-
-    use zip::write::SimpleFileOptions;
-
-    use super::verify_stream;
-    use crate::VerifyError;
-
-    fn sample(large: bool) -> Vec<u8> {
-        let mut writer = zip::ZipWriter::new(Cursor::new(Vec::new()));
-        let stored = SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored).large_file(large);
-        writer.start_file("p/data.tiff", stored).expect("start");
-        writer.write_all(&[7u8; 5000]).expect("write");
-        writer.start_file("p/item.json", SimpleFileOptions::default()).expect("start");
-        writer.write_all(br#"{"id": "x"}"#).expect("write");
-        writer.finish().expect("finish").into_inner()
+impl<R: Read> Input<R> {
+    fn new(inner: R) -> Self {
+        Self { inner, buf: vec![0; READ_BUFFER].into_boxed_slice(), start: 0, end: 0, offset: 0, eof: false }
     }
 
-    /// Runs the verifier and renders its outcome as one line.
-    fn check(bytes: &[u8]) -> String {
-        match verify_stream(bytes, None) {
-            Ok(listing) => format!(
-                "ok {} bytes: {}",
-                listing.bytes,
-                listing
-                    .entries
-                    .iter()
-                    .map(|e| format!("{} {} {:08x}", e.name, e.size, e.crc32))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            Err(e) => format!("error: {e}"),
+    /// At least `n` bytes (at most [`READ_BUFFER`]), fewer only where the input ends.
+    fn fill(&mut self, n: usize) -> Result<&[u8], VerifyError> {
+        while self.end - self.start < n && !self.eof {
+            // Keep reads large: move what is left to the front when room runs short.
+            if self.buf.len() - self.end < (self.buf.len() / 4).max(n - (self.end - self.start)) {
+                self.buf.copy_within(self.start..self.end, 0);
+                (self.start, self.end) = (0, self.end - self.start);
+            }
+            match self.inner.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(read) => self.end += read,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(VerifyError::Io(e)),
+            }
+        }
+        Ok(&self.buf[self.start..self.end])
+    }
+
+    fn eof_reached(&self) -> bool {
+        self.eof
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        self.offset += n as u64;
+    }
+
+    /// Exactly `n` bytes (at most [`READ_BUFFER`]), consumed.
+    fn take(&mut self, n: usize) -> Result<Vec<u8>, VerifyError> {
+        if self.fill(n)?.len() < n {
+            return Err(self.truncated());
+        }
+        let bytes = self.buf[self.start..self.start + n].to_vec();
+        self.consume(n);
+        Ok(bytes)
+    }
+
+    /// The next record's signature, not consumed.
+    fn signature(&mut self) -> Result<u32, VerifyError> {
+        let bytes = self.fill(4)?;
+        if bytes.len() < 4 {
+            return Err(self.truncated());
+        }
+        Ok(u32_at(bytes, 0))
+    }
+
+    fn skip(&mut self, mut n: u64) -> Result<(), VerifyError> {
+        while n > 0 {
+            let available = self.fill(1)?.len();
+            if available == 0 {
+                return Err(self.truncated());
+            }
+            let step = available.min(usize::try_from(n).unwrap_or(usize::MAX));
+            self.consume(step);
+            n -= step as u64;
+        }
+        Ok(())
+    }
+
+    /// Reads to the end; returns how many bytes there were.
+    fn drain(&mut self) -> Result<u64, VerifyError> {
+        let mut count = 0;
+        loop {
+            let available = self.fill(1)?.len();
+            if available == 0 {
+                return Ok(count);
+            }
+            self.consume(available);
+            count += available as u64;
         }
     }
 
-    #[test]
-    fn good_zip_lists_members() {
-        let zip = sample(false);
-        assert_eq!(
-            check(&zip),
-            format!(
-                "ok {} bytes: p/data.tiff 5000 {:08x}, p/item.json 11 {:08x}",
-                zip.len(),
-                crc32fast::hash(&[7u8; 5000]),
-                crc32fast::hash(br#"{"id": "x"}"#)
-            )
-        );
+    fn truncated(&self) -> VerifyError {
+        VerifyError::Truncated { offset: self.offset + (self.end - self.start) as u64 }
+    }
+}
+
+/// The visitor of a pass that extracts nothing.
+struct Ignore;
+
+impl MemberVisitor for Ignore {
+    fn begin(&mut self, _: &str, _: Option<u64>) -> io::Result<()> {
+        Ok(())
     }
 
-    #[test]
-    fn zip64_members_verify() {
-        assert!(check(&sample(true)).starts_with("ok "));
+    fn data(&mut self, _: &[u8]) -> io::Result<()> {
+        Ok(())
     }
 
-    #[test]
-    fn flipped_data_byte_is_a_crc_mismatch() {
-        let mut zip = sample(false);
-        zip[100] ^= 0xff;
-        let mut expected = [7u8; 5000];
-        expected[100 - 30 - "p/data.tiff".len()] ^= 0xff;
-        assert_eq!(
-            check(&zip),
-            format!(
-                "error: p/data.tiff: CRC-32 mismatch: expected {:08x}, got {:08x}",
-                crc32fast::hash(&[7u8; 5000]),
-                crc32fast::hash(&expected)
-            )
-        );
-    }
-
-    #[test]
-    fn truncated_and_trailing_bytes_are_refused() {
-        let zip = sample(false);
-        assert!(matches!(verify_stream(&zip[..zip.len() - 10], None), Err(VerifyError::Truncated { .. })));
-        assert!(matches!(verify_stream(&zip[..3000], None), Err(VerifyError::Truncated { .. })));
-        let mut trailing = zip.clone();
-        trailing.extend_from_slice(b"garbage");
-        assert_eq!(check(&trailing), "error: 7 bytes of trailing data after the end of the zip");
-    }
-
-    #[test]
-    fn html_is_not_a_zip() {
-        assert_eq!(check(b"<html>nope</html>"), "error: invalid zip at offset 0: unexpected signature 6d74683c");
-    }
-
-    #[test]
-    fn central_directory_disagreeing_with_local_header_is_refused() {
-        let mut zip = sample(false);
-        // Change the CRC-32 stored in the first central directory record.
-        let central = zip.windows(4).position(|w| w == [0x50, 0x4b, 0x01, 0x02]).expect("central header");
-        zip[central + 16] ^= 0x01;
-        assert!(
-            check(&zip).starts_with("error: p/data.tiff: the central directory says the CRC-32 is"),
-            "{}",
-            check(&zip)
-        );
+    fn end(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
