@@ -1,8 +1,8 @@
 //! Real storage servers on loopback for `cargo xtask test`: s3s-fs for S3 (checks SigV4, disk
 //! backed), Azurite for Azure, moto's XML API for the GCS client path, and WsgiDAV for the
-//! WebDAV sink crate. Installed on first use
-//! under `target/emulators/` (pinned versions that build and run here), started on free ports,
-//! stopped when dropped.
+//! WebDAV sink crate. Installed on first use under `target/emulators/` (s3s-fs, Azurite) and in
+//! the shared Python venv (moto, WsgiDAV: see `corpus.rs`), pinned versions that build and run
+//! here; started on free ports, stopped when dropped.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -13,8 +13,6 @@ use anyhow::{Context, bail};
 
 const S3S_FS: &str = "s3s-fs@0.14.0";
 const AZURITE: &str = "azurite@3.35.0";
-const MOTO: &str = "moto[server]==5.2.5";
-const WSGIDAV: [&str; 2] = ["wsgidav==4.4.0", "cheroot==11.1.2"];
 /// Azurite's well-known development account key (public, from Microsoft's docs).
 const AZURITE_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
@@ -68,7 +66,7 @@ impl Emulators {
     /// Installs what is missing and starts every server.
     pub fn start(root: &Path) -> anyhow::Result<Self> {
         let dir = root.join("target").join("emulators");
-        let tools = Tools::install(&dir)?;
+        let tools = Tools::install(&dir, &crate::corpus::venv(root)?)?;
         let run_dir = dir.join(format!("run-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&run_dir);
         std::fs::create_dir_all(&run_dir)?;
@@ -204,12 +202,12 @@ struct Tools {
 }
 
 impl Tools {
-    fn install(dir: &Path) -> anyhow::Result<Self> {
+    fn install(dir: &Path, venv: &Path) -> anyhow::Result<Self> {
         let tools = Self {
             s3s_fs: dir.join("cargo/bin/s3s-fs"),
             azurite: dir.join("azurite/node_modules/.bin/azurite-blob"),
-            moto: dir.join("venv/bin/moto_server"),
-            wsgidav: dir.join("venv/bin/wsgidav"),
+            moto: venv.join("bin/moto_server"),
+            wsgidav: venv.join("bin/wsgidav"),
         };
         if !tools.s3s_fs.exists() {
             run(
@@ -226,13 +224,6 @@ impl Tools {
             run(
                 &format!("install {AZURITE} (once; needs node and npm)"),
                 Command::new("npm").args(["install", "--no-audit", "--no-fund", "--prefix"]).arg(&prefix).arg(AZURITE),
-            )?;
-        }
-        if !tools.moto.exists() || !tools.wsgidav.exists() {
-            run("create a Python venv", Command::new("python3").args(["-m", "venv"]).arg(dir.join("venv")))?;
-            run(
-                &format!("install {MOTO} and {} (once)", WSGIDAV.join(" ")),
-                Command::new(dir.join("venv/bin/pip")).args(["install", "--quiet", MOTO]).args(WSGIDAV),
             )?;
         }
         Ok(tools)

@@ -1,6 +1,7 @@
 //! Project tasks: `cargo xtask demo | test | live`.
 
 mod bench;
+mod corpus;
 mod emulators;
 mod link;
 
@@ -79,7 +80,10 @@ fn test() -> anyhow::Result<()> {
     run("format check", cargo().args(["fmt", "--all", "--check"]))?;
     run("clippy", cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]))?;
     run("docs", cargo().args(["doc", "--workspace", "--no-deps", "--quiet"]).env("RUSTDOCFLAGS", "-D warnings"))?;
+    supply_chain()?;
     run("build the tests", cargo().args(["build", "--workspace", "--all-targets", "--quiet"]))?;
+    let venv = corpus::venv(&root())?;
+    let corpora = corpus::build(&root(), &venv)?;
     let emulators = emulators::Emulators::start(&root())?;
     let nextest = cargo().args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success());
     let mut tests = cargo();
@@ -89,7 +93,7 @@ fn test() -> anyhow::Result<()> {
         eprintln!("cargo-nextest is not installed; using cargo test (cargo install cargo-nextest --locked is faster)");
         tests.args(["test", "--workspace", "--no-fail-fast"]);
     }
-    tests.envs(emulators.env.iter().map(|(k, v)| (k, v)));
+    tests.envs(emulators.env.iter().chain(&corpora).map(|(k, v)| (k, v)));
     run("tests against the replica and the storage emulators", &mut tests)?;
     // The CLI suite again at -vvv: every run asserts that no secret shows at any log level.
     // (The multi-hundred-megabyte transfers and the 1,000-order load test are left out: they add
@@ -118,6 +122,38 @@ fn test() -> anyhow::Result<()> {
         run("doc tests", cargo().args(["test", "--workspace", "--doc", "--quiet"]))?;
     }
     Ok(())
+}
+
+/// The cargo-deny version `cargo xtask test` installs (builds on rustc 1.95).
+const CARGO_DENY: &str = "cargo-deny@0.20.2";
+/// Where cargo-deny finds the database of its default URL: `<db-path>/advisory-db-<URL hash>`.
+const ADVISORY_DB: &str = "target/advisory-dbs/advisory-db-3157b0e258782691";
+
+/// `cargo deny check` with fetching off: advisories from the snapshot in
+/// `supply-chain/advisory-db.bundle`, licenses, bans and sources (deny.toml).
+fn supply_chain() -> anyhow::Result<()> {
+    let tools = root().join("target/tools");
+    let deny = tools.join("bin/cargo-deny");
+    if !deny.exists() {
+        run(
+            &format!("install {CARGO_DENY} (once, under target/tools; about 3 minutes)"),
+            cargo().args(["install", "--quiet", "--locked", "--debug", "--root"]).arg(&tools).arg(CARGO_DENY),
+        )?;
+    }
+    let db = root().join(ADVISORY_DB);
+    let _ = std::fs::remove_dir_all(&db);
+    run(
+        "unpack the RustSec advisory database snapshot (2026-08-21)",
+        Command::new("git")
+            .args(["-c", "init.defaultBranch=main", "clone", "--quiet"])
+            .arg(root().join("supply-chain/advisory-db.bundle"))
+            .arg(&db),
+    )?;
+    run("fetch every crate of the graph (cargo deny reads them offline)", cargo().args(["fetch", "--quiet"]))?;
+    run(
+        "cargo deny check: advisories as of the snapshot, licenses, bans, sources",
+        Command::new(&deny).current_dir(root()).args(["--offline", "check", "--hide-inclusion-graph"]),
+    )
 }
 
 fn demo() -> anyhow::Result<()> {

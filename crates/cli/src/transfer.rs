@@ -154,22 +154,78 @@ pub async fn fetch(
             match download.start_offset() {
                 start if start == partial.offset => {
                     tracing::info!(deliverable = %job.deliverable_id, from = start, "continuing a partial download");
+                    let plan = plan_ahead(client, &job.deliverable_id, &download, options).await;
                     let source = Source::Api(Box::new(download));
-                    return Ok(Opened { source, etag, partial: Some(partial), plan: DigestPlan::unknown() });
+                    return Ok(Opened { source, etag, partial: Some(partial), plan });
                 }
                 0 => {
                     partial.upload.abort().await?;
+                    let plan = plan_ahead(client, &job.deliverable_id, &download, options).await;
                     let source = Source::Api(Box::new(download));
-                    return Ok(Opened { source, etag, partial: None, plan: DigestPlan::unknown() });
+                    return Ok(Opened { source, etag, partial: None, plan });
                 }
                 start => bail!("asked to continue from byte {}, the server sent bytes from {start}", partial.offset),
             }
         }
         let download = client.download(&job.deliverable_id).await.with_context(context)?;
         let etag = download.etag().map(str::to_owned);
-        Ok(Opened { source: Source::Api(Box::new(download)), etag, partial: None, plan: DigestPlan::unknown() })
+        let plan = plan_ahead(client, &job.deliverable_id, &download, options).await;
+        Ok(Opened { source: Source::Api(Box::new(download)), etag, partial: None, plan })
     };
     run(sink, job, options, progress, source).await
+}
+
+/// Deliverables at least this large have their STAC items read ahead, in a few ranged requests,
+/// so that verifying them computes just the digests the items ask for. Smaller ones are hashed
+/// on speculation instead (see [`DigestPlan`]): at their size, that costs less than the requests.
+const PLAN_AHEAD_FROM: u64 = 64 << 20;
+
+/// The digests the deliverable's STAC items ask for, read from its end (the central directory,
+/// the JSON members) while its body waits, when it is large, verified, and served in ranges.
+async fn plan_ahead(client: &Client, id: &DeliverableId, download: &Download, options: Options) -> DigestPlan {
+    let worth_it = options.verify && download.accepts_ranges();
+    let Some(len) = download.content_length().filter(|&len| worth_it && len >= PLAN_AHEAD_FROM) else {
+        return DigestPlan::unknown();
+    };
+    let mut ranges = ApiRanges {
+        client: client.clone(),
+        id: id.clone(),
+        etag: download.etag().map(str::to_owned),
+        len,
+        runtime: tokio::runtime::Handle::current(),
+    };
+    match tokio::task::spawn_blocking(move || wyvern_unpack::read_digest_plan(&mut ranges)).await {
+        Ok(Ok(plan)) => plan,
+        Ok(Err(e)) => {
+            tracing::debug!(deliverable = %id, "the STAC items could not be read ahead: {e}");
+            DigestPlan::unknown()
+        }
+        Err(_) => DigestPlan::unknown(),
+    }
+}
+
+/// Ranged requests for parts of a deliverable, from the blocking thread that reads them.
+struct ApiRanges {
+    client: Client,
+    id: DeliverableId,
+    etag: Option<String>,
+    len: u64,
+    runtime: tokio::runtime::Handle,
+}
+
+impl wyvern_unpack::RandomAccess for ApiRanges {
+    fn size(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&mut self, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+        let range = offset..offset.saturating_add(len as u64).min(self.len);
+        if range.is_empty() {
+            return Ok(Vec::new());
+        }
+        let read = self.client.read_range(&self.id, range, self.etag.as_deref());
+        Ok(self.runtime.block_on(read).map_err(std::io::Error::other)?.to_vec())
+    }
 }
 
 /// A source ready to deliver, with its ETag, when continuing a partial file that file, and the

@@ -1,7 +1,9 @@
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::{Bytes, BytesMut};
 use reqwest::header::{self, HeaderMap};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
@@ -9,7 +11,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
 use crate::Result;
-use crate::download::Download;
+use crate::download::{Chunk, Download};
 use crate::error::Error;
 use crate::ids::{DeliverableId, OrderId};
 use crate::model::Order;
@@ -316,6 +318,22 @@ impl Client {
             other => other?,
         };
         Download::start(self.clone(), url, response, slot)
+    }
+
+    /// Bytes `range` of a deliverable, in one ranged request (retried, and resumed within the
+    /// range when cut), e.g. to read its central directory and STAC item before its body. With
+    /// a strong `etag`, the bytes must come from that version of the deliverable (`If-Range`):
+    /// another version is an error.
+    pub async fn read_range(&self, id: &DeliverableId, range: Range<u64>, etag: Option<&str>) -> Result<Bytes> {
+        let etag = etag.filter(|etag| !etag.starts_with("W/")).map(str::to_owned);
+        let mut download = Download::segment(self.clone(), self.deliverable_url(id), range.clone(), etag).await?;
+        let mut bytes = BytesMut::with_capacity(usize::try_from(range.end - range.start).unwrap_or(0).min(16 << 20));
+        while let Some(chunk) = download.next().await? {
+            if let Chunk::Data(data) = chunk {
+                bytes.extend_from_slice(&data);
+            }
+        }
+        Ok(bytes.freeze())
     }
 
     /// Every order the account can see: `GET /1.0/tasking/orders/`, following pagination.

@@ -202,6 +202,12 @@ impl Download {
         self.etag.as_deref()
     }
 
+    /// Whether the server serves ranges of this body (so [`Client::read_range`] can read parts
+    /// of it).
+    pub fn accepts_ranges(&self) -> bool {
+        self.accepts_ranges
+    }
+
     /// Where the bytes come from after redirects, without the query string.
     pub fn source_url(&self) -> &str {
         &self.shown_url

@@ -143,6 +143,7 @@ pub struct SandboxBuilder {
     orders: BTreeMap<String, OrderFixture>,
     faults: HashMap<String, Vec<Fault>>,
     sizes: HashMap<String, u64>,
+    files: HashMap<String, PathBuf>,
 }
 
 impl Default for SandboxBuilder {
@@ -153,6 +154,7 @@ impl Default for SandboxBuilder {
             orders: BTreeMap::new(),
             faults: HashMap::new(),
             sizes: HashMap::new(),
+            files: HashMap::new(),
         };
         let id = |n: u32| format!("00000000-0000-0000-0000-{n:012}");
         builder = builder
@@ -180,6 +182,13 @@ impl SandboxBuilder {
     /// The approximate size of one deliverable.
     pub fn deliverable_size_of(mut self, deliverable: &str, bytes: u64) -> Self {
         self.sizes.insert(deliverable.to_owned(), bytes);
+        self
+    }
+
+    /// Serves this file as a deliverable's zip instead of a generated one (a zip from another
+    /// writer, say). The file is read when asked for, not copied.
+    pub fn deliverable_file(mut self, deliverable: &str, path: impl Into<PathBuf>) -> Self {
+        self.files.insert(deliverable.to_owned(), path.into());
         self
     }
 
@@ -224,6 +233,7 @@ impl SandboxBuilder {
             tokens: Mutex::new(vec![self.token]),
             deliverable_size: self.deliverable_size,
             sizes: self.sizes,
+            files: self.files,
             orders: self.orders,
             faults: self.faults,
             api_url: api_url.clone(),
@@ -323,6 +333,7 @@ struct Shared {
     tokens: Mutex<Vec<String>>,
     deliverable_size: u64,
     sizes: HashMap<String, u64>,
+    files: HashMap<String, PathBuf>,
     orders: BTreeMap<String, OrderFixture>,
     faults: HashMap<String, Vec<Fault>>,
     api_url: String,
@@ -382,6 +393,12 @@ impl Shared {
         let mut generated = self.generated.lock().await;
         if let Some(served) = generated.get(id) {
             return Ok(served.clone());
+        }
+        if let Some(path) = self.files.get(id) {
+            let len = tokio::fs::metadata(path).await.with_context(|| format!("reading {}", path.display()))?.len();
+            let served = Served { path: path.clone(), len, etag: format!("\"{id}-{len}\"") };
+            generated.insert(id.to_owned(), served.clone());
+            return Ok(served);
         }
         let product = Product::for_deliverable(id, self.sizes.get(id).copied().unwrap_or(self.deliverable_size));
         let path = self.workdir.path().join(format!("{id}.zip"));

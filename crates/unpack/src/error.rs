@@ -81,7 +81,7 @@ pub enum VerifyError {
     },
     /// An end record describes another central directory than the one that was read: readers
     /// that start from the end would see other members than the forward pass.
-    #[error("{record} says {field} is {says}, but {actual} was read")]
+    #[error("{record} gives {field} as {says}, not {actual} as read")]
     EndRecordMismatch {
         /// Which record.
         record: &'static str,
@@ -99,6 +99,34 @@ pub enum VerifyError {
         entry: String,
         /// The method's number.
         method: u16,
+    },
+    /// A central directory record points where no member was read, or where another record's
+    /// member is.
+    #[error("{entry}: the central directory points to offset {offset}, where no member of its own starts")]
+    NoLocalHeader {
+        /// The member.
+        entry: String,
+        /// Where the record points.
+        offset: u64,
+    },
+    /// The central directory lists another number of members than were read before it.
+    #[error("the central directory lists {central} members, but {local} were read before it")]
+    MemberCount {
+        /// Listed by the central directory.
+        central: u64,
+        /// Read before it.
+        local: u64,
+    },
+    /// The bytes end inside a stored member whose size only its data descriptor gives: no
+    /// descriptor holding its CRC-32 and size, followed by another member or the central
+    /// directory, was found.
+    #[error(
+        "{entry}: the zip ends before this member does (it is stored, and only its data descriptor gives its \
+         size): it is truncated, or its descriptor is missing or followed by bytes that are no record"
+    )]
+    UnendedMember {
+        /// The member.
+        entry: String,
     },
     /// Bytes after the end-of-central-directory record.
     #[error("{count} bytes of trailing data after the end of the zip")]

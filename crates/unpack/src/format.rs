@@ -113,6 +113,22 @@ impl LocalHeader {
     pub fn has_descriptor(&self) -> bool {
         self.flags & FLAG_DESCRIPTOR != 0
     }
+
+    /// The CRC-32 the header vouches for: none when a data descriptor holds it.
+    pub fn declared_crc32(&self) -> Option<u32> {
+        (!self.has_descriptor()).then_some(self.crc32)
+    }
+
+    /// The uncompressed size the header vouches for. With a data descriptor, writers put zero
+    /// (the size was not known yet) or, some (libarchive), the size they knew.
+    pub fn declared_size(&self) -> Option<u64> {
+        (!self.has_descriptor() || self.size != 0).then_some(self.size)
+    }
+
+    /// The compressed size the header vouches for (as [`LocalHeader::declared_size`]).
+    pub fn declared_compressed_size(&self) -> Option<u64> {
+        (!self.has_descriptor() || self.compressed_size != 0).then_some(self.compressed_size)
+    }
 }
 
 /// Whether a member's flags say it is encrypted in any way this tool cannot read.
@@ -308,6 +324,11 @@ pub(crate) fn check_end_records(read: &Directory, zip64: Option<&Zip64>, end: &E
     }
     Ok(())
 }
+
+/// Zero bytes after the end record that are not trailing data: libarchive pads a zip written to a
+/// pipe to its block size (10,240 bytes). They hold nothing, and every reader finds the same end
+/// record before them.
+pub(crate) const MAX_PADDING: u64 = 10_240;
 
 /// An archive comment holding an end-record signature could be taken for the end record by a
 /// reader that searches from the end: such a zip means different things to different readers.

@@ -11,8 +11,8 @@ use flate2::read::DeflateDecoder;
 use crate::error::VerifyError;
 use crate::format::{
     CENTRAL_FIXED, CENTRAL_HEADER, CentralEntry, DESCRIPTOR_WINDOW, Directory, END, END_FIXED, End, LOCAL_FIXED,
-    LOCAL_HEADER, LOCATOR_LEN, LocalHeader, Locator, ZIP64_END, ZIP64_END_FIXED, ZIP64_LOCATOR, Zip64, Zip64End,
-    check_comment, check_end_records, descriptor_len, encrypted, u32_at,
+    LOCAL_HEADER, LOCATOR_LEN, LocalHeader, Locator, MAX_PADDING, ZIP64_END, ZIP64_END_FIXED, ZIP64_LOCATOR, Zip64,
+    Zip64End, check_comment, check_end_records, descriptor_len, encrypted, u32_at,
 };
 use crate::geotiff::read_header;
 use crate::report::{Inspection, Problem, inspect};
@@ -195,8 +195,10 @@ fn read_end_records(
     }
     let end = End::parse(&tail[at..]);
     let comment_end = at + END_FIXED + usize::from(end.comment_len);
-    if comment_end < tail.len() {
-        return Err(malformed(len, format!("{} bytes follow the end of the zip", tail.len() - comment_end)));
+    if let Some(after) = tail.get(comment_end..).filter(|after| !after.is_empty())
+        && !(after.len() as u64 <= MAX_PADDING && after.iter().all(|&b| b == 0))
+    {
+        return Err(malformed(len, format!("{} bytes follow the end of the zip", after.len())));
     }
     if comment_end > tail.len() {
         return Err(malformed(len, "the archive comment runs past the end: truncated"));
@@ -358,17 +360,17 @@ fn local_header(
             return Ok(None);
         }
     };
-    let known = !(header.has_descriptor() && header.size == 0 && header.compressed_size == 0);
-    let crc = if header.has_descriptor() { c.crc32 } else { header.crc32 };
+    // What the header does not vouch for (a data descriptor holds it) is not compared.
+    let crc = header.declared_crc32().unwrap_or(c.crc32);
     let fields: [(&str, String, String); 6] = [
         ("the name", header.name.clone(), c.name.clone()),
         ("the compression method", header.method.to_string(), c.method.to_string()),
         ("the encryption flag", encrypted(header.flags).to_string(), encrypted(c.flags).to_string()),
         ("the CRC-32", format!("{crc:08x}"), format!("{:08x}", c.crc32)),
-        ("the size", if known { header.size } else { c.size }.to_string(), c.size.to_string()),
+        ("the size", header.declared_size().unwrap_or(c.size).to_string(), c.size.to_string()),
         (
             "the compressed size",
-            if known { header.compressed_size } else { c.compressed_size }.to_string(),
+            header.declared_compressed_size().unwrap_or(c.compressed_size).to_string(),
             c.compressed_size.to_string(),
         ),
     ];

@@ -8,8 +8,9 @@ use crate::checksum::{Algorithm, Hasher, Multihash, WYVERN_ALGORITHM};
 use crate::error::VerifyError;
 use crate::format::{
     CENTRAL_FIXED, CENTRAL_HEADER, CentralEntry, DESCRIPTOR, DESCRIPTOR_WINDOW, Directory, END, END_FIXED, End,
-    LOCAL_FIXED, LOCAL_HEADER, LOCATOR_LEN, LocalHeader, Locator, ZIP64_END, ZIP64_END_FIXED, ZIP64_LOCATOR, Zip64,
-    Zip64End, check_comment, check_end_records, descriptor_len, descriptor_values, encrypted, u32_at,
+    LOCAL_FIXED, LOCAL_HEADER, LOCATOR_LEN, LocalHeader, Locator, MAX_PADDING, ZIP64_END, ZIP64_END_FIXED,
+    ZIP64_LOCATOR, Zip64, Zip64End, check_comment, check_end_records, descriptor_len, descriptor_values, encrypted,
+    u32_at,
 };
 use crate::geotiff::HEADER_BYTES;
 use crate::stac::{self, Item};
@@ -209,11 +210,9 @@ impl<R: Read> Pass<R> {
             return Err(VerifyError::Encrypted { entry: header.name });
         }
         check_name(&header.name, &mut self.names)?;
-        let descriptor = header.has_descriptor();
-        // With a data descriptor the header's sizes are usually zero: the data says.
-        let known = !(descriptor && header.size == 0 && header.compressed_size == 0);
-        if known {
-            check_ratio(&header.name, header.size, header.compressed_size)?;
+        let (size, compressed_size) = (header.declared_size(), header.declared_compressed_size());
+        if let (Some(size), Some(compressed_size)) = (size, compressed_size) {
+            check_ratio(&header.name, size, compressed_size)?;
         }
         if !matches!(header.method, 0 | 8) {
             return Err(VerifyError::UnsupportedMethod { entry: header.name, method: header.method });
@@ -223,35 +222,34 @@ impl<R: Read> Pass<R> {
             name: header.name.clone(),
             crc: crc32fast::Hasher::new(),
             size: 0,
-            limit: known.then_some(header.size),
+            limit: size,
             hashers: algorithms.into_iter().map(|a| (a, a.hasher())).collect(),
             narrow_at,
             keep: keep_limit(&header.name),
             kept: Vec::new(),
             visitor,
         };
-        member.visitor.begin(&header.name, known.then_some(header.size)).map_err(VerifyError::Io)?;
-        let compressed = match (header.method, known) {
-            (8, _) => self.inflate(&mut member, known.then_some(header.compressed_size))?,
-            (_, true) => self.copy(&mut member, header.compressed_size)?,
-            (_, false) => self.scan_stored(&mut member, header.zip64)?,
+        member.visitor.begin(&header.name, size).map_err(VerifyError::Io)?;
+        let compressed = match (header.method, compressed_size) {
+            (8, compressed_size) => self.inflate(&mut member, compressed_size)?,
+            (_, Some(compressed_size)) => self.copy(&mut member, compressed_size)?,
+            (_, None) => self.scan_stored(&mut member, header.zip64)?,
         };
         let actual = (member.crc.clone().finalize(), compressed, member.size);
         // The scan of a stored member of unknown size consumed its descriptor already.
-        let scanned = header.method == 0 && !known;
-        if descriptor && !scanned {
+        let scanned = header.method == 0 && compressed_size.is_none();
+        if header.has_descriptor() && !scanned {
             self.descriptor(&header, actual)?;
         }
-        if known && !descriptor && header.crc32 != actual.0 {
-            return Err(VerifyError::ChecksumMismatch { entry: header.name, expected: header.crc32, actual: actual.0 });
+        let entry = header.name.clone();
+        if let Some(expected) = header.declared_crc32().filter(|&crc| crc != actual.0) {
+            return Err(VerifyError::ChecksumMismatch { entry, expected, actual: actual.0 });
         }
-        if known && (member.size, compressed) != (header.size, header.compressed_size) {
-            let (expected, actual) = if member.size == header.size {
-                (header.compressed_size, compressed)
-            } else {
-                (header.size, member.size)
-            };
-            return Err(VerifyError::SizeMismatch { entry: header.name, expected, actual });
+        if let Some(expected) = size.filter(|&size| size != member.size) {
+            return Err(VerifyError::SizeMismatch { entry, expected, actual: member.size });
+        }
+        if let Some(expected) = compressed_size.filter(|&size| size != compressed) {
+            return Err(VerifyError::SizeMismatch { entry, expected, actual: compressed });
         }
         member.visitor.end().map_err(VerifyError::Io)?;
         let Member { name, hashers, keep, kept, size, .. } = member;
@@ -385,7 +383,7 @@ impl<R: Read> Pass<R> {
             }
             self.input.consume(data_end);
             if eof {
-                return Err(near_miss.unwrap_or_else(|| self.input.truncated()));
+                return Err(near_miss.unwrap_or_else(|| VerifyError::UnendedMember { entry: member.name.clone() }));
             }
         }
     }
@@ -458,8 +456,8 @@ impl<R: Read> Pass<R> {
         let comment = self.input.take(usize::from(end.comment_len))?;
         check_comment(&comment, at + END_FIXED as u64)?;
         check_end_records(&read, zip64.as_ref(), &end)?;
-        let trailing = self.input.drain()?;
-        if trailing > 0 {
+        let (trailing, padding) = self.input.drain()?;
+        if trailing > 0 && !(padding && trailing <= MAX_PADDING) {
             return Err(VerifyError::TrailingData { count: trailing });
         }
         Ok(entries)
@@ -586,7 +584,7 @@ fn compare(local: &[Entry], central: &[CentralEntry]) -> Result<(), VerifyError>
         Err(VerifyError::CentralDirectoryMismatch { entry: entry.to_owned(), field, local, central })
     };
     if local.len() != central.len() {
-        return mismatch("(archive)", "the member count", local.len().to_string(), central.len().to_string());
+        return Err(VerifyError::MemberCount { central: central.len() as u64, local: local.len() as u64 });
     }
     let mut by_offset: HashMap<u64, &Entry> = local.iter().map(|e| (e.offset, e)).collect();
     for c in central {
@@ -598,8 +596,7 @@ fn compare(local: &[Entry], central: &[CentralEntry]) -> Result<(), VerifyError>
         }
         // Each local header matches one record: `remove`, so a second record for it finds none.
         let Some(l) = by_offset.remove(&c.offset) else {
-            let local = "none of its own (another record's, or none)".to_owned();
-            return mismatch(&c.name, "the local header at offset", local, c.offset.to_string());
+            return Err(VerifyError::NoLocalHeader { entry: c.name.clone(), offset: c.offset });
         };
         let fields: [(&'static str, String, String); 5] = [
             ("the name", l.name.clone(), c.name.clone()),
@@ -695,16 +692,18 @@ impl<R: Read> Input<R> {
         Ok(())
     }
 
-    /// Reads to the end; returns how many bytes there were.
-    fn drain(&mut self) -> Result<u64, VerifyError> {
-        let mut count = 0;
+    /// Reads to the end; returns how many bytes there were, and whether they were all zero.
+    fn drain(&mut self) -> Result<(u64, bool), VerifyError> {
+        let (mut count, mut zeros) = (0, true);
         loop {
-            let available = self.fill(1)?.len();
-            if available == 0 {
-                return Ok(count);
+            let available = self.fill(1)?;
+            if available.is_empty() {
+                return Ok((count, zeros));
             }
-            self.consume(available);
-            count += available as u64;
+            zeros &= available.iter().all(|&b| b == 0);
+            let n = available.len();
+            self.consume(n);
+            count += n as u64;
         }
     }
 

@@ -2,9 +2,11 @@
 
 mod auth;
 mod cloud;
+mod corpus;
 mod download;
 mod faults;
 mod orders;
+mod pipes;
 mod reliability;
 mod signals;
 mod sync;

@@ -105,3 +105,94 @@ async fn no_verify_keeps_a_corrupt_zip_and_says_so() {
     assert_eq!(run.code, 0, "{run:#?}");
     assert_eq!(run.json_lines()[0]["verified"], false);
 }
+
+/// A copy of a generated deliverable whose item asks for `checksum(imagery)` on its imagery
+/// instead of BLAKE2b-512. The item stays the last member, after the imagery.
+fn with_imagery_checksum(original: &std::path::Path, out: &std::path::Path, checksum: impl Fn(&[u8]) -> String) {
+    use std::io::{Read, Write};
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(original).expect("open")).expect("zip");
+    let mut members = Vec::new();
+    for i in 0..archive.len() {
+        let mut file = archive.by_index(i).expect("member");
+        let mut data = Vec::new();
+        file.read_to_end(&mut data).expect("read");
+        members.push((file.name().expect("name").into_owned(), data));
+    }
+    let imagery = members.iter().find(|(n, _)| n.ends_with("_l1b.tiff")).expect("imagery").1.clone();
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(out).expect("create"));
+    for (name, mut data) in members {
+        if name.ends_with("_l1b.json") {
+            let mut item: serde_json::Value = serde_json::from_slice(&data).expect("item");
+            item["assets"]["Cloud optimized GeoTiff"]["file:checksum"] = checksum(&imagery).into();
+            data = serde_json::to_vec(&item).expect("json");
+        }
+        let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        writer.start_file(name.as_str(), stored).expect("start");
+        writer.write_all(&data).expect("write");
+    }
+    writer.finish().expect("finish");
+}
+
+fn sha3_256(data: &[u8]) -> String {
+    let mut hasher = wyvern_unpack::Algorithm::Sha3_256.hasher();
+    hasher.update(data);
+    wyvern_unpack::Multihash::encode(wyvern_unpack::Algorithm::Sha3_256, &hasher.finalize())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_deliverables_have_their_items_read_ahead_so_any_digest_is_checked() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let original = scratch.path().join("generated.zip");
+    let product = wyvern_sandbox::generate::Product::for_deliverable("plan-ahead", 72 << 20);
+    wyvern_sandbox::generate::write_deliverable(&product, &original).expect("generated");
+    let good = scratch.path().join("good.zip");
+    with_imagery_checksum(&original, &good, sha3_256);
+    let bad = scratch.path().join("bad.zip");
+    with_imagery_checksum(&original, &bad, |_| sha3_256(b"other bytes"));
+
+    for (zip, code) in [(&good, 0), (&bad, 3)] {
+        let world = World::with(Sandbox::builder().deliverable_file(TEST_DELIVERABLE, zip)).await;
+        let dest = world.dest();
+        let run = world
+            .run(&["deliverable", "download", TEST_DELIVERABLE, "--to", dest.to_str().expect("utf-8"), "--json"])
+            .await;
+        assert_eq!(run.code, code, "{run:#?}");
+        if code == 0 {
+            // SHA3-256 of the imagery was known to be wanted before the imagery went by.
+            assert!(run.json_lines()[0].get("warnings").is_none(), "{run:#?}");
+        } else {
+            assert!(run.stderr.contains("_l1b.tiff: checksum: expected 1620"), "{}", run.stderr);
+        }
+        let reads_ahead = world.deliverable_requests(TEST_DELIVERABLE).iter().filter(|r| r.range.is_some()).count();
+        assert!(reads_ahead >= 1, "the end of the zip was read ahead with ranged requests");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_tiff_headers_are_problems_and_print_nothing_else() {
+    use std::io::Write;
+    let world = World::new().await;
+    let path = world.dir.path().join("odd.zip");
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(&path).expect("create"));
+    let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    // A TIFF whose first directory claims 65,535 entries, one whose directory lies past its end,
+    // a BigTIFF with a bad offset size, and bytes that are no TIFF at all.
+    for (name, bytes) in [
+        ("a.tiff", [&b"II*\0\x08\0\0\0\xff\xff"[..], &[0; 64]].concat()),
+        ("b.tif", b"MM\0*\x7f\xff\xff\xff".to_vec()),
+        ("c.tiff", b"II+\0\x04\0\0\0\x10\0\0\0\0\0\0\0".to_vec()),
+        ("d.tiff", b"not a tiff".to_vec()),
+    ] {
+        writer.start_file(name, stored).expect("start");
+        writer.write_all(&bytes).expect("write");
+    }
+    writer.finish().expect("finish");
+    let run = world.run(&["inspect", path.to_str().expect("utf-8")]).await;
+    assert_eq!(run.code, 0, "{run:#?}");
+    for name in ["a.tiff", "b.tif", "c.tiff", "d.tiff"] {
+        assert!(run.stdout.contains(&format!("{name} [geotiff]: the GeoTIFF header cannot be read")), "{}", run.stdout);
+    }
+    if std::env::var_os("WYVERN_TEST_VERBOSE").is_none() {
+        assert_eq!(run.stderr, "", "nothing on stderr but what wyvern says");
+    }
+}

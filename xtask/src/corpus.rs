@@ -1,0 +1,106 @@
+//! What the tests need beyond Rust, installed on first use and reused: one Python virtual
+//! environment under `target/venv` (the storage emulators moto and WsgiDAV, rasterio with its
+//! GDAL, stream-zip, pystac, pytest), the zip writers of the differential corpus (Debian's
+//! Info-ZIP, libarchive and 7-Zip, npm's yazl; Java's jar when the machine has a JDK), and the
+//! corpora themselves, written anew each run under `target/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// Every Python package the tests use, pinned (versions that install on CPython 3.11 here).
+pub const PYTHON_PACKAGES: &[&str] = &[
+    "moto[server]==5.2.5",
+    "wsgidav==4.4.0",
+    "cheroot==11.1.2",
+    "rasterio==1.4.3",
+    "stream-zip==0.0.83",
+    "pystac==1.12.1",
+    "pytest==8.3.5",
+];
+/// Debian packages of the zip writers and readers (command, package).
+const DEBIAN: &[(&str, &str)] = &[("zip", "zip"), ("unzip", "unzip"), ("bsdtar", "libarchive-tools"), ("7zz", "7zip")];
+const YAZL: &str = "yazl@3.3.1";
+
+/// The shared virtual environment, with [`PYTHON_PACKAGES`] installed.
+pub fn venv(root: &Path) -> anyhow::Result<PathBuf> {
+    let dir = root.join("target/venv");
+    let marker = dir.join(".wyvern-packages");
+    let wanted = PYTHON_PACKAGES.join("\n");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(dir);
+    }
+    if !dir.join("bin/python").exists() {
+        crate::run("create the Python venv under target/venv", Command::new("python3").args(["-m", "venv"]).arg(&dir))?;
+    }
+    crate::run(
+        "install the tests' Python packages (once; about 30 s)",
+        Command::new(dir.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check"])
+            .args(PYTHON_PACKAGES),
+    )?;
+    std::fs::write(&marker, wanted)?;
+    Ok(dir)
+}
+
+/// Installs the Debian packages of the zip writers that are missing (`apt-get`, as root).
+fn debian_tools() -> anyhow::Result<()> {
+    let missing: Vec<&str> = DEBIAN.iter().filter(|(command, _)| which(command).is_none()).map(|(_, p)| *p).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    crate::run("apt-get update (for the zip writers)", Command::new("apt-get").args(["update", "-qq"]))?;
+    crate::run(
+        &format!("install the zip writers: {}", missing.join(" ")),
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+}
+
+fn which(command: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?.to_str()?.split(':').map(|dir| Path::new(dir).join(command)).find(|p| p.is_file())
+}
+
+/// Writes the zip corpus and the GeoTIFF deliverables; returns the tests' environment.
+pub fn build(root: &Path, venv: &Path) -> anyhow::Result<Vec<(String, String)>> {
+    debian_tools()?;
+    let node = root.join("target/corpus-node");
+    let yazl = node.join("node_modules/yazl");
+    if !yazl.exists() {
+        std::fs::create_dir_all(&node)?;
+        crate::run(
+            &format!("install {YAZL} (a streaming zip writer for the corpus)"),
+            Command::new("npm")
+                .args(["install", "--no-audit", "--no-fund", "--silent", "--prefix"])
+                .arg(&node)
+                .arg(YAZL),
+        )?;
+    }
+    if which("jar").is_none() {
+        eprintln!("note: no JDK here (jar): the corpus goes without Java's ZipOutputStream");
+    }
+    let python = venv.join("bin/python");
+    let zips = root.join("target/zip-corpus");
+    crate::run(
+        "write the differential zip corpus",
+        Command::new(&python).arg(root.join("tests/corpus/zips.py")).arg(&zips).env("WYVERN_CORPUS_YAZL", &yazl),
+    )?;
+    let geotiffs = root.join("target/geotiffs");
+    crate::run(
+        "write deliverables holding GDAL's GeoTIFFs",
+        Command::new(&python).arg(root.join("tests/corpus/geotiffs.py")).arg(&geotiffs),
+    )?;
+    let text =
+        |path: &Path| path.to_str().map(str::to_owned).with_context(|| format!("{} is not UTF-8", path.display()));
+    if !zips.join("manifest.json").exists() || !geotiffs.join("manifest.json").exists() {
+        bail!("the corpus scripts wrote no manifest");
+    }
+    Ok(vec![
+        ("WYVERN_TEST_ZIP_CORPUS".to_owned(), text(&zips)?),
+        ("WYVERN_TEST_GEOTIFFS".to_owned(), text(&geotiffs)?),
+        ("WYVERN_TEST_PYTHON".to_owned(), text(&python)?),
+    ])
+}
