@@ -64,6 +64,8 @@ pub struct Options {
     /// The deliverable's size over the simulated link (slow by design).
     link_size: u64,
     shape: Shape,
+    /// Another `wyvern` binary (an earlier build, say) to run beside this one in the local leg.
+    baseline: Option<PathBuf>,
 }
 
 impl Options {
@@ -75,6 +77,7 @@ impl Options {
             legs: ALL_LEGS.to_vec(),
             link_size: 256 << 20,
             shape: Shape { rtt: Duration::from_millis(50), rate: Some(40_000_000) },
+            baseline: None,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -86,6 +89,7 @@ impl Options {
                 "--sweep" => options.sweep = true,
                 "--rtt" => options.shape.rtt = Duration::from_millis(value()?.parse()?),
                 "--rate" => options.shape.rate = Some(value()?.parse::<u64>()? * 1_000_000),
+                "--baseline" => options.baseline = Some(PathBuf::from(value()?)),
                 "--only" => {
                     options.legs = value()?
                         .split(',')
@@ -99,7 +103,7 @@ impl Options {
                 }
                 other => bail!(
                     "unknown bench option {other:?} (options: --size SIZE, --runs N, --sweep, --only local,link,s3, \
-                     --link-size SIZE, --rtt MS, --rate MB_PER_S)"
+                     --link-size SIZE, --rtt MS, --rate MB_PER_S, --baseline WYVERN_BINARY)"
                 ),
             }
         }
@@ -172,7 +176,11 @@ fn local(target: &Path, options: &Options, report: &mut String) -> anyhow::Resul
     let mut sweep = Vec::new();
     for &size in &sizes {
         let replica = Replica::start(target, size, false)?;
-        let tools = download_tools(target, &replica.api);
+        let mut tools = download_tools(target, &replica.api);
+        if let Some(baseline) = &options.baseline {
+            let token = [("WYVERN_TOKEN".to_owned(), TEST_TOKEN.to_owned())];
+            tools.insert(1, wyvern(baseline, "wyvern (baseline)", &replica.api, None, "\"$OUT\"", &token));
+        }
         let rows = compare(&tools, options.runs)?;
         if size == options.size || !options.sweep {
             writeln!(report, "### To local disk\n\n{}", table(replica.bytes, options.runs, &rows, "curl"))?;
@@ -209,8 +217,10 @@ fn link(target: &Path, options: &Options, report: &mut String) -> anyhow::Result
     let auth = format!("Authorization: Bearer {TEST_TOKEN}");
     let deliverable = format!("{url}/1.0/tasking/deliverables/{TEST_DELIVERABLE}/");
     let token = [("WYVERN_TOKEN".to_owned(), TEST_TOKEN.to_owned())];
-    let mut tools: Vec<Tool> =
-        [None, Some(8)].into_iter().map(|n| wyvern(target, "wyvern", &url, n, "\"$OUT\"", &token)).collect();
+    let mut tools: Vec<Tool> = [None, Some(8)]
+        .into_iter()
+        .map(|n| wyvern(&target.join("wyvern"), "wyvern", &url, n, "\"$OUT\"", &token))
+        .collect();
     tools.push(Tool::new("curl", format!("curl -sSf -H '{auth}' -o \"$OUT/d.zip\" '{deliverable}'")));
     tools.extend(aria2c(&auth, &deliverable));
     let rows = compare(&tools, options.runs)?;
@@ -237,8 +247,14 @@ fn s3(target: &Path, options: &Options, report: &mut String) -> anyhow::Result<(
     let binary = target.join("wyvern");
     let mut wyvern_env = emulators.env.clone();
     wyvern_env.push(("WYVERN_TOKEN".to_owned(), TEST_TOKEN.to_owned()));
-    let mut tools =
-        vec![wyvern(target, "wyvern to S3", &replica.api, None, "s3://test-bucket/bench/$RUN", &wyvern_env)];
+    let mut tools = vec![wyvern(
+        &target.join("wyvern"),
+        "wyvern to S3",
+        &replica.api,
+        None,
+        "s3://test-bucket/bench/$RUN",
+        &wyvern_env,
+    )];
     // Other tools get the presigned storage link (no token needed), as a user would paste it,
     // and the upload-only references a local copy of the zip.
     let link = replica.presigned_link()?;
@@ -306,10 +322,10 @@ fn s3(target: &Path, options: &Options, report: &mut String) -> anyhow::Result<(
     Ok(())
 }
 
-/// `wyvern deliverable download` of the test deliverable from `api` into `dest`, named `label`
-/// (with `--connections N` when given).
+/// `wyvern deliverable download` (the binary at `binary`) of the test deliverable from `api` into
+/// `dest`, named `label` (with `--connections N` when given).
 fn wyvern(
-    target: &Path,
+    binary: &Path,
     label: &str,
     api: &str,
     connections: Option<u16>,
@@ -317,10 +333,8 @@ fn wyvern(
     env: &[(String, String)],
 ) -> Tool {
     let flag = connections.map_or_else(String::new, |n| format!(" --connections {n}"));
-    let command = format!(
-        "{} --api-url {api}{flag} deliverable download {TEST_DELIVERABLE} --to {dest} -q",
-        target.join("wyvern").display()
-    );
+    let command =
+        format!("{} --api-url {api}{flag} deliverable download {TEST_DELIVERABLE} --to {dest} -q", binary.display());
     Tool::new(&format!("{label}{flag}"), command).env(env)
 }
 
@@ -330,7 +344,7 @@ fn download_tools(target: &Path, api: &str) -> Vec<Tool> {
     let auth = format!("Authorization: Bearer {TEST_TOKEN}");
     let token = [("WYVERN_TOKEN".to_owned(), TEST_TOKEN.to_owned())];
     let mut tools = vec![
-        wyvern(target, "wyvern", api, None, "\"$OUT\"", &token),
+        wyvern(&target.join("wyvern"), "wyvern", api, None, "\"$OUT\"", &token),
         Tool::new("curl", format!("curl -sSf -H '{auth}' -o \"$OUT/d.zip\" '{url}'")),
     ];
     if have("unzip") {

@@ -636,8 +636,11 @@ impl<R: Read> Input<R> {
     /// At least `n` bytes (at most [`READ_BUFFER`]), fewer only where the input ends.
     fn fill(&mut self, n: usize) -> Result<&[u8], VerifyError> {
         while self.end - self.start < n && !self.eof {
-            // Keep reads large: move what is left to the front when room runs short.
-            if self.buf.len() - self.end < (self.buf.len() / 4).max(n - (self.end - self.start)) {
+            // Keep reads large: start from the front when everything was consumed, and move what
+            // is left to the front when room runs short.
+            if self.start == self.end {
+                (self.start, self.end) = (0, 0);
+            } else if self.buf.len() - self.end < (self.buf.len() / 4).max(n - (self.end - self.start)) {
                 self.buf.copy_within(self.start..self.end, 0);
                 (self.start, self.end) = (0, self.end - self.start);
             }
