@@ -3,6 +3,7 @@
 //! only when whole and verified, with a receipt beside it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, bail};
 use bytes::{Bytes, BytesMut};
@@ -142,11 +143,43 @@ pub async fn fetch(
     options: Options,
     progress: &Progress,
 ) -> anyhow::Result<Outcome> {
+    let continued = AtomicBool::new(false);
+    match fetch_once(client, sink, job, options, progress, Some(&continued)).await {
+        // The partial file a killed run left failed its re-check (a power cut zeroed its tail,
+        // say), or what came after it did: start over, once, without it.
+        Err(error) if continued.load(Ordering::Relaxed) && resumed_badly(&error) => {
+            tracing::warn!(deliverable = %job.deliverable_id, "the partial file left by an earlier run failed its re-check ({}); downloading the deliverable again from the start", crate::error::one_line(&error));
+            fetch_once(client, sink, job, options, progress, None).await
+        }
+        other => other,
+    }
+}
+
+/// Whether a transfer that continued a partial file failed in a way that starting over can mend.
+fn resumed_badly(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| cause.is::<VerifyError>() || cause.is::<ShortPartial>())
+}
+
+/// A partial file shorter than when it was found.
+#[derive(Debug, thiserror::Error)]
+#[error("the partial file {0} is shorter than it was")]
+struct ShortPartial(ObjectPath);
+
+/// One attempt; with `resume`, a partial file left by a killed run is continued (and `resume` is
+/// set when one was).
+async fn fetch_once(
+    client: &Client,
+    sink: &Arc<dyn Sink>,
+    job: &Job,
+    options: Options,
+    progress: &Progress,
+    resume: Option<&AtomicBool>,
+) -> anyhow::Result<Outcome> {
     let context = || format!("downloading deliverable {}", job.deliverable_id);
     let source = async {
         // A partial file left by a killed run is continued from its last byte, when the server
         // can; the bytes already there are re-checked on the way (see `pump`).
-        if !options.extract
+        if let Some(continued) = resume.filter(|_| !options.extract)
             && let Some(partial) = sink.resume_upload(&job.path).await?
         {
             let download = client.download_from(&job.deliverable_id, partial.offset).await.with_context(context)?;
@@ -154,6 +187,7 @@ pub async fn fetch(
             match download.start_offset() {
                 start if start == partial.offset => {
                     tracing::info!(deliverable = %job.deliverable_id, from = start, "continuing a partial download");
+                    continued.store(true, Ordering::Relaxed);
                     let plan = plan_ahead(client, &job.deliverable_id, &download, options).await;
                     let source = Source::Api(Box::new(download));
                     return Ok(Opened { source, etag, partial: Some(partial), plan });
@@ -374,8 +408,8 @@ struct Pass {
     batcher: Batcher,
 }
 
-/// The task writing extracted members; it returns their unfinished uploads.
-type Extraction = tokio::task::JoinHandle<anyhow::Result<Vec<Box<dyn Upload>>>>;
+/// The task writing extracted members; it returns their sealed, unpublished uploads.
+type Extraction = tokio::task::JoinHandle<anyhow::Result<Vec<Member>>>;
 
 impl Pass {
     /// Starts the writers; `upload` is a partial upload to continue instead of a new one.
@@ -488,7 +522,7 @@ async fn pump(
         while bytes < offset {
             let data = sink.get_range(&partial, bytes..offset.min(bytes + REPLAY_PIECE)).await?;
             if data.is_empty() {
-                bail!("the partial file {partial} is shorter than it was");
+                return Err(ShortPartial(partial).into());
             }
             bytes += data.len() as u64;
             bar.advance(data.len() as u64);
@@ -524,9 +558,7 @@ async fn pump(
     if let Some(task) = pass.extraction.take() {
         let uploads = task.await.context("the extraction task failed")??;
         members = Some(uploads.len() as u64);
-        for upload in uploads {
-            upload.finish().await?;
-        }
+        finish_together(sink, uploads).await?;
     }
     if let Some(upload) = pass.upload.take() {
         upload.finish().await?;
@@ -541,32 +573,93 @@ enum MemberEvent {
     End,
 }
 
-/// Writes each member into an upload under `folder`, keeping them all unfinished: they are
-/// finished together once the whole zip is verified, and dropped (aborted) otherwise.
+/// An extracted member waiting to be published: its path and its sealed upload.
+type Member = (ObjectPath, Box<dyn Upload>);
+
+/// Writes each member into an upload under `folder`, sealing each as it ends (no open file,
+/// connection or buffer is kept per member) and keeping them all unpublished: they are finished
+/// together once the whole zip is verified, and dropped (aborted) otherwise. A member that would
+/// need a folder where another member is a file (or the reverse) is refused here, before it is
+/// written.
 async fn extract_members(
     sink: Arc<dyn Sink>,
     folder: ObjectPath,
     mut events: mpsc::Receiver<MemberEvent>,
-) -> anyhow::Result<Vec<Box<dyn Upload>>> {
-    let mut done = Vec::new();
-    let mut current: Option<Box<dyn Upload>> = None;
+) -> anyhow::Result<Vec<Member>> {
+    let mut done: Vec<Member> = Vec::new();
+    let mut layout = Layout::default();
+    let mut current: Option<Member> = None;
     while let Some(event) = events.recv().await {
         match event {
             // Folder entries ("a/b/") hold nothing: object stores have no folders to create.
             MemberEvent::Begin { name, .. } if name.ends_with('/') => current = None,
             MemberEvent::Begin { name, size } => {
                 let path = folder.join(&name).with_context(|| format!("member {name:?} cannot be extracted"))?;
-                current = Some(sink.start_upload(&path, size).await?);
+                layout.add(&name)?;
+                current = Some((path.clone(), sink.start_upload(&path, size).await?));
             }
             MemberEvent::Data(data) => {
-                if let Some(upload) = current.as_mut() {
+                if let Some((_, upload)) = current.as_mut() {
                     upload.write(data).await?;
                 }
             }
-            MemberEvent::End => done.extend(current.take()),
+            MemberEvent::End => {
+                if let Some((path, mut upload)) = current.take() {
+                    upload.seal().await?;
+                    done.push((path, upload));
+                }
+            }
         }
     }
     Ok(done)
+}
+
+/// The files and folders extraction creates, to refuse a member whose path is another's folder.
+#[derive(Default)]
+struct Layout {
+    files: std::collections::HashSet<String>,
+    folders: std::collections::HashSet<String>,
+}
+
+impl Layout {
+    fn add(&mut self, name: &str) -> anyhow::Result<()> {
+        let clash = |other: &str| {
+            anyhow::anyhow!("member {name:?} cannot be extracted: {other:?} would need to be both a file and a folder")
+        };
+        if self.folders.contains(name) {
+            return Err(clash(name));
+        }
+        let mut parents = name.match_indices('/').map(|(i, _)| &name[..i]);
+        if let Some(file) = parents.find(|parent| self.files.contains(*parent)) {
+            return Err(clash(file));
+        }
+        self.folders.extend(name.match_indices('/').map(|(i, _)| name[..i].to_owned()));
+        self.files.insert(name.to_owned());
+        Ok(())
+    }
+}
+
+/// Publishes the members, all or none: when one cannot be finished, those finished before it
+/// are deleted and the rest aborted, so no partial tree is left.
+async fn finish_together(sink: &Arc<dyn Sink>, members: Vec<Member>) -> anyhow::Result<()> {
+    let mut finished = Vec::new();
+    let mut members = members.into_iter();
+    while let Some((path, upload)) = members.next() {
+        if let Err(error) = upload.finish().await {
+            for (_, upload) in members {
+                let _ = upload.abort().await;
+            }
+            for path in &finished {
+                if let Err(e) = sink.delete(path).await {
+                    tracing::warn!(%path, "removing an extracted member after a failure failed: {e}");
+                }
+            }
+            return Err(anyhow::Error::from(error)
+                .context(format!("{path} could not be written; the members written before it were removed")));
+        }
+        finished.push(path);
+    }
+    Ok(())
 }
 
 /// Passes the verifier's members on to the extraction task.

@@ -293,6 +293,7 @@ impl Sink for WebDavSink {
             path: path.clone(),
             temp,
             sender: Some(sender),
+            done: false,
             put: Some(put),
             written: 0,
         }))
@@ -321,17 +322,21 @@ struct WebDavUpload {
     temp: String,
     /// `None` once the body is closed.
     sender: Option<mpsc::Sender<Bytes>>,
-    /// The `PUT` in flight; `None` once finished or aborted.
+    /// The `PUT` in flight; `None` once its body is closed and its outcome known.
     put: Option<JoinHandle<Result<()>>>,
+    /// Finished or aborted: nothing is left on the server to remove on drop.
+    done: bool,
     written: u64,
 }
 
 impl WebDavUpload {
-    /// The `PUT`'s outcome once its body is closed.
+    /// The `PUT`'s outcome once its body is closed (known already when sealed).
     async fn put_outcome(&mut self) -> Result<()> {
         drop(self.sender.take());
-        let put = self.put.take().expect("upload used after finish or abort");
-        put.await.map_err(|e| self.sink.error("writing", &self.temp, e))?
+        match self.put.take() {
+            Some(put) => put.await.map_err(|e| self.sink.error("writing", &self.temp, e))?,
+            None => Ok(()),
+        }
     }
 }
 
@@ -339,7 +344,9 @@ impl WebDavUpload {
 impl Upload for WebDavUpload {
     async fn write(&mut self, data: Bytes) -> Result<()> {
         let len = data.len() as u64;
-        let sender = self.sender.as_ref().expect("upload used after finish or abort");
+        let Some(sender) = self.sender.as_ref() else {
+            return Err(self.sink.error("writing", &self.temp, "the upload was sealed"));
+        };
         if sender.send(data).await.is_err() {
             // The PUT ended early: its error says why.
             self.put_outcome().await?;
@@ -349,7 +356,12 @@ impl Upload for WebDavUpload {
         Ok(())
     }
 
+    async fn seal(&mut self) -> Result<()> {
+        self.put_outcome().await
+    }
+
     async fn finish(mut self: Box<Self>) -> Result<ObjectInfo> {
+        self.done = true;
         if let Err(e) = self.put_outcome().await {
             let _ = self.sink.remove(&self.temp).await;
             return Err(e);
@@ -362,6 +374,7 @@ impl Upload for WebDavUpload {
     }
 
     async fn abort(mut self: Box<Self>) -> Result<()> {
+        self.done = true;
         if let Some(put) = self.put.take() {
             put.abort();
             let _ = put.await;
@@ -372,12 +385,18 @@ impl Upload for WebDavUpload {
 
 impl Drop for WebDavUpload {
     fn drop(&mut self) {
-        // Dropped mid-way: stop the PUT and remove what the server kept of it.
-        if let Some(put) = self.put.take() {
-            put.abort();
+        // Dropped mid-way (or sealed and never finished): stop the PUT and remove what the
+        // server kept of it.
+        if !self.done {
+            let put = self.put.take();
+            if let Some(put) = &put {
+                put.abort();
+            }
             let (sink, temp) = (self.sink.clone(), self.temp.clone());
             wyvern_sinks::cleanup::spawn(async move {
-                let _ = put.await;
+                if let Some(put) = put {
+                    let _ = put.await;
+                }
                 if let Err(e) = sink.remove(&temp).await {
                     tracing::warn!("removing an abandoned upload failed: {e}");
                 }

@@ -25,7 +25,7 @@ pub async fn run(sink: Arc<dyn Sink>) {
         panic!("the destination check failed on {}: {e}", sink.location());
     }
     let root = ObjectPath::parse(&format!("conformance-{}", uuid::Uuid::new_v4().simple())).expect("valid prefix");
-    let checks: [(&str, Check); 7] = [
+    let checks: [(&str, Check); 8] = [
         ("small objects round trip", small_round_trip(&*sink, &root.join("small").expect("path")).await),
         ("streaming multipart upload", streaming_upload(&*sink, &root.join("stream").expect("path")).await),
         ("abort and drop leave nothing", abort_leaves_nothing(&*sink, &root.join("abort").expect("path")).await),
@@ -33,6 +33,7 @@ pub async fn run(sink: Arc<dyn Sink>) {
         ("list and head", list_and_head(&*sink, &root.join("list").expect("path")).await),
         ("receipts beside objects", receipts(&*sink, &root.join("receipts").expect("path")).await),
         ("concurrent writers", concurrent_writers(&sink, &root.join("concurrent").expect("path")).await),
+        ("sealed uploads", sealed(&*sink, &root.join("sealed").expect("path")).await),
     ];
     for (name, outcome) in checks {
         if let Err(problem) = outcome {
@@ -160,6 +161,45 @@ async fn abort_leaves_nothing(sink: &dyn Sink, base: &ObjectPath) -> Check {
     let probes =
         sink.list(None).await.map_err(fail("list"))?.into_iter().filter(|o| o.path.as_str().contains(".wyvern-check"));
     expect_eq("objects left by a destination check", probes.count(), 0)
+}
+
+/// Many sealed uploads at once (as extraction holds its members until the zip is verified):
+/// invisible until finished, no more writes accepted, and an abort or a drop still leaves nothing.
+async fn sealed(sink: &dyn Sink, base: &ObjectPath) -> Check {
+    let mut uploads = Vec::new();
+    for i in 0..40u64 {
+        let path = base.join(&format!("m{i}")).map_err(|e| e.to_string())?;
+        let mut upload = sink.start_upload(&path, None).await.map_err(fail("start_upload"))?;
+        // Some empty, some a few bytes, one over a part.
+        let bytes = data(if i == 7 { 9 << 20 } else { (i as usize % 3) * 1000 }, i);
+        if !bytes.is_empty() {
+            upload.write(Bytes::from(bytes.clone())).await.map_err(fail("write"))?;
+        }
+        upload.seal().await.map_err(fail("seal"))?;
+        upload.seal().await.map_err(fail("seal again"))?;
+        if upload.write(Bytes::from_static(b"late")).await.is_ok() {
+            return Err("a write after seal was accepted".to_owned());
+        }
+        uploads.push((path, upload, bytes));
+    }
+    expect_eq("objects while sealed", sink.list(Some(base)).await.map_err(fail("list"))?, Vec::new())?;
+    let mut kept = Vec::new();
+    for (i, (path, upload, bytes)) in uploads.into_iter().enumerate() {
+        match i % 4 {
+            0 => upload.abort().await.map_err(fail("abort after seal"))?,
+            1 => drop(upload),
+            _ => {
+                upload.finish().await.map_err(fail("finish after seal"))?;
+                kept.push((path, bytes));
+            }
+        }
+    }
+    crate::cleanup::wait().await;
+    for (path, bytes) in &kept {
+        expect_eq("a sealed upload's content", read(sink, path).await?.map(|b| b == bytes.as_slice()), Some(true))?;
+    }
+    let listed = sink.list(Some(base)).await.map_err(fail("list"))?.len();
+    expect_eq("objects after finishing half of the sealed uploads", listed, kept.len())
 }
 
 async fn replace(sink: &dyn Sink, base: &ObjectPath) -> Check {

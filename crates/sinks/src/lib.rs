@@ -101,6 +101,14 @@ pub trait Upload: std::fmt::Debug + Send {
     /// Appends bytes. Applies backpressure: it returns when the sink can take more.
     async fn write(&mut self, data: Bytes) -> Result<()>;
 
+    /// No more bytes will be written: completes the writing while the object stays invisible,
+    /// and lets go of what the upload holds (a local file flushes and closes its temporary file,
+    /// an object store uploads its last part and keeps no buffer, WebDAV ends its `PUT`), so that
+    /// a caller can hold many sealed uploads (extraction keeps every member unpublished until the
+    /// whole zip is verified) without an open file, a connection or a buffer for each. `finish`
+    /// or `abort` follow; a write after `seal` is an error. Sealing twice is harmless.
+    async fn seal(&mut self) -> Result<()>;
+
     /// Makes the object visible under its final path, replacing any object there.
     async fn finish(self: Box<Self>) -> Result<ObjectInfo>;
 

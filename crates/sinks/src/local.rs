@@ -1,9 +1,21 @@
+//! The local-disk sink, safe in folders other users can write to.
+//!
+//! Every path is opened relative to the destination folder with `cap-std` (openat-style): no path
+//! can leave it, and a symbolic link in a folder on the way is refused, so a link planted in a
+//! shared destination never redirects a write. Temporary files have unpredictable names, are
+//! created exclusively (never through an existing file or link) with mode 0600, and are locked
+//! while written; a killed run's temporary file is continued only when it is a regular file this
+//! user owns, created as this sink creates them, and not locked by a running writer.
+
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use tokio::fs;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt, BufWriter};
+use cap_std::ambient_authority;
+use cap_std::fs::{Dir, OpenOptions};
+use tokio::io::{AsyncWriteExt, BufWriter};
 
 use crate::{Error, ObjectInfo, ObjectPath, Result, Sink, Upload};
 
@@ -13,13 +25,18 @@ const WRITE_BUFFER: usize = 256 << 10;
 /// Written data is sent on to the disk in the background every this many bytes, so the flush
 /// before the rename waits for the last stretch only, not for the whole file.
 const WRITEBACK_EVERY: u64 = 64 << 20;
+/// Temporary files are `.<name>.<32 hex digits>.wyvern-part`.
+const PART_SUFFIX: &str = ".wyvern-part";
+/// The final name is cut to this many bytes in a temporary name (names are at most 255 bytes).
+const NAME_IN_PART: usize = 180;
 
 /// The local-disk sink: objects are files under a root folder.
 ///
-/// Uploads go to a hidden temporary file (`.<name>.part`, locked while written) in the
-/// destination folder and are renamed into place by `finish`, after the data is flushed to disk;
-/// an aborted or dropped upload removes its temporary file. A process killed mid-way leaves it:
-/// [`Sink::resume_upload`] continues it.
+/// Uploads go to a hidden temporary file (`.<name>.<random>.wyvern-part`, locked while written)
+/// in the destination folder and are renamed into place by `finish`, after the data is flushed to
+/// disk, while still locked; an aborted or dropped upload removes its temporary file (and the
+/// folders it leaves empty). A process killed mid-way leaves it: [`Sink::resume_upload`]
+/// continues it.
 #[derive(Debug, Clone)]
 pub struct LocalSink {
     root: PathBuf,
@@ -31,45 +48,174 @@ impl LocalSink {
         Self { root: root.into() }
     }
 
-    fn full_path(&self, path: &ObjectPath) -> PathBuf {
-        path.segments().fold(self.root.clone(), |full, segment| full.join(segment))
-    }
-
-    /// The temporary sibling a path is written to: `.<name>.part`, which a later run can resume.
-    fn partial(path: &ObjectPath) -> ObjectPath {
-        let name = format!(".{}.part", path.file_name());
-        match path.as_str().rsplit_once('/') {
-            Some((folder, _)) => ObjectPath::parse(&format!("{folder}/{name}")),
-            None => ObjectPath::parse(&name),
+    /// The root folder, opened (created first when `create`); `None` when it does not exist.
+    fn open_root(&self, create: bool) -> Result<Option<Dir>> {
+        match Dir::open_ambient_dir(&self.root, ambient_authority()) {
+            Ok(dir) => Ok(Some(dir)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
+                std::fs::create_dir_all(&self.root).map_err(io_error("creating folder", &self.root))?;
+                Dir::open_ambient_dir(&self.root, ambient_authority())
+                    .map(Some)
+                    .map_err(io_error("opening folder", &self.root))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error("opening folder", &self.root)(e)),
         }
-        .expect("a hidden sibling of a valid path is valid")
     }
 
-    /// Opens `temp` for writing under an exclusive lock, or `None` when another writer holds it.
-    async fn open_locked(temp: &Path) -> Result<Option<fs::File>> {
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(temp)
-            .await
-            .map_err(io("creating", temp))?;
-        let file = file.into_std().await;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(fs::File::from_std(file))),
-            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
-            Err(std::fs::TryLockError::Error(e)) => Err(io("locking", temp)(e)),
+    /// Runs blocking file-system work off the async threads.
+    async fn blocking<T: Send + 'static>(&self, work: impl FnOnce(Self) -> Result<T> + Send + 'static) -> Result<T> {
+        let sink = self.clone();
+        let root = self.root.clone();
+        tokio::task::spawn_blocking(move || work(sink)).await.map_err(|e| Error::Io {
+            action: "using",
+            path: root,
+            source: io::Error::other(e),
+        })?
+    }
+
+    /// The absolute path of a relative one, for messages.
+    fn shown(&self, relative: &Path) -> PathBuf {
+        self.root.join(relative)
+    }
+
+    /// The folders of `relative` exist as real folders (created when `create`): `Ok(false)` when
+    /// one is missing, an error when one is a symbolic link or not a folder.
+    fn folders(&self, dir: &Dir, relative: &Path, create: bool) -> Result<bool> {
+        let mut prefix = PathBuf::new();
+        for part in relative.parent().into_iter().flat_map(Path::components) {
+            prefix.push(part);
+            loop {
+                match dir.symlink_metadata(&prefix) {
+                    Ok(meta) if meta.file_type().is_symlink() => {
+                        return Err(Error::InvalidDestination {
+                            location: self.shown(&prefix).display().to_string(),
+                            reason: "is a symbolic link: wyvern writes only into real folders of the destination"
+                                .to_owned(),
+                        });
+                    }
+                    Ok(meta) if meta.is_dir() => break,
+                    Ok(_) => {
+                        return Err(Error::InvalidDestination {
+                            location: self.shown(&prefix).display().to_string(),
+                            reason: "exists and is not a folder".to_owned(),
+                        });
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound && create => match dir.create_dir(&prefix) {
+                        // Made by someone else meanwhile: look again at what it is.
+                        Ok(()) => break,
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                        Err(e) => return Err(io_error("creating folder", &self.shown(&prefix))(e)),
+                    },
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+                    Err(e) => return Err(io_error("reading metadata of", &self.shown(&prefix))(e)),
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// The file at `relative` when it is a regular file: `None` when it does not exist, an error
+    /// when it is a link or a folder.
+    fn regular(&self, dir: &Dir, relative: &Path) -> Result<Option<cap_std::fs::Metadata>> {
+        if !self.folders(dir, relative, false)? {
+            return Ok(None);
+        }
+        match dir.symlink_metadata(relative) {
+            Ok(meta) if meta.is_file() => Ok(Some(meta)),
+            Ok(meta) => Err(Error::InvalidDestination {
+                location: self.shown(relative).display().to_string(),
+                reason: if meta.file_type().is_symlink() {
+                    "is a symbolic link, not a file wyvern wrote".to_owned()
+                } else {
+                    "exists and is not a file".to_owned()
+                },
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error("reading metadata of", &self.shown(relative))(e)),
+        }
+    }
+
+    /// A new temporary file beside `relative`, created exclusively; returns its relative path.
+    fn create_part(&self, dir: &Dir, relative: &Path) -> Result<(PathBuf, std::fs::File)> {
+        let name = relative.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        for attempt in 0..3 {
+            self.folders(dir, relative, true)?;
+            let temp = relative.with_file_name(format!(
+                "{}{}{PART_SUFFIX}",
+                part_prefix(&name),
+                uuid::Uuid::new_v4().simple()
+            ));
+            let mut options = OpenOptions::new();
+            options.read(true).write(true).create_new(true);
+            #[cfg(unix)]
+            cap_std::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match dir.open_with(&temp, &options) {
+                Ok(file) => {
+                    let file = file.into_std();
+                    file.try_lock().map_err(|e| io_error("locking", &self.shown(&temp))(io::Error::from(e)))?;
+                    return Ok((temp, file));
+                }
+                // Its folder was removed meanwhile (an upload beside it was aborted): again.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < 2 => {}
+                Err(e) => return Err(io_error("creating", &self.shown(&temp))(e)),
+            }
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    /// Removes the folders of `relative` that are left empty, up to the root (as object stores
+    /// have no empty folders). Stops at the first that is not empty.
+    fn prune(dir: &Dir, relative: &Path) {
+        let mut folder = relative.parent();
+        while let Some(current) = folder.filter(|f| !f.as_os_str().is_empty()) {
+            if dir.remove_dir(current).is_err() {
+                break;
+            }
+            folder = current.parent();
         }
     }
 }
 
-fn io<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
     move |source| Error::Io { action, path: path.to_path_buf(), source }
 }
 
-fn is_not_found(error: &std::io::Error) -> bool {
-    error.kind() == std::io::ErrorKind::NotFound
+fn relative(path: &ObjectPath) -> PathBuf {
+    path.segments().collect()
+}
+
+/// The start of every temporary name of a file called `name`.
+fn part_prefix(name: &str) -> String {
+    let mut end = name.len().min(NAME_IN_PART);
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(".{}.", &name[..end])
+}
+
+/// Whether a file name is one of this sink's temporary names.
+fn is_part(name: &str) -> bool {
+    name.starts_with('.')
+        && name.strip_suffix(PART_SUFFIX).is_some_and(|stem| {
+            stem.len() > 33
+                && stem.as_bytes()[stem.len() - 33] == b'.'
+                && stem[stem.len() - 32..].bytes().all(|b| b.is_ascii_hexdigit())
+        })
+}
+
+/// Whether a temporary file is one this user created as this sink creates them (a regular file
+/// of this user, readable by nobody else).
+fn made_here(meta: &cap_std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use cap_std::fs::MetadataExt;
+        meta.is_file() && meta.uid() == rustix::process::geteuid().as_raw() && meta.mode() & 0o077 == 0
+    }
+    #[cfg(not(unix))]
+    {
+        meta.is_file()
+    }
 }
 
 #[async_trait]
@@ -79,43 +225,62 @@ impl Sink for LocalSink {
     }
 
     async fn check(&self) -> Result<()> {
-        fs::create_dir_all(&self.root).await.map_err(io("creating folder", &self.root))?;
-        let probe = self.root.join(format!(".wyvern-check-{}", uuid::Uuid::new_v4().simple()));
-        let written = fs::write(&probe, [0u8; 4096]).await;
-        let _ = fs::remove_file(&probe).await;
-        written.map_err(io("writing in", &self.root))
+        self.blocking(|sink| {
+            let dir = sink.open_root(true)?.expect("created");
+            let probe = PathBuf::from(format!(".wyvern-check-{}", uuid::Uuid::new_v4().simple()));
+            let written = dir
+                .open_with(&probe, OpenOptions::new().write(true).create_new(true))
+                .and_then(|mut file| file.write_all(&[0u8; 4096]));
+            let _ = dir.remove_file(&probe);
+            written.map_err(io_error("writing in", &sink.root))
+        })
+        .await
     }
 
     async fn head(&self, path: &ObjectPath) -> Result<Option<ObjectInfo>> {
-        let full = self.full_path(path);
-        match fs::metadata(&full).await {
-            Ok(meta) if meta.is_file() => Ok(Some(ObjectInfo { path: path.clone(), size: meta.len() })),
-            Ok(_) => Err(Error::InvalidDestination {
-                location: full.display().to_string(),
-                reason: "exists and is not a file".to_owned(),
-            }),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(io("reading metadata of", &full)(e)),
-        }
+        let path = path.clone();
+        self.blocking(move |sink| {
+            let Some(dir) = sink.open_root(false)? else { return Ok(None) };
+            let meta = sink.regular(&dir, &relative(&path))?;
+            Ok(meta.map(|meta| ObjectInfo { path, size: meta.len() }))
+        })
+        .await
     }
 
     async fn get_small(&self, path: &ObjectPath) -> Result<Option<Bytes>> {
-        let full = self.full_path(path);
-        match fs::read(&full).await {
-            Ok(data) => Ok(Some(data.into())),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(io("reading", &full)(e)),
-        }
+        let path = path.clone();
+        self.blocking(move |sink| {
+            let Some(dir) = sink.open_root(false)? else { return Ok(None) };
+            let relative = relative(&path);
+            if sink.regular(&dir, &relative)?.is_none() {
+                return Ok(None);
+            }
+            match dir.read(&relative) {
+                Ok(data) => Ok(Some(data.into())),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(io_error("reading", &sink.shown(&relative))(e)),
+            }
+        })
+        .await
     }
 
     async fn get_range(&self, path: &ObjectPath, range: std::ops::Range<u64>) -> Result<Bytes> {
-        use tokio::io::AsyncReadExt;
-        let full = self.full_path(path);
-        let mut file = fs::File::open(&full).await.map_err(io("reading", &full))?;
-        file.seek(std::io::SeekFrom::Start(range.start)).await.map_err(io("reading", &full))?;
-        let mut data = Vec::new();
-        file.take(range.end.saturating_sub(range.start)).read_to_end(&mut data).await.map_err(io("reading", &full))?;
-        Ok(data.into())
+        let path = path.clone();
+        self.blocking(move |sink| {
+            let relative = relative(&path);
+            let missing = || io_error("reading", &sink.shown(&relative))(io::ErrorKind::NotFound.into());
+            let dir = sink.open_root(false)?.ok_or_else(missing)?;
+            sink.regular(&dir, &relative)?.ok_or_else(missing)?;
+            let read = || {
+                let mut file = dir.open(&relative)?;
+                file.seek(io::SeekFrom::Start(range.start))?;
+                let mut data = Vec::new();
+                file.take(range.end.saturating_sub(range.start)).read_to_end(&mut data)?;
+                Ok(Bytes::from(data))
+            };
+            read().map_err(io_error("reading", &sink.shown(&relative)))
+        })
+        .await
     }
 
     async fn put_small(&self, path: &ObjectPath, data: Bytes) -> Result<()> {
@@ -125,105 +290,176 @@ impl Sink for LocalSink {
     }
 
     async fn start_upload(&self, path: &ObjectPath, _size_hint: Option<u64>) -> Result<Box<dyn Upload>> {
-        let full = self.full_path(path);
-        let parent = full.parent().unwrap_or(&self.root).to_path_buf();
-        fs::create_dir_all(&parent).await.map_err(io("creating folder", &parent))?;
-        // `.<name>.part`, locked while written (a killed run's partial is resumed from it); if
-        // another writer holds it, a private `.<name>.<random>.part` instead.
-        let mut temp = self.full_path(&Self::partial(path));
-        let file = match Self::open_locked(&temp).await? {
-            Some(file) => file,
-            None => {
-                temp = parent.join(format!(".{}.{}.part", path.file_name(), uuid::Uuid::new_v4().simple()));
-                let busy = || io("locking", &temp)(std::io::ErrorKind::WouldBlock.into());
-                Self::open_locked(&temp).await?.ok_or_else(busy)?
-            }
-        };
-        file.set_len(0).await.map_err(io("creating", &temp))?;
-        Ok(Box::new(LocalUpload {
-            path: path.clone(),
-            file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
-            temp,
-            full,
-            written: 0,
-            writeback: Writeback::default(),
-        }))
+        let path = path.clone();
+        let (dir, temp, file) = self
+            .blocking({
+                let path = path.clone();
+                move |sink| {
+                    let dir = sink.open_root(true)?.expect("created");
+                    let (temp, file) = sink.create_part(&dir, &relative(&path))?;
+                    Ok((dir, temp, file))
+                }
+            })
+            .await?;
+        Ok(Box::new(LocalUpload::new(self, Arc::new(dir), path, temp, tokio::fs::File::from_std(file), 0)))
     }
 
     async fn resume_upload(&self, path: &ObjectPath) -> Result<Option<crate::Resumable>> {
-        let partial = Self::partial(path);
-        let temp = self.full_path(&partial);
-        match fs::metadata(&temp).await {
-            Ok(meta) if meta.len() > 0 => {}
-            _ => return Ok(None),
-        }
-        let Some(mut file) = Self::open_locked(&temp).await? else { return Ok(None) };
-        let offset = file.seek(std::io::SeekFrom::End(0)).await.map_err(io("reading", &temp))?;
-        let upload = LocalUpload {
-            path: path.clone(),
-            file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
-            temp,
-            full: self.full_path(path),
-            written: offset,
-            writeback: Writeback { at: offset, task: None },
-        };
+        let target = path.clone();
+        let found = self
+            .blocking(move |sink| {
+                let Some(dir) = sink.open_root(false)? else { return Ok(None) };
+                let relative = relative(&target);
+                if !sink.folders(&dir, &relative, false)? {
+                    return Ok(None);
+                }
+                let folder = relative.parent().unwrap_or(Path::new("")).to_path_buf();
+                let name = relative.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let prefix = part_prefix(&name);
+                let listing = if folder.as_os_str().is_empty() { dir.entries() } else { dir.read_dir(&folder) };
+                let mut candidates = Vec::new();
+                for entry in listing.map_err(io_error("listing", &sink.shown(&folder)))?.flatten() {
+                    let file_name = entry.file_name().to_string_lossy().into_owned();
+                    if !file_name.starts_with(&prefix) || !is_part(&file_name) {
+                        continue;
+                    }
+                    let temp = folder.join(&file_name);
+                    if let Ok(meta) = dir.symlink_metadata(&temp).filter_ok(made_here) {
+                        candidates.push((temp, meta));
+                    }
+                }
+                // The longest partial is continued; the others, when no running writer holds them,
+                // are leftovers of killed runs.
+                candidates.sort_by_key(|(_, meta)| std::cmp::Reverse(meta.len()));
+                let mut chosen = None;
+                for (temp, meta) in candidates {
+                    let Ok(file) = dir.open_with(&temp, OpenOptions::new().read(true).write(true)) else { continue };
+                    let file = file.into_std();
+                    if !same_file(&file, &meta) || file.try_lock().is_err() {
+                        continue;
+                    }
+                    if chosen.is_none() && meta.len() > 0 {
+                        chosen = Some((temp, file, meta.len()));
+                    } else {
+                        drop(file);
+                        let _ = dir.remove_file(&temp);
+                    }
+                }
+                Ok(chosen.map(|(temp, file, len)| (dir, temp, file, len)))
+            })
+            .await?;
+        let Some((dir, temp, file, offset)) = found else { return Ok(None) };
+        let partial = ObjectPath::parse(&temp.to_string_lossy().replace('\\', "/"))
+            .map_err(|e| Error::InvalidDestination { location: self.location(), reason: e.to_string() })?;
+        let mut file = tokio::fs::File::from_std(file);
+        tokio::io::AsyncSeekExt::seek(&mut file, io::SeekFrom::End(0))
+            .await
+            .map_err(io_error("reading", &self.shown(&temp)))?;
+        let upload = LocalUpload::new(self, Arc::new(dir), path.clone(), temp, file, offset);
         Ok(Some(crate::Resumable { upload: Box::new(upload), offset, partial }))
     }
 
     async fn delete(&self, path: &ObjectPath) -> Result<()> {
-        let full = self.full_path(path);
-        match fs::remove_file(&full).await {
-            Err(e) if !is_not_found(&e) => Err(io("deleting", &full)(e)),
-            _ => Ok(()),
-        }
+        let path = path.clone();
+        self.blocking(move |sink| {
+            let Some(dir) = sink.open_root(false)? else { return Ok(()) };
+            let relative = relative(&path);
+            if !sink.folders(&dir, &relative, false)? {
+                return Ok(());
+            }
+            match dir.remove_file(&relative) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error("deleting", &sink.shown(&relative))(e)),
+                _ => {
+                    Self::prune(&dir, &relative);
+                    Ok(())
+                }
+            }
+        })
+        .await
     }
 
     async fn list(&self, prefix: Option<&ObjectPath>) -> Result<Vec<ObjectInfo>> {
-        let root = self.root.clone();
-        let start = prefix.map_or_else(|| root.clone(), |p| self.full_path(p));
-        let walked = tokio::task::spawn_blocking(move || {
+        let prefix = prefix.cloned();
+        self.blocking(move |sink| {
+            let Some(dir) = sink.open_root(false)? else { return Ok(Vec::new()) };
+            let start = prefix.as_ref().map(relative).unwrap_or_default();
+            if !start.as_os_str().is_empty() && !sink.folders(&dir, &start.join("x"), false)? {
+                return Ok(Vec::new());
+            }
             let mut found = Vec::new();
-            walk(&root, &start, &mut found).map(|()| found)
-        });
-        walked.await.map_err(|e| Error::Io {
-            action: "listing",
-            path: self.root.clone(),
-            source: std::io::Error::other(e),
-        })?
+            sink.walk(&dir, &start, &mut found)?;
+            Ok(found)
+        })
+        .await
     }
 }
 
-/// Files under `dir`, as paths relative to `root`; hidden files (uploads in progress) skipped.
-fn walk(root: &Path, dir: &Path, found: &mut Vec<ObjectInfo>) -> Result<()> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if is_not_found(&e) => return Ok(()),
-        Err(e) => return Err(io("listing", dir)(e)),
-    };
-    for entry in entries {
-        let entry = entry.map_err(io("listing", dir))?;
-        let path = entry.path();
-        let meta = entry.metadata().map_err(io("reading metadata of", &path))?;
-        if meta.is_dir() {
-            walk(root, &path, found)?;
-        } else if !entry.file_name().to_string_lossy().starts_with('.') {
-            let relative = path.strip_prefix(root).unwrap_or(&path);
-            let text: Vec<_> = relative.components().map(|c| c.as_os_str().to_string_lossy()).collect();
-            if let Ok(object) = ObjectPath::parse(&text.join("/")) {
-                found.push(ObjectInfo { path: object, size: meta.len() });
+/// Whether an open file is the one `meta` (read without following links) describes.
+fn same_file(file: &std::fs::File, meta: &cap_std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use cap_std::fs::MetadataExt;
+        use std::os::unix::fs::MetadataExt as _;
+        file.metadata().is_ok_and(|opened| opened.dev() == meta.dev() && opened.ino() == meta.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        file.metadata().is_ok_and(|opened| opened.len() == meta.len())
+    }
+}
+
+/// `Result::filter`, for metadata reads.
+trait FilterOk<T> {
+    fn filter_ok(self, keep: impl FnOnce(&T) -> bool) -> io::Result<T>;
+}
+
+impl<T> FilterOk<T> for io::Result<T> {
+    fn filter_ok(self, keep: impl FnOnce(&T) -> bool) -> io::Result<T> {
+        self.and_then(|value| if keep(&value) { Ok(value) } else { Err(io::ErrorKind::InvalidData.into()) })
+    }
+}
+
+impl LocalSink {
+    /// Files under `folder` (relative), as object paths; temporary files, links and anything that
+    /// is not a regular file or a folder left out.
+    fn walk(&self, dir: &Dir, folder: &Path, found: &mut Vec<ObjectInfo>) -> Result<()> {
+        let entries = if folder.as_os_str().is_empty() { dir.entries() } else { dir.read_dir(folder) };
+        let entries = match entries {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_error("listing", &self.shown(folder))(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(io_error("listing", &self.shown(folder)))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = folder.join(&name);
+            let kind = entry.file_type().map_err(io_error("reading metadata of", &self.shown(&path)))?;
+            if kind.is_dir() {
+                self.walk(dir, &path, found)?;
+            } else if kind.is_file() && !is_part(&name) && !name.starts_with(".wyvern-check-") {
+                let meta = entry.metadata().map_err(io_error("reading metadata of", &self.shown(&path)))?;
+                let text: Vec<_> = path.components().map(|c| c.as_os_str().to_string_lossy()).collect();
+                if let Ok(object) = ObjectPath::parse(&text.join("/")) {
+                    found.push(ObjectInfo { path: object, size: meta.len() });
+                }
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[derive(Debug)]
 struct LocalUpload {
+    dir: Arc<Dir>,
+    root: PathBuf,
     path: ObjectPath,
-    /// `None` once finished or aborted.
-    file: Option<BufWriter<fs::File>>,
+    /// Relative paths of the temporary file and of the final one.
     temp: PathBuf,
     full: PathBuf,
+    /// `None` once sealed, finished or aborted.
+    file: Option<BufWriter<tokio::fs::File>>,
+    /// Set once finished or aborted: nothing is left to remove on drop.
+    done: bool,
     written: u64,
     writeback: Writeback,
 }
@@ -237,23 +473,65 @@ struct Writeback {
 }
 
 impl LocalUpload {
-    fn file(&mut self) -> &mut BufWriter<fs::File> {
-        // Only `finish` and `abort` take the file, and both consume the upload.
-        self.file.as_mut().expect("upload used after finish or abort")
+    fn new(
+        sink: &LocalSink,
+        dir: Arc<Dir>,
+        path: ObjectPath,
+        temp: PathBuf,
+        file: tokio::fs::File,
+        written: u64,
+    ) -> Self {
+        Self {
+            dir,
+            root: sink.root.clone(),
+            full: relative(&path),
+            path,
+            temp,
+            file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            done: false,
+            written,
+            writeback: Writeback { at: written, task: None },
+        }
+    }
+
+    fn shown(&self) -> PathBuf {
+        self.root.join(&self.full)
+    }
+
+    fn file(&mut self) -> Result<&mut BufWriter<tokio::fs::File>> {
+        let shown = self.shown();
+        self.file.as_mut().ok_or_else(|| io_error("writing", &shown)(io::Error::other("the upload was sealed")))
+    }
+
+    /// Flushes what was written and waits for the background flush.
+    async fn flush(&mut self) -> Result<()> {
+        if let Some(task) = self.writeback.task.take() {
+            let _ = task.await;
+        }
+        let shown = self.shown();
+        self.file()?.flush().await.map_err(io_error("writing", &shown))
+    }
+
+    /// Removes the temporary file and the folders it leaves empty.
+    fn discard(&mut self) {
+        self.done = true;
+        drop(self.file.take());
+        let _ = self.dir.remove_file(&self.temp);
+        LocalSink::prune(&self.dir, &self.temp);
     }
 }
 
 #[async_trait]
 impl Upload for LocalUpload {
     async fn write(&mut self, data: Bytes) -> Result<()> {
-        let result = self.file().write_all(&data).await;
-        result.map_err(io("writing", &self.full))?;
+        let shown = self.shown();
+        self.file()?.write_all(&data).await.map_err(io_error("writing", &shown))?;
         self.written += data.len() as u64;
         if self.written - self.writeback.at >= WRITEBACK_EVERY
             && self.writeback.task.as_ref().is_none_or(|task| task.is_finished())
         {
             // A failure here shows again in the flush of `finish`, which is the one that counts.
-            let file = self.file().get_ref().try_clone().await.map_err(io("writing", &self.full))?;
+            let file = self.file()?.get_ref().try_clone().await.map_err(io_error("writing", &shown))?;
             self.writeback = Writeback {
                 at: self.written,
                 task: Some(tokio::spawn(async move {
@@ -266,42 +544,64 @@ impl Upload for LocalUpload {
         Ok(())
     }
 
+    async fn seal(&mut self) -> Result<()> {
+        if self.file.is_some() {
+            self.flush().await?;
+            // Closing the file releases its lock: a sealed temporary file is not a partial to
+            // continue (it is whole), and another run resuming one skips files it cannot verify.
+            drop(self.file.take());
+        }
+        Ok(())
+    }
+
     async fn finish(mut self: Box<Self>) -> Result<ObjectInfo> {
-        let mut file = self.file.take().expect("upload used after finish or abort");
-        if let Some(task) = self.writeback.task.take() {
-            let _ = task.await;
-        }
-        let flushed = async {
-            file.flush().await?;
-            file.get_ref().sync_all().await
+        let shown = self.shown();
+        let flushed = match self.file.is_some() {
+            true => self.flush().await,
+            false => Ok(()),
         };
-        if let Err(e) = flushed.await {
-            drop(file);
-            let _ = fs::remove_file(&self.temp).await;
-            return Err(io("writing", &self.full)(e));
+        // Data on disk before the name: the open file (still locked), or the sealed one reopened.
+        let (dir, temp, full) = (self.dir.clone(), self.temp.clone(), self.full.clone());
+        let file = match self.file.take() {
+            Some(writer) => Some(writer.into_inner().into_std().await),
+            None => None,
+        };
+        let renamed = match flushed {
+            Ok(()) => tokio::task::spawn_blocking(move || {
+                let synced = match &file {
+                    Some(file) => file.sync_all(),
+                    None => dir.open(&temp).and_then(|file| file.sync_all()),
+                };
+                synced.map_err(io_error("writing", &shown))?;
+                dir.rename(&temp, &dir, &full).map_err(io_error("renaming into place", &shown))
+            })
+            .await
+            .unwrap_or_else(|e| Err(Error::Io { action: "renaming", path: self.shown(), source: io::Error::other(e) })),
+            Err(e) => Err(e),
+        };
+        match renamed {
+            Ok(()) => {
+                self.done = true;
+                Ok(ObjectInfo { path: self.path.clone(), size: self.written })
+            }
+            Err(e) => {
+                self.discard();
+                Err(e)
+            }
         }
-        drop(file);
-        if let Err(e) = fs::rename(&self.temp, &self.full).await {
-            let _ = fs::remove_file(&self.temp).await;
-            return Err(io("renaming into place", &self.full)(e));
-        }
-        Ok(ObjectInfo { path: self.path.clone(), size: self.written })
     }
 
     async fn abort(mut self: Box<Self>) -> Result<()> {
-        drop(self.file.take());
-        match fs::remove_file(&self.temp).await {
-            Err(e) if !is_not_found(&e) => Err(io("removing", &self.temp)(e)),
-            _ => Ok(()),
-        }
+        self.discard();
+        Ok(())
     }
 }
 
 impl Drop for LocalUpload {
     fn drop(&mut self) {
         // An upload dropped mid-way (error, cancellation) must not leave its temporary file.
-        if self.file.take().is_some() {
-            let _ = std::fs::remove_file(&self.temp);
+        if !self.done {
+            self.discard();
         }
     }
 }
@@ -310,7 +610,7 @@ impl Drop for LocalUpload {
 mod tests {
     use bytes::Bytes;
 
-    use super::LocalSink;
+    use super::{LocalSink, is_part, part_prefix};
     use crate::{ObjectPath, Sink};
 
     fn files(dir: &std::path::Path) -> Vec<String> {
@@ -328,6 +628,17 @@ mod tests {
                 if path.is_dir() { walk(&path) } else { vec![path] }
             })
             .collect()
+    }
+
+    #[test]
+    fn temporary_names_are_recognised_and_nothing_else() {
+        let name = format!("{}0123456789abcdef0123456789abcdef.wyvern-part", part_prefix("d.zip"));
+        assert!(is_part(&name), "{name}");
+        assert!(!is_part(".d.zip.part"));
+        assert!(!is_part("d.zip.0123456789abcdef0123456789abcdef.wyvern-part"));
+        assert!(!is_part(".x.wyvern-part"));
+        let long = "é".repeat(200);
+        assert!(part_prefix(&long).len() <= 182);
     }
 
     #[tokio::test]
@@ -355,5 +666,39 @@ mod tests {
         sink.delete(&path).await.expect("delete");
         sink.delete(&path).await.expect("delete of a missing file");
         assert!(sink.get_small(&path).await.expect("get").is_none());
+        assert!(!dir.path().join("order").exists(), "the emptied folder goes too");
+    }
+
+    #[tokio::test]
+    async fn sealed_uploads_hold_no_file_and_still_finish_or_abort() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sink = LocalSink::new(dir.path());
+        let (a, b) = (ObjectPath::parse("x/a").expect("path"), ObjectPath::parse("x/b").expect("path"));
+        let mut first = sink.start_upload(&a, None).await.expect("start");
+        first.write(Bytes::from_static(b"first")).await.expect("write");
+        first.seal().await.expect("seal");
+        assert!(first.write(Bytes::from_static(b"more")).await.is_err(), "no writes after seal");
+        let mut second = sink.start_upload(&b, None).await.expect("start");
+        second.write(Bytes::from_static(b"second")).await.expect("write");
+        second.seal().await.expect("seal");
+        first.finish().await.expect("finish");
+        second.abort().await.expect("abort");
+        assert_eq!(files(dir.path()), ["x/a"]);
+        assert_eq!(sink.get_small(&a).await.expect("get").expect("there"), "first");
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn symbolic_links_in_the_destination_are_never_followed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let outside = tempfile::tempdir().expect("tempdir");
+        let sink = LocalSink::new(dir.path().join("dest"));
+        std::fs::create_dir_all(dir.path().join("dest")).expect("dest");
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("dest/order")).expect("link");
+        let path = ObjectPath::parse("order/d.zip").expect("path");
+        let refused = sink.start_upload(&path, None).await.expect_err("a linked folder is refused");
+        assert!(refused.to_string().contains("symbolic link"), "{refused}");
+        assert!(sink.head(&path).await.is_err());
+        assert_eq!(std::fs::read_dir(outside.path()).expect("outside").count(), 0, "nothing written outside");
     }
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use object_store::{MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload, PutPayloadMut};
 
 use crate::{Error, ObjectInfo, ObjectPath, Result, Sink, Upload};
 
@@ -114,7 +114,7 @@ impl Sink for ObjectStoreSink {
         let key = self.key(path);
         let upload = self.store.put_multipart(&key).await.map_err(|e| self.error("starting an upload of", &key, e))?;
         Ok(Box::new(ObjectUpload {
-            writer: Some(WriteMultipart::new_with_chunk_size(upload, part_size(size_hint))),
+            writer: Some(Parts::new(upload, part_size(size_hint))),
             path: path.clone(),
             sink: self.clone(),
             key,
@@ -141,10 +141,87 @@ impl Sink for ObjectStoreSink {
     }
 }
 
+/// A multipart upload fed as the bytes arrive: `write` fills the part being built and sends each
+/// full one, at most [`PART_CONCURRENCY`] in flight; `seal` sends the rest as the last part and
+/// waits for every part, keeping no buffer; `finish` completes the upload. (`object_store`'s
+/// `WriteMultipart` can only send its last part when it completes.)
+#[derive(Debug)]
+struct Parts {
+    upload: Box<dyn MultipartUpload>,
+    part_size: usize,
+    buffer: PutPayloadMut,
+    sending: tokio::task::JoinSet<object_store::Result<()>>,
+    sealed: bool,
+}
+
+impl Parts {
+    fn new(upload: Box<dyn MultipartUpload>, part_size: usize) -> Self {
+        Self { upload, part_size, buffer: PutPayloadMut::new(), sending: tokio::task::JoinSet::new(), sealed: false }
+    }
+
+    /// Waits until fewer than `max` parts are in flight (none, for 0).
+    async fn wait(&mut self, max: usize) -> object_store::Result<()> {
+        while !self.sending.is_empty() && self.sending.len() >= max {
+            match self.sending.join_next().await {
+                Some(Ok(sent)) => sent?,
+                Some(Err(e)) => return Err(object_store::Error::Generic { store: "upload", source: Box::new(e) }),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn send(&mut self) {
+        let part = std::mem::take(&mut self.buffer);
+        self.sending.spawn(self.upload.put_part(part.freeze()));
+    }
+
+    async fn write(&mut self, mut bytes: Bytes) -> object_store::Result<()> {
+        if self.sealed {
+            return Err(object_store::Error::Generic { store: "upload", source: "the upload was sealed".into() });
+        }
+        self.wait(PART_CONCURRENCY).await?;
+        while !bytes.is_empty() {
+            let room = self.part_size - self.buffer.content_length();
+            if bytes.len() < room {
+                self.buffer.push(bytes);
+                break;
+            }
+            self.buffer.push(bytes.split_to(room));
+            self.send();
+        }
+        Ok(())
+    }
+
+    async fn seal(&mut self) -> object_store::Result<()> {
+        if !self.buffer.is_empty() {
+            self.send();
+        }
+        self.sealed = true;
+        self.wait(0).await
+    }
+
+    async fn finish(mut self) -> object_store::Result<()> {
+        let completed = match self.seal().await {
+            Ok(()) => self.upload.complete().await.map(drop),
+            Err(e) => Err(e),
+        };
+        if completed.is_err() {
+            self.abort().await?;
+        }
+        completed
+    }
+
+    async fn abort(mut self) -> object_store::Result<()> {
+        self.sending.shutdown().await;
+        self.upload.abort().await
+    }
+}
+
 #[derive(Debug)]
 struct ObjectUpload {
     /// `None` once finished or aborted.
-    writer: Option<WriteMultipart>,
+    writer: Option<Parts>,
     path: ObjectPath,
     sink: ObjectStoreSink,
     key: Path,
@@ -155,11 +232,19 @@ struct ObjectUpload {
 impl Upload for ObjectUpload {
     async fn write(&mut self, data: Bytes) -> Result<()> {
         let writer = self.writer.as_mut().expect("upload used after finish or abort");
-        if let Err(e) = writer.wait_for_capacity(PART_CONCURRENCY).await {
+        let len = data.len() as u64;
+        if let Err(e) = writer.write(data).await {
             return Err(self.sink.error("uploading a part of", &self.key, e));
         }
-        self.written += data.len() as u64;
-        writer.put(data);
+        self.written += len;
+        Ok(())
+    }
+
+    async fn seal(&mut self) -> Result<()> {
+        let writer = self.writer.as_mut().expect("upload used after finish or abort");
+        if let Err(e) = writer.seal().await {
+            return Err(self.sink.error("uploading the last part of", &self.key, e));
+        }
         Ok(())
     }
 

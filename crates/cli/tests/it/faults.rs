@@ -112,7 +112,7 @@ async fn short_body_is_refused_and_leaves_nothing() {
     assert_eq!(run.code, 1, "{run:#?}");
     assert!(run.stderr.contains("stopped after"), "{}", run.stderr);
     assert!(
-        files(&world.dest()).iter().all(|f| !f.ends_with(".zip") && !f.contains(".part")),
+        files(&world.dest()).iter().all(|f| !f.ends_with(".zip") && !f.ends_with(".wyvern-part")),
         "{:?}",
         files(&world.dest())
     );

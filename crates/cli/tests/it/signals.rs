@@ -37,7 +37,7 @@ async fn ctrl_c_during_a_local_download_removes_the_temporary_file() {
     let world = World::with(slow()).await;
     let dest = world.dest();
     let child = world.spawn(&["order", "download", TEST_ORDER, "--to", dest.to_str().expect("utf-8")], &[]);
-    until(|| files(&dest).iter().any(|f| f.contains(".part"))).await;
+    until(|| files(&dest).iter().any(|f| f.ends_with(".wyvern-part"))).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     signal(&child, Signal::SIGINT);
     let run = finish(child).await;
@@ -89,7 +89,7 @@ async fn sigterm_during_a_sync_keeps_finished_deliverables_and_a_rerun_finishes(
     assert_eq!(run.code, 143, "{run:#?}");
     let kept = files(&dest);
     assert_eq!(kept.iter().filter(|f| f.ends_with(".zip")).count(), 2, "{kept:?}");
-    assert!(!kept.iter().any(|f| f.contains(".part") || f.contains(TEST_DELIVERABLE)), "{kept:?}");
+    assert!(!kept.iter().any(|f| f.ends_with(".wyvern-part") || f.contains(TEST_DELIVERABLE)), "{kept:?}");
 
     let again = world.run(&[&args[..], &["--json"]].concat()).await;
     assert_eq!(again.code, 0, "{again:#?}");
@@ -103,8 +103,10 @@ async fn after_sigkill_the_next_run_continues_the_partial_file_after_checking_it
     let dest = world.dest();
     let dest_arg = dest.to_str().expect("utf-8");
     let child = world.spawn(&["order", "download", TEST_ORDER, "--to", dest_arg], &[]);
-    let partial = dest.join(TEST_ORDER).join(format!(".{TEST_DELIVERABLE}.zip.part"));
-    until(|| std::fs::metadata(&partial).is_ok_and(|m| m.len() > 600 << 10)).await;
+    let folder = dest.join(TEST_ORDER);
+    let partial_file = || partial_in(&folder);
+    until(|| partial_file().is_some_and(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 600 << 10))).await;
+    let partial = partial_file().expect("the partial file");
     signal(&child, Signal::SIGKILL);
     let killed = child.wait_with_output().await.expect("reaped");
     assert_eq!(killed.status.code(), None, "killed by the signal");
@@ -121,23 +123,54 @@ async fn after_sigkill_the_next_run_continues_the_partial_file_after_checking_it
     let last = world.deliverable_requests(TEST_DELIVERABLE).pop().expect("a request").range;
     assert_eq!(last, Some(format!("bytes={kept}-")), "continued from the partial file's last byte");
     assert_eq!(world.sandbox.bytes_sent(TEST_DELIVERABLE) - before, len - kept, "only the missing bytes were sent");
-    assert!(!files(&dest).iter().any(|f| f.contains(".part")));
+    assert!(!files(&dest).iter().any(|f| f.ends_with(".wyvern-part")));
+}
+
+/// The temporary file of the test deliverable in `folder`, if any
+/// (`.<deliverable>.zip.<random>.wyvern-part`).
+fn partial_in(folder: &std::path::Path) -> Option<std::path::PathBuf> {
+    std::fs::read_dir(folder).ok()?.flatten().map(|e| e.path()).find(|p| {
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        name.starts_with(&format!(".{TEST_DELIVERABLE}.zip.")) && name.ends_with(".wyvern-part")
+    })
+}
+
+/// A partial file as a killed run leaves it: the sink's temporary name, mode 0600.
+fn plant_partial(folder: &std::path::Path, bytes: &[u8]) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(folder).expect("mkdir");
+    let path = folder.join(format!(".{TEST_DELIVERABLE}.zip.{}.wyvern-part", "0123456789abcdef".repeat(2)));
+    std::fs::write(&path, bytes).expect("partial");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    path
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_corrupt_partial_file_is_caught_and_thrown_away() {
+async fn a_corrupt_partial_file_is_thrown_away_and_the_download_starts_over_in_the_same_run() {
     let world = World::new().await;
     let dest = world.dest();
     let folder = dest.join(TEST_ORDER);
-    std::fs::create_dir_all(&folder).expect("mkdir");
-    let mut served = world.served(TEST_DELIVERABLE).await;
-    served.truncate(served.len() / 2);
-    let middle = served.len() / 2;
-    served[middle] ^= 0xff;
-    std::fs::write(folder.join(format!(".{TEST_DELIVERABLE}.zip.part")), &served).expect("partial");
-    let run = world.run(&["order", "download", TEST_ORDER, "--to", dest.to_str().expect("utf-8")]).await;
-    assert_eq!(run.code, 3, "the re-check finds the flipped byte: {run:#?}");
-    assert_eq!(files(&dest), Vec::<String>::new(), "the bad partial is gone");
-    let again = world.run(&["order", "download", TEST_ORDER, "--to", dest.to_str().expect("utf-8")]).await;
-    assert_eq!(again.code, 0, "a re-run starts over: {again:#?}");
+    let served = world.served(TEST_DELIVERABLE).await;
+    // A flipped byte, and (as after a power cut) a zeroed tail.
+    for damage in [0usize, 1] {
+        let mut partial = served[..served.len() / 2].to_vec();
+        match damage {
+            0 => {
+                let middle = partial.len() / 2;
+                partial[middle] ^= 0xff;
+            }
+            _ => {
+                let len = partial.len();
+                partial[len - 50_000..].fill(0);
+            }
+        }
+        let planted = plant_partial(&folder, &partial);
+        let run = world.run(&["order", "download", TEST_ORDER, "--to", dest.to_str().expect("utf-8"), "--json"]).await;
+        assert_eq!(run.code, 0, "the bad partial is thrown away and the download starts over: {run:#?}");
+        assert!(run.stderr.contains("failed its re-check"), "{}", run.stderr);
+        assert!(!planted.exists(), "the bad partial is gone");
+        let zip = std::fs::read(folder.join(format!("{TEST_DELIVERABLE}.zip"))).expect("zip");
+        assert_eq!(zip, served, "byte-identical");
+        std::fs::remove_dir_all(&dest).expect("clean");
+    }
 }
