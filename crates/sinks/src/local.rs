@@ -40,27 +40,32 @@ const NAME_IN_PART: usize = 180;
 #[derive(Debug, Clone)]
 pub struct LocalSink {
     root: PathBuf,
+    /// The root folder, opened once: uploads share it, so that a sealed upload holds no handle.
+    opened: Arc<std::sync::OnceLock<Arc<Dir>>>,
 }
 
 impl LocalSink {
     /// A sink writing under `root` (created on first write).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        Self { root: root.into(), opened: Arc::default() }
     }
 
     /// The root folder, opened (created first when `create`); `None` when it does not exist.
-    fn open_root(&self, create: bool) -> Result<Option<Dir>> {
-        match Dir::open_ambient_dir(&self.root, ambient_authority()) {
-            Ok(dir) => Ok(Some(dir)),
+    fn open_root(&self, create: bool) -> Result<Option<Arc<Dir>>> {
+        if let Some(dir) = self.opened.get() {
+            return Ok(Some(dir.clone()));
+        }
+        let dir = match Dir::open_ambient_dir(&self.root, ambient_authority()) {
+            Ok(dir) => dir,
             Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
                 std::fs::create_dir_all(&self.root).map_err(io_error("creating folder", &self.root))?;
                 Dir::open_ambient_dir(&self.root, ambient_authority())
-                    .map(Some)
-                    .map_err(io_error("opening folder", &self.root))
+                    .map_err(io_error("opening folder", &self.root))?
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_error("opening folder", &self.root)(e)),
-        }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error("opening folder", &self.root)(e)),
+        };
+        Ok(Some(self.opened.get_or_init(|| Arc::new(dir)).clone()))
     }
 
     /// Runs blocking file-system work off the async threads.
@@ -115,21 +120,22 @@ impl LocalSink {
         Ok(true)
     }
 
-    /// The file at `relative` when it is a regular file: `None` when it does not exist, an error
-    /// when it is a link or a folder.
+    /// The file at `relative` when it is a regular file: `None` when it does not exist or is a
+    /// symbolic link (never read through; a finished upload replaces the link itself), an error
+    /// when it is a folder.
     fn regular(&self, dir: &Dir, relative: &Path) -> Result<Option<cap_std::fs::Metadata>> {
         if !self.folders(dir, relative, false)? {
             return Ok(None);
         }
         match dir.symlink_metadata(relative) {
             Ok(meta) if meta.is_file() => Ok(Some(meta)),
-            Ok(meta) => Err(Error::InvalidDestination {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                tracing::warn!(path = %self.shown(relative).display(), "a symbolic link where wyvern writes a file: ignored (it is replaced, never followed)");
+                Ok(None)
+            }
+            Ok(_) => Err(Error::InvalidDestination {
                 location: self.shown(relative).display().to_string(),
-                reason: if meta.file_type().is_symlink() {
-                    "is a symbolic link, not a file wyvern wrote".to_owned()
-                } else {
-                    "exists and is not a file".to_owned()
-                },
+                reason: "exists and is not a file".to_owned(),
             }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(io_error("reading metadata of", &self.shown(relative))(e)),
@@ -301,7 +307,7 @@ impl Sink for LocalSink {
                 }
             })
             .await?;
-        Ok(Box::new(LocalUpload::new(self, Arc::new(dir), path, temp, tokio::fs::File::from_std(file), 0)))
+        Ok(Box::new(LocalUpload::new(self, dir, path, temp, tokio::fs::File::from_std(file), 0)))
     }
 
     async fn resume_upload(&self, path: &ObjectPath) -> Result<Option<crate::Resumable>> {
@@ -355,7 +361,7 @@ impl Sink for LocalSink {
         tokio::io::AsyncSeekExt::seek(&mut file, io::SeekFrom::End(0))
             .await
             .map_err(io_error("reading", &self.shown(&temp)))?;
-        let upload = LocalUpload::new(self, Arc::new(dir), path.clone(), temp, file, offset);
+        let upload = LocalUpload::new(self, dir, path.clone(), temp, file, offset);
         Ok(Some(crate::Resumable { upload: Box::new(upload), offset, partial }))
     }
 

@@ -5,6 +5,7 @@ mod cloud;
 mod corpus;
 mod download;
 mod faults;
+mod hostile;
 mod orders;
 mod pipes;
 mod reliability;
