@@ -8,7 +8,8 @@ use wyvern_core::OrderId;
 
 use crate::shard::Shard;
 use wyvern_core::env::{
-    WYVERN_API_URL, WYVERN_CONNECTIONS, WYVERN_MAX_RETRIES, WYVERN_READ_TIMEOUT, WYVERN_SEGMENT_SIZE, WYVERN_TOKEN_FILE,
+    WYVERN_API_URL, WYVERN_CA_CERT, WYVERN_CONNECTIONS, WYVERN_MAX_RETRIES, WYVERN_READ_TIMEOUT, WYVERN_SEGMENT_SIZE,
+    WYVERN_SPEED_LIMIT, WYVERN_SPEED_TIME, WYVERN_TOKEN_FILE,
 };
 
 /// Fetch Wyvern imagery deliverables to disk, verified.
@@ -48,8 +49,22 @@ pub struct Cli {
     pub retries: u32,
 
     /// Give up on a connection that sends nothing for this long (then resume), e.g. 60s.
-    #[arg(long, global = true, env = WYVERN_READ_TIMEOUT, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    #[arg(long, global = true, env = WYVERN_READ_TIMEOUT, value_name = "DURATION", value_parser = parse_positive_duration, default_value = "60s")]
     pub read_timeout: Duration,
+
+    /// Treat a body slower than this per second, over --speed-time of reading, as stalled (cut
+    /// and resumed; fails after --retries slow spells in a row). 0 turns the rule off.
+    #[arg(long, global = true, env = WYVERN_SPEED_LIMIT, value_name = "SIZE", value_parser = parse_speed, default_value = "1KiB")]
+    pub speed_limit: u64,
+
+    /// How long a body may stay under --speed-limit, e.g. 30s.
+    #[arg(long, global = true, env = WYVERN_SPEED_TIME, value_name = "DURATION", value_parser = parse_positive_duration, default_value = "30s")]
+    pub speed_time: Duration,
+
+    /// Also trust the certificate authorities in this PEM file (an API or storage behind a
+    /// private CA), beside the system's.
+    #[arg(long, global = true, env = WYVERN_CA_CERT, value_name = "PATH")]
+    pub ca_cert: Option<PathBuf>,
 
     /// Ranged requests in flight per deliverable when one connection is slow (under 64 MiB/s)
     /// and the server accepts ranges (1: always one request). Bytes are still verified and
@@ -120,7 +135,7 @@ pub enum OrderCommand {
         /// The order id.
         order_id: OrderId,
         /// Time between polls.
-        #[arg(long, value_parser = parse_duration, default_value = "30s")]
+        #[arg(long, value_parser = parse_positive_duration, default_value = "30s")]
         interval: Duration,
         /// Give up after this long (exit 4); no limit by default.
         #[arg(long, value_parser = parse_duration)]
@@ -225,14 +240,45 @@ pub enum IfExists {
     Fail,
 }
 
-fn parse_size(text: &str) -> Result<u64, String> {
+/// A size such as `8MiB`, at most 1 TiB (so that nothing built from it overflows).
+fn parse_bytes(text: &str) -> Result<u64, String> {
     let size: bytesize::ByteSize = text.parse().map_err(|e| format!("{e} (examples: 8MiB, 512KiB, 1GiB)"))?;
-    if size.as_u64() < 64 << 10 {
-        return Err("segments smaller than 64KiB would spend more on requests than on bytes".to_owned());
+    // The parser saturates on overflow; a number that large was not meant.
+    let digits: f64 = text
+        .trim_start()
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .next()
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0.0);
+    if size.as_u64() > 1 << 40 || (digits > 0.0 && size.as_u64() == u64::MAX) {
+        return Err("sizes above 1TiB are not accepted".to_owned());
     }
     Ok(size.as_u64())
 }
 
+fn parse_size(text: &str) -> Result<u64, String> {
+    let size = parse_bytes(text)?;
+    if size < 64 << 10 {
+        return Err("segments smaller than 64KiB would spend more on requests than on bytes".to_owned());
+    }
+    if size > 1 << 30 {
+        return Err("segments larger than 1GiB would hold too much in memory (connections x segment)".to_owned());
+    }
+    Ok(size)
+}
+
+fn parse_speed(text: &str) -> Result<u64, String> {
+    parse_bytes(text.trim_end_matches("/s"))
+}
+
 fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 30s, 5m, 1h30m)"))
+}
+
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        zero if zero.is_zero() => Err("must be longer than zero".to_owned()),
+        duration => Ok(duration),
+    }
 }

@@ -11,7 +11,7 @@ use wyvern_core::{Client, DeliverableId, Error as ApiError, Order, OrderId, Orde
 use wyvern_sinks::{ObjectPath, Registry, Sink};
 
 use crate::args::{AuthCommand, Cli, Command, DeliverableCommand, Destination, IfExists, OrderCommand, SyncArgs};
-use crate::error::{Exit, Hint};
+use crate::error::{self, Exit, Hint};
 use crate::output::errln;
 use crate::progress::Progress;
 use crate::report::{Done, Report};
@@ -143,8 +143,9 @@ async fn inspect(zip: &str, report: Report) -> anyhow::Result<Exit> {
     let zip = ZipFile::parse(zip, &registry())?;
     let (mut access, read) = zip.random_access().await?;
     let shown = zip.shown();
-    let mut inspection =
-        tokio::task::spawn_blocking(move || wyvern_unpack::inspect_random(&shown, &mut *access)).await??;
+    let mut inspection = tokio::task::spawn_blocking(move || wyvern_unpack::inspect_random(&shown, &mut *access))
+        .await?
+        .map_err(|e| error::on_local_zip(e.into()))?;
     inspection.bytes_read = Some(read.load(std::sync::atomic::Ordering::Relaxed));
     report.inspection(&inspection);
     // Content problems are listed (the data was not read); a structure that readers could see
@@ -157,7 +158,8 @@ async fn verify(zip: &str, report: Report) -> anyhow::Result<Exit> {
     let zip = ZipFile::parse(zip, &registry())?;
     let plan = zip.plan().await;
     let mut source = zip.source().await?;
-    let mut inspection = transfer::verify(&mut source, &plan, &Progress::new(report.quiet())).await?;
+    let mut inspection =
+        transfer::verify(&mut source, &plan, &Progress::new(report.quiet())).await.map_err(error::on_local_zip)?;
     inspection.bytes_read = Some(inspection.bytes);
     report.inspection(&inspection);
     Ok(if inspection.problems.is_empty() { Exit::Success } else { Exit::Verification })
@@ -181,7 +183,7 @@ async fn extract(zip: &str, to: &str, if_exists: IfExists, mut report: Report) -
     match transfer::run(&sink, &job, options, &progress, source).await {
         Ok(Outcome::Downloaded(receipt)) => report.done(Done::Downloaded, &destination, &receipt),
         Ok(Outcome::Skipped(receipt)) => report.done(Done::Skipped, &destination, &receipt),
-        Err(e) => report.failed(None, Some(&job.deliverable_id), Some(&destination), &e),
+        Err(e) => report.failed(None, Some(&job.deliverable_id), Some(&destination), &error::on_local_zip(e)),
     }
     Ok(report.exit())
 }
@@ -307,9 +309,19 @@ impl<'a> Batch<'a> {
             }
             return Vec::new();
         }
+        let unusable = order.unusable_links();
+        for link in &unusable {
+            let href = link.href.as_deref().map_or_else(|| "-".to_owned(), |h| wyvern_core::printable(h).into_owned());
+            self.report.note(&format!(
+                "warning: order {id}: deliverable link {} ({href}) skipped: {}",
+                link.index, link.reason
+            ));
+        }
         let deliverables = order.deliverables();
         if deliverables.is_empty() {
-            tracing::warn!(order = %id, "the order is fulfilled but lists no deliverable links");
+            let error = ApiError::NoDeliverables { order: id.to_string(), unusable: unusable.len() };
+            self.report.failed(Some(id), None, None, &error.into());
+            return Vec::new();
         }
         deliverables
             .into_iter()

@@ -36,7 +36,9 @@ impl Exit {
             }
             if let Some(api) = cause.downcast_ref::<ApiError>() {
                 return match api {
-                    ApiError::Unauthenticated { .. } | ApiError::MissingToken => Self::Auth,
+                    ApiError::Unauthenticated { .. } | ApiError::MissingToken | ApiError::InvalidToken { .. } => {
+                        Self::Auth
+                    }
                     ApiError::NotFound { .. } => Self::NotFound,
                     ApiError::NotReady { .. } => Self::NotReady,
                     _ => Self::Failure,
@@ -86,6 +88,19 @@ impl fmt::Display for Hinted {
     }
 }
 
+/// A verification failure of a zip named on the command line gets the hint that fits it (the
+/// default one speaks of downloads).
+pub fn on_local_zip(error: anyhow::Error) -> anyhow::Error {
+    if error.chain().any(|cause| cause.is::<VerifyError>()) {
+        return error.context(Hinted(
+            "the zip is damaged, cut short, or built so that readers could see it differently; if it came from \
+             Wyvern, download it again"
+                .to_owned(),
+        ));
+    }
+    error
+}
+
 /// The hint for an error: an explicit one, else one derived from its kind.
 pub fn hint_for(error: &anyhow::Error) -> Option<String> {
     if let Some(hinted) = error.downcast_ref::<Hinted>() {
@@ -97,6 +112,19 @@ pub fn hint_for(error: &anyhow::Error) -> Option<String> {
         }
         let text = match cause.downcast_ref::<ApiError>()? {
             ApiError::MissingToken => "set WYVERN_TOKEN, pass --token-file PATH, or run `wyvern auth login`",
+            ApiError::InvalidToken { .. } => {
+                "WYVERN_TOKEN (or the --token-file) must hold the token alone, on one line: check what was pasted"
+            }
+            ApiError::InsecureRedirect { .. } => {
+                "the server sent a link to plain http, which would expose the bytes and the link; nothing can be done on this side: tell Wyvern support"
+            }
+            ApiError::Certificate { .. } => {
+                "if the server uses a private certificate authority, pass --ca-cert PATH (its PEM certificate) or add it to the system's trust store; check the machine's clock too"
+            }
+            ApiError::TooLarge { .. } => "the server sent far more than such a response holds; tell Wyvern support if it goes on",
+            ApiError::NoDeliverables { .. } => {
+                "the order says it is fulfilled but names nothing to download; tell Wyvern support"
+            }
             ApiError::Unauthenticated { .. } => "check the token (WYVERN_TOKEN, --token-file or `wyvern auth login`) and that it belongs to this API (--api-url, --sandbox)",
             ApiError::NotFound { .. } => "check the id and the API: sandbox orders exist only with --sandbox",
             ApiError::NotReady { .. } => "`wyvern order wait ORDER_ID` waits until the order is fulfilled",
@@ -133,7 +161,9 @@ pub fn one_line(error: &anyhow::Error) -> String {
 /// signature or a SAS token.
 fn causes(error: &anyhow::Error) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
-    for text in error.chain().map(|cause| redact_queries(&cause.to_string())).filter(|t| !t.is_empty()) {
+    for text in
+        error.chain().map(|cause| redact_queries(&wyvern_core::printable(&cause.to_string()))).filter(|t| !t.is_empty())
+    {
         if lines.last() != Some(&text) {
             lines.push(text);
         }

@@ -25,6 +25,7 @@ use crate::output::errln;
 
 fn main() -> ExitCode {
     let cli = args::Cli::parse();
+    let json = cli.json;
     init_logging(cli.quiet, cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -61,11 +62,17 @@ fn main() -> ExitCode {
         Ok(exit) => ExitCode::from(exit as u8),
         Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
+            let exit = Exit::of(&error);
+            if json {
+                // Scripts reading --json see every failure on stdout, not only per-deliverable ones.
+                let line = serde_json::json!({ "status": "failed", "error": error::one_line(&error), "exit_code": exit as u8 });
+                output::out(format_args!("{line}"));
+            }
             errln!("{}", error::render(&error));
             if let Some(hint) = error::hint_for(&error) {
                 errln!("hint: {hint}");
             }
-            ExitCode::from(Exit::of(&error) as u8)
+            ExitCode::from(exit as u8)
         }
     }
 }

@@ -45,6 +45,9 @@ struct Line<'a> {
     bytes: Option<u64>,
     sha256: Option<&'a str>,
     verified: bool,
+    /// On a skipped line: the size and SHA-256 are the receipt's, not a new reading of the file.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    from_receipt: bool,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     warnings: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -98,7 +101,7 @@ impl Report {
     /// A note for people, on stderr.
     pub fn note(&self, text: &str) {
         if !self.quiet {
-            errln!("{text}");
+            errln!("{}", wyvern_core::printable(text));
         }
     }
 
@@ -106,12 +109,14 @@ impl Report {
         if self.json {
             return print_json(order);
         }
-        let none = || "-".to_owned();
+        // Server text, printed with its control characters escaped.
+        let show =
+            |text: Option<String>| text.map_or_else(|| "-".to_owned(), |t| wyvern_core::printable(&t).into_owned());
         outln!("order         {}", order.id);
-        outln!("status        {}", order.status.as_ref().map_or_else(none, ToString::to_string));
-        outln!("reason        {}", order.reason_code.as_ref().map_or_else(none, ToString::to_string));
-        outln!("product       {}", order.product_id.clone().unwrap_or_else(none));
-        outln!("window        {}", order.datetime.clone().unwrap_or_else(none));
+        outln!("status        {}", show(order.status.as_ref().map(ToString::to_string)));
+        outln!("reason        {}", show(order.reason_code.as_ref().map(ToString::to_string)));
+        outln!("product       {}", show(order.product_id.clone()));
+        outln!("window        {}", show(order.datetime.clone()));
         let deliverables = order.deliverables();
         outln!("deliverables  {}", deliverables.len());
         for deliverable in deliverables {
@@ -140,13 +145,15 @@ impl Report {
                 bytes: Some(receipt.bytes),
                 sha256: Some(&receipt.sha256),
                 verified: receipt.verified,
+                from_receipt: matches!(done, Done::Skipped),
                 warnings: &receipt.warnings,
                 error: None,
             });
         } else if !self.quiet {
             let sha = &receipt.sha256[..16.min(receipt.sha256.len())];
             let verified = if receipt.verified { "verified" } else { "not verified" };
-            outln!("{status:<10} {destination} ({}, sha256 {sha}, {verified})", HumanBytes(receipt.bytes));
+            let source = if matches!(done, Done::Skipped) { " per its receipt" } else { "" };
+            outln!("{status:<10} {destination} ({}, sha256 {sha}, {verified}{source})", HumanBytes(receipt.bytes));
         }
         if !self.quiet && matches!(done, Done::Downloaded) {
             print_warnings(&receipt.warnings);
@@ -164,6 +171,7 @@ impl Report {
                 bytes: None,
                 sha256: None,
                 verified: false,
+                from_receipt: false,
                 warnings: &[],
                 error: None,
             });
@@ -190,6 +198,7 @@ impl Report {
                 bytes: None,
                 sha256: None,
                 verified: false,
+                from_receipt: false,
                 warnings: &[],
                 error: Some(error::one_line(error)),
             });

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
 use wyvern_core::{Client, PRODUCTION_API_URL, RetryPolicy, SANDBOX_API_URL};
 
 use crate::args::Cli;
@@ -27,7 +28,12 @@ pub fn client(cli: &Cli, token: Option<wyvern_core::Token>, per_host: Option<usi
         .retry_policy(retry)
         .allow_http(cli.allow_http)
         .connections(usize::from(cli.connections))
-        .segment_size(cli.segment_size);
+        .segment_size(cli.segment_size)
+        .low_speed(cli.speed_limit, cli.speed_time);
+    if let Some(path) = &cli.ca_cert {
+        let pem = std::fs::read(path).with_context(|| format!("reading the CA certificates {}", path.display()))?;
+        builder = builder.ca_certificates(pem);
+    }
     if let Some(limit) = per_host {
         builder = builder.max_downloads_per_host(limit);
     }

@@ -126,6 +126,14 @@ impl Source {
         }
     }
 
+    /// Whether a cut would show (see [`Download::framed`]).
+    fn framed(&self) -> bool {
+        match self {
+            Self::Api(download) => download.framed(),
+            Self::Stream { .. } => true,
+        }
+    }
+
     /// Where the bytes come from, without query strings.
     pub fn name(&self) -> &str {
         match self {
@@ -182,6 +190,15 @@ async fn fetch_once(
         if let Some(continued) = resume.filter(|_| !options.extract)
             && let Some(partial) = sink.resume_upload(&job.path).await?
         {
+            // Without verification nothing would tell the partial bytes of an older version of
+            // the deliverable from the new ones: start over.
+            if !options.verify {
+                partial.upload.abort().await?;
+                let download = client.download(&job.deliverable_id).await.with_context(context)?;
+                let etag = download.etag().map(str::to_owned);
+                let source = Source::Api(Box::new(download));
+                return Ok(Opened { source, etag, partial: None, plan: DigestPlan::unknown() });
+            }
             let download = client.download_from(&job.deliverable_id, partial.offset).await.with_context(context)?;
             let etag = download.etag().map(str::to_owned);
             match download.start_offset() {
@@ -547,6 +564,13 @@ async fn pump(
     }
     if let Some(expected) = source.content_length().filter(|&n| n != bytes) {
         bail!("received {bytes} bytes, but the size announced was {expected}");
+    }
+    if !options.verify && !source.framed() {
+        return Err(anyhow::anyhow!(
+            "the server sent the deliverable without a length and ended it by closing the connection: without \
+             verification, a cut body cannot be told from a whole one"
+        ))
+        .hint("download it without --no-verify: verifying the zip tells whether it is whole");
     }
     let sha256 = pass.flush().await?;
     let mut warnings = Vec::new();

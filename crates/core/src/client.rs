@@ -11,7 +11,8 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
 use crate::Result;
-use crate::download::{Chunk, Download};
+use crate::download::{Chunk, Download, LowSpeed};
+use crate::encoding::Decoder;
 use crate::error::Error;
 use crate::ids::{DeliverableId, OrderId};
 use crate::model::Order;
@@ -25,10 +26,21 @@ pub const PRODUCTION_API_URL: &str = "https://api.wyvern.space";
 pub const SANDBOX_API_URL: &str = "https://api.sandbox.wyvern.space";
 
 const MAX_REDIRECTS: usize = 10;
+/// The most a JSON body (an order, a page of orders) may hold: bodies are read whole, so a
+/// server that never ends one must not take the memory with it.
+pub const JSON_LIMIT: usize = 32 << 20;
+/// The most a token response may hold.
+const TOKEN_LIMIT: usize = 1 << 20;
+/// How much of an error body is read for its message.
+const DETAIL_LIMIT: usize = 2048;
 /// Ranged requests in flight per deliverable, by default.
 pub const DEFAULT_CONNECTIONS: usize = 6;
 /// The size of each ranged request, by default.
 pub const DEFAULT_SEGMENT_SIZE: u64 = 8 << 20;
+/// The low-speed rule's default: slower than this many bytes a second...
+pub const DEFAULT_SPEED_LIMIT: u64 = 1024;
+/// ...over this much time spent reading is a stall.
+pub const DEFAULT_SPEED_TIME: Duration = Duration::from_secs(30);
 /// The smallest segment accepted (smaller ones would spend more on requests than on bytes).
 const MIN_SEGMENT_SIZE: u64 = 64 << 10;
 
@@ -45,6 +57,8 @@ pub struct ClientBuilder {
     allow_http: bool,
     connections: usize,
     segment_size: u64,
+    low_speed: Option<LowSpeed>,
+    ca_certificates: Vec<Vec<u8>>,
 }
 
 impl Default for ClientBuilder {
@@ -60,6 +74,8 @@ impl Default for ClientBuilder {
             allow_http: false,
             connections: DEFAULT_CONNECTIONS,
             segment_size: DEFAULT_SEGMENT_SIZE,
+            low_speed: Some(LowSpeed { limit: DEFAULT_SPEED_LIMIT, time: DEFAULT_SPEED_TIME }),
+            ca_certificates: Vec::new(),
         }
     }
 }
@@ -132,6 +148,23 @@ impl ClientBuilder {
         self
     }
 
+    /// Cut and resume a body that brings fewer than `limit` bytes a second over `time` spent
+    /// reading it, as a stalled one is (default [`DEFAULT_SPEED_LIMIT`] over
+    /// [`DEFAULT_SPEED_TIME`]; a `limit` of 0 turns the rule off). A trickle never trips the read
+    /// timeout, which catches silence only. After as many slow windows in a row as the retry
+    /// budget allows, the download fails.
+    pub fn low_speed(mut self, limit: u64, time: Duration) -> Self {
+        self.low_speed = (limit > 0 && !time.is_zero()).then_some(LowSpeed { limit, time });
+        self
+    }
+
+    /// Also trust the certificate authorities in `pem` (one or more PEM certificates), beside
+    /// the system's: for an API or storage behind a private CA.
+    pub fn ca_certificates(mut self, pem: Vec<u8>) -> Self {
+        self.ca_certificates.push(pem);
+        self
+    }
+
     /// Checks the settings and builds the client.
     pub fn build(self) -> Result<Client> {
         let invalid = |reason: &str| Error::InvalidUrl { url: self.base_url.clone(), reason: reason.to_owned() };
@@ -148,17 +181,27 @@ impl ClientBuilder {
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
+        let mut roots = Vec::new();
+        for pem in &self.ca_certificates {
+            roots.extend(reqwest::Certificate::from_pem_bundle(pem).map_err(|e| Error::InvalidUrl {
+                url: "--ca-cert".into(),
+                reason: format!("not PEM certificates: {e}"),
+            })?);
+        }
         let http = reqwest::Client::builder()
+            .tls_certs_merge(roots)
             .user_agent(self.user_agent)
             .connect_timeout(self.connect_timeout)
             .read_timeout(self.read_timeout)
             // Redirects are followed by hand so that the token never leaves the API's origin.
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|source| Error::Transport { url: redact_url(&base), source })?;
+            .map_err(|source| Error::Transport { url: redact_url(&base), source: Box::new(source) })?;
         let host_slots = self.downloads_per_host.map(|per_host| HostSlots { per_host, hosts: Mutex::default() });
         let parallel = Parallel { connections: self.connections, segment_size: self.segment_size };
-        Ok(Client { inner: Arc::new(Inner { http, base, token: self.token, retry: self.retry, host_slots, parallel }) })
+        let inner =
+            Inner { http, base, token: self.token, retry: self.retry, host_slots, parallel, low_speed: self.low_speed };
+        Ok(Client { inner: Arc::new(inner) })
     }
 }
 
@@ -175,6 +218,7 @@ struct Inner {
     retry: RetryPolicy,
     host_slots: Option<HostSlots>,
     parallel: Parallel,
+    low_speed: Option<LowSpeed>,
 }
 
 /// How deliverables are split into ranged requests.
@@ -246,6 +290,10 @@ impl Client {
         self.inner.parallel
     }
 
+    pub(crate) fn low_speed(&self) -> Option<LowSpeed> {
+        self.inner.low_speed
+    }
+
     fn endpoint(&self, path: &str) -> Url {
         // The base ends in '/', and paths are built from validated ids, so joining cannot fail.
         self.inner.base.join(path).unwrap_or_else(|_| self.inner.base.clone())
@@ -271,7 +319,7 @@ impl Client {
     pub async fn order(&self, id: &OrderId) -> Result<Order> {
         let url = self.order_url(id);
         let response = self.get(&url, None).await?;
-        let body = response.bytes().await.map_err(|e| transport(&url, e))?;
+        let body = read_body(response, &url, JSON_LIMIT, "an order").await?;
         serde_json::from_slice(&body).map_err(|source| Error::Decode { url: redact_url(&url), source })
     }
 
@@ -298,7 +346,7 @@ impl Client {
             None => None,
         };
         let response = self.get(&url, None).await?;
-        Download::start(self.clone(), url, response, slot)
+        Download::start(self.clone(), url, response, None, slot)
     }
 
     /// Continues a deliverable from byte `offset` (a partial file left by an interrupted run):
@@ -317,7 +365,7 @@ impl Client {
             Err(Error::UnexpectedStatus { status: 416, .. }) => self.get(&url, None).await?,
             other => other?,
         };
-        Download::start(self.clone(), url, response, slot)
+        Download::start(self.clone(), url, response, Some(offset), slot)
     }
 
     /// Bytes `range` of a deliverable, in one ranged request (retried, and resumed within the
@@ -349,7 +397,7 @@ impl Client {
         let mut orders = Vec::new();
         while seen.insert(url.clone()) {
             let response = self.get(&url, None).await?;
-            let body = response.bytes().await.map_err(|e| transport(&url, e))?;
+            let body = read_body(response, &url, JSON_LIMIT, "a page of orders").await?;
             let decode = |source| Error::Decode { url: redact_url(&url), source };
             let page: Value = serde_json::from_slice(&body).map_err(decode)?;
             let (items, next) = split_page(page);
@@ -386,7 +434,7 @@ impl Client {
         let response =
             self.with_retries(&url, self.inner.retry, || self.inner.http.post(url.clone()).json(&body)).await?;
         let response = check_status(response, &url).await?;
-        let bytes = response.bytes().await.map_err(|e| transport(&url, e))?;
+        let bytes = read_body(response, &url, TOKEN_LIMIT, "a token response").await?;
         let value: Value =
             serde_json::from_slice(&bytes).map_err(|source| Error::Decode { url: redact_url(&url), source })?;
         parse_token_set(&value).ok_or_else(|| Error::UnexpectedStatus {
@@ -476,16 +524,21 @@ impl Client {
             let url = request.url().clone();
             if let Some(token) = self.inner.token.as_ref().filter(|_| self.is_api_origin(&url)) {
                 let mut value = header::HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
-                    Error::InvalidUrl {
-                        url: "<token>".into(),
-                        reason: "the token holds characters not allowed in a header".into(),
-                    }
+                    let what =
+                        if token.expose().contains(['\n', '\r']) { "a line break" } else { "a control character" };
+                    Error::InvalidToken { what }
                 })?;
                 value.set_sensitive(true);
                 request.headers_mut().insert(header::AUTHORIZATION, value);
             } else {
                 request.headers_mut().remove(header::AUTHORIZATION);
             }
+            // Deliverables are zips: compressing them again helps no one, and would make ranges
+            // count encoded bytes. A body that comes encoded anyway is decoded (see `Download`).
+            request
+                .headers_mut()
+                .entry(header::ACCEPT_ENCODING)
+                .or_insert(header::HeaderValue::from_static("identity"));
             let next = request.try_clone();
             let response = self.inner.http.execute(request).await.map_err(|e| transport(&url, e))?;
             let Some(location) = redirect_target(&response) else {
@@ -496,10 +549,7 @@ impl Client {
                 reason: format!("bad redirect Location: {e}"),
             })?;
             if url.scheme() == "https" && target.scheme() != "https" {
-                return Err(Error::InvalidUrl {
-                    url: redact_url(&target),
-                    reason: "refusing a redirect from https to plain http".into(),
-                });
+                return Err(Error::InsecureRedirect { from: redact_url(&url), to: redact_url(&target) });
             }
             tracing::debug!(from = %redact_url(&url), to = %redact_url(&target), status = response.status().as_u16(), "following redirect");
             let Some(mut next) = next.filter(|r| r.method() == Method::GET) else {
@@ -537,7 +587,20 @@ fn redirect_target(response: &Response) -> Option<&str> {
 }
 
 fn transport(url: &Url, error: reqwest::Error) -> Error {
-    Error::Transport { url: redact_url(url), source: error.without_url() }
+    let source = Box::new(error.without_url());
+    // A certificate the machine does not trust fails the same way every time: not retried.
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&*source);
+    while let Some(mut current) = cause {
+        // An io::Error's `source` skips the error it wraps: unwrap those by hand.
+        while let Some(inner) = current.downcast_ref::<std::io::Error>().and_then(|e| e.get_ref()) {
+            current = inner;
+        }
+        if current.downcast_ref::<rustls::Error>().is_some_and(|e| matches!(e, rustls::Error::InvalidCertificate(_))) {
+            return Error::Certificate { url: redact_url(url), source };
+        }
+        cause = current.source();
+    }
+    Error::Transport { url: redact_url(url), source }
 }
 
 /// Maps refusals to typed errors; passes 2xx through.
@@ -557,8 +620,42 @@ async fn check_status(response: Response, url: &Url) -> Result<Response> {
     })
 }
 
-/// The `detail` of a JSON error body (Django REST Framework style), or the start of a text body.
-async fn error_detail(headers: HeaderMap, response: Response) -> Option<String> {
+/// A JSON body read whole, decoded when it came encoded, refused past `limit` bytes.
+async fn read_body(mut response: Response, url: &Url, limit: usize, what: &'static str) -> Result<Bytes> {
+    let shown = redact_url(url);
+    let mut decoder = Decoder::for_headers(response.headers()).map_err(|encoding| Error::UnexpectedStatus {
+        status: response.status().as_u16(),
+        url: shown.clone(),
+        detail: Some(format!("{what} came {encoding}-encoded, an encoding this tool does not decode")),
+    })?;
+    let mut bytes = BytesMut::new();
+    let too_large = || Error::TooLarge { url: shown.clone(), what, limit };
+    let corrupt = |e: std::io::Error| Error::Transport { url: shown.clone(), source: Box::new(e) };
+    loop {
+        let piece = response.chunk().await.map_err(|e| transport(url, e))?;
+        let piece = match (piece, decoder.as_mut()) {
+            (Some(piece), Some(decoder)) => decoder.push(&piece).map_err(corrupt)?,
+            (Some(piece), None) => piece,
+            (None, _) => break,
+        };
+        if bytes.len() + piece.len() > limit {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&piece);
+    }
+    if let Some(decoder) = decoder {
+        let rest = decoder.finish().map_err(corrupt)?;
+        if bytes.len() + rest.len() > limit {
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&rest);
+    }
+    Ok(bytes.freeze())
+}
+
+/// The `detail` of a JSON error body (Django REST Framework style), or the start of a text body,
+/// with its control characters escaped. Only the first [`DETAIL_LIMIT`] bytes are read.
+async fn error_detail(headers: HeaderMap, mut response: Response) -> Option<String> {
     let is_text = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -566,17 +663,25 @@ async fn error_detail(headers: HeaderMap, response: Response) -> Option<String> 
     if !is_text {
         return None;
     }
-    let body = response.bytes().await.ok()?;
-    let body = &body[..body.len().min(2048)];
+    let mut decoder = Decoder::for_headers(&headers).ok()?;
+    let mut body = Vec::new();
+    while body.len() < DETAIL_LIMIT {
+        let Ok(Some(piece)) = response.chunk().await else { break };
+        match decoder.as_mut() {
+            Some(decoder) => body.extend_from_slice(&decoder.push(&piece).ok()?),
+            None => body.extend_from_slice(&piece),
+        }
+    }
+    let body = &body[..body.len().min(DETAIL_LIMIT)];
     if let Ok(value) = serde_json::from_slice::<Value>(body) {
         for key in ["detail", "message", "error"] {
             if let Some(text) = value.get(key).and_then(Value::as_str) {
-                return Some(text.to_owned());
+                return Some(crate::printable(text).into_owned());
             }
         }
     }
     let text = String::from_utf8_lossy(body).trim().chars().take(200).collect::<String>();
-    (!text.is_empty()).then_some(text)
+    (!text.is_empty()).then(|| crate::printable(&text).into_owned())
 }
 
 /// The items and the next-page link of one page of a list endpoint.

@@ -8,6 +8,7 @@ use url::Url;
 
 use crate::Result;
 use crate::client::{Client, Resume};
+use crate::encoding::Decoder;
 use crate::error::Error;
 use crate::segments::Segments;
 use crate::url_redact::redact_url;
@@ -64,6 +65,10 @@ pub struct Download {
     received: u64,
     high_water: u64,
     stalls: u32,
+    /// The low-speed rule's measure of this response.
+    pace: Pace,
+    /// What identifies the version being fetched: a resumed range must come from it.
+    version: Version,
     /// Bytes held back until the zip magic is confirmed.
     head: Option<BytesMut>,
     /// Where this body started: 0, or the offset of a continued partial file.
@@ -74,6 +79,11 @@ pub struct Download {
     segments: Option<Segments>,
     /// How fast the first bytes come, while deciding whether to fetch the rest in parallel.
     window: Option<Window>,
+    /// Decodes the body when the server sent it with a `Content-Encoding`.
+    decoder: Option<Decoder>,
+    /// The body's end is marked (a length, chunked encoding, HTTP/2 framing), so that a cut
+    /// shows as one; a body that ends with its connection cannot be told from a cut one.
+    framed: bool,
     /// The host slot this body holds, when downloads per host are limited.
     _slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -83,10 +93,26 @@ impl Download {
         client: Client,
         url: Url,
         response: Response,
+        asked_from: Option<u64>,
         slot: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> Result<Self> {
         let headers = response.headers();
         check_content_type(headers, response.url())?;
+        let decoder = decoder_for(&response)?;
+        if response.status() == StatusCode::PARTIAL_CONTENT && asked_from.is_none() {
+            // Part of the deliverable to a request for all of it: only the whole is usable.
+            let range = content_range(headers).map(|r| (r.start, r.end, r.total));
+            if range.is_none_or(|(start, end, total)| start != 0 || total != Some(end)) {
+                return Err(Error::UnexpectedStatus {
+                    status: 206,
+                    url: redact_url(response.url()),
+                    detail: Some(format!(
+                        "the server sent part of the deliverable ({}) to a request for all of it",
+                        shown_range(range)
+                    )),
+                });
+            }
+        }
         let etag = headers.get(header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let accepts_ranges = headers
             .get(header::ACCEPT_RANGES)
@@ -96,8 +122,14 @@ impl Download {
         // A 206 holds the range asked for (a continued partial file, or the first segment).
         let (start, end, total) = match content_range(headers).filter(|_| partial) {
             Some(range) => (range.start, Some(range.end), range.total),
+            // An encoded body's length is not the deliverable's.
+            None if decoder.is_some() => (0, None, None),
             None => (0, response.content_length(), response.content_length()),
         };
+        let version = Version::of(&response, total);
+        let framed = is_framed(&response);
+        // Ranges count encoded bytes: an encoded body is never resumed or split, only restarted.
+        let accepts_ranges = accepts_ranges && decoder.is_none();
         let parallel = client.parallel().connections > 1 && total.is_some() && (accepts_ranges || partial);
         Ok(Self {
             shown_url: redact_url(response.url()),
@@ -111,12 +143,16 @@ impl Download {
             received: start,
             high_water: start,
             stalls: 0,
+            pace: Pace::new(start),
+            version,
             // The zip header is checked at byte 0 only; a continued body re-checks it elsewhere.
             head: (start == 0).then(BytesMut::new),
             start,
             segment: false,
             segments: None,
             window: parallel.then_some(Window { from: start, waited: Duration::ZERO }),
+            decoder,
+            framed,
             _slot: slot,
         })
     }
@@ -178,11 +214,15 @@ impl Download {
             received: range.start,
             high_water: range.start,
             stalls: 0,
+            pace: Pace::new(range.start),
+            version: Version::default(),
             head: None,
             start: range.start,
             segment: true,
             segments: None,
             window: None,
+            decoder: None,
+            framed: true,
             _slot: None,
         }
     }
@@ -202,6 +242,13 @@ impl Download {
         self.etag.as_deref()
     }
 
+    /// Whether the body's end is marked (a `Content-Length`, chunked encoding, HTTP/2 framing):
+    /// when it is not, a body cut by a closed connection looks like a whole one, and only
+    /// verifying the zip can tell.
+    pub fn framed(&self) -> bool {
+        self.framed
+    }
+
     /// Whether the server serves ranges of this body (so [`Client::read_range`] can read parts
     /// of it).
     pub fn accepts_ranges(&self) -> bool {
@@ -216,7 +263,8 @@ impl Download {
     /// The next piece of the body, `None` at its end.
     pub async fn next(&mut self) -> Result<Option<Chunk>> {
         loop {
-            let next = match (self.segments.as_mut(), self.response.as_mut()) {
+            let next: std::result::Result<Option<Bytes>, Cause> = match (self.segments.as_mut(), self.response.as_mut())
+            {
                 (Some(segments), _) => match segments.next().await? {
                     Some(bytes) => Ok(Some(bytes)),
                     None => {
@@ -224,14 +272,11 @@ impl Download {
                         return self.ended();
                     }
                 },
-                (None, Some(response)) => {
-                    let started = Instant::now();
-                    let chunk = response.chunk().await;
-                    if let Some(window) = self.window.as_mut() {
-                        window.waited += started.elapsed();
-                    }
-                    chunk
-                }
+                (None, Some(_)) => match self.read().await {
+                    Some(next) => next,
+                    // A low-speed window closed at a good pace before bytes came: wait on.
+                    None => continue,
+                },
                 (None, None) => return self.ended(),
             };
             let cause = match next {
@@ -259,12 +304,58 @@ impl Download {
                     return self.ended();
                 }
                 Ok(None) => None,
-                Err(error) => Some(Box::new(error.without_url()) as Cause),
+                Err(cause) if cause.is::<Slow>() && self.pace.slow > self.client.retry_policy().max_retries => {
+                    return Err(Error::Incomplete {
+                        url: self.shown_url.clone(),
+                        received: self.received,
+                        expected: self.total,
+                        source: Some(cause),
+                    });
+                }
+                Err(cause) => Some(cause),
             };
             if let Some(restart) = self.resume_within_budget(cause).await? {
                 return Ok(Some(restart));
             }
         }
+    }
+
+    /// The next bytes of the current response, decoded, or why it was cut (a transport error, a
+    /// decoding error, the low-speed rule); `None` when a low-speed window closed at a good pace
+    /// before any byte came.
+    async fn read(&mut self) -> Option<std::result::Result<Option<Bytes>, Cause>> {
+        let response = self.response.as_mut()?;
+        let started = Instant::now();
+        let rule = self.client.low_speed();
+        let chunk = match rule {
+            Some(rule) => tokio::time::timeout(self.pace.left(rule), response.chunk()).await.ok(),
+            None => Some(response.chunk().await),
+        };
+        let waited = started.elapsed();
+        if let Some(window) = self.window.as_mut() {
+            window.waited += waited;
+        }
+        let arrived = match &chunk {
+            Some(Ok(Some(bytes))) => bytes.len() as u64,
+            _ => 0,
+        };
+        if let Some(slow) = rule.and_then(|rule| self.pace.measure(rule, waited, self.received + arrived)) {
+            return Some(Err(Box::new(slow)));
+        }
+        let chunk = match chunk? {
+            Ok(chunk) => chunk,
+            Err(error) => return Some(Err(Box::new(error.without_url()))),
+        };
+        Some(match chunk {
+            Some(piece) => match self.decoder.as_mut() {
+                Some(decoder) => decoder.push(&piece).map(Some).map_err(cut),
+                None => Ok(Some(piece)),
+            },
+            None => match self.decoder.take() {
+                Some(decoder) => decoder.finish().map(|rest| (!rest.is_empty()).then_some(rest)).map_err(cut),
+                None => Ok(None),
+            },
+        })
     }
 
     /// The body ended: it must at least have held a zip header.
@@ -340,24 +431,28 @@ impl Download {
         });
         let response = self.client.get(&self.url, resume).await?;
         check_content_type(response.headers(), response.url())?;
+        self.pace.restart(self.received);
         match response.status() {
             StatusCode::PARTIAL_CONTENT if ranged => {
                 check_range(&response, &self.shown_url, self.received)?;
-                self.response = Some(response);
-                Ok(None)
+                let Some(change) = self.version.change(&response) else {
+                    self.response = Some(response);
+                    return Ok(None);
+                };
+                // The server ignored If-Range (or had none to go by): these bytes are of another
+                // version than those before them.
+                if self.segment {
+                    return Err(changed(&self.shown_url));
+                }
+                tracing::warn!(url = %self.shown_url, "the deliverable changed while it was downloaded ({change}): starting over from its first byte");
+                drop(response);
+                let whole = self.client.get(&self.url, None).await?;
+                check_content_type(whole.headers(), whole.url())?;
+                self.restart(whole)
             }
             // One segment of many cannot start the body again: the others hold the rest.
             StatusCode::OK if self.segment => Err(changed(&self.shown_url)),
-            StatusCode::OK => {
-                self.total = response.content_length();
-                self.end = self.total;
-                self.etag = response.headers().get(header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
-                self.response = Some(response);
-                let restarted = self.received > 0;
-                self.received = 0;
-                self.head = Some(BytesMut::new());
-                Ok(restarted.then_some(Chunk::Restart))
-            }
+            StatusCode::OK => self.restart(response),
             status => Err(Error::UnexpectedStatus {
                 status: status.as_u16(),
                 url: self.shown_url.clone(),
@@ -365,6 +460,154 @@ impl Download {
             }),
         }
     }
+
+    /// Takes `response` as the whole body again, from its first byte.
+    fn restart(&mut self, response: Response) -> Result<Option<Chunk>> {
+        self.decoder = decoder_for(&response)?;
+        self.total = response.content_length().filter(|_| self.decoder.is_none());
+        self.end = self.total;
+        self.etag = response.headers().get(header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        self.version = Version::of(&response, self.total);
+        self.framed = is_framed(&response);
+        self.response = Some(response);
+        let restarted = self.received > 0;
+        self.received = 0;
+        self.high_water = 0;
+        self.pace.restart(0);
+        self.head = Some(BytesMut::new());
+        Ok(restarted.then_some(Chunk::Restart))
+    }
+}
+
+/// What identifies the version of a deliverable a body comes from.
+#[derive(Debug, Clone, Default)]
+struct Version {
+    etag: Option<String>,
+    last_modified: Option<String>,
+    total: Option<u64>,
+}
+
+impl Version {
+    fn of(response: &Response, total: Option<u64>) -> Self {
+        let header = |name| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        Self { etag: header(header::ETAG), last_modified: header(header::LAST_MODIFIED), total }
+    }
+
+    /// How a resumed range's response shows another version, if it does: its ETag,
+    /// Last-Modified or total size differs from the first response's.
+    fn change(&self, response: &Response) -> Option<String> {
+        let other = Self::of(response, content_range(response.headers()).and_then(|r| r.total));
+        let pairs = [
+            ("ETag", self.etag.clone(), other.etag),
+            ("Last-Modified", self.last_modified.clone(), other.last_modified),
+            ("size", self.total.map(|t| t.to_string()), other.total.map(|t| t.to_string())),
+        ];
+        pairs.into_iter().find_map(|(what, before, now)| match (before, now) {
+            (Some(before), Some(now)) if before != now => {
+                Some(format!("its {what} was {} and is now {}", crate::printable(&before), crate::printable(&now)))
+            }
+            _ => None,
+        })
+    }
+}
+
+/// The low-speed rule: a body that brings fewer than `limit` bytes a second over `time` of
+/// reading is cut and resumed, as a stalled one is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LowSpeed {
+    pub limit: u64,
+    pub time: Duration,
+}
+
+/// The low-speed rule's measure of a body: the bytes that came while its reads waited for the
+/// network, over windows of the rule's time (time the consumer keeps the bytes waiting does not
+/// count).
+#[derive(Debug)]
+struct Pace {
+    from: u64,
+    waited: Duration,
+    /// Windows in a row that were too slow.
+    slow: u32,
+}
+
+impl Pace {
+    fn new(from: u64) -> Self {
+        Self { from, waited: Duration::ZERO, slow: 0 }
+    }
+
+    /// A new response: a new window.
+    fn restart(&mut self, from: u64) {
+        (self.from, self.waited) = (from, Duration::ZERO);
+    }
+
+    /// How long reads may wait before the current window closes.
+    fn left(&self, rule: LowSpeed) -> Duration {
+        rule.time.saturating_sub(self.waited)
+    }
+
+    /// Adds a read that waited `waited`, the body now at `received`: when the window closes,
+    /// whether it was too slow.
+    fn measure(&mut self, rule: LowSpeed, waited: Duration, received: u64) -> Option<Slow> {
+        self.waited += waited;
+        if self.waited < rule.time {
+            return None;
+        }
+        let rate = received.saturating_sub(self.from) as f64 / self.waited.as_secs_f64();
+        self.restart(received);
+        if rate < rule.limit as f64 {
+            self.slow += 1;
+            Some(Slow { rate, limit: rule.limit, secs: rule.time.as_secs_f64() })
+        } else {
+            self.slow = 0;
+            None
+        }
+    }
+}
+
+/// A body cut for being too slow.
+#[derive(Debug, thiserror::Error)]
+#[error("slower than {limit} bytes/s over {secs} s of reading ({rate:.0} bytes/s)")]
+struct Slow {
+    rate: f64,
+    limit: u64,
+    secs: f64,
+}
+
+/// `bytes START-END of TOTAL`, for messages.
+fn shown_range(range: Option<(u64, u64, Option<u64>)>) -> String {
+    match range {
+        Some((start, end, Some(total))) => format!("bytes {start} to {} of {total}", end.saturating_sub(1)),
+        Some((start, end, None)) => format!("bytes {start} to {}", end.saturating_sub(1)),
+        None => "no Content-Range".to_owned(),
+    }
+}
+
+/// The decoder of a body sent with a `Content-Encoding`; an encoding this tool does not decode is
+/// named in the error.
+fn decoder_for(response: &Response) -> Result<Option<Decoder>> {
+    let decoder = Decoder::for_headers(response.headers()).map_err(|encoding| Error::NotAZip {
+        url: redact_url(response.url()),
+        reason: format!("it came {encoding}-encoded (Content-Encoding: {encoding}), which this tool does not decode"),
+    })?;
+    if let Some(decoder) = &decoder {
+        tracing::warn!(url = %redact_url(response.url()), "the server sent the deliverable {}-encoded although asked for identity: decoding it (a cut body restarts: ranges would count encoded bytes)", decoder.name());
+    }
+    Ok(decoder)
+}
+
+/// Whether a response's body has a marked end.
+fn is_framed(response: &Response) -> bool {
+    let chunked = response
+        .headers()
+        .get(header::TRANSFER_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    response.content_length().is_some() || chunked || response.version() >= reqwest::Version::HTTP_2
+}
+
+/// A decoding failure, as a cut in the body.
+fn cut(error: std::io::Error) -> Cause {
+    Box::new(error)
 }
 
 /// A ranged request answered with something else than the range asked for.
@@ -385,12 +628,13 @@ fn check_range(response: &Response, url: &str, from: u64) -> Result<()> {
     if response.status() != StatusCode::PARTIAL_CONTENT {
         return Err(changed(url));
     }
-    let start = content_range(response.headers()).map(|range| range.start);
-    if start != Some(from) {
+    let range = content_range(response.headers());
+    if range.as_ref().map(|r| r.start) != Some(from) {
+        let got = shown_range(range.map(|r| (r.start, r.end, r.total)));
         return Err(Error::UnexpectedStatus {
             status: 206,
             url: url.to_owned(),
-            detail: Some(format!("asked for bytes from {from}, got a range starting at {start:?}")),
+            detail: Some(format!("asked for the bytes from {from} on, got {got}")),
         });
     }
     Ok(())

@@ -10,9 +10,15 @@ pub const WYVERN_TOKEN_FILE: &str = "WYVERN_TOKEN_FILE";
 pub const WYVERN_MAX_RETRIES: &str = "WYVERN_MAX_RETRIES";
 /// Read timeout for one network read, e.g. `60s` (default 60 s).
 pub const WYVERN_READ_TIMEOUT: &str = "WYVERN_READ_TIMEOUT";
-/// Ranged requests in flight per deliverable (default 4; 1 streams it in one request).
+/// Ranged requests in flight per deliverable (default 6; 1 streams it in one request).
 pub const WYVERN_CONNECTIONS: &str = "WYVERN_CONNECTIONS";
 /// The size of each ranged request, e.g. `8MiB` (the default).
 pub const WYVERN_SEGMENT_SIZE: &str = "WYVERN_SEGMENT_SIZE";
+/// The low-speed rule: a body slower than this (e.g. `1KiB`, per second; `0` turns it off)...
+pub const WYVERN_SPEED_LIMIT: &str = "WYVERN_SPEED_LIMIT";
+/// ...over this much time spent reading it (e.g. `30s`) is cut and resumed.
+pub const WYVERN_SPEED_TIME: &str = "WYVERN_SPEED_TIME";
+/// PEM certificates of private certificate authorities to trust beside the system's.
+pub const WYVERN_CA_CERT: &str = "WYVERN_CA_CERT";
 /// The directory holding the login cache (default: the platform's config dir + `/wyvern`).
 pub const WYVERN_CONFIG_DIR: &str = "WYVERN_CONFIG_DIR";

@@ -21,6 +21,31 @@ pub enum Error {
     /// No token was configured for a call that needs one.
     #[error("no API token configured")]
     MissingToken,
+    /// The token cannot be sent: it holds a character an HTTP header may not (a line break,
+    /// say).
+    #[error("the API token holds {what}, which cannot be sent in a header")]
+    InvalidToken {
+        /// What it holds.
+        what: &'static str,
+    },
+    /// A redirect from `https` to plain `http`, refused: the bytes would travel unprotected.
+    #[error("{from} redirected to {to}, plain http: refused")]
+    InsecureRedirect {
+        /// Where from (redacted).
+        from: String,
+        /// Where to (redacted).
+        to: String,
+    },
+    /// The server's TLS certificate is not trusted here (an unknown issuer, a wrong name, an
+    /// expired certificate): retrying would not help.
+    #[error("the TLS certificate of {url} is not trusted")]
+    Certificate {
+        /// Where (redacted).
+        url: String,
+        /// What the TLS library said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// HTTP 404.
     #[error("not found: {url}")]
     NotFound {
@@ -38,6 +63,14 @@ pub enum Error {
         status: Option<OrderStatus>,
         /// Its reason code.
         reason: Option<ReasonCode>,
+    },
+    /// The order is fulfilled but none of its links names a deliverable that can be fetched.
+    #[error("order {order} is ready but {}", if *.unusable == 0 { "lists no deliverable link".to_owned() } else { format!("none of its {} deliverable links can be used", .unusable) })]
+    NoDeliverables {
+        /// The order.
+        order: String,
+        /// How many deliverable links it had that could not be used.
+        unusable: usize,
     },
     /// HTTP 429 until the retry budget was spent.
     #[error("rate limited by {url} (HTTP 429) after {attempts} attempts")]
@@ -76,7 +109,17 @@ pub enum Error {
         url: String,
         /// The cause (its URL removed).
         #[source]
-        source: reqwest::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A body read whole was larger than it may be.
+    #[error("{what} from {url} is larger than {limit} bytes: refused")]
+    TooLarge {
+        /// Where (redacted).
+        url: String,
+        /// What the body was.
+        what: &'static str,
+        /// The limit.
+        limit: usize,
     },
     /// The body ended early and could not be resumed within the retry budget.
     #[error("download from {url} stopped after {received} of {} bytes", .expected.map_or("an unknown number of".to_owned(), |n| n.to_string()))]

@@ -7,22 +7,26 @@
 
 mod client;
 mod download;
+mod encoding;
 pub mod env;
 mod error;
 mod ids;
 mod model;
+mod printable;
 mod retry;
 mod segments;
 mod token;
 mod url_redact;
 
 pub use client::{
-    Client, ClientBuilder, DEFAULT_CONNECTIONS, DEFAULT_SEGMENT_SIZE, PRODUCTION_API_URL, SANDBOX_API_URL, TokenSet,
+    Client, ClientBuilder, DEFAULT_CONNECTIONS, DEFAULT_SEGMENT_SIZE, DEFAULT_SPEED_LIMIT, DEFAULT_SPEED_TIME,
+    JSON_LIMIT, PRODUCTION_API_URL, SANDBOX_API_URL, TokenSet,
 };
 pub use download::{Chunk, Download, SPLIT_BELOW};
 pub use error::Error;
 pub use ids::{DeliverableId, InvalidId, OrderId};
-pub use model::{Deliverable, Link, Order, OrderStatus, ReasonCode};
+pub use model::{Deliverable, Link, Order, OrderStatus, ReasonCode, UnusableLink};
+pub use printable::printable;
 pub use retry::RetryPolicy;
 pub use token::Token;
 pub use url_redact::redact_url;

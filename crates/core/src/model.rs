@@ -89,20 +89,46 @@ impl OrderStatus {
     }
 }
 
-/// A link of an order, as in STAC/STAPI.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A link of an order, as in STAC/STAPI. Read leniently: a field of another type than a string
+/// reads as absent, so one malformed link never fails the whole order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Link {
-    /// Where the link points.
-    pub href: String,
+    /// Where the link points (`None` when missing or not a string).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub href: Option<String>,
     /// Its relation, e.g. `deliverable`.
-    #[serde(default)]
     pub rel: Option<String>,
     /// Media type, e.g. `application/zip`.
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub media_type: Option<String>,
     /// A title, often null.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+}
+
+impl Link {
+    fn from_value(value: &serde_json::Value) -> Self {
+        let text = |key: &str| value.get(key).and_then(serde_json::Value::as_str).map(str::to_owned);
+        Self { href: text("href"), rel: text("rel"), media_type: text("type"), title: text("title") }
+    }
+}
+
+/// A `links` array whose entries are read one by one (see [`Link`]); anything but an array
+/// reads as no links.
+fn lenient_links<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Link>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(deserializer)?;
+    Ok(value.as_ref().and_then(serde_json::Value::as_array).into_iter().flatten().map(Link::from_value).collect())
+}
+
+/// Why a deliverable link of an order cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnusableLink {
+    /// Its position among the order's links (0-based).
+    pub index: usize,
+    /// Its href, when it had a string one.
+    pub href: Option<String>,
+    /// Why.
+    pub reason: &'static str,
 }
 
 /// One downloadable deliverable of an order.
@@ -142,28 +168,50 @@ impl Order {
     }
 
     /// The order's deliverables: links with `rel == "deliverable"`, in order, without repeats.
-    /// Links whose href is not a URL ending in a valid id are skipped with a warning.
+    /// Links that cannot be used are left out: [`Order::unusable_links`] says which and why.
     pub fn deliverables(&self) -> Vec<Deliverable> {
         let mut found: Vec<Deliverable> = Vec::new();
-        for link in self.links.iter().filter(|l| l.rel.as_deref() == Some("deliverable")) {
-            // A dot segment would be resolved away by URL parsing and name another resource.
-            let dotted = link.href.split(['/', '?', '#']).any(|segment| segment == "." || segment == "..");
-            let parsed = Url::parse(&link.href)
-                .ok()
-                .filter(|_| !dotted)
-                .and_then(|href| Some((DeliverableId::from_href(&href).ok()?, href)));
-            match parsed {
-                Some((id, href)) if !found.iter().any(|d| d.id == id) => {
-                    found.push(Deliverable { id, href });
-                }
-                Some(_) => {}
-                None => {
-                    tracing::warn!(order = %self.id, "skipping a deliverable link that is not a URL ending in an id")
-                }
+        for (_, link) in self.deliverable_links() {
+            if let Ok(deliverable) = deliverable_of(link)
+                && !found.iter().any(|d| d.id == deliverable.id)
+            {
+                found.push(deliverable);
             }
         }
         found
     }
+
+    /// The deliverable links that cannot be used: no href, not a URL, a dot segment (plain or
+    /// percent-encoded), or no valid id at its end.
+    pub fn unusable_links(&self) -> Vec<UnusableLink> {
+        self.deliverable_links()
+            .filter_map(|(index, link)| {
+                let reason = deliverable_of(link).err()?;
+                Some(UnusableLink { index, href: link.href.clone(), reason })
+            })
+            .collect()
+    }
+
+    fn deliverable_links(&self) -> impl Iterator<Item = (usize, &Link)> {
+        self.links.iter().enumerate().filter(|(_, l)| l.rel.as_deref() == Some("deliverable"))
+    }
+}
+
+/// The deliverable a link names, or why it names none.
+fn deliverable_of(link: &Link) -> Result<Deliverable, &'static str> {
+    let href = link.href.as_deref().ok_or("it has no href (or not a string)")?;
+    // A dot segment, even percent-encoded (`%2e%2e`), would be resolved away by URL parsing
+    // and name another resource.
+    let dotted = href.split(['/', '?', '#']).any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    });
+    if dotted {
+        return Err("its path has a dot segment");
+    }
+    let url = Url::parse(href).map_err(|_| "its href is not a URL")?;
+    let id = DeliverableId::from_href(&url).map_err(|_| "its href does not end in a deliverable id")?;
+    Ok(Deliverable { id, href: url })
 }
 
 /// `status` is either a plain string or a STAPI status object.
@@ -181,7 +229,7 @@ struct StatusObject {
     reason_code: Option<String>,
     reason_text: Option<String>,
     timestamp: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_links")]
     links: Vec<Link>,
 }
 
@@ -194,7 +242,7 @@ struct RawOrder {
     status_code: Option<String>,
     reason_code: Option<String>,
     reason_text: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient_links")]
     links: Vec<Link>,
 }
 

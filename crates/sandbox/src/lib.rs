@@ -11,6 +11,6 @@ mod server;
 pub mod tiff;
 
 pub use server::{
-    DEFAULT_DELIVERABLE_SIZE, Fault, OrderShape, RequestRecord, Sandbox, SandboxBuilder, Served, TEST_DELIVERABLE,
-    TEST_ORDER, TEST_PASSWORD, TEST_TOKEN, TEST_USERNAME, signature,
+    DEFAULT_DELIVERABLE_SIZE, Fault, OrderFault, OrderShape, RequestRecord, Sandbox, SandboxBuilder, Served,
+    TEST_DELIVERABLE, TEST_ORDER, TEST_PASSWORD, TEST_TOKEN, TEST_USERNAME, signature,
 };

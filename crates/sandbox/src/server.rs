@@ -100,6 +100,46 @@ pub enum Fault {
         /// How many bodies the first version serves.
         bodies: u32,
     },
+    /// As [`Fault::NewVersionAfter`], but ranges are served whatever `If-Range` says (a server
+    /// that ignores it): a resumed body gets bytes of the new version under the new ETag.
+    NewVersionIgnoringIfRange {
+        /// How many bodies the first version serves.
+        bodies: u32,
+    },
+    /// After byte `offset`, send `bytes_per_sec` in small pieces (a trickle, never silent long
+    /// enough for a read timeout), for the first `times` bodies.
+    Trickle {
+        /// Absolute offset in the deliverable.
+        offset: u64,
+        /// The trickle's rate.
+        bytes_per_sec: u64,
+        /// How many bodies trickle.
+        times: u32,
+    },
+    /// Answer a request for the whole deliverable with `206` and the bytes from `from` on.
+    PartialToPlainGet {
+        /// Where the bytes sent start.
+        from: u64,
+    },
+    /// Send the body with this `Content-Encoding`: `gzip` compresses it; any other name sends
+    /// the bytes as they are under that name.
+    Encoded {
+        /// The encoding's name.
+        encoding: &'static str,
+    },
+    /// Refuse with `403` and a text body that never ends.
+    EndlessErrorBody,
+}
+
+/// How an order's JSON is served, when not as usual.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderFault {
+    /// This JSON instead of the order's.
+    Raw(Value),
+    /// The order's JSON gzip-encoded (`Content-Encoding: gzip`).
+    Gzip,
+    /// A JSON body that never ends.
+    Endless,
 }
 
 /// How an order's JSON is shaped: the two shapes the public docs show.
@@ -144,6 +184,7 @@ pub struct SandboxBuilder {
     faults: HashMap<String, Vec<Fault>>,
     sizes: HashMap<String, u64>,
     files: HashMap<String, PathBuf>,
+    order_faults: HashMap<String, OrderFault>,
 }
 
 impl Default for SandboxBuilder {
@@ -155,6 +196,7 @@ impl Default for SandboxBuilder {
             faults: HashMap::new(),
             sizes: HashMap::new(),
             files: HashMap::new(),
+            order_faults: HashMap::new(),
         };
         let id = |n: u32| format!("00000000-0000-0000-0000-{n:012}");
         builder = builder
@@ -211,6 +253,12 @@ impl SandboxBuilder {
         self
     }
 
+    /// Makes an order's endpoint misbehave.
+    pub fn order_fault(mut self, order: &str, fault: OrderFault) -> Self {
+        self.order_faults.insert(order.to_owned(), fault);
+        self
+    }
+
     /// Makes a deliverable misbehave.
     pub fn fault(mut self, deliverable: &str, fault: Fault) -> Self {
         self.faults.entry(deliverable.to_owned()).or_default().push(fault);
@@ -234,6 +282,7 @@ impl SandboxBuilder {
             deliverable_size: self.deliverable_size,
             sizes: self.sizes,
             files: self.files,
+            order_faults: self.order_faults,
             orders: self.orders,
             faults: self.faults,
             api_url: api_url.clone(),
@@ -334,6 +383,7 @@ struct Shared {
     deliverable_size: u64,
     sizes: HashMap<String, u64>,
     files: HashMap<String, PathBuf>,
+    order_faults: HashMap<String, OrderFault>,
     orders: BTreeMap<String, OrderFixture>,
     faults: HashMap<String, Vec<Fault>>,
     api_url: String,
@@ -453,9 +503,23 @@ async fn order(State(state): State<Arc<Shared>>, Path(id): Path<String>, headers
     if !state.authorized(&headers) {
         return error(StatusCode::UNAUTHORIZED, "Invalid token.");
     }
-    match state.orders.get(&id) {
-        Some(fixture) => Json(state.order_json(&id, fixture)).into_response(),
-        None => not_found().await,
+    let Some(fixture) = state.orders.get(&id) else { return not_found().await };
+    match state.order_faults.get(&id) {
+        None => Json(state.order_json(&id, fixture)).into_response(),
+        Some(OrderFault::Raw(value)) => Json(value.clone()).into_response(),
+        Some(OrderFault::Gzip) => {
+            let json = serde_json::to_vec(&state.order_json(&id, fixture)).unwrap_or_default();
+            let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            let gzipped =
+                std::io::Write::write_all(&mut encoder, &json).and_then(|()| encoder.finish()).unwrap_or_default();
+            ([(header::CONTENT_TYPE, "application/json"), (header::CONTENT_ENCODING, "gzip")], gzipped).into_response()
+        }
+        Some(OrderFault::Endless) => {
+            let start =
+                futures::stream::once(async { Ok::<Bytes, std::io::Error>(Bytes::from_static(b"{\"id\": \"")) });
+            let endless = futures::stream::repeat_with(|| Ok(Bytes::from(vec![b'x'; 64 << 10])));
+            ([(header::CONTENT_TYPE, "application/json")], Body::from_stream(start.chain(endless))).into_response()
+        }
     }
 }
 
@@ -501,6 +565,12 @@ async fn deliverable(State(state): State<Arc<Shared>>, Path(id): Path<String>, h
             Fault::ServerError { times, status } if state.fault_applies(&id, index, times) => {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 return (status, "upstream trouble").into_response();
+            }
+            Fault::EndlessErrorBody => {
+                let endless =
+                    futures::stream::repeat_with(|| Ok::<Bytes, std::io::Error>(Bytes::from(vec![b'x'; 64 << 10])));
+                return (StatusCode::FORBIDDEN, [(header::CONTENT_TYPE, "text/plain")], Body::from_stream(endless))
+                    .into_response();
             }
             Fault::RedirectToStorage => {
                 let link = {
@@ -579,14 +649,24 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
             .into_response();
     }
     let ranges = !faults.contains(&Fault::IgnoreRange);
-    let new_version = faults.iter().enumerate().any(
-        |(index, fault)| matches!(*fault, Fault::NewVersionAfter { bodies } if !state.fault_applies(id, index, bodies)),
-    );
+    let new_version = faults.iter().enumerate().any(|(index, fault)| match *fault {
+        Fault::NewVersionAfter { bodies } | Fault::NewVersionIgnoringIfRange { bodies } => {
+            !state.fault_applies(id, index, bodies)
+        }
+        _ => false,
+    });
     let etag = match new_version {
         true => format!("{}-v2\"", served.etag.trim_end_matches('"')),
         false => served.etag.clone(),
     };
-    let if_range_ok = headers.get(header::IF_RANGE).is_none_or(|v| v.as_bytes() == etag.as_bytes());
+    let ignores_if_range = faults.iter().any(|f| matches!(f, Fault::NewVersionIgnoringIfRange { .. }));
+    let if_range_ok = ignores_if_range || headers.get(header::IF_RANGE).is_none_or(|v| v.as_bytes() == etag.as_bytes());
+    if let Some(encoding) = faults.iter().find_map(|f| match f {
+        Fault::Encoded { encoding } => Some(*encoding),
+        _ => None,
+    }) {
+        return encoded(&served, encoding).await;
+    }
     let range = headers
         .get(header::RANGE)
         .filter(|_| ranges && if_range_ok)
@@ -598,6 +678,15 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
         return (StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, format!("bytes */{}", served.len))])
             .into_response();
     }
+    // A plain GET answered with part of the deliverable.
+    let mut range = range;
+    if let Some(from) = faults.iter().find_map(|f| match f {
+        Fault::PartialToPlainGet { from } => Some(*from),
+        _ => None,
+    }) && headers.get(header::RANGE).is_none()
+    {
+        range = Some((from.min(served.len - 1), None));
+    }
     let from = range.map_or(0, |(first, _)| first);
     // Where the range ends (exclusive): a bounded range stops before the end of the file.
     let range_end = range.and_then(|(_, last)| last).map_or(served.len, |last| (last + 1).min(served.len));
@@ -606,6 +695,7 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
     let mut stall = None;
     let mut corrupt = None;
     let mut rate = None;
+    let mut trickle = None;
     for (index, fault) in faults.iter().enumerate() {
         match *fault {
             Fault::CutAt { offset, times }
@@ -619,6 +709,11 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
                 stall = Some(offset)
             }
             Fault::Throttle { bytes_per_sec } => rate = Some(bytes_per_sec.max(1)),
+            Fault::Trickle { offset, bytes_per_sec, times }
+                if offset < range_end && state.fault_applies(id, index, times) =>
+            {
+                trickle = Some((offset, bytes_per_sec.max(1)));
+            }
             Fault::ShortBody { missing } => end = end.min(served.len.saturating_sub(missing)).max(from),
             Fault::CorruptByte { offset } => corrupt = Some(offset),
             _ => {}
@@ -640,6 +735,35 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
             tokio::time::sleep(std::time::Duration::from_secs_f64(chunk.len() as f64 / rate as f64)).await;
         }
         chunk
+    });
+    // A trickle: past its offset, pieces of a tenth of a second's worth, each after its time.
+    let mut at = from;
+    let body = body.flat_map(move |chunk| {
+        let pieces: Vec<std::io::Result<Bytes>> = match (chunk, trickle) {
+            (Ok(chunk), Some((offset, rate))) if at + chunk.len() as u64 > offset => {
+                let fast = offset.saturating_sub(at) as usize;
+                let piece = (rate / 10).max(1) as usize;
+                let mut pieces = vec![Ok(chunk.slice(..fast))];
+                pieces.extend(
+                    (fast..chunk.len()).step_by(piece).map(|i| Ok(chunk.slice(i..(i + piece).min(chunk.len())))),
+                );
+                at += chunk.len() as u64;
+                pieces
+            }
+            (chunk, _) => {
+                at += chunk.as_ref().map_or(0, |c| c.len() as u64);
+                vec![chunk]
+            }
+        };
+        futures::stream::iter(pieces).then(move |piece| async move {
+            if let (Some((_, rate)), Ok(piece)) = (trickle, &piece)
+                && !piece.is_empty()
+                && piece.len() as u64 <= (rate / 10).max(1)
+            {
+                tokio::time::sleep(std::time::Duration::from_secs_f64(piece.len() as f64 / rate as f64)).await;
+            }
+            piece
+        })
     });
     let body = body.map(move |chunk| {
         let chunk = chunk?;
@@ -685,6 +809,27 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
             response.headers_mut().insert(header::CONTENT_RANGE, range);
         }
     }
+    response
+}
+
+/// The whole deliverable under a `Content-Encoding` (see [`Fault::Encoded`]).
+async fn encoded(served: &Served, encoding: &str) -> Response {
+    let bytes = match tokio::fs::read(&served.path).await {
+        Ok(bytes) => bytes,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let body = if encoding == "gzip" {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut encoder, &bytes).and_then(|()| encoder.finish()).unwrap_or_default()
+    } else {
+        bytes
+    };
+    let encoding = HeaderValue::from_str(encoding).unwrap_or(HeaderValue::from_static("x-unknown"));
+    let mut response = Response::new(Body::from(body));
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
+    h.insert(header::CONTENT_ENCODING, encoding);
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     response
 }
 

@@ -6,6 +6,7 @@ mod corpus;
 mod download;
 mod faults;
 mod hostile;
+mod network;
 mod orders;
 mod pipes;
 mod reliability;
