@@ -199,12 +199,7 @@ impl<R: Read> Pass<R> {
     /// descriptor.
     fn member(&mut self, visitor: &mut dyn MemberVisitor) -> Result<Entry, VerifyError> {
         let offset = self.input.offset;
-        let fixed = self.input.fill(LOCAL_FIXED)?;
-        if fixed.len() < LOCAL_FIXED {
-            return Err(self.input.truncated());
-        }
-        let header_len = LOCAL_FIXED + LocalHeader::variable_len(fixed);
-        let bytes = self.input.take(header_len)?;
+        let bytes = self.input.record(LOCAL_FIXED, LocalHeader::variable_len)?;
         let header = LocalHeader::parse(&bytes).map_err(|reason| malformed(offset, reason))?;
         if encrypted(header.flags) {
             return Err(VerifyError::Encrypted { entry: header.name });
@@ -425,12 +420,7 @@ impl<R: Read> Pass<R> {
                 return Err(malformed(start, "central directory larger than 64 MiB"));
             }
             let at = self.input.offset;
-            let fixed = self.input.fill(CENTRAL_FIXED)?;
-            if fixed.len() < CENTRAL_FIXED {
-                return Err(self.input.truncated());
-            }
-            let len = CENTRAL_FIXED + CentralEntry::variable_len(fixed);
-            let record = self.input.take(len)?;
+            let record = self.input.record(CENTRAL_FIXED, CentralEntry::variable_len)?;
             entries.push(CentralEntry::parse(&record).map_err(|reason| malformed(at, reason))?);
         }
         let read = Directory { offset: start, size: self.input.offset - start, entries: entries.len() as u64 };
@@ -671,6 +661,17 @@ impl<R: Read> Input<R> {
         let bytes = self.buf[self.start..self.start + n].to_vec();
         self.consume(n);
         Ok(bytes)
+    }
+
+    /// A whole record, consumed: its fixed part of `fixed` bytes and the variable part whose
+    /// length `variable_len` reads from the fixed part.
+    fn record(&mut self, fixed: usize, variable_len: fn(&[u8]) -> usize) -> Result<Vec<u8>, VerifyError> {
+        let head = self.fill(fixed)?;
+        if head.len() < fixed {
+            return Err(self.truncated());
+        }
+        let len = fixed + variable_len(head);
+        self.take(len)
     }
 
     /// The next record's signature, not consumed.
