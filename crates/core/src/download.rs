@@ -7,10 +7,10 @@ use reqwest::{Response, StatusCode};
 use url::Url;
 
 use crate::Result;
-use crate::client::{Client, Resume};
 use crate::encoding::Decoder;
 use crate::error::Error;
 use crate::segments::Segments;
+use crate::transport::{Resume, Transport};
 use crate::url_redact::redact_url;
 
 /// Why a body was interrupted.
@@ -51,7 +51,7 @@ pub enum Chunk {
 /// fetched as parallel ranged requests (each resumed the same way) and still comes out in order.
 #[derive(Debug)]
 pub struct Download {
-    client: Client,
+    transport: Transport,
     url: Url,
     shown_url: String,
     response: Option<Response>,
@@ -90,7 +90,7 @@ pub struct Download {
 
 impl Download {
     pub(crate) fn start(
-        client: Client,
+        transport: Transport,
         url: Url,
         response: Response,
         asked_from: Option<u64>,
@@ -130,7 +130,7 @@ impl Download {
         let framed = is_framed(&response);
         // Ranges count encoded bytes: an encoded body is never resumed or split, only restarted.
         let accepts_ranges = accepts_ranges && decoder.is_none();
-        let parallel = client.parallel().connections > 1 && total.is_some() && (accepts_ranges || partial);
+        let parallel = transport.parallel().connections > 1 && total.is_some() && (accepts_ranges || partial);
         Ok(Self {
             shown_url: redact_url(response.url()),
             total,
@@ -138,7 +138,7 @@ impl Download {
             etag,
             accepts_ranges: accepts_ranges || partial,
             response: Some(response),
-            client,
+            transport,
             url,
             received: start,
             high_water: start,
@@ -163,7 +163,7 @@ impl Download {
     /// next segment.
     fn maybe_split(&mut self) {
         let Some(window) = &self.window else { return };
-        let segment = self.client.parallel().segment_size;
+        let segment = self.transport.parallel().segment_size;
         let measured = self.received - window.from;
         if measured < SPLIT_WINDOW {
             return;
@@ -185,26 +185,37 @@ impl Download {
         // If-Range only with a strong validator: a weak one must not be used for ranges.
         let etag = self.etag.clone().filter(|etag| !etag.starts_with("W/"));
         let response = self.response.take();
-        let first = Self::bounded(self.client.clone(), self.url.clone(), response, self.received..end, etag.clone());
+        let first = Self::bounded(self.transport.clone(), self.url.clone(), response, self.received..end, etag.clone());
         self.end = Some(total);
-        self.segments = Some(Segments::start(&self.client, &self.url, etag, first, end..total));
+        self.segments = Some(Segments::start(&self.transport, &self.url, etag, first, end..total));
     }
 
     /// One segment of a parallel download: a request for `range`, which must be answered with
     /// exactly that range.
-    pub(crate) async fn segment(client: Client, url: Url, range: Range<u64>, etag: Option<String>) -> Result<Self> {
+    pub(crate) async fn segment(
+        transport: Transport,
+        url: Url,
+        range: Range<u64>,
+        etag: Option<String>,
+    ) -> Result<Self> {
         let resume = Resume { from: range.start, to: Some(range.end), if_range: etag.as_deref() };
-        let response = client.get_with(&url, Some(resume), client.retry_policy()).await?;
+        let response = transport.get_with(&url, Some(resume), transport.retry_policy()).await?;
         check_content_type(response.headers(), response.url())?;
         check_range(&response, &redact_url(response.url()), range.start)?;
-        Ok(Self::bounded(client, url, Some(response), range, etag))
+        Ok(Self::bounded(transport, url, Some(response), range, etag))
     }
 
     /// A body that is the bytes `range` of a deliverable, resumed within that range.
-    fn bounded(client: Client, url: Url, response: Option<Response>, range: Range<u64>, etag: Option<String>) -> Self {
+    fn bounded(
+        transport: Transport,
+        url: Url,
+        response: Option<Response>,
+        range: Range<u64>,
+        etag: Option<String>,
+    ) -> Self {
         Self {
             shown_url: response.as_ref().map_or_else(|| redact_url(&url), |r| redact_url(r.url())),
-            client,
+            transport,
             url,
             response,
             total: None,
@@ -227,7 +238,7 @@ impl Download {
         }
     }
 
-    /// The first byte of this body: 0, or where [`Client::download_from`] continued.
+    /// The first byte of this body: 0, or where [`crate::Client::download_from`] continued.
     pub fn start_offset(&self) -> u64 {
         self.start
     }
@@ -249,7 +260,7 @@ impl Download {
         self.framed
     }
 
-    /// Whether the server serves ranges of this body (so [`Client::read_range`] can read parts
+    /// Whether the server serves ranges of this body (so [`crate::Client::read_range`] can read parts
     /// of it).
     pub fn accepts_ranges(&self) -> bool {
         self.accepts_ranges
@@ -304,7 +315,7 @@ impl Download {
                     return self.ended();
                 }
                 Ok(None) => None,
-                Err(cause) if cause.is::<Slow>() && self.pace.slow > self.client.retry_policy().max_retries => {
+                Err(cause) if cause.is::<Slow>() && self.pace.slow > self.transport.retry_policy().max_retries => {
                     return Err(Error::Incomplete {
                         url: self.shown_url.clone(),
                         received: self.received,
@@ -326,7 +337,7 @@ impl Download {
     async fn read(&mut self) -> Option<std::result::Result<Option<Bytes>, Cause>> {
         let response = self.response.as_mut()?;
         let started = Instant::now();
-        let rule = self.client.low_speed();
+        let rule = self.transport.low_speed();
         let chunk = match rule {
             Some(rule) => tokio::time::timeout(self.pace.left(rule), response.chunk()).await.ok(),
             None => Some(response.chunk().await),
@@ -402,7 +413,7 @@ impl Download {
     /// otherwise the whole body again (then `Some(Chunk::Restart)`).
     async fn resume(&mut self, cause: Option<Cause>) -> Result<Option<Chunk>> {
         self.response = None;
-        let policy = self.client.retry_policy();
+        let policy = self.transport.retry_policy();
         if self.stalls >= policy.max_retries {
             return Err(Error::Incomplete {
                 url: self.shown_url.clone(),
@@ -429,7 +440,7 @@ impl Download {
             // If-Range only with a strong validator: a weak one must not be used for ranges.
             if_range: self.etag.as_deref().filter(|etag| !etag.starts_with("W/")),
         });
-        let response = self.client.get(&self.url, resume).await?;
+        let response = self.transport.get(&self.url, resume).await?;
         check_content_type(response.headers(), response.url())?;
         self.pace.restart(self.received);
         match response.status() {
@@ -446,7 +457,7 @@ impl Download {
                 }
                 tracing::warn!(url = %self.shown_url, "the deliverable changed while it was downloaded ({change}): starting over from its first byte");
                 drop(response);
-                let whole = self.client.get(&self.url, None).await?;
+                let whole = self.transport.get(&self.url, None).await?;
                 check_content_type(whole.headers(), whole.url())?;
                 self.restart(whole)
             }

@@ -16,6 +16,7 @@ mod printable;
 mod retry;
 mod segments;
 mod token;
+mod transport;
 mod url_redact;
 
 pub use client::{

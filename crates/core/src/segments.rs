@@ -9,9 +9,9 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 use crate::Result;
-use crate::client::Client;
 use crate::download::{Chunk, Download};
 use crate::error::Error;
+use crate::transport::Transport;
 
 /// Bytes a segment passes on at once.
 const PIECE: usize = 256 << 10;
@@ -22,7 +22,7 @@ const PIECE: usize = 256 << 10;
 /// segments.
 #[derive(Debug)]
 pub(crate) struct Segments {
-    client: Client,
+    transport: Transport,
     url: Url,
     etag: Option<String>,
     /// What is left to request.
@@ -46,9 +46,9 @@ impl Drop for Segment {
 
 impl Segments {
     /// Starts with `first`, a request already answered, then requests `rest` in segments.
-    pub fn start(client: &Client, url: &Url, etag: Option<String>, first: Download, rest: Range<u64>) -> Self {
+    pub fn start(transport: &Transport, url: &Url, etag: Option<String>, first: Download, rest: Range<u64>) -> Self {
         let range = first.start_offset()..rest.start;
-        let mut segments = Self { client: client.clone(), url: url.clone(), etag, rest, queue: VecDeque::new() };
+        let mut segments = Self { transport: transport.clone(), url: url.clone(), etag, rest, queue: VecDeque::new() };
         segments.queue.push_back(Segment::spawn(range, async { Ok(first) }));
         segments.fill();
         segments
@@ -56,12 +56,12 @@ impl Segments {
 
     /// Requests segments until as many as the connections allow are under way.
     fn fill(&mut self) {
-        let parallel = self.client.parallel();
+        let parallel = self.transport.parallel();
         while self.queue.len() < parallel.connections && !self.rest.is_empty() {
             let end = self.rest.end.min(self.rest.start + parallel.segment_size);
             let range = self.rest.start..end;
             self.rest.start = end;
-            let open = Download::segment(self.client.clone(), self.url.clone(), range.clone(), self.etag.clone());
+            let open = Download::segment(self.transport.clone(), self.url.clone(), range.clone(), self.etag.clone());
             self.queue.push_back(Segment::spawn(range, open));
         }
     }
