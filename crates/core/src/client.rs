@@ -198,8 +198,8 @@ impl ClientBuilder {
     }
 }
 
-/// A client of the tasking API: the API's calls (orders, deliverables, tokens) over a
-/// [`Transport`]. Cheap to clone.
+/// A client of the tasking API: the API's calls (orders, deliverables, tokens) over one HTTP
+/// transport. Cheap to clone.
 #[derive(Clone)]
 pub struct Client {
     transport: Transport,
