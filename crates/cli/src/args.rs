@@ -3,14 +3,15 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::TypedValueParser;
+use clap::{Args, Parser, Subcommand};
 use wyvern_core::OrderId;
 
-use crate::shard::Shard;
 use wyvern_core::env::{
     WYVERN_API_URL, WYVERN_CA_CERT, WYVERN_CONNECTIONS, WYVERN_MAX_RETRIES, WYVERN_READ_TIMEOUT, WYVERN_SEGMENT_SIZE,
     WYVERN_SPEED_LIMIT, WYVERN_SPEED_TIME, WYVERN_TOKEN_FILE,
 };
+use wyvern_transfer::{IfExists, Shard};
 
 /// Fetch Wyvern imagery deliverables to disk, verified.
 #[derive(Debug, Parser)]
@@ -45,20 +46,20 @@ pub struct Cli {
     pub verbose: u8,
 
     /// Retries of a failed request or interrupted download before giving up.
-    #[arg(long, global = true, env = WYVERN_MAX_RETRIES, value_name = "N", default_value_t = 5)]
+    #[arg(long, global = true, env = WYVERN_MAX_RETRIES, value_name = "N", default_value_t = wyvern_core::DEFAULT_RETRIES)]
     pub retries: u32,
 
     /// Give up on a connection that sends nothing for this long (then resume), e.g. 60s.
-    #[arg(long, global = true, env = WYVERN_READ_TIMEOUT, value_name = "DURATION", value_parser = parse_positive_duration, default_value = "60s")]
+    #[arg(long, global = true, env = WYVERN_READ_TIMEOUT, value_name = "DURATION", value_parser = parse_positive_duration, default_value = duration(wyvern_core::DEFAULT_READ_TIMEOUT))]
     pub read_timeout: Duration,
 
     /// Treat a body slower than this per second, over --speed-time of reading, as stalled (cut
     /// and resumed; fails after --retries slow spells in a row). 0 turns the rule off.
-    #[arg(long, global = true, env = WYVERN_SPEED_LIMIT, value_name = "SIZE", value_parser = parse_speed, default_value = "1KiB")]
+    #[arg(long, global = true, env = WYVERN_SPEED_LIMIT, value_name = "SIZE", value_parser = parse_speed, default_value = size(wyvern_core::DEFAULT_SPEED_LIMIT))]
     pub speed_limit: u64,
 
     /// How long a body may stay under --speed-limit, e.g. 30s.
-    #[arg(long, global = true, env = WYVERN_SPEED_TIME, value_name = "DURATION", value_parser = parse_positive_duration, default_value = "30s")]
+    #[arg(long, global = true, env = WYVERN_SPEED_TIME, value_name = "DURATION", value_parser = parse_positive_duration, default_value = duration(wyvern_core::DEFAULT_SPEED_TIME))]
     pub speed_time: Duration,
 
     /// Also trust the certificate authorities in this PEM file (an API or storage behind a
@@ -69,12 +70,12 @@ pub struct Cli {
     /// Ranged requests in flight per deliverable when one connection is slow (under 64 MiB/s)
     /// and the server accepts ranges (1: always one request). Bytes are still verified and
     /// written in order.
-    #[arg(long, global = true, env = WYVERN_CONNECTIONS, value_name = "N", default_value_t = 6, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, global = true, env = WYVERN_CONNECTIONS, value_name = "N", default_value_t = wyvern_core::DEFAULT_CONNECTIONS as u16, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub connections: u16,
 
     /// The size of each ranged request (at least 64KiB). Early segments wait in memory: about
     /// connections x this.
-    #[arg(long, global = true, env = WYVERN_SEGMENT_SIZE, value_name = "SIZE", value_parser = parse_size, default_value = "8MiB")]
+    #[arg(long, global = true, env = WYVERN_SEGMENT_SIZE, value_name = "SIZE", value_parser = parse_size, default_value = size(wyvern_core::DEFAULT_SEGMENT_SIZE))]
     pub segment_size: u64,
 
     #[command(subcommand)]
@@ -109,8 +110,9 @@ pub enum Command {
         /// Where to write (a folder or a sink URL).
         #[arg(long = "to", value_name = "DEST", default_value = ".")]
         to: String,
-        #[arg(long, value_enum, default_value_t = IfExists::Skip)]
-        /// What to do when the members are already there.
+        /// What to do when the members are already there: skip them when their receipt
+        /// matches, overwrite them, or fail.
+        #[arg(long, value_parser = if_exists(), default_value = "skip")]
         if_exists: IfExists,
     },
     /// Log in and store a token.
@@ -215,8 +217,9 @@ pub struct Destination {
     #[arg(long = "to", value_name = "DEST", default_value = ".")]
     pub to: String,
 
-    /// What to do when a deliverable is already at the destination.
-    #[arg(long, value_enum, default_value_t = IfExists::Skip)]
+    /// What to do when a deliverable is already at the destination: skip it when its receipt
+    /// and size match (download it again otherwise), overwrite it, or fail.
+    #[arg(long, value_parser = if_exists(), default_value = "skip")]
     pub if_exists: IfExists,
 
     /// Write each deliverable's members to DEST/.../<deliverable_id>/<member path> instead of
@@ -229,15 +232,19 @@ pub struct Destination {
     pub no_verify: bool,
 }
 
-/// What to do with a deliverable already at the destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum IfExists {
-    /// Skip it when its receipt and size match; download again otherwise.
-    Skip,
-    /// Replace it.
-    Overwrite,
-    /// Stop with an error.
-    Fail,
+/// `--if-exists`: one of the library's names, listed in `--help`.
+fn if_exists() -> impl TypedValueParser<Value = IfExists> {
+    clap::builder::PossibleValuesParser::new(["skip", "overwrite", "fail"]).try_map(|text| text.parse::<IfExists>())
+}
+
+/// A default duration as the flags spell it (`30s`).
+fn duration(value: Duration) -> String {
+    humantime::format_duration(value).to_string()
+}
+
+/// A default size as the flags spell it (`8.0MiB`).
+fn size(value: u64) -> String {
+    bytesize::ByteSize(value).display().iec().to_string().replace(' ', "")
 }
 
 /// A size such as `8MiB`, at most 1 TiB (so that nothing built from it overflows).

@@ -6,12 +6,11 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use wyvern_core::env::{WYVERN_CONFIG_DIR, WYVERN_TOKEN};
 use wyvern_core::{Client, Token, TokenSet};
 
-use crate::error::Hint;
+use crate::error::{Context, Failure};
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Cache {
@@ -34,24 +33,23 @@ fn now() -> u64 {
 }
 
 /// The login cache's path.
-pub fn cache_path() -> anyhow::Result<PathBuf> {
+pub fn cache_path() -> Result<PathBuf, Failure> {
     let dir = match std::env::var_os(WYVERN_CONFIG_DIR) {
         Some(dir) => PathBuf::from(dir),
         None => dirs::config_dir()
-            .context("no config dir on this system")
-            .hint(format!("set {WYVERN_CONFIG_DIR}"))?
+            .ok_or_else(|| Failure::local("no config dir on this system").hint(format!("set {WYVERN_CONFIG_DIR}")))?
             .join("wyvern"),
     };
     Ok(dir.join("credentials.json"))
 }
 
 /// Finds the token for `api` (a base URL), refreshing a cached one that expired.
-pub async fn resolve(token_file: Option<&Path>, api: &Client) -> anyhow::Result<Option<Token>> {
+pub async fn resolve(token_file: Option<&Path>, api: &Client) -> Result<Option<Token>, Failure> {
     if let Some(path) = token_file {
         warn_if_shared(path);
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading the token file {}", path.display()))?;
-        let token = Token::new(text).with_context(|| format!("the token file {} is empty", path.display()))?;
+        let text = std::fs::read_to_string(path).context(|| format!("reading the token file {}", path.display()))?;
+        let token =
+            Token::new(text).ok_or_else(|| Failure::local(format!("the token file {} is empty", path.display())))?;
         return Ok(Some(token));
     }
     if let Some(token) = std::env::var(WYVERN_TOKEN).ok().and_then(Token::new) {
@@ -67,12 +65,13 @@ pub async fn resolve(token_file: Option<&Path>, api: &Client) -> anyhow::Result<
     match (&entry.refresh_token, expired) {
         (Some(refresh), true) => {
             tracing::info!("the cached token expired; refreshing it");
-            let refresh = Token::new(refresh.clone()).context("empty refresh token in the login cache")?;
-            let set = api
-                .refresh(&refresh)
-                .await
-                .context("refreshing the cached token")
-                .hint("run `wyvern auth login` again")?;
+            let refresh =
+                Token::new(refresh.clone()).ok_or_else(|| Failure::local("empty refresh token in the login cache"))?;
+            let set = api.refresh(&refresh).await.map_err(|source| Failure::Api {
+                action: "refreshing the cached token".to_owned(),
+                source,
+                hint: Some("run `wyvern auth login` again".to_owned()),
+            })?;
             let token = set.token.clone();
             cache.apis.insert(key, entry_of(set, Some(refresh)));
             write_cache(&path, &cache)?;
@@ -91,7 +90,7 @@ fn entry_of(set: TokenSet, previous_refresh: Option<Token>) -> CachedToken {
 }
 
 /// `wyvern auth login`: asks for the credentials and stores the token.
-pub async fn login(api: &Client, username: Option<String>) -> anyhow::Result<PathBuf> {
+pub async fn login(api: &Client, username: Option<String>) -> Result<PathBuf, Failure> {
     let stdin = std::io::stdin();
     let username = match username {
         Some(name) => name,
@@ -102,14 +101,18 @@ pub async fn login(api: &Client, username: Option<String>) -> anyhow::Result<Pat
         }
     };
     let password = if stdin.is_terminal() {
-        rpassword::prompt_password("password: ").context("reading the password")?
+        rpassword::prompt_password("password: ").context(|| "reading the password".to_owned())?
     } else {
         read_line(&mut stdin.lock())?
     };
     if username.is_empty() || password.is_empty() {
-        bail!("a username and a password are needed");
+        return Err(Failure::local("a username and a password are needed"));
     }
-    let set = api.login(&username, &password).await.context("logging in")?;
+    let set = api.login(&username, &password).await.map_err(|source| Failure::Api {
+        action: "logging in".to_owned(),
+        source,
+        hint: None,
+    })?;
     let path = cache_path()?;
     let mut cache = read_cache(&path)?;
     cache.apis.insert(api.base_url().to_string(), entry_of(set, None));
@@ -118,7 +121,7 @@ pub async fn login(api: &Client, username: Option<String>) -> anyhow::Result<Pat
 }
 
 /// `wyvern auth logout`: forgets the token of this API.
-pub fn logout(api: &Client) -> anyhow::Result<bool> {
+pub fn logout(api: &Client) -> Result<bool, Failure> {
     let path = cache_path()?;
     let mut cache = read_cache(&path)?;
     let removed = cache.apis.remove(api.base_url().as_str()).is_some();
@@ -128,38 +131,40 @@ pub fn logout(api: &Client) -> anyhow::Result<bool> {
     Ok(removed)
 }
 
-fn read_line(input: &mut impl BufRead) -> anyhow::Result<String> {
+fn read_line(input: &mut impl BufRead) -> Result<String, Failure> {
     let mut line = String::new();
-    input.read_line(&mut line).context("reading stdin")?;
+    input.read_line(&mut line).context(|| "reading stdin".to_owned())?;
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
-fn read_cache(path: &Path) -> anyhow::Result<Cache> {
+fn read_cache(path: &Path) -> Result<Cache, Failure> {
     match std::fs::read(path) {
         Ok(bytes) => {
             warn_if_shared(path);
             serde_json::from_slice(&bytes)
-                .with_context(|| format!("the login cache {} is not valid JSON", path.display()))
-                .hint("delete it and run `wyvern auth login` again")
+                .context(|| format!("the login cache {} is not valid JSON", path.display()))
+                .map_err(|e| e.hint("delete it and run `wyvern auth login` again"))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Cache::default()),
-        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        Err(e) => Err(e).context(|| format!("reading {}", path.display())),
     }
 }
 
 /// Writes the cache atomically, readable by its owner only.
-fn write_cache(path: &Path, cache: &Cache) -> anyhow::Result<()> {
-    let dir = path.parent().context("the cache path has no folder")?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+fn write_cache(path: &Path, cache: &Cache) -> Result<(), Failure> {
+    let dir = path.parent().ok_or_else(|| Failure::local("the cache path has no folder"))?;
+    std::fs::create_dir_all(dir).context(|| format!("creating {}", dir.display()))?;
     let temp = dir.join(format!(".credentials.{}.tmp", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&temp).with_context(|| format!("writing {}", temp.display()))?;
-    file.write_all(&serde_json::to_vec_pretty(cache)?)?;
-    file.sync_all()?;
-    std::fs::rename(&temp, path).with_context(|| format!("writing {}", path.display()))?;
+    let writing = || format!("writing {}", temp.display());
+    let mut file = options.open(&temp).context(writing)?;
+    // Serialising our own type cannot fail.
+    file.write_all(&serde_json::to_vec_pretty(cache).unwrap_or_default()).context(writing)?;
+    file.sync_all().context(writing)?;
+    std::fs::rename(&temp, path).context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 

@@ -1,10 +1,9 @@
 //! Errors shown to people: the chain of causes, a `hint:` when there is something to do, and a
 //! documented exit code chosen from the error's kind.
 
-use std::fmt;
+use wyvern_transfer::ErrorKind;
 
-use wyvern_core::Error as ApiError;
-use wyvern_unpack::VerifyError;
+use crate::output::errln;
 
 /// Exit codes, documented in docs/cli.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -28,24 +27,20 @@ pub enum Exit {
 }
 
 impl Exit {
-    /// The exit code that describes `error`, from the first cause that says.
-    pub fn of(error: &anyhow::Error) -> Self {
-        for cause in error.chain() {
-            if cause.is::<VerifyError>() {
-                return Self::Verification;
-            }
-            if let Some(api) = cause.downcast_ref::<ApiError>() {
-                return match api {
-                    ApiError::Unauthenticated { .. } | ApiError::MissingToken | ApiError::InvalidToken { .. } => {
-                        Self::Auth
-                    }
-                    ApiError::NotFound { .. } => Self::NotFound,
-                    ApiError::NotReady { .. } => Self::NotReady,
-                    _ => Self::Failure,
-                };
-            }
+    /// The exit code that describes a failed transfer.
+    pub fn of(error: &wyvern_transfer::Error) -> Self {
+        Self::of_kind(error.kind())
+    }
+
+    fn of_kind(kind: ErrorKind) -> Self {
+        match kind {
+            ErrorKind::Corrupt => Self::Verification,
+            ErrorKind::NotReady => Self::NotReady,
+            ErrorKind::Auth => Self::Auth,
+            ErrorKind::NotFound => Self::NotFound,
+            ErrorKind::Interrupted => Self::Interrupted,
+            _ => Self::Failure,
         }
-        Self::Failure
     }
 
     /// One code for several failures: theirs when they agree, 1 otherwise.
@@ -59,114 +54,116 @@ impl Exit {
     }
 }
 
-/// Attaches a hint, shown as `hint: ...` under the error.
-pub trait Hint<T> {
-    /// Adds a hint to the error, if any.
-    fn hint(self, hint: impl Into<String>) -> anyhow::Result<T>;
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// The pipeline, the API or a destination failed.
+    #[error(transparent)]
+    Transfer(#[from] wyvern_transfer::Error),
+    /// The command's own work failed: the token file, the login cache, a certificate file.
+    #[error("{message}")]
+    Local {
+        /// What failed.
+        message: String,
+        /// Why.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+        /// What to do about it.
+        hint: Option<String>,
+    },
+    /// The API failed during the command's own work (logging in, refreshing a cached token).
+    #[error("{action}")]
+    Api {
+        /// What was being done.
+        action: String,
+        /// What the API said.
+        #[source]
+        source: wyvern_core::Error,
+        /// What to do about it.
+        hint: Option<String>,
+    },
 }
 
-impl<T, E: Into<anyhow::Error>> Hint<T> for Result<T, E> {
-    fn hint(self, hint: impl Into<String>) -> anyhow::Result<T> {
-        self.map_err(|e| e.into().context(Hinted(hint.into())))
+impl From<wyvern_core::Error> for Failure {
+    fn from(error: wyvern_core::Error) -> Self {
+        Self::Transfer(error.into())
     }
 }
 
-impl<T> Hint<T> for Option<T> {
-    fn hint(self, hint: impl Into<String>) -> anyhow::Result<T> {
-        self.ok_or_else(|| anyhow::Error::msg("missing value")).hint(hint)
+impl Failure {
+    /// A failure of the command's own work, with no cause.
+    pub fn local(message: impl Into<String>) -> Self {
+        Self::Local { message: message.into(), source: None, hint: None }
     }
-}
 
-/// The context layer carrying a hint. It displays as nothing, and [`render`] leaves out empty
-/// layers, so the chain of causes reads as if it were not there.
-#[derive(Debug)]
-struct Hinted(String);
-
-impl fmt::Display for Hinted {
-    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
-        Ok(())
-    }
-}
-
-/// A verification failure of a zip named on the command line gets the hint that fits it (the
-/// default one speaks of downloads).
-pub fn on_local_zip(error: anyhow::Error) -> anyhow::Error {
-    if error.chain().any(|cause| cause.is::<VerifyError>()) {
-        return error.context(Hinted(
-            "the zip is damaged, cut short, or built so that readers could see it differently; if it came from \
-             Wyvern, download it again"
-                .to_owned(),
-        ));
-    }
-    error
-}
-
-/// The hint for an error: an explicit one, else one derived from its kind.
-pub fn hint_for(error: &anyhow::Error) -> Option<String> {
-    if let Some(hinted) = error.downcast_ref::<Hinted>() {
-        return Some(hinted.0.clone());
-    }
-    error.chain().find_map(|cause| {
-        if cause.is::<VerifyError>() {
-            return Some("nothing was kept; run the command again, and tell Wyvern support if the same deliverable fails twice".to_owned());
+    /// The same, with `hint` shown under it (a transfer failure keeps its own).
+    pub fn hint(self, hint: impl Into<String>) -> Self {
+        match self {
+            Self::Local { message, source, .. } => Self::Local { message, source, hint: Some(hint.into()) },
+            Self::Api { action, source, .. } => Self::Api { action, source, hint: Some(hint.into()) },
+            transfer => transfer,
         }
-        let text = match cause.downcast_ref::<ApiError>()? {
-            ApiError::MissingToken => "set WYVERN_TOKEN, pass --token-file PATH, or run `wyvern auth login`",
-            ApiError::InvalidToken { .. } => {
-                "WYVERN_TOKEN (or the --token-file) must hold the token alone, on one line: check what was pasted"
-            }
-            ApiError::InsecureRedirect { .. } => {
-                "the server sent a link to plain http, which would expose the bytes and the link; nothing can be done on this side: tell Wyvern support"
-            }
-            ApiError::Certificate { .. } => {
-                "if the server uses a private certificate authority, pass --ca-cert PATH (its PEM certificate) or add it to the system's trust store; check the machine's clock too"
-            }
-            ApiError::TooLarge { .. } => "the server sent far more than such a response holds; tell Wyvern support if it goes on",
-            ApiError::NoDeliverables { .. } => {
-                "the order says it is fulfilled but names nothing to download; tell Wyvern support"
-            }
-            ApiError::Unauthenticated { .. } => "check the token (WYVERN_TOKEN, --token-file or `wyvern auth login`) and that it belongs to this API (--api-url, --sandbox)",
-            ApiError::NotFound { .. } => "check the id and the API: sandbox orders exist only with --sandbox",
-            ApiError::NotReady { .. } => "`wyvern order wait ORDER_ID` waits until the order is fulfilled",
-            ApiError::NotAZip { .. } => "the server sent an error page instead of the deliverable; try again later",
-            ApiError::InvalidUrl { reason, .. } if reason.contains("plain http") => {
-                "use an https:// API URL, or pass --allow-http if you accept sending the token unencrypted"
-            }
-            ApiError::RateLimited { .. } | ApiError::Server { .. } | ApiError::Transport { .. } | ApiError::Incomplete { .. } => {
-                "the network or the server failed repeatedly; try again later, or raise --retries"
-            }
-            _ => return None,
-        };
-        Some(text.to_owned())
-    })
+    }
+
+    /// Its exit code.
+    pub fn exit(&self) -> Exit {
+        match self {
+            Self::Transfer(error) => Exit::of(error),
+            Self::Local { .. } => Exit::Failure,
+            Self::Api { source, .. } => Exit::of_kind(ErrorKind::of_api(source)),
+        }
+    }
+
+    /// What to do about it, when there is something.
+    pub fn hint_text(&self) -> Option<String> {
+        match self {
+            Self::Transfer(error) => error.hint(),
+            Self::Local { hint, .. } | Self::Api { hint, .. } => hint.clone(),
+        }
+    }
 }
 
-/// The error and its causes on one line each, without the hint layers.
-pub fn render(error: &anyhow::Error) -> String {
-    let lines = causes(error);
-    let mut out = format!("error: {}", lines.first().map_or("", String::as_str));
-    for cause in lines.iter().skip(1) {
-        out.push_str(&format!("\n  caused by: {cause}"));
+/// Turns the errors of the command's own work into a [`Failure`] that says what was being done.
+pub trait Context<T> {
+    /// `message` (e.g. "reading the token file x"), caused by the error.
+    fn context(self, message: impl FnOnce() -> String) -> Result<T, Failure>;
+}
+
+impl<T, E: std::error::Error + Send + Sync + 'static> Context<T> for Result<T, E> {
+    fn context(self, message: impl FnOnce() -> String) -> Result<T, Failure> {
+        self.map_err(|e| Failure::Local { message: message(), source: Some(Box::new(e)), hint: None })
     }
-    out
+}
+
+/// A failure and its causes, one line each, then its hint; on stderr.
+pub fn print(error: &(dyn std::error::Error + 'static), hint: Option<String>) {
+    let lines = causes(error);
+    errln!("error: {}", lines.first().map_or("", String::as_str));
+    for cause in lines.iter().skip(1) {
+        errln!("  caused by: {cause}");
+    }
+    if let Some(hint) = hint {
+        errln!("hint: {hint}");
+    }
 }
 
 /// The error's causes as one line, for `--json` output.
-pub fn one_line(error: &anyhow::Error) -> String {
+pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
     causes(error).join(": ")
 }
 
-/// The messages of the chain, without hint layers and repeats, and with the query strings of any
-/// URL in them cut off: storage libraries put URLs in their errors, and a query may hold a
-/// signature or a SAS token.
-fn causes(error: &anyhow::Error) -> Vec<String> {
+/// The messages of the chain, without repeats, with control characters escaped and the query
+/// strings of any URL in them cut off: storage libraries put URLs in their errors, and a query
+/// may hold a signature or a SAS token.
+fn causes(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
-    for text in
-        error.chain().map(|cause| redact_queries(&wyvern_core::printable(&cause.to_string()))).filter(|t| !t.is_empty())
-    {
-        if lines.last() != Some(&text) {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        let text = redact_queries(&wyvern_core::printable(&current.to_string()));
+        if !text.is_empty() && lines.last() != Some(&text) {
             lines.push(text);
         }
+        cause = current.source();
     }
     lines
 }

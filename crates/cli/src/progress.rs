@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressStyle};
+use wyvern_transfer::{Meter, Observer};
 
 use crate::output::errln;
 
@@ -27,9 +28,10 @@ impl Progress {
             Self::Lines
         }
     }
+}
 
-    /// Progress of one transfer.
-    pub fn start(&self, label: &str, total: Option<u64>) -> Bar {
+impl Observer for Progress {
+    fn start(&self, label: &str, total: Option<u64>) -> Box<dyn Meter> {
         let bar = match self {
             Self::Bars(multi) => {
                 let bar = multi.add(total.map_or_else(ProgressBar::new_spinner, ProgressBar::new));
@@ -43,7 +45,28 @@ impl Progress {
             }
             Self::Lines | Self::Off => None,
         };
-        Bar { bar, lines: matches!(self, Self::Lines), label: label.to_owned(), total, done: 0, last: Instant::now() }
+        Box::new(Bar {
+            bar,
+            lines: matches!(self, Self::Lines),
+            label: label.to_owned(),
+            total,
+            done: 0,
+            last: Instant::now(),
+        })
+    }
+
+    fn warn(&self, message: &str) {
+        match self {
+            Self::Bars(multi) => {
+                // Above the bars, which are drawn again below it.
+                let line = format!("warning: {}", wyvern_core::printable(message));
+                if multi.println(&line).is_err() {
+                    errln!("{line}");
+                }
+            }
+            Self::Lines => errln!("warning: {}", wyvern_core::printable(message)),
+            Self::Off => {}
+        }
     }
 }
 
@@ -57,8 +80,8 @@ pub struct Bar {
     last: Instant,
 }
 
-impl Bar {
-    pub fn advance(&mut self, bytes: u64) {
+impl Meter for Bar {
+    fn advance(&mut self, bytes: u64) {
         self.done += bytes;
         if let Some(bar) = &self.bar {
             bar.inc(bytes);
@@ -77,8 +100,7 @@ impl Bar {
         }
     }
 
-    /// The body starts over (the server could not resume).
-    pub fn restart(&mut self, total: Option<u64>) {
+    fn restart(&mut self, total: Option<u64>) {
         self.done = 0;
         self.total = total;
         if let Some(bar) = &self.bar {

@@ -5,16 +5,10 @@ use indicatif::HumanBytes;
 use serde::Serialize;
 use wyvern_core::{DeliverableId, Order, OrderId};
 
+use wyvern_transfer::{Done, Outcome};
+
 use crate::error::{self, Exit};
 use crate::output::{errln, outln};
-use crate::transfer::Receipt;
-
-/// How a deliverable ended well.
-#[derive(Debug, Clone, Copy)]
-pub enum Done {
-    Downloaded,
-    Skipped,
-}
 
 /// Counts for the summary.
 #[derive(Debug, Default, Clone, Copy, Serialize)]
@@ -124,18 +118,26 @@ impl Report {
         }
     }
 
-    pub fn done(&mut self, done: Done, destination: &str, receipt: &Receipt) {
-        let status = match done {
-            Done::Downloaded => {
-                self.tally.downloaded += 1;
-                self.tally.bytes += receipt.bytes;
-                "downloaded"
+    /// How one deliverable of a batch ended.
+    pub fn finished(&mut self, done: &Done) {
+        match &done.result {
+            Ok(outcome) => self.done(&done.destination, outcome),
+            Err(e) => {
+                self.failed(done.job.order_id.as_ref(), Some(&done.job.deliverable_id), Some(&done.destination), e)
             }
-            Done::Skipped => {
-                self.tally.skipped += 1;
-                "skipped"
-            }
-        };
+        }
+    }
+
+    fn done(&mut self, destination: &str, outcome: &Outcome) {
+        let receipt = outcome.receipt();
+        let skipped = matches!(outcome, Outcome::Skipped(_));
+        if skipped {
+            self.tally.skipped += 1;
+        } else {
+            self.tally.downloaded += 1;
+            self.tally.bytes += receipt.bytes;
+        }
+        let status = outcome.status();
         if self.json {
             print_json(&Line {
                 order_id: receipt.order_id.as_deref(),
@@ -145,22 +147,22 @@ impl Report {
                 bytes: Some(receipt.bytes),
                 sha256: Some(&receipt.sha256),
                 verified: receipt.verified,
-                from_receipt: matches!(done, Done::Skipped),
+                from_receipt: skipped,
                 warnings: &receipt.warnings,
                 error: None,
             });
         } else if !self.quiet {
             let sha = &receipt.sha256[..16.min(receipt.sha256.len())];
             let verified = if receipt.verified { "verified" } else { "not verified" };
-            let source = if matches!(done, Done::Skipped) { " per its receipt" } else { "" };
+            let source = if skipped { " per its receipt" } else { "" };
             outln!("{status:<10} {destination} ({}, sha256 {sha}, {verified}{source})", HumanBytes(receipt.bytes));
         }
-        if !self.quiet && matches!(done, Done::Downloaded) {
+        if !self.quiet && !skipped {
             print_warnings(&receipt.warnings);
         }
     }
 
-    pub fn not_ready(&mut self, order: &OrderId, why: &wyvern_core::Error) {
+    pub fn not_ready(&mut self, order: &OrderId, why: &wyvern_transfer::Error) {
         self.tally.not_ready += 1;
         if self.json {
             print_json(&Line {
@@ -185,7 +187,7 @@ impl Report {
         order: Option<&OrderId>,
         deliverable: Option<&DeliverableId>,
         destination: Option<&str>,
-        error: &anyhow::Error,
+        error: &wyvern_transfer::Error,
     ) {
         self.tally.failed += 1;
         self.failures.push(Exit::of(error));
@@ -203,10 +205,7 @@ impl Report {
                 error: Some(error::one_line(error)),
             });
         }
-        errln!("{}", error::render(error));
-        if let Some(hint) = error::hint_for(error) {
-            errln!("hint: {hint}");
-        }
+        error::print(error, error.hint());
     }
 
     /// The closing summary of `sync`.

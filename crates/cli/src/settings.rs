@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use anyhow::Context;
 use wyvern_core::{Client, PRODUCTION_API_URL, RetryPolicy, SANDBOX_API_URL};
 
 use crate::args::Cli;
+use crate::error::{Context, Failure};
 
 /// Which base URL: `--api-url` > `$WYVERN_API_URL` (both through clap) > `--sandbox` > production.
 pub fn api_url(cli: &Cli) -> &str {
@@ -18,7 +18,7 @@ pub fn api_url(cli: &Cli) -> &str {
 
 /// A client without a token (for login and refresh) or with one, and with a cap on the
 /// deliverable bodies streaming at once from one host.
-pub fn client(cli: &Cli, token: Option<wyvern_core::Token>, per_host: Option<usize>) -> anyhow::Result<Client> {
+pub fn client(cli: &Cli, token: Option<wyvern_core::Token>, per_host: Option<usize>) -> Result<Client, Failure> {
     let retry = RetryPolicy { max_retries: cli.retries, ..RetryPolicy::default() };
     let mut builder = Client::builder()
         .base_url(api_url(cli))
@@ -31,7 +31,7 @@ pub fn client(cli: &Cli, token: Option<wyvern_core::Token>, per_host: Option<usi
         .segment_size(cli.segment_size)
         .low_speed(cli.speed_limit, cli.speed_time);
     if let Some(path) = &cli.ca_cert {
-        let pem = std::fs::read(path).with_context(|| format!("reading the CA certificates {}", path.display()))?;
+        let pem = std::fs::read(path).context(|| format!("reading the CA certificates {}", path.display()))?;
         builder = builder.ca_certificates(pem);
     }
     if let Some(limit) = per_host {

@@ -8,6 +8,10 @@ use serde_json::{Value, json};
 use url::Url;
 
 use crate::Result;
+use crate::defaults::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_CONNECTIONS, DEFAULT_READ_TIMEOUT, DEFAULT_SEGMENT_SIZE, DEFAULT_SPEED_LIMIT,
+    DEFAULT_SPEED_TIME,
+};
 use crate::download::{Chunk, Download, LowSpeed};
 use crate::error::Error;
 use crate::ids::{DeliverableId, OrderId};
@@ -27,14 +31,6 @@ pub const SANDBOX_API_URL: &str = "https://api.sandbox.wyvern.space";
 pub const JSON_LIMIT: usize = 32 << 20;
 /// The most a token response may hold.
 const TOKEN_LIMIT: usize = 1 << 20;
-/// Ranged requests in flight per deliverable, by default.
-pub const DEFAULT_CONNECTIONS: usize = 6;
-/// The size of each ranged request, by default.
-pub const DEFAULT_SEGMENT_SIZE: u64 = 8 << 20;
-/// The low-speed rule's default: slower than this many bytes a second...
-pub const DEFAULT_SPEED_LIMIT: u64 = 1024;
-/// ...over this much time spent reading is a stall.
-pub const DEFAULT_SPEED_TIME: Duration = Duration::from_secs(30);
 /// The smallest segment accepted (smaller ones would spend more on requests than on bytes).
 const MIN_SEGMENT_SIZE: u64 = 64 << 10;
 
@@ -61,8 +57,8 @@ impl Default for ClientBuilder {
             base_url: PRODUCTION_API_URL.to_owned(),
             token: None,
             user_agent: concat!("wyvern/", env!("CARGO_PKG_VERSION")).to_owned(),
-            connect_timeout: Duration::from_secs(10),
-            read_timeout: Duration::from_secs(60),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            read_timeout: DEFAULT_READ_TIMEOUT,
             retry: RetryPolicy::default(),
             downloads_per_host: None,
             allow_http: false,
@@ -170,7 +166,7 @@ impl ClientBuilder {
             return Err(invalid("the API URL must not carry a query or credentials"));
         }
         if base.scheme() == "http" && !self.allow_http && !is_loopback(&base) {
-            return Err(invalid("plain http sends the token in clear text; use https (or allow it explicitly)"));
+            return Err(Error::PlainHttp { url: redact_url(&base) });
         }
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));

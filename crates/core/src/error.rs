@@ -28,6 +28,12 @@ pub enum Error {
         /// What it holds.
         what: &'static str,
     },
+    /// A plain `http://` API URL off loopback, refused: the token would travel in clear text.
+    #[error("invalid URL {url:?}: plain http sends the token in clear text; use https (or allow it explicitly)")]
+    PlainHttp {
+        /// The URL (redacted).
+        url: String,
+    },
     /// A redirect from `https` to plain `http`, refused: the bytes would travel unprotected.
     #[error("{from} redirected to {to}, plain http: refused")]
     InsecureRedirect {

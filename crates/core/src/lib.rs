@@ -6,6 +6,7 @@
 //! output or error messages.
 
 mod client;
+mod defaults;
 mod download;
 mod encoding;
 pub mod env;
@@ -19,9 +20,10 @@ mod token;
 mod transport;
 mod url_redact;
 
-pub use client::{
-    Client, ClientBuilder, DEFAULT_CONNECTIONS, DEFAULT_SEGMENT_SIZE, DEFAULT_SPEED_LIMIT, DEFAULT_SPEED_TIME,
-    JSON_LIMIT, PRODUCTION_API_URL, SANDBOX_API_URL, TokenSet,
+pub use client::{Client, ClientBuilder, JSON_LIMIT, PRODUCTION_API_URL, SANDBOX_API_URL, TokenSet};
+pub use defaults::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_CONNECTIONS, DEFAULT_READ_TIMEOUT, DEFAULT_RETRIES, DEFAULT_SEGMENT_SIZE,
+    DEFAULT_SPEED_LIMIT, DEFAULT_SPEED_TIME,
 };
 pub use download::{Chunk, Download, SPLIT_BELOW};
 pub use error::Error;

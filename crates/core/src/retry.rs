@@ -18,7 +18,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_retries: 5, initial_backoff: Duration::from_millis(250), max_backoff: Duration::from_secs(30) }
+        Self {
+            max_retries: crate::defaults::DEFAULT_RETRIES,
+            initial_backoff: Duration::from_millis(250),
+            max_backoff: Duration::from_secs(30),
+        }
     }
 }
 

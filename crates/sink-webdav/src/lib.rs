@@ -39,6 +39,7 @@ pub struct WebDavSink {
     base: Url,
     credentials: Option<(String, String)>,
     location: String,
+    cleanup: wyvern_sinks::cleanup::Cleanup,
 }
 
 impl std::fmt::Debug for WebDavSink {
@@ -68,7 +69,7 @@ impl WebDavSink {
             .build()
             .map_err(|e| invalid(&e.to_string()))?;
         let location = format!("{}://{host}{port}{}", url.scheme(), path.trim_end_matches('/'));
-        Ok(Self { http, base, credentials, location })
+        Ok(Self { http, base, credentials, location, cleanup: wyvern_sinks::cleanup::Cleanup::default() })
     }
 
     fn url(&self, path: &str) -> Url {
@@ -303,6 +304,10 @@ impl Sink for WebDavSink {
         self.remove(path.as_str()).await
     }
 
+    async fn settle(&self) {
+        self.cleanup.wait().await;
+    }
+
     async fn list(&self, prefix: Option<&ObjectPath>) -> Result<Vec<ObjectInfo>> {
         let mut pending = vec![prefix.map_or_else(String::new, |p| format!("{p}/"))];
         let mut found = Vec::new();
@@ -393,7 +398,7 @@ impl Drop for WebDavUpload {
                 put.abort();
             }
             let (sink, temp) = (self.sink.clone(), self.temp.clone());
-            wyvern_sinks::cleanup::spawn(async move {
+            self.sink.cleanup.clone().spawn(async move {
                 if let Some(put) = put {
                     let _ = put.await;
                 }

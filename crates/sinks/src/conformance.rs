@@ -194,7 +194,7 @@ async fn sealed(sink: &dyn Sink, base: &ObjectPath) -> Check {
             }
         }
     }
-    crate::cleanup::wait().await;
+    sink.settle().await;
     for (path, bytes) in &kept {
         expect_eq("a sealed upload's content", read(sink, path).await?.map(|b| b == bytes.as_slice()), Some(true))?;
     }

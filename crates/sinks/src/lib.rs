@@ -81,6 +81,12 @@ pub trait Sink: std::fmt::Debug + Send + Sync {
     /// Every object under `prefix` (everything when `None`), in no particular order. Unfinished
     /// uploads are not objects and never appear.
     async fn list(&self, prefix: Option<&ObjectPath>) -> Result<Vec<ObjectInfo>>;
+
+    /// Waits until the uploads of this sink that were dropped mid-way are cleaned up (the
+    /// aborts that need I/O, run in the background from `Drop`; see [`cleanup::Cleanup`]). A
+    /// process calls it before exiting so that no multipart upload or temporary object outlives
+    /// it.
+    async fn settle(&self);
 }
 
 /// An unfinished upload found again: see [`Sink::resume_upload`].

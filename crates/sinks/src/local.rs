@@ -384,6 +384,10 @@ impl Sink for LocalSink {
         .await
     }
 
+    async fn settle(&self) {
+        // Dropped uploads remove their temporary files at once: nothing runs in the background.
+    }
+
     async fn list(&self, prefix: Option<&ObjectPath>) -> Result<Vec<ObjectInfo>> {
         let prefix = prefix.cloned();
         self.blocking(move |sink| {

@@ -25,13 +25,14 @@ pub struct ObjectStoreSink {
     store: Arc<dyn ObjectStore>,
     prefix: Path,
     location: String,
+    cleanup: crate::cleanup::Cleanup,
 }
 
 impl ObjectStoreSink {
     /// A sink writing under `prefix` of `store`; `location` names it in messages (e.g.
     /// `s3://bucket/prefix`, without credentials).
     pub fn new(store: Arc<dyn ObjectStore>, prefix: Path, location: impl Into<String>) -> Self {
-        Self { store, prefix, location: location.into() }
+        Self { store, prefix, location: location.into(), cleanup: crate::cleanup::Cleanup::default() }
     }
 
     fn key(&self, path: &ObjectPath) -> Path {
@@ -128,6 +129,10 @@ impl Sink for ObjectStoreSink {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(self.error("deleting", &key, e)),
         }
+    }
+
+    async fn settle(&self) {
+        self.cleanup.wait().await;
     }
 
     async fn list(&self, prefix: Option<&ObjectPath>) -> Result<Vec<ObjectInfo>> {
@@ -266,7 +271,7 @@ impl Drop for ObjectUpload {
         // background, so that no multipart upload is left dangling.
         if let Some(writer) = self.writer.take() {
             let key = self.key.clone();
-            crate::cleanup::spawn(async move {
+            self.sink.cleanup.spawn(async move {
                 if let Err(e) = writer.abort().await {
                     tracing::warn!(%key, "aborting a dropped upload failed: {e}");
                 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use wyvern_sandbox::{Fault, Sandbox, TEST_DELIVERABLE, TEST_ORDER};
-use wyvern_sinks::{ObjectPath, Registry, Sink};
+use wyvern_sinks::{ObjectPath, Sink};
 
 use crate::World;
 
@@ -25,9 +25,7 @@ fn buckets() -> Vec<(&'static str, String)> {
 }
 
 fn sink(url: &str) -> Arc<dyn Sink> {
-    let mut registry = Registry::with_builtins();
-    wyvern_sink_webdav::register(&mut registry);
-    registry.resolve(url).expect("emulator sink")
+    wyvern_transfer::registry().resolve(url).expect("emulator sink")
 }
 
 fn path(text: &str) -> ObjectPath {

@@ -4,40 +4,47 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use anyhow::Context;
 use bytes::Bytes;
 use futures::StreamExt;
 use wyvern_sinks::{ObjectPath, Sink};
 use wyvern_unpack::{DigestPlan, RandomAccess};
 
-use crate::error::Hint;
-use crate::transfer::Source;
+use crate::pipeline::Source;
+use crate::{Error, Result};
 
 /// Ranged reads of a zip in a bucket, and streamed reads of it whole, in pieces of this size.
 const PIECE: u64 = 8 << 20;
 
-pub enum ZipFile {
+pub(crate) enum ZipFile {
     Local(PathBuf),
     Remote { sink: Arc<dyn Sink>, path: ObjectPath, shown: String },
 }
 
 impl ZipFile {
-    pub fn parse(text: &str, registry: &wyvern_sinks::Registry) -> anyhow::Result<Self> {
+    /// A path (`file://` or none), or an object in a sink a scheme of `registry` names.
+    pub(crate) fn parse(text: &str, registry: &wyvern_sinks::Registry) -> Result<Self> {
         if let Some(path) = text.strip_prefix("file://") {
             return Ok(Self::Local(PathBuf::from(path)));
         }
         if !text.contains("://") {
             return Ok(Self::Local(PathBuf::from(text)));
         }
-        let (folder, name) = text.trim_end_matches('/').rsplit_once('/').context("a zip URL needs a path")?;
-        let sink = registry.resolve(folder).hint("give a path, or a URL such as s3://bucket/folder/deliverable.zip")?;
-        let path = ObjectPath::parse(name)?;
+        let invalid = |message: String| Error::Invalid {
+            message,
+            hint: Some("give a path, or a URL such as s3://bucket/folder/deliverable.zip".to_owned()),
+        };
+        let (folder, name) = text
+            .trim_end_matches('/')
+            .rsplit_once('/')
+            .ok_or_else(|| invalid(format!("{text}: a zip URL needs a path")))?;
+        let sink = registry.resolve(folder).map_err(|e| invalid(e.to_string()))?;
+        let path = ObjectPath::parse(name).map_err(|e| invalid(e.to_string()))?;
         let shown = format!("{}/{path}", sink.location());
         Ok(Self::Remote { sink, path, shown })
     }
 
     /// The zip's name without `.zip`: the folder `extract` writes into.
-    pub fn stem(&self) -> String {
+    pub(crate) fn stem(&self) -> String {
         let name = match self {
             Self::Local(path) => path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
             Self::Remote { path, .. } => path.file_name().to_owned(),
@@ -45,30 +52,32 @@ impl ZipFile {
         name.trim_end_matches(".zip").to_owned()
     }
 
-    pub fn shown(&self) -> String {
+    pub(crate) fn shown(&self) -> String {
         match self {
             Self::Local(path) => path.display().to_string(),
             Self::Remote { shown, .. } => shown.clone(),
         }
     }
 
-    async fn size(&self) -> anyhow::Result<u64> {
+    async fn size(&self) -> Result<u64> {
         match self {
             Self::Local(path) => {
-                Ok(tokio::fs::metadata(path).await.with_context(|| format!("reading {}", path.display()))?.len())
+                let meta = tokio::fs::metadata(path).await.map_err(io("reading", path))?;
+                Ok(meta.len())
             }
             Self::Remote { sink, path, shown } => {
-                Ok(sink.head(path).await?.with_context(|| format!("{shown} does not exist"))?.size)
+                let missing = || io("reading", std::path::Path::new(shown))(std::io::ErrorKind::NotFound.into());
+                Ok(sink.head(path).await?.ok_or_else(missing)?.size)
             }
         }
     }
 
     /// Random access for `inspect`; the counter tells how many bytes were read.
-    pub async fn random_access(&self) -> anyhow::Result<(Box<dyn RandomAccess + Send>, Arc<AtomicU64>)> {
+    pub(crate) async fn random_access(&self) -> Result<(Box<dyn RandomAccess + Send>, Arc<AtomicU64>)> {
         let read = Arc::new(AtomicU64::new(0));
         let access: Box<dyn RandomAccess + Send> = match self {
             Self::Local(path) => {
-                let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+                let file = std::fs::File::open(path).map_err(io("opening", path))?;
                 Box::new(Counted { inner: file, read: read.clone() })
             }
             Self::Remote { sink, path, .. } => Box::new(Counted {
@@ -88,7 +97,7 @@ impl ZipFile {
     /// members (a few small reads), so that the pass over the bytes computes just those. A zip
     /// whose directory cannot be read gets the plan of an unknown one: the pass then says what
     /// is wrong with it.
-    pub async fn plan(&self) -> DigestPlan {
+    pub(crate) async fn plan(&self) -> DigestPlan {
         let Ok((mut access, _)) = self.random_access().await else { return DigestPlan::unknown() };
         let read = tokio::task::spawn_blocking(move || wyvern_unpack::read_digest_plan(&mut *access)).await;
         match read {
@@ -102,12 +111,13 @@ impl ZipFile {
     }
 
     /// The whole zip as a stream, for `verify` and `extract`.
-    pub async fn source(&self) -> anyhow::Result<Source> {
+    pub(crate) async fn source(&self) -> Result<Source> {
         let len = self.size().await?;
         let chunks = match self {
             Self::Local(path) => {
-                let file = tokio::fs::File::open(path).await.with_context(|| format!("opening {}", path.display()))?;
-                tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).map(|c| c.map_err(Into::into)).boxed()
+                let file = tokio::fs::File::open(path).await.map_err(io("opening", path))?;
+                let reading = io("reading", path);
+                tokio_util::io::ReaderStream::with_capacity(file, 1 << 20).map(move |c| c.map_err(&reading)).boxed()
             }
             Self::Remote { sink, path, .. } => {
                 let (sink, path) = (sink.clone(), path.clone());
@@ -116,7 +126,7 @@ impl ZipFile {
                     async move {
                         (start < len).then_some(())?;
                         let end = (start + PIECE).min(len);
-                        let piece = sink.get_range(&path, start..end).await.map_err(anyhow::Error::from);
+                        let piece = sink.get_range(&path, start..end).await.map_err(Error::from);
                         Some((piece, end))
                     }
                 })
@@ -164,4 +174,10 @@ impl RandomAccess for SinkRanges {
             self.runtime.block_on(self.sink.get_range(&self.path, range)).map_err(std::io::Error::other)?;
         Ok(data.to_vec())
     }
+}
+
+/// An I/O error about a local file.
+fn io(action: &'static str, path: &std::path::Path) -> impl Fn(std::io::Error) -> Error + use<> {
+    let path = path.display().to_string();
+    move |source| Error::Io { action, path: path.clone(), source }
 }

@@ -5,20 +5,18 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use anyhow::{Context, bail};
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
-use wyvern_core::{Chunk, Client, DeliverableId, Download, OrderId};
+use wyvern_core::{Chunk, Client, DeliverableId, Download};
 use wyvern_sinks::{ObjectPath, Resumable, Sink, Upload};
 use wyvern_unpack::{DigestPlan, Inspection, MemberVisitor, Problem, VerifyError};
 
-use crate::args::IfExists;
-use crate::error::Hint;
-use crate::progress::Progress;
+use crate::job::{Extracted, IfExists, Job, Options, Outcome, Receipt};
+use crate::observer::Observer;
+use crate::{Error, Result};
 
 /// Batches in flight to the verifier and hashing threads (memory: this times the batch).
 const QUEUE: usize = 8;
@@ -29,90 +27,16 @@ const REPLAY_PIECE: u64 = 8 << 20;
 /// Member events in flight between the verifier thread and the extraction uploads.
 const EXTRACT_QUEUE: usize = 16;
 
-/// The receipt written beside each deliverable.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Receipt {
-    pub deliverable_id: String,
-    pub order_id: Option<String>,
-    pub bytes: u64,
-    pub sha256: String,
-    /// The URL the bytes came from, without its query string.
-    pub source: String,
-    pub etag: Option<String>,
-    /// RFC 3339.
-    pub completed_at: String,
-    pub verified: bool,
-    pub tool: String,
-    /// With `--extract`: where the members went, instead of the zip.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub extracted: Option<Extracted>,
-    /// What verification could not check, or checked only weakly (e.g. a checksum whose
-    /// multihash code is unknown, an MD5 match): `<member>: <message>`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-}
-
-/// Where `--extract` wrote a deliverable's members.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Extracted {
-    /// The folder (relative to the destination) holding the members.
-    pub folder: String,
-    /// How many files were written.
-    pub members: u64,
-}
-
-/// What to fetch and where.
-#[derive(Debug, Clone)]
-pub struct Job {
-    pub order_id: Option<OrderId>,
-    pub deliverable_id: DeliverableId,
-    /// The zip's path in the sink; the receipt goes beside it, and `--extract` writes the members
-    /// into a folder of the same name without `.zip`.
-    pub path: ObjectPath,
-}
-
-impl Job {
-    fn sibling(&self, suffix: &str) -> anyhow::Result<ObjectPath> {
-        let name = format!("{}{suffix}", self.path.file_name().trim_end_matches(".zip"));
-        Ok(match self.path.as_str().rsplit_once('/') {
-            Some((folder, _)) => ObjectPath::parse(folder)?.join(&name)?,
-            None => ObjectPath::parse(&name)?,
-        })
-    }
-
-    pub fn receipt_path(&self) -> anyhow::Result<ObjectPath> {
-        self.sibling(".receipt.json")
-    }
-
-    pub fn extract_folder(&self) -> anyhow::Result<ObjectPath> {
-        self.sibling("")
-    }
-}
-
-/// How deliverables are delivered.
-#[derive(Debug, Clone, Copy)]
-pub struct Options {
-    pub if_exists: IfExists,
-    pub verify: bool,
-    pub extract: bool,
-}
-
-#[derive(Debug)]
-pub enum Outcome {
-    Downloaded(Receipt),
-    Skipped(Receipt),
-}
-
 /// Where the bytes of a zip come from.
-pub enum Source {
+pub(crate) enum Source {
     /// A deliverable from the API, resumable.
     Api(Box<Download>),
     /// Any other byte stream (a local file, ranged reads of an object).
-    Stream { chunks: BoxStream<'static, anyhow::Result<Bytes>>, len: Option<u64>, name: String },
+    Stream { chunks: BoxStream<'static, Result<Bytes>>, len: Option<u64>, name: String },
 }
 
 impl Source {
-    async fn next(&mut self) -> anyhow::Result<Option<Chunk>> {
+    async fn next(&mut self) -> Result<Option<Chunk>> {
         match self {
             Self::Api(download) => Ok(download.next().await?),
             Self::Stream { chunks, .. } => chunks.next().await.transpose().map(|c| c.map(Chunk::Data)),
@@ -135,7 +59,7 @@ impl Source {
     }
 
     /// Where the bytes come from, without query strings.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         match self {
             Self::Api(download) => download.source_url(),
             Self::Stream { name, .. } => name,
@@ -143,35 +67,32 @@ impl Source {
     }
 }
 
-/// Fetches one deliverable from the API into the sink.
-pub async fn fetch(
+/// Fetches one deliverable from the API into the sink: skipped when `options.if_exists` says
+/// so, else streamed, verified (unless `options.verify` is off) and published with its receipt.
+pub(crate) async fn fetch(
     client: &Client,
     sink: &Arc<dyn Sink>,
     job: &Job,
     options: Options,
-    progress: &Progress,
-) -> anyhow::Result<Outcome> {
+    observer: &dyn Observer,
+) -> Result<Outcome> {
     let continued = AtomicBool::new(false);
-    match fetch_once(client, sink, job, options, progress, Some(&continued)).await {
+    match fetch_once(client, sink, job, options, observer, Some(&continued)).await {
         // The partial file a killed run left failed its re-check (a power cut zeroed its tail,
         // say), or what came after it did: start over, once, without it.
-        Err(error) if continued.load(Ordering::Relaxed) && resumed_badly(&error) => {
-            tracing::warn!(deliverable = %job.deliverable_id, "the partial file left by an earlier run failed its re-check ({}); downloading the deliverable again from the start", crate::error::one_line(&error));
-            fetch_once(client, sink, job, options, progress, None).await
+        Err(error)
+            if continued.load(Ordering::Relaxed) && matches!(error, Error::Corrupt { .. } | Error::ShortPartial(_)) =>
+        {
+            observer.warn(&format!(
+                "deliverable {}: the partial file left by an earlier run failed its re-check ({}); downloading it again from the start",
+                job.deliverable_id,
+                crate::error_line(&error)
+            ));
+            fetch_once(client, sink, job, options, observer, None).await
         }
         other => other,
     }
 }
-
-/// Whether a transfer that continued a partial file failed in a way that starting over can mend.
-fn resumed_badly(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| cause.is::<VerifyError>() || cause.is::<ShortPartial>())
-}
-
-/// A partial file shorter than when it was found.
-#[derive(Debug, thiserror::Error)]
-#[error("the partial file {0} is shorter than it was")]
-struct ShortPartial(ObjectPath);
 
 /// One attempt; with `resume`, a partial file left by a killed run is continued (and `resume` is
 /// set when one was).
@@ -180,10 +101,9 @@ async fn fetch_once(
     sink: &Arc<dyn Sink>,
     job: &Job,
     options: Options,
-    progress: &Progress,
+    observer: &dyn Observer,
     resume: Option<&AtomicBool>,
-) -> anyhow::Result<Outcome> {
-    let context = || format!("downloading deliverable {}", job.deliverable_id);
+) -> Result<Outcome> {
     let source = async {
         // A partial file left by a killed run is continued from its last byte, when the server
         // can; the bytes already there are re-checked on the way (see `pump`).
@@ -194,12 +114,12 @@ async fn fetch_once(
             // the deliverable from the new ones: start over.
             if !options.verify {
                 partial.upload.abort().await?;
-                let download = client.download(&job.deliverable_id).await.with_context(context)?;
+                let download = client.download(&job.deliverable_id).await?;
                 let etag = download.etag().map(str::to_owned);
                 let source = Source::Api(Box::new(download));
                 return Ok(Opened { source, etag, partial: None, plan: DigestPlan::unknown() });
             }
-            let download = client.download_from(&job.deliverable_id, partial.offset).await.with_context(context)?;
+            let download = client.download_from(&job.deliverable_id, partial.offset).await?;
             let etag = download.etag().map(str::to_owned);
             match download.start_offset() {
                 start if start == partial.offset => {
@@ -215,15 +135,20 @@ async fn fetch_once(
                     let source = Source::Api(Box::new(download));
                     return Ok(Opened { source, etag, partial: None, plan });
                 }
-                start => bail!("asked to continue from byte {}, the server sent bytes from {start}", partial.offset),
+                start => {
+                    let asked = partial.offset;
+                    return Err(Error::Server(format!(
+                        "asked to continue from byte {asked}, the server sent bytes from {start}"
+                    )));
+                }
             }
         }
-        let download = client.download(&job.deliverable_id).await.with_context(context)?;
+        let download = client.download(&job.deliverable_id).await?;
         let etag = download.etag().map(str::to_owned);
         let plan = plan_ahead(client, &job.deliverable_id, &download, options).await;
         Ok(Opened { source: Source::Api(Box::new(download)), etag, partial: None, plan })
     };
-    run(sink, job, options, progress, source).await
+    run(sink, job, options, observer, source).await
 }
 
 /// Deliverables at least this large have their STAC items read ahead, in a few ranged requests,
@@ -281,41 +206,40 @@ impl wyvern_unpack::RandomAccess for ApiRanges {
 
 /// A source ready to deliver, with its ETag, when continuing a partial file that file, and the
 /// digests its STAC items ask for.
-pub struct Opened {
-    pub source: Source,
-    pub etag: Option<String>,
-    pub partial: Option<Resumable>,
-    pub plan: DigestPlan,
+pub(crate) struct Opened {
+    pub(crate) source: Source,
+    pub(crate) etag: Option<String>,
+    pub(crate) partial: Option<Resumable>,
+    pub(crate) plan: DigestPlan,
 }
 
 /// Skips the job when `--if-exists` says so, else opens the source (and its ETag) and delivers it.
-pub async fn run(
+pub(crate) async fn run(
     sink: &Arc<dyn Sink>,
     job: &Job,
     options: Options,
-    progress: &Progress,
-    source: impl Future<Output = anyhow::Result<Opened>>,
-) -> anyhow::Result<Outcome> {
-    if let Some(receipt) = existing(sink, job, options).await? {
+    observer: &dyn Observer,
+    source: impl Future<Output = Result<Opened>>,
+) -> Result<Outcome> {
+    if let Some(receipt) = existing(sink, job, options, observer).await? {
         return Ok(Outcome::Skipped(receipt));
     }
     let Opened { mut source, etag, partial, plan } = source.await?;
-    let receipt = deliver(sink, job, &mut source, options, progress, etag, partial, &plan)
-        .await
-        .with_context(|| format!("deliverable {} was not saved", job.deliverable_id))?;
+    let receipt = deliver(sink, job, &mut source, options, observer, etag, partial, &plan).await?;
     Ok(Outcome::Downloaded(receipt))
 }
 
-/// Verifies a zip whole without writing anything.
-pub async fn verify(source: &mut Source, plan: &DigestPlan, progress: &Progress) -> anyhow::Result<Inspection> {
-    let mut bar = progress.start(source.name(), source.content_length());
+/// Verifies a zip whole without writing anything. Its structure failing is an error; its contents
+/// disagreeing with its metadata are the inspection's problems.
+pub(crate) async fn verify(source: &mut Source, plan: &DigestPlan, observer: &dyn Observer) -> Result<Inspection> {
+    let mut bar = observer.start(source.name(), source.content_length());
     let (mut verifier, mut batcher) = (Verifier::spawn(None, plan), Batcher::default());
     while let Some(chunk) = source.next().await? {
         match chunk {
             Chunk::Data(data) => {
                 bar.advance(data.len() as u64);
                 if let Some(batch) = batcher.push(data) {
-                    verifier.feed(batch).await.context("verification failed")?;
+                    verifier.feed(batch).await?;
                 }
             }
             Chunk::Restart => {
@@ -325,13 +249,19 @@ pub async fn verify(source: &mut Source, plan: &DigestPlan, progress: &Progress)
         }
     }
     if let Some(rest) = batcher.rest() {
-        verifier.feed(rest).await.context("verification failed")?;
+        verifier.feed(rest).await?;
     }
-    verifier.finish(source.name()).await.context("verification failed")
+    verifier.finish(source.name()).await
 }
 
-/// The receipt of a deliverable already at the destination, when `--if-exists` says to skip it.
-async fn existing(sink: &Arc<dyn Sink>, job: &Job, options: Options) -> anyhow::Result<Option<Receipt>> {
+/// The receipt of a deliverable already at the destination, when `options.if_exists` says to
+/// skip it.
+async fn existing(
+    sink: &Arc<dyn Sink>,
+    job: &Job,
+    options: Options,
+    observer: &dyn Observer,
+) -> Result<Option<Receipt>> {
     let receipt = read_receipt(sink, &job.receipt_path()?).await?;
     // Something is there, and whether the receipt vouches that it is whole.
     let (there, whole) = if options.extract {
@@ -347,18 +277,17 @@ async fn existing(sink: &Arc<dyn Sink>, job: &Job, options: Options) -> anyhow::
         }
     };
     match options.if_exists {
-        IfExists::Fail if there => Err(anyhow::anyhow!("{}/{} already exists", sink.location(), job.path))
-            .hint("use --if-exists skip or --if-exists overwrite"),
+        IfExists::Fail if there => Err(Error::Exists(format!("{}/{}", sink.location(), job.path))),
         IfExists::Skip if whole => Ok(receipt),
         IfExists::Skip if there => {
-            tracing::warn!(path = %job.path, "found without a matching receipt; downloading it again");
+            observer.warn(&format!("{} is there without a matching receipt: fetching it again", job.path));
             Ok(None)
         }
         _ => Ok(None),
     }
 }
 
-async fn read_receipt(sink: &Arc<dyn Sink>, path: &ObjectPath) -> anyhow::Result<Option<Receipt>> {
+async fn read_receipt(sink: &Arc<dyn Sink>, path: &ObjectPath) -> Result<Option<Receipt>> {
     let Some(bytes) = sink.get_small(path).await? else {
         return Ok(None);
     };
@@ -375,17 +304,17 @@ async fn deliver(
     job: &Job,
     source: &mut Source,
     options: Options,
-    progress: &Progress,
+    observer: &dyn Observer,
     etag: Option<String>,
     partial: Option<Resumable>,
     plan: &DigestPlan,
-) -> anyhow::Result<Receipt> {
+) -> Result<Receipt> {
     let (upload, replay) = match partial {
         Some(Resumable { upload, offset, partial }) => (Some(upload), Some((partial, offset))),
         None => (None, None),
     };
     let mut pass = Pass::start(sink, job, source.content_length(), options, upload, plan).await?;
-    let pumped = pump(sink, job, source, options, progress, &mut pass, replay, plan).await;
+    let pumped = pump(sink, job, source, options, observer, &mut pass, replay, plan).await;
     let (bytes, sha256, members, warnings) = match pumped {
         Ok(done) => done,
         Err(error) => {
@@ -400,7 +329,9 @@ async fn deliver(
         sha256,
         source: source.name().to_owned(),
         etag,
-        completed_at: time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339)?,
+        completed_at: time::OffsetDateTime::now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .map_err(|e| Error::Internal(e.to_string()))?,
         verified: options.verify,
         tool: concat!("wyvern ", env!("CARGO_PKG_VERSION")).to_owned(),
         extracted: members.map(|members| Extracted {
@@ -409,7 +340,7 @@ async fn deliver(
         }),
         warnings: warnings.iter().map(|w| format!("{}: {}", w.member, w.message)).collect(),
     };
-    let mut json = serde_json::to_vec_pretty(&receipt)?;
+    let mut json = serde_json::to_vec_pretty(&receipt).map_err(|e| Error::Internal(e.to_string()))?;
     json.push(b'\n');
     sink.put_small(&job.receipt_path()?, Bytes::from(json)).await?;
     Ok(receipt)
@@ -426,7 +357,7 @@ struct Pass {
 }
 
 /// The task writing extracted members; it returns their sealed, unpublished uploads.
-type Extraction = tokio::task::JoinHandle<anyhow::Result<Vec<Member>>>;
+type Extraction = tokio::task::JoinHandle<Result<Vec<Member>>>;
 
 impl Pass {
     /// Starts the writers; `upload` is a partial upload to continue instead of a new one.
@@ -437,7 +368,7 @@ impl Pass {
         options: Options,
         upload: Option<Box<dyn Upload>>,
         plan: &DigestPlan,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self> {
         let upload = match upload {
             Some(upload) => Some(upload),
             None if options.extract => None,
@@ -469,7 +400,7 @@ impl Pass {
     }
 
     /// The next bytes of the body, to every writer, in batches.
-    async fn push(&mut self, data: Bytes) -> anyhow::Result<()> {
+    async fn push(&mut self, data: Bytes) -> Result<()> {
         match self.batcher.push(data) {
             Some(batch) => self.write(batch).await,
             None => Ok(()),
@@ -477,14 +408,15 @@ impl Pass {
     }
 
     /// Hands on the last batch; returns the SHA-256 of everything pushed or checked.
-    async fn flush(&mut self) -> anyhow::Result<String> {
+    async fn flush(&mut self) -> Result<String> {
         if let Some(rest) = self.batcher.rest() {
             self.write(rest).await?;
         }
-        self.hasher.take().context("the body was already hashed")?.finish().await
+        let hasher = self.hasher.take().ok_or_else(|| Error::Internal("the body was already hashed".to_owned()))?;
+        hasher.finish().await
     }
 
-    async fn write(&mut self, batch: Bytes) -> anyhow::Result<()> {
+    async fn write(&mut self, batch: Bytes) -> Result<()> {
         self.check(batch.clone()).await?;
         if let Some(upload) = self.upload.as_mut() {
             upload.write(batch).await?;
@@ -494,7 +426,7 @@ impl Pass {
 
     /// Bytes already at the destination (a partial file being continued): hashed and verified,
     /// not written again.
-    async fn check(&mut self, data: Bytes) -> anyhow::Result<()> {
+    async fn check(&mut self, data: Bytes) -> Result<()> {
         if let Some(hasher) = &self.hasher {
             hasher.feed(data.clone()).await?;
         }
@@ -504,14 +436,14 @@ impl Pass {
     }
 
     /// The verifier's verdict, or the extraction's error when that is what stopped it.
-    async fn verdict<T>(&mut self, result: anyhow::Result<T>) -> anyhow::Result<T> {
+    async fn verdict<T>(&mut self, result: Result<T>) -> Result<T> {
         if result.is_err()
             && let Some(task) = self.extraction.take()
             && let Ok(Err(extraction)) = task.await
         {
-            return Err(extraction.context("extracting failed"));
+            return Err(extraction);
         }
-        result.context("verification failed")
+        result
     }
 }
 
@@ -528,18 +460,18 @@ async fn pump(
     job: &Job,
     source: &mut Source,
     options: Options,
-    progress: &Progress,
+    observer: &dyn Observer,
     pass: &mut Pass,
     replay: Option<(ObjectPath, u64)>,
     plan: &DigestPlan,
-) -> anyhow::Result<Pumped> {
-    let mut bar = progress.start(job.deliverable_id.as_str(), source.content_length());
+) -> Result<Pumped> {
+    let mut bar = observer.start(job.deliverable_id.as_str(), source.content_length());
     let mut bytes = 0u64;
     if let Some((partial, offset)) = replay {
         while bytes < offset {
             let data = sink.get_range(&partial, bytes..offset.min(bytes + REPLAY_PIECE)).await?;
             if data.is_empty() {
-                return Err(ShortPartial(partial).into());
+                return Err(Error::ShortPartial(partial));
             }
             bytes += data.len() as u64;
             bar.advance(data.len() as u64);
@@ -554,7 +486,10 @@ async fn pump(
                 pass.push(data).await?;
             }
             Chunk::Restart => {
-                tracing::warn!(deliverable = %job.deliverable_id, "the server restarted the body from the start");
+                observer.warn(&format!(
+                    "deliverable {}: the server sent the body again from its start",
+                    job.deliverable_id
+                ));
                 let fresh = Pass::start(sink, job, source.content_length(), options, None, plan).await?;
                 std::mem::replace(pass, fresh).abort().await;
                 bytes = 0;
@@ -563,14 +498,10 @@ async fn pump(
         }
     }
     if let Some(expected) = source.content_length().filter(|&n| n != bytes) {
-        bail!("received {bytes} bytes, but the size announced was {expected}");
+        return Err(Error::Server(format!("received {bytes} bytes, but the size announced was {expected}")));
     }
     if !options.verify && !source.framed() {
-        return Err(anyhow::anyhow!(
-            "the server sent the deliverable without a length and ended it by closing the connection: without \
-             verification, a cut body cannot be told from a whole one"
-        ))
-        .hint("download it without --no-verify: verifying the zip tells whether it is whole");
+        return Err(Error::Unframed);
     }
     let sha256 = pass.flush().await?;
     let mut warnings = Vec::new();
@@ -580,7 +511,7 @@ async fn pump(
     }
     let mut members = None;
     if let Some(task) = pass.extraction.take() {
-        let uploads = task.await.context("the extraction task failed")??;
+        let uploads = task.await.map_err(|e| Error::Internal(format!("the extraction task failed: {e}")))??;
         members = Some(uploads.len() as u64);
         finish_together(sink, uploads).await?;
     }
@@ -609,7 +540,7 @@ async fn extract_members(
     sink: Arc<dyn Sink>,
     folder: ObjectPath,
     mut events: mpsc::Receiver<MemberEvent>,
-) -> anyhow::Result<Vec<Member>> {
+) -> Result<Vec<Member>> {
     let mut done: Vec<Member> = Vec::new();
     let mut layout = Layout::default();
     let mut current: Option<Member> = None;
@@ -618,7 +549,9 @@ async fn extract_members(
             // Folder entries ("a/b/") hold nothing: object stores have no folders to create.
             MemberEvent::Begin { name, .. } if name.ends_with('/') => current = None,
             MemberEvent::Begin { name, size } => {
-                let path = folder.join(&name).with_context(|| format!("member {name:?} cannot be extracted"))?;
+                let path = folder
+                    .join(&name)
+                    .map_err(|e| Error::Extraction { member: name.clone(), reason: e.to_string() })?;
                 layout.add(&name)?;
                 current = Some((path.clone(), sink.start_upload(&path, size).await?));
             }
@@ -646,9 +579,10 @@ struct Layout {
 }
 
 impl Layout {
-    fn add(&mut self, name: &str) -> anyhow::Result<()> {
-        let clash = |other: &str| {
-            anyhow::anyhow!("member {name:?} cannot be extracted: {other:?} would need to be both a file and a folder")
+    fn add(&mut self, name: &str) -> Result<()> {
+        let clash = |other: &str| Error::Extraction {
+            member: name.to_owned(),
+            reason: format!("{other:?} would need to be both a file and a folder"),
         };
         if self.folders.contains(name) {
             return Err(clash(name));
@@ -665,7 +599,7 @@ impl Layout {
 
 /// Publishes the members, all or none: when one cannot be finished, those finished before it
 /// are deleted and the rest aborted, so no partial tree is left.
-async fn finish_together(sink: &Arc<dyn Sink>, members: Vec<Member>) -> anyhow::Result<()> {
+async fn finish_together(sink: &Arc<dyn Sink>, members: Vec<Member>) -> Result<()> {
     let mut finished = Vec::new();
     let mut members = members.into_iter();
     while let Some((path, upload)) = members.next() {
@@ -678,8 +612,7 @@ async fn finish_together(sink: &Arc<dyn Sink>, members: Vec<Member>) -> anyhow::
                     tracing::warn!(%path, "removing an extracted member after a failure failed: {e}");
                 }
             }
-            return Err(anyhow::Error::from(error)
-                .context(format!("{path} could not be written; the members written before it were removed")));
+            return Err(Error::Publish { path, source: error });
         }
         finished.push(path);
     }
@@ -764,13 +697,13 @@ impl Hasher {
         Self { sender, task }
     }
 
-    async fn feed(&self, data: Bytes) -> anyhow::Result<()> {
-        self.sender.send(data).await.map_err(|_| anyhow::anyhow!("the hashing thread stopped"))
+    async fn feed(&self, data: Bytes) -> Result<()> {
+        self.sender.send(data).await.map_err(|_| Error::Internal("the hashing thread stopped".to_owned()))
     }
 
-    async fn finish(self) -> anyhow::Result<String> {
+    async fn finish(self) -> Result<String> {
         drop(self.sender);
-        self.task.await.context("the hashing thread failed")
+        self.task.await.map_err(|e| Error::Internal(format!("the hashing thread failed: {e}")))
     }
 }
 
@@ -794,12 +727,13 @@ impl Verifier {
 
     /// Passes bytes on. A verifier that stopped early found a problem: its verdict is returned at
     /// once, so a bad deliverable is not downloaded to the end.
-    async fn feed(&mut self, data: Bytes) -> anyhow::Result<()> {
+    async fn feed(&mut self, data: Bytes) -> Result<()> {
         match &self.sender {
             Some(sender) if sender.send(data).await.is_err() => {
                 self.sender = None;
-                let verdict = (&mut self.task).await.context("the verifier thread failed")?;
-                Err(verdict.err().map_or_else(|| anyhow::anyhow!("the verifier stopped early"), Into::into))
+                let verdict =
+                    (&mut self.task).await.map_err(|e| Error::Internal(format!("the verifier thread failed: {e}")))?;
+                Err(verdict.err().map_or_else(|| Error::Internal("the verifier stopped early".to_owned()), Into::into))
             }
             _ => Ok(()),
         }
@@ -807,9 +741,9 @@ impl Verifier {
 
     /// The verdict on the whole zip: its structure (an error), then its contents against its
     /// metadata (the inspection's problems).
-    async fn finish(mut self, source: &str) -> anyhow::Result<Inspection> {
+    async fn finish(mut self, source: &str) -> Result<Inspection> {
         drop(self.sender.take());
-        let listing = self.task.await.context("the verifier thread failed")??;
+        let listing = self.task.await.map_err(|e| Error::Internal(format!("the verifier thread failed: {e}")))??;
         Ok(wyvern_unpack::inspect(source, &listing, true))
     }
 }

@@ -1,0 +1,131 @@
+//! The `wyvern` command line: arguments, settings, output and exit codes around the
+//! [`wyvern_transfer`] pipeline. The `wyvern` binary and the Python package's `wyvern` command
+//! both run [`main`].
+
+// Doc comments of the clap structs are the `--help` text, where bare URLs and <placeholders>
+// read best.
+#![allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
+
+mod args;
+mod auth;
+mod commands;
+mod error;
+mod output;
+mod progress;
+mod report;
+mod settings;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+use crate::error::Exit;
+use crate::output::errln;
+
+/// Runs the command line `args` (the program name first) to the end and returns its exit code.
+/// Usage errors, `--help` and `--version` print as clap does. Ctrl-C (SIGINT) and SIGTERM stop
+/// the command: transfers in flight are discarded, their uploads aborted.
+pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
+    let cli = match args::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Printing help or a usage error to a closed stream is no failure of ours.
+            let _ = e.print();
+            return u8::try_from(e.exit_code()).unwrap_or(2);
+        }
+    };
+    let json = cli.json;
+    init_logging(cli.quiet, cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            errln!("error: cannot start the async runtime: {e}");
+            return Exit::Failure as u8;
+        }
+    };
+    let opened = commands::Opened::default();
+    let result = runtime.block_on(async {
+        let outcome = tokio::select! {
+            result = commands::run(cli, &opened) => Ok(result),
+            signal = shutdown_signal() => Err(signal),
+        };
+        // Transfers dropped by an interruption abort their uploads in the background: let them
+        // finish, so that no temporary file or multipart upload outlives the process.
+        if tokio::time::timeout(std::time::Duration::from_secs(60), opened.settle()).await.is_err() {
+            tracing::warn!("some interrupted uploads could not be aborted within 60 s");
+        }
+        outcome
+    });
+    // Do not wait for blocking tasks (a verifier of an abandoned download) on the way out.
+    runtime.shutdown_background();
+    let result = match result {
+        Ok(result) => result,
+        Err(signal) => {
+            errln!(
+                "interrupted: transfers in flight were discarded; finished deliverables and their receipts are kept, \
+                 and running the same command again continues"
+            );
+            return signal as u8;
+        }
+    };
+    match result {
+        Ok(exit) => exit as u8,
+        Err(failure) => {
+            let exit = failure.exit();
+            if json {
+                // Scripts reading --json see every failure on stdout, not only per-deliverable ones.
+                let line = serde_json::json!({ "status": "failed", "error": error::one_line(&failure), "exit_code": exit as u8 });
+                output::out(format_args!("{line}"));
+            }
+            error::print(&failure, failure.hint_text());
+            exit as u8
+        }
+    }
+}
+
+/// Waits for Ctrl-C (SIGINT) or SIGTERM. A signal that cannot be listened for never arrives.
+async fn shutdown_signal() -> Exit {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                terminate.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => Exit::Interrupted,
+        () = terminate => Exit::Terminated,
+    }
+}
+
+fn init_logging(quiet: bool, verbose: u8) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "warn,wyvern_cli=info,wyvern_transfer=info,wyvern_core=info,wyvern_sinks=info,wyvern_unpack=info",
+        (false, 2) => {
+            "info,wyvern_cli=debug,wyvern_transfer=debug,wyvern_core=debug,wyvern_sinks=debug,wyvern_unpack=debug"
+        }
+        (false, _) => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WYVERN_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(verbose >= 2)
+        // A second run in one process (the Python package's) keeps the first one's logging.
+        .try_init()
+        .ok();
+}

@@ -1,0 +1,233 @@
+//! Why a transfer failed, in kinds a caller can act on: [`Error::kind`] sorts every failure into
+//! not ready, authentication, not found, corrupt, destination, network and the rest, and
+//! [`Error::is_retryable`] says whether trying again later could help.
+
+use wyvern_core::Error as ApiError;
+use wyvern_sinks::ObjectPath;
+use wyvern_unpack::VerifyError;
+
+/// A failure of the pipeline. The cause is in [`std::error::Error::source`], never repeated in
+/// the message; [`Error::hint`] says what the user can do about it, when there is something.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The API or the network: not ready, refused credentials, not found, rate limited, server
+    /// errors, a cut that could not be resumed (see [`Error::kind`]).
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    /// The zip is not whole and consistent (its bytes, its structure, or its contents against
+    /// its STAC metadata). Nothing was kept.
+    #[error("verification failed")]
+    Corrupt {
+        /// What is wrong with it.
+        #[source]
+        source: VerifyError,
+        /// The zip was named by the caller (a file, an object), not downloaded.
+        named: bool,
+    },
+    /// The destination cannot be used (checked before any byte is fetched).
+    #[error("the destination {location} cannot be written to")]
+    Destination {
+        /// The destination, without credentials.
+        location: String,
+        /// What the check met.
+        #[source]
+        source: wyvern_sinks::Error,
+    },
+    /// The destination failed while writing or reading.
+    #[error(transparent)]
+    Sink(#[from] wyvern_sinks::Error),
+    /// The deliverable is at the destination already, and [`crate::IfExists::Fail`] was asked for.
+    #[error("{0} already exists")]
+    Exists(String),
+    /// A member of the zip cannot be extracted where it would go.
+    #[error("member {member:?} cannot be extracted: {reason}")]
+    Extraction {
+        /// The member.
+        member: String,
+        /// Why.
+        reason: String,
+    },
+    /// One extracted member could not be published; those published before it were removed.
+    #[error("{path} could not be written; the members written before it were removed")]
+    Publish {
+        /// The member's path at the destination.
+        path: ObjectPath,
+        /// What the destination said.
+        #[source]
+        source: wyvern_sinks::Error,
+    },
+    /// The server behaved in a way that leaves no usable body: another size than it announced,
+    /// another range than asked for.
+    #[error("{0}")]
+    Server(String),
+    /// A body without a length, ended by a closed connection, with verification off: a cut one
+    /// cannot be told from a whole one.
+    #[error(
+        "the server sent the deliverable without a length and ended it by closing the connection: without \
+         verification, a cut body cannot be told from a whole one"
+    )]
+    Unframed,
+    /// A partial file left by a killed run is shorter than when it was found.
+    #[error("the partial file {0} is shorter than it was")]
+    ShortPartial(ObjectPath),
+    /// Something given by the caller cannot be used (a zip URL without a path, a deliverable
+    /// link on another origin, an id with characters a path cannot hold).
+    #[error("{message}")]
+    Invalid {
+        /// What is wrong.
+        message: String,
+        /// What to give instead.
+        hint: Option<String>,
+    },
+    /// Reading a local file failed.
+    #[error("{action} {path}")]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Waiting for an order ended without it being fulfilled: it can no longer be, or the
+    /// time given ran out (`waited`).
+    #[error("{}", .waited.map_or_else(|| "the order will not be fulfilled".to_owned(), |w| format!("gave up waiting after {}", humantime::format_duration(w))))]
+    Wait {
+        /// How long it waited, when it gave up.
+        waited: Option<std::time::Duration>,
+        /// The order's state.
+        #[source]
+        source: ApiError,
+    },
+    /// The transfer was cancelled by the caller (see [`crate::Batch::cancel_on`]); its upload
+    /// was aborted and nothing of it is at the destination.
+    #[error("interrupted")]
+    Interrupted,
+    /// A worker thread failed (a bug).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The kinds of [`Error`] a caller acts on differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The order is not fulfilled (yet, or ever).
+    NotReady,
+    /// The credentials were refused, or none were given, or the token cannot be sent.
+    Auth,
+    /// The order or deliverable does not exist (for this account, on this API).
+    NotFound,
+    /// The zip failed verification.
+    Corrupt,
+    /// The destination refused or failed.
+    Destination,
+    /// The network or the server failed: trying again later may work.
+    Network,
+    /// Something the caller gave cannot be used.
+    Invalid,
+    /// Interrupted by the caller.
+    Interrupted,
+    /// Anything else.
+    Other,
+}
+
+impl ErrorKind {
+    /// The kind of an API failure.
+    pub fn of_api(error: &ApiError) -> Self {
+        match error {
+            ApiError::NotReady { .. } => Self::NotReady,
+            ApiError::Unauthenticated { .. } | ApiError::MissingToken | ApiError::InvalidToken { .. } => Self::Auth,
+            ApiError::NotFound { .. } => Self::NotFound,
+            api if api.is_transient() => Self::Network,
+            ApiError::InvalidUrl { .. } | ApiError::PlainHttp { .. } => Self::Invalid,
+            _ => Self::Other,
+        }
+    }
+}
+
+impl Error {
+    /// What kind of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Api(api) => ErrorKind::of_api(api),
+            Self::Wait { .. } => ErrorKind::NotReady,
+            Self::Corrupt { .. } => ErrorKind::Corrupt,
+            Self::Destination { .. } | Self::Sink(_) | Self::Exists(_) | Self::Publish { .. } => ErrorKind::Destination,
+            Self::Extraction { .. } | Self::Invalid { .. } | Self::Io { .. } => ErrorKind::Invalid,
+            Self::Interrupted => ErrorKind::Interrupted,
+            Self::Server(_) | Self::Unframed | Self::ShortPartial(_) | Self::Internal(_) => ErrorKind::Other,
+        }
+    }
+
+    /// Whether the same call later could succeed without anything changing on this side (the
+    /// network or the server failed, or the order may still be fulfilled).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self.kind(), ErrorKind::Network | ErrorKind::NotReady)
+    }
+
+    /// What the user can do about it, when there is something.
+    pub fn hint(&self) -> Option<String> {
+        let text = match self {
+            Self::Corrupt { named: true, .. } => {
+                "the zip is damaged, cut short, or built so that readers could see it differently; if it came from \
+                 Wyvern, download it again"
+            }
+            Self::Corrupt { named: false, .. } => {
+                "nothing was kept; run the command again, and tell Wyvern support if the same deliverable fails twice"
+            }
+            Self::Destination { .. } => {
+                "check that the folder or bucket exists and that these credentials (or this user) may write to it"
+            }
+            Self::Exists(_) => "use --if-exists skip or --if-exists overwrite",
+            Self::Wait { waited: Some(_), .. } => "wait longer (--timeout), or run the same command again later",
+            Self::Wait { waited: None, .. } => "the order ended without imagery; order it again, or ask Wyvern support",
+            Self::Unframed => "download it without --no-verify: verifying the zip tells whether it is whole",
+            Self::Invalid { hint, .. } => return hint.clone(),
+            Self::Api(api) => match api {
+                ApiError::MissingToken => "set WYVERN_TOKEN, pass --token-file PATH, or run `wyvern auth login`",
+                ApiError::InvalidToken { .. } => {
+                    "WYVERN_TOKEN (or the --token-file) must hold the token alone, on one line: check what was pasted"
+                }
+                ApiError::InsecureRedirect { .. } => {
+                    "the server sent a link to plain http, which would expose the bytes and the link; nothing can be \
+                     done on this side: tell Wyvern support"
+                }
+                ApiError::Certificate { .. } => {
+                    "if the server uses a private certificate authority, pass --ca-cert PATH (its PEM certificate) or \
+                     add it to the system's trust store; check the machine's clock too"
+                }
+                ApiError::TooLarge { .. } => {
+                    "the server sent far more than such a response holds; tell Wyvern support if it goes on"
+                }
+                ApiError::NoDeliverables { .. } => {
+                    "the order says it is fulfilled but names nothing to download; tell Wyvern support"
+                }
+                ApiError::Unauthenticated { .. } => {
+                    "check the token (WYVERN_TOKEN, --token-file or `wyvern auth login`) and that it belongs to this \
+                     API (--api-url, --sandbox)"
+                }
+                ApiError::NotFound { .. } => "check the id and the API: sandbox orders exist only with --sandbox",
+                ApiError::NotReady { .. } => "`wyvern order wait ORDER_ID` waits until the order is fulfilled",
+                ApiError::NotAZip { .. } => "the server sent an error page instead of the deliverable; try again later",
+                ApiError::PlainHttp { .. } => {
+                    "use an https:// API URL, or pass --allow-http if you accept sending the token unencrypted"
+                }
+                api if api.is_transient() => {
+                    "the network or the server failed repeatedly; try again later, or raise --retries"
+                }
+                _ => return None,
+            },
+            _ => return None,
+        };
+        Some(text.to_owned())
+    }
+}
+
+impl From<VerifyError> for Error {
+    fn from(source: VerifyError) -> Self {
+        Self::Corrupt { source, named: false }
+    }
+}

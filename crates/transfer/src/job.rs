@@ -1,0 +1,167 @@
+//! What to fetch and where, how, and what came of it: [`Job`], [`Options`], [`Outcome`] and the
+//! [`Receipt`] written beside each deliverable.
+
+use serde::{Deserialize, Serialize};
+use wyvern_core::{DeliverableId, OrderId};
+use wyvern_sinks::ObjectPath;
+
+use crate::Error;
+
+/// One deliverable to fetch, and where it goes in the sink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    /// The order it belongs to, when known (`None` for a deliverable fetched by id alone).
+    pub order_id: Option<OrderId>,
+    /// The deliverable.
+    pub deliverable_id: DeliverableId,
+    /// The zip's path in the sink; the receipt goes beside it, and extraction writes the members
+    /// into a folder of the same name without `.zip`.
+    pub path: ObjectPath,
+}
+
+impl Job {
+    /// A deliverable of an order, at `<order_id>/<deliverable_id>.zip`.
+    pub fn of_order(order_id: OrderId, deliverable_id: DeliverableId) -> Self {
+        let path = ObjectPath::parse(&format!("{order_id}/{deliverable_id}.zip")).expect("ids are path-safe");
+        Self { order_id: Some(order_id), deliverable_id, path }
+    }
+
+    /// A deliverable on its own, at `<deliverable_id>.zip`.
+    pub fn single(deliverable_id: DeliverableId) -> Self {
+        let path = ObjectPath::parse(&format!("{deliverable_id}.zip")).expect("ids are path-safe");
+        Self { order_id: None, deliverable_id, path }
+    }
+
+    fn sibling(&self, suffix: &str) -> Result<ObjectPath, Error> {
+        let name = format!("{}{suffix}", self.path.file_name().trim_end_matches(".zip"));
+        let joined = match self.path.as_str().rsplit_once('/') {
+            Some((folder, _)) => ObjectPath::parse(folder).and_then(|folder| folder.join(&name)),
+            None => ObjectPath::parse(&name),
+        };
+        joined.map_err(|e| Error::Invalid { message: e.to_string(), hint: None })
+    }
+
+    /// Where the receipt goes: `<name>.receipt.json` beside the zip.
+    pub fn receipt_path(&self) -> Result<ObjectPath, Error> {
+        self.sibling(".receipt.json")
+    }
+
+    /// Where extraction writes the members: the zip's path without `.zip`.
+    pub fn extract_folder(&self) -> Result<ObjectPath, Error> {
+        self.sibling("")
+    }
+
+    /// What the destination shows of this job: the zip, or the folder of its members.
+    pub fn shown_path(&self, options: Options) -> ObjectPath {
+        if options.extract { self.extract_folder().unwrap_or_else(|_| self.path.clone()) } else { self.path.clone() }
+    }
+}
+
+/// What to do with a deliverable already at the destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IfExists {
+    /// Skip it when its receipt and size match; fetch it again otherwise.
+    #[default]
+    Skip,
+    /// Replace it.
+    Overwrite,
+    /// Stop with [`Error::Exists`].
+    Fail,
+}
+
+impl std::str::FromStr for IfExists {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "skip" => Ok(Self::Skip),
+            "overwrite" => Ok(Self::Overwrite),
+            "fail" => Ok(Self::Fail),
+            other => Err(format!("{other:?}: expected skip, overwrite or fail")),
+        }
+    }
+}
+
+/// How deliverables are delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// What to do with one already there.
+    pub if_exists: IfExists,
+    /// Verify the zip while it streams (on by default).
+    pub verify: bool,
+    /// Write the zip's members instead of the zip (verified, all published together).
+    pub extract: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { if_exists: IfExists::Skip, verify: true, extract: false }
+    }
+}
+
+/// How a deliverable ended well.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Fetched (or extracted) in this run.
+    Downloaded(Receipt),
+    /// Already at the destination, as its receipt says.
+    Skipped(Receipt),
+}
+
+impl Outcome {
+    /// `"downloaded"` or `"skipped"`, as the CLI's `--json` lines and the Python package say.
+    pub fn status(&self) -> &'static str {
+        match self {
+            Self::Downloaded(_) => "downloaded",
+            Self::Skipped(_) => "skipped",
+        }
+    }
+
+    /// The receipt, either way.
+    pub fn receipt(&self) -> &Receipt {
+        match self {
+            Self::Downloaded(receipt) | Self::Skipped(receipt) => receipt,
+        }
+    }
+}
+
+/// The receipt written beside each deliverable (`<deliverable_id>.receipt.json`): what arrived,
+/// from where, and whether it was verified. A re-run skips a deliverable whose receipt matches
+/// what is at the destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The deliverable.
+    pub deliverable_id: String,
+    /// Its order, when known.
+    pub order_id: Option<String>,
+    /// The zip's size.
+    pub bytes: u64,
+    /// The zip's SHA-256, lowercase hex.
+    pub sha256: String,
+    /// The URL the bytes came from (after redirects), without its query string.
+    pub source: String,
+    /// The body's ETag, when the server sent one.
+    pub etag: Option<String>,
+    /// When it was completed, RFC 3339.
+    pub completed_at: String,
+    /// Whether the zip was verified while it streamed.
+    pub verified: bool,
+    /// The tool and its version, e.g. `wyvern 0.1.0`.
+    pub tool: String,
+    /// With extraction: where the members went, instead of the zip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extracted: Option<Extracted>,
+    /// What verification could not check, or checked only weakly (e.g. a checksum whose
+    /// multihash code is unknown, an MD5 match): `<member>: <message>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// Where extraction wrote a deliverable's members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extracted {
+    /// The folder (relative to the destination) holding the members.
+    pub folder: String,
+    /// How many files were written.
+    pub members: u64,
+}

@@ -1,0 +1,69 @@
+//! The `wyvern` pipeline as a library: deliverables streamed from Wyvern's tasking API into any
+//! [`Sink`](wyvern_sinks::Sink) (a folder, S3, GCS, Azure, WebDAV, a sink of your own), verified
+//! in the same pass, resumed when cut, published atomically, each with a [`Receipt`].
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), wyvern_transfer::Error> {
+//! use futures::StreamExt;
+//! use wyvern_transfer::{Batch, Options, open_destination, order_jobs, registry};
+//!
+//! let client = wyvern_core::Client::builder()
+//!     .base_url(wyvern_core::SANDBOX_API_URL)
+//!     .token(wyvern_core::Token::new(std::env::var("WYVERN_TOKEN").unwrap_or_default()))
+//!     .build()?;
+//! let sink = open_destination(&registry(), "imagery/").await?;
+//! let order = client.order(&"00000000-0000-0000-0000-000000000000".parse().unwrap()).await?;
+//! let jobs = order_jobs(&order, None, &wyvern_transfer::Silent)?;
+//! let batch = Batch::new(client, sink, Options::default());
+//! let mut done = batch.run(jobs, 4);
+//! while let Some(done) = done.next().await {
+//!     println!("{}: {:?}", done.destination, done.result.map(|o| o.receipt().sha256.clone()));
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! - [`Batch`] runs [`Job`]s with bounded concurrency and yields a [`Done`] per deliverable as
+//!   it ends; [`orders`] and [`order_jobs`] plan a sync; [`wait`] waits for an order.
+//! - [`inspect`], [`verify`] and [`extract`] work on a zip named by a path or a sink URL.
+//! - Progress and warnings go to an [`Observer`]; nothing is printed.
+//! - Failures are an [`Error`] whose [`Error::kind`] sorts them (not ready, auth, not found,
+//!   corrupt, destination, network...) and whose [`Error::hint`] says what to do.
+//!
+//! No state is global: uploads dropped mid-way are cleaned up by their sink, and
+//! [`Sink::settle`](wyvern_sinks::Sink::settle) waits for that sink's clean-ups only.
+
+mod batch;
+mod error;
+mod job;
+mod observer;
+mod pipeline;
+mod shard;
+mod zipfile;
+
+pub use batch::{
+    Batch, Done, deliverable_id, extract, inspect, open_destination, order_jobs, orders, registry, verify, wait,
+};
+pub use error::{Error, ErrorKind};
+pub use job::{Extracted, IfExists, Job, Options, Outcome, Receipt};
+pub use observer::{Meter, Observer, Silent};
+pub use shard::Shard;
+
+/// The result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error and its causes on one line, `: `-separated, with control characters escaped (for
+/// warnings and one-line reports).
+pub fn error_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = wyvern_core::printable(&error.to_string()).into_owned();
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        let text = wyvern_core::printable(&current.to_string()).into_owned();
+        if !text.is_empty() && !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = current.source();
+    }
+    line
+}

@@ -1,0 +1,288 @@
+//! The pipeline as a library, against the sandbox replica over real HTTP: batches as streams of
+//! outcomes, receipts, the kinds of errors, cancellation, observers, waiting, named zips, and
+//! the `examples/` program into a bucket.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use wyvern_core::{Client, Token};
+use wyvern_sandbox::{Fault, Sandbox, SandboxBuilder, TEST_DELIVERABLE, TEST_ORDER, TEST_TOKEN};
+use wyvern_sinks::Sink;
+use wyvern_transfer::{
+    Batch, Done, Error, ErrorKind, Job, Meter, Observer, Options, Outcome, Receipt, open_destination, order_jobs,
+    registry,
+};
+
+#[path = "../../examples/sync_to_bucket.rs"]
+#[allow(dead_code)] // its `main`
+mod example;
+
+const PARTIAL_ORDER: &str = "00000000-0000-0000-0000-000000000010";
+const PENDING_ORDER: &str = "00000000-0000-0000-0000-000000000020";
+
+struct World {
+    sandbox: Sandbox,
+    dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn new() -> Self {
+        Self::with(Sandbox::builder()).await
+    }
+
+    async fn with(builder: SandboxBuilder) -> Self {
+        Self { sandbox: builder.start().await.expect("sandbox"), dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    fn client(&self, token: &str) -> Client {
+        Client::builder().base_url(self.sandbox.api_url()).token(Token::new(token)).build().expect("client")
+    }
+
+    async fn sink(&self) -> Arc<dyn Sink> {
+        open_destination(&registry(), self.dir.path().to_str().expect("utf-8")).await.expect("destination")
+    }
+
+    async fn batch(&self, options: Options) -> Batch {
+        Batch::new(self.client(TEST_TOKEN), self.sink().await, options)
+    }
+
+    async fn jobs(&self, order: &str) -> Vec<Job> {
+        let order = self.client(TEST_TOKEN).order(&order.parse().expect("id")).await.expect("order");
+        order_jobs(&order, None, &wyvern_transfer::Silent).expect("ready")
+    }
+
+    /// Every file under the destination, temporary ones included.
+    fn files(&self) -> Vec<String> {
+        fn walk(dir: &std::path::Path, root: &std::path::Path, out: &mut Vec<String>) {
+            for entry in std::fs::read_dir(dir).expect("read_dir") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    walk(&path, root, out);
+                } else {
+                    out.push(path.strip_prefix(root).expect("under root").to_string_lossy().into_owned());
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(self.dir.path(), self.dir.path(), &mut out);
+        out.sort();
+        out
+    }
+}
+
+async fn run(batch: &Batch, jobs: Vec<Job>) -> Vec<Done> {
+    let mut done: Vec<Done> = batch.run(jobs, 4).collect().await;
+    done.sort_by(|a, b| a.job.deliverable_id.as_str().cmp(b.job.deliverable_id.as_str()));
+    done
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_yields_an_outcome_per_deliverable_and_a_second_run_skips_them() {
+    let world = World::new().await;
+    let batch = world.batch(Options::default()).await;
+    let done = run(&batch, world.jobs(PARTIAL_ORDER).await).await;
+    assert_eq!(done.len(), 2);
+    for done in &done {
+        let Ok(Outcome::Downloaded(receipt)) = &done.result else { panic!("{done:?}") };
+        let served = world.sandbox.deliverable(done.job.deliverable_id.as_str()).await.expect("served");
+        assert_eq!(receipt.bytes, std::fs::metadata(&served.path).expect("served").len());
+        assert!(receipt.verified);
+        assert_eq!(receipt.order_id.as_deref(), Some(PARTIAL_ORDER));
+        assert_eq!(done.destination, format!("{}/{}", batch.sink().location().trim_end_matches('/'), done.job.path));
+        // The receipt beside the zip is the public type, as returned.
+        let path = world.dir.path().join(done.job.receipt_path().expect("path").as_str());
+        let written: Receipt = serde_json::from_slice(&std::fs::read(path).expect("receipt")).expect("json");
+        assert_eq!(&written, receipt);
+    }
+    let again = run(&batch, world.jobs(PARTIAL_ORDER).await).await;
+    assert!(again.iter().all(|d| matches!(d.result, Ok(Outcome::Skipped(_)))), "{again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_say_their_kind_and_whether_a_retry_could_help() {
+    let world = World::with(Sandbox::builder().fault(TEST_DELIVERABLE, Fault::CorruptByte { offset: 100_000 })).await;
+    let client = world.client(TEST_TOKEN);
+
+    let pending = client.order(&PENDING_ORDER.parse().expect("id")).await.expect("order");
+    let error = order_jobs(&pending, None, &wyvern_transfer::Silent).expect_err("not ready");
+    assert_eq!(error.kind(), ErrorKind::NotReady);
+    assert!(error.is_retryable());
+    assert!(error.hint().expect("hint").contains("wait"), "{:?}", error.hint());
+
+    let unknown = client.order(&"00000000-0000-0000-0000-00000000dead".parse().expect("id")).await;
+    let error = Error::from(unknown.expect_err("unknown"));
+    assert_eq!(error.kind(), ErrorKind::NotFound);
+    assert!(!error.is_retryable());
+
+    let refused = world.client("not-the-token").order(&TEST_ORDER.parse().expect("id")).await;
+    let error = Error::from(refused.expect_err("refused"));
+    assert_eq!(error.kind(), ErrorKind::Auth);
+    assert!(!error.to_string().contains("not-the-token"), "{error}");
+
+    let batch = world.batch(Options::default()).await;
+    let done = run(&batch, world.jobs(TEST_ORDER).await).await;
+    let error = done[0].result.as_ref().expect_err("corrupt");
+    assert_eq!(error.kind(), ErrorKind::Corrupt);
+    assert!(!error.is_retryable());
+    assert!(wyvern_transfer::error_line(error).contains("CRC-32 mismatch"), "{}", wyvern_transfer::error_line(error));
+    assert_eq!(world.files(), Vec::<String>::new(), "nothing is left of a corrupt deliverable");
+}
+
+/// Counts what the pipeline reports, and cancels `cancel` once `after` bytes arrived.
+struct Watch {
+    bytes: Arc<AtomicU64>,
+    starts: Mutex<Vec<(String, Option<u64>)>>,
+    warnings: Mutex<Vec<String>>,
+    cancel: Option<(CancellationToken, u64)>,
+}
+
+struct Counter {
+    bytes: Arc<AtomicU64>,
+    cancel: Option<(CancellationToken, u64)>,
+}
+
+impl Observer for Watch {
+    fn start(&self, label: &str, total: Option<u64>) -> Box<dyn Meter> {
+        self.starts.lock().expect("lock").push((label.to_owned(), total));
+        Box::new(Counter { bytes: self.bytes.clone(), cancel: self.cancel.clone() })
+    }
+
+    fn warn(&self, message: &str) {
+        self.warnings.lock().expect("lock").push(message.to_owned());
+    }
+}
+
+impl Meter for Counter {
+    fn advance(&mut self, bytes: u64) {
+        let total = self.bytes.fetch_add(bytes, Ordering::SeqCst) + bytes;
+        if let Some((cancel, after)) = &self.cancel
+            && total >= *after
+        {
+            cancel.cancel();
+        }
+    }
+
+    fn restart(&mut self, _: Option<u64>) {
+        self.bytes.store(0, Ordering::SeqCst);
+    }
+}
+
+fn watch(cancel: Option<(CancellationToken, u64)>) -> Arc<Watch> {
+    Arc::new(Watch { bytes: Arc::default(), starts: Mutex::default(), warnings: Mutex::default(), cancel })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observers_see_every_byte_and_the_warnings() {
+    let world = World::new().await;
+    // A file at the zip's name without a receipt: fetched again, with a warning.
+    let job = Job::of_order(TEST_ORDER.parse().expect("id"), TEST_DELIVERABLE.parse().expect("id"));
+    let stray = world.dir.path().join(job.path.as_str());
+    std::fs::create_dir_all(stray.parent().expect("folder")).expect("mkdir");
+    std::fs::write(&stray, b"not the deliverable").expect("write");
+    let watch = watch(None);
+    let batch = world.batch(Options { if_exists: wyvern_transfer::IfExists::Skip, ..Options::default() }).await;
+    let batch = batch.observed(watch.clone());
+    let done = run(&batch, vec![job]).await;
+    let receipt = done[0].result.as_ref().expect("downloaded").receipt().clone();
+    assert_eq!(watch.bytes.load(Ordering::SeqCst), receipt.bytes);
+    assert_eq!(watch.starts.lock().expect("lock").len(), 1);
+    assert_eq!(watch.starts.lock().expect("lock")[0].1, Some(receipt.bytes));
+    let warnings = watch.warnings.lock().expect("lock").clone();
+    assert!(warnings.iter().any(|w| w.contains("without a matching receipt")), "{warnings:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_batch_interrupts_each_job_and_leaves_nothing() {
+    let world = World::with(
+        Sandbox::builder()
+            .deliverable_size(4 << 20)
+            .fault(TEST_DELIVERABLE, Fault::Throttle { bytes_per_sec: 1 << 20 }),
+    )
+    .await;
+    let cancel = CancellationToken::new();
+    let watch = watch(Some((cancel.clone(), 256 << 10)));
+    let batch = world.batch(Options::default()).await.observed(watch.clone()).cancel_on(cancel);
+    let mut jobs = world.jobs(TEST_ORDER).await;
+    jobs.extend(world.jobs(PARTIAL_ORDER).await);
+    // One at a time: the first is cut mid-way, the others never start.
+    let done: Vec<Done> = tokio::time::timeout(Duration::from_secs(30), batch.run(jobs, 1).collect())
+        .await
+        .expect("cancellation ends the batch");
+    assert_eq!(done.len(), 3);
+    assert!(done.iter().all(|d| matches!(d.result, Err(Error::Interrupted))), "{done:?}");
+    assert_eq!(watch.starts.lock().expect("lock").len(), 1, "jobs after the cancellation never start");
+    batch.sink().settle().await;
+    assert_eq!(world.files(), Vec::<String>::new(), "no partial or temporary file is left");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_an_order_gives_up_with_a_not_ready_error() {
+    let world = World::new().await;
+    let client = world.client(TEST_TOKEN);
+    let mut states = Vec::new();
+    let waited = wyvern_transfer::wait(
+        &client,
+        &PENDING_ORDER.parse().expect("id"),
+        Duration::from_millis(100),
+        Some(Duration::from_secs(1)),
+        |order| states.push(order.status.clone()),
+    )
+    .await;
+    let error = waited.expect_err("never fulfilled");
+    assert!(matches!(error, Error::Wait { waited: Some(_), .. }), "{error:?}");
+    assert_eq!(error.kind(), ErrorKind::NotReady);
+    assert_eq!(error.to_string(), "gave up waiting after 1s");
+    assert_eq!(states.len(), 1, "the state is reported when it changes");
+
+    let ready = wyvern_transfer::wait(&client, &TEST_ORDER.parse().expect("id"), Duration::from_secs(1), None, |_| ())
+        .await
+        .expect("fulfilled");
+    assert_eq!(ready.id.as_str(), TEST_ORDER);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_zips_are_inspected_verified_and_their_damage_is_corrupt() {
+    let world = World::new().await;
+    let served = world.sandbox.deliverable(TEST_DELIVERABLE).await.expect("served");
+    let path = served.path.to_str().expect("utf-8");
+    let inspection = wyvern_transfer::inspect(&registry(), path).await.expect("inspect");
+    assert!(inspection.bytes_read.expect("counted") < inspection.bytes);
+    let verified = wyvern_transfer::verify(&registry(), path, &wyvern_transfer::Silent).await.expect("verify");
+    assert!(verified.verified && verified.problems.is_empty(), "{verified:?}");
+
+    let mut bytes = std::fs::read(&served.path).expect("read");
+    bytes[100_000] ^= 0xff;
+    let damaged = world.dir.path().join("damaged.zip");
+    std::fs::write(&damaged, bytes).expect("write");
+    let error = wyvern_transfer::verify(&registry(), damaged.to_str().expect("utf-8"), &wyvern_transfer::Silent)
+        .await
+        .expect_err("damaged");
+    assert!(matches!(error, Error::Corrupt { named: true, .. }), "{error:?}");
+    assert!(error.hint().expect("hint").contains("damaged"), "{:?}", error.hint());
+
+    let missing = wyvern_transfer::inspect(&registry(), "/nonexistent/x.zip").await.expect_err("missing");
+    assert_eq!(missing.kind(), ErrorKind::Invalid);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_syncs_an_order_into_a_bucket() {
+    let world = World::new().await;
+    let to = match std::env::var("WYVERN_TEST_S3_URL") {
+        Ok(base) => format!("{base}/example-{}", std::process::id()),
+        Err(_) => {
+            eprintln!("no S3 emulator (cargo xtask test starts one): syncing into a folder instead");
+            world.dir.path().to_string_lossy().into_owned()
+        }
+    };
+    let done = example::sync(world.sandbox.api_url(), TEST_TOKEN, PARTIAL_ORDER, &to).await.expect("sync");
+    assert_eq!(done.len(), 2);
+    assert!(done.iter().all(|d| matches!(d.result, Ok(Outcome::Downloaded(_)))), "{done:?}");
+    let sink = registry().resolve(&to).expect("sink");
+    let listed = sink.list(None).await.expect("list");
+    assert_eq!(listed.len(), 4, "two zips and their receipts: {listed:?}");
+    let again = example::sync(world.sandbox.api_url(), TEST_TOKEN, PARTIAL_ORDER, &to).await.expect("sync");
+    assert!(again.iter().all(|d| matches!(d.result, Ok(Outcome::Skipped(_)))), "{again:?}");
+}
