@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use wyvern_sandbox::{TEST_DELIVERABLE, TEST_TOKEN};
+use wyvern_sandbox::{TEST_DELIVERABLE, TEST_ORDER, TEST_TOKEN};
 
 use crate::emulators::Emulators;
 use crate::link::{Link, Shape};
@@ -126,13 +126,14 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
     )?;
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from).join("release");
+    let python = python_api()?;
     let mut report = String::new();
     writeln!(report, "Machine: {}; {} alternating runs.\n", machine(), options.runs)?;
     for leg in &options.legs {
         match leg {
-            Leg::Local => local(&target, options, &mut report)?,
+            Leg::Local => local(&target, &python, options, &mut report)?,
             Leg::Link => link(&target, options, &mut report)?,
-            Leg::S3 => s3(&target, options, &mut report)?,
+            Leg::S3 => s3(&target, &python, options, &mut report)?,
         }
     }
     println!("{report}");
@@ -170,13 +171,32 @@ fn have(program: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// To local disk: wyvern (verifying) against curl, curl + unzip -t, the Python loop, aria2c.
-fn local(target: &Path, options: &Options, report: &mut String) -> anyhow::Result<()> {
+/// The Python package, an optimised build in the tests' venv: its interpreter.
+fn python_api() -> anyhow::Result<PathBuf> {
+    let venv = crate::corpus::venv(&root())?;
+    crate::corpus::install_package(&root(), &venv, true)?;
+    Ok(venv.join("bin/python"))
+}
+
+/// `wyvern.Client.download` of the test order (its one deliverable) into `dest`, from `python`.
+fn python_download(python: &Path, label: &str, api: &str, dest: &str, env: &[(String, String)]) -> Tool {
+    let script = format!(
+        "import os, wyvern\nwyvern.Client(token='{TEST_TOKEN}', api_url='{api}').download('{TEST_ORDER}', to=os.path.expandvars('{dest}'))\n"
+    );
+    let mut env = env.to_vec();
+    env.push(("SCRIPT".to_owned(), script));
+    Tool::new(label, format!("{} -c \"$SCRIPT\"", python.display())).env(&env)
+}
+
+/// To local disk: wyvern (verifying; the CLI and the Python API) against curl, curl + unzip -t,
+/// the Python loop, aria2c.
+fn local(target: &Path, python: &Path, options: &Options, report: &mut String) -> anyhow::Result<()> {
     let sizes: Vec<u64> = if options.sweep { vec![64 << 20, 256 << 20, 1 << 30, 4 << 30] } else { vec![options.size] };
     let mut sweep = Vec::new();
     for &size in &sizes {
         let replica = Replica::start(target, size, false)?;
         let mut tools = download_tools(target, &replica.api);
+        tools.insert(1, python_download(python, "wyvern (Python API)", &replica.api, "$OUT", &[]));
         if let Some(baseline) = &options.baseline {
             let token = [("WYVERN_TOKEN".to_owned(), TEST_TOKEN.to_owned())];
             tools.insert(1, wyvern(baseline, "wyvern (baseline)", &replica.api, None, "\"$OUT\"", &token));
@@ -239,7 +259,7 @@ fn link(target: &Path, options: &Options, report: &mut String) -> anyhow::Result
 /// Into the S3 emulator: wyvern streaming the download into a multipart upload, against
 /// `rclone copyurl`, and the upload alone (`rclone copyto` of a local copy); then a remote
 /// inspection of the uploaded zip, counting the bytes it reads.
-fn s3(target: &Path, options: &Options, report: &mut String) -> anyhow::Result<()> {
+fn s3(target: &Path, python: &Path, options: &Options, report: &mut String) -> anyhow::Result<()> {
     let replica = Replica::start(target, options.size, true)?;
     let emulators = Emulators::start(&root())?;
     let env = |key: &str| emulators.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default();
@@ -255,6 +275,13 @@ fn s3(target: &Path, options: &Options, report: &mut String) -> anyhow::Result<(
         "s3://test-bucket/bench/$RUN",
         &wyvern_env,
     )];
+    tools.push(python_download(
+        python,
+        "wyvern to S3 (Python API)",
+        &replica.api,
+        "s3://test-bucket/py/$RUN",
+        &emulators.env,
+    ));
     // Other tools get the presigned storage link (no token needed), as a user would paste it,
     // and the upload-only references a local copy of the zip.
     let link = replica.presigned_link()?;

@@ -18,6 +18,8 @@ pub const PYTHON_PACKAGES: &[&str] = &[
     "stream-zip==0.0.83",
     "pystac==1.12.1",
     "pytest==8.3.5",
+    "maturin==1.16.0",
+    "tqdm==4.70.1",
 ];
 /// Debian packages of the zip writers and readers (command, package).
 const DEBIAN: &[(&str, &str)] = &[("zip", "zip"), ("unzip", "unzip"), ("bsdtar", "libarchive-tools"), ("7zz", "7zip")];
@@ -42,6 +44,28 @@ pub fn venv(root: &Path) -> anyhow::Result<PathBuf> {
     )?;
     std::fs::write(&marker, wanted)?;
     Ok(dir)
+}
+
+/// Installs the Python package into `venv` with the documented command, `pip install ./python`
+/// (`release`: an optimised build, as users get; else a debug one, quicker to build). Both share
+/// `target/` with cargo. Returns the `PATH` that puts the venv first, for what runs in it.
+pub fn install_package(root: &Path, venv: &Path, release: bool) -> anyhow::Result<std::ffi::OsString> {
+    let bin = venv.join("bin");
+    // maturin's build backend runs the `maturin` the venv holds.
+    let path = std::env::join_paths(
+        std::iter::once(bin.clone()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )?;
+    let mut pip = Command::new(bin.join("pip"));
+    pip.current_dir(root)
+        .args(["install", "--quiet", "--disable-pip-version-check", "--no-build-isolation", "--force-reinstall"])
+        .args(["--no-deps", "./python"])
+        .env("PATH", &path);
+    if !release {
+        pip.env("MATURIN_PEP517_ARGS", "--profile dev");
+    }
+    let build = if release { "an optimised build" } else { "a debug build" };
+    crate::run(&format!("pip install ./python (the Python package, {build})"), &mut pip)?;
+    Ok(path)
 }
 
 /// Installs the Debian packages of the zip writers that are missing (`apt-get`, as root).

@@ -117,11 +117,27 @@ fn test() -> anyhow::Result<()> {
     }
     verbose.env("WYVERN_TEST_VERBOSE", "1").envs(emulators.env.iter().map(|(k, v)| (k, v)));
     run("the CLI tests again at -vvv: no secret in any output", &mut verbose)?;
+    python(&venv, &emulators.env)?;
     drop(emulators);
     if nextest {
         run("doc tests", cargo().args(["test", "--workspace", "--doc", "--quiet"]))?;
     }
     Ok(())
+}
+
+/// Installs the Python package (`pip install ./python`) and runs its pytest suite against the
+/// replica and the storage emulators, beside the cargo-built binary it must match.
+fn python(venv: &Path, emulators: &[(String, String)]) -> anyhow::Result<()> {
+    let path = corpus::install_package(&root(), venv, false)?;
+    run(
+        "the Python package's tests (pytest) against the replica and the storage emulators",
+        Command::new(venv.join("bin/python"))
+            .current_dir(root())
+            .args(["-m", "pytest", "python/tests", "-q", "-p", "no:cacheprovider"])
+            .env("PATH", &path)
+            .env("WYVERN_CARGO_BINARY", build_wyvern()?)
+            .envs(emulators.iter().map(|(k, v)| (k, v))),
+    )
 }
 
 /// The cargo-deny version `cargo xtask test` installs (builds on rustc 1.95).

@@ -105,13 +105,18 @@ impl Failure {
         }
     }
 
+    /// Its kind (the command's own failures are [`ErrorKind::Other`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Transfer(error) => error.kind(),
+            Self::Local { .. } => ErrorKind::Other,
+            Self::Api { source, .. } => ErrorKind::of_api(source),
+        }
+    }
+
     /// Its exit code.
     pub fn exit(&self) -> Exit {
-        match self {
-            Self::Transfer(error) => Exit::of(error),
-            Self::Local { .. } => Exit::Failure,
-            Self::Api { source, .. } => Exit::of_kind(ErrorKind::of_api(source)),
-        }
+        Exit::of_kind(self.kind())
     }
 
     /// What to do about it, when there is something.
@@ -137,68 +142,12 @@ impl<T, E: std::error::Error + Send + Sync + 'static> Context<T> for Result<T, E
 
 /// A failure and its causes, one line each, then its hint; on stderr.
 pub fn print(error: &(dyn std::error::Error + 'static), hint: Option<String>) {
-    let lines = causes(error);
+    let lines = wyvern_transfer::error_causes(error);
     errln!("error: {}", lines.first().map_or("", String::as_str));
     for cause in lines.iter().skip(1) {
         errln!("  caused by: {cause}");
     }
     if let Some(hint) = hint {
         errln!("hint: {hint}");
-    }
-}
-
-/// The error's causes as one line, for `--json` output.
-pub fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
-    causes(error).join(": ")
-}
-
-/// The messages of the chain, without repeats, with control characters escaped and the query
-/// strings of any URL in them cut off: storage libraries put URLs in their errors, and a query
-/// may hold a signature or a SAS token.
-fn causes(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
-    let mut lines: Vec<String> = Vec::new();
-    let mut cause = Some(error);
-    while let Some(current) = cause {
-        let text = redact_queries(&wyvern_core::printable(&current.to_string()));
-        if !text.is_empty() && lines.last() != Some(&text) {
-            lines.push(text);
-        }
-        cause = current.source();
-    }
-    lines
-}
-
-/// Cuts `?query` off every URL in a text.
-fn redact_queries(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(scheme) = rest.find("://") {
-        let url_end = rest[scheme..].find(char::is_whitespace).map_or(rest.len(), |end| scheme + end);
-        let url = &rest[..url_end];
-        match url.find('?') {
-            Some(query) => {
-                out.push_str(&url[..query]);
-                out.push_str("?…");
-            }
-            None => out.push_str(url),
-        }
-        rest = &rest[url_end..];
-    }
-    out.push_str(rest);
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_queries;
-
-    #[test]
-    fn queries_of_urls_are_cut() {
-        assert_eq!(
-            redact_queries("PUT https://a.blob.core.windows.net/c/x?sv=1&sig=SECRET in 2ms - 403: nope"),
-            "PUT https://a.blob.core.windows.net/c/x?… in 2ms - 403: nope"
-        );
-        assert_eq!(redact_queries("no url? fine"), "no url? fine");
-        assert_eq!(redact_queries("a http://h/p and s3://b/k?x=1"), "a http://h/p and s3://b/k?…");
     }
 }

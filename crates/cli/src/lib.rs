@@ -7,9 +7,9 @@
 #![allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
 
 mod args;
-mod auth;
+pub mod auth;
 mod commands;
-mod error;
+pub mod error;
 mod output;
 mod progress;
 mod report;
@@ -74,7 +74,7 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
             let exit = failure.exit();
             if json {
                 // Scripts reading --json see every failure on stdout, not only per-deliverable ones.
-                let line = serde_json::json!({ "status": "failed", "error": error::one_line(&failure), "exit_code": exit as u8 });
+                let line = serde_json::json!({ "status": "failed", "error": wyvern_transfer::error_line(&failure), "exit_code": exit as u8 });
                 output::out(format_args!("{line}"));
             }
             error::print(&failure, failure.hint_text());

@@ -202,7 +202,7 @@ impl Report {
                 verified: false,
                 from_receipt: false,
                 warnings: &[],
-                error: Some(error::one_line(error)),
+                error: Some(wyvern_transfer::error_line(error)),
             });
         }
         error::print(error, error.hint());

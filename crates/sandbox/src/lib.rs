@@ -11,6 +11,7 @@ mod server;
 pub mod tiff;
 
 pub use server::{
-    DEFAULT_DELIVERABLE_SIZE, Fault, OrderFault, OrderShape, RequestRecord, Sandbox, SandboxBuilder, Served,
-    TEST_DELIVERABLE, TEST_ORDER, TEST_PASSWORD, TEST_TOKEN, TEST_USERNAME, signature,
+    DEFAULT_DELIVERABLE_SIZE, Fault, OrderFault, OrderShape, PARTIAL_DELIVERABLES, PARTIAL_ORDER, PENDING_ORDER,
+    REJECTED_ORDER, RequestRecord, Sandbox, SandboxBuilder, Served, TEST_DELIVERABLE, TEST_ORDER, TEST_PASSWORD,
+    TEST_TOKEN, TEST_USERNAME, signature,
 };

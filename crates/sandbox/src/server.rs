@@ -24,6 +24,15 @@ use crate::generate::{Product, write_deliverable};
 pub const TEST_ORDER: &str = "00000000-0000-0000-0000-000000000000";
 /// The test order's deliverable.
 pub const TEST_DELIVERABLE: &str = "00000000-0000-0000-0000-000000000001";
+/// A completed, partially fulfilled order (nested status shape) with two deliverables.
+pub const PARTIAL_ORDER: &str = "00000000-0000-0000-0000-000000000010";
+/// Its deliverables.
+pub const PARTIAL_DELIVERABLES: [&str; 2] =
+    ["00000000-0000-0000-0000-000000000011", "00000000-0000-0000-0000-000000000012"];
+/// An order accepted and not fulfilled yet.
+pub const PENDING_ORDER: &str = "00000000-0000-0000-0000-000000000020";
+/// An order rejected (it will never be fulfilled).
+pub const REJECTED_ORDER: &str = "00000000-0000-0000-0000-000000000030";
 /// The bearer token the replica accepts unless told otherwise.
 pub const TEST_TOKEN: &str = "sandbox-token-0123456789abcdef";
 /// A user that can log in.
@@ -198,12 +207,11 @@ impl Default for SandboxBuilder {
             files: HashMap::new(),
             order_faults: HashMap::new(),
         };
-        let id = |n: u32| format!("00000000-0000-0000-0000-{n:012}");
         builder = builder
             .order(TEST_ORDER, "completed", Some("fulfilled"), OrderShape::Flat, &[TEST_DELIVERABLE])
-            .order(&id(10), "completed", Some("partially_fulfilled"), OrderShape::Nested, &[&id(11), &id(12)])
-            .order(&id(20), "accepted", None, OrderShape::Nested, &[])
-            .order(&id(30), "rejected", Some("invalid_geometry"), OrderShape::Flat, &[]);
+            .order(PARTIAL_ORDER, "completed", Some("partially_fulfilled"), OrderShape::Nested, &PARTIAL_DELIVERABLES)
+            .order(PENDING_ORDER, "accepted", None, OrderShape::Nested, &[])
+            .order(REJECTED_ORDER, "rejected", Some("invalid_geometry"), OrderShape::Flat, &[]);
         builder
     }
 }

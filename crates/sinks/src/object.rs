@@ -218,7 +218,10 @@ impl Parts {
     }
 
     async fn abort(mut self) -> object_store::Result<()> {
-        self.sending.shutdown().await;
+        // Parts in flight are let finish (their failures do not matter now): a part the store
+        // is still receiving when the abort arrives can outlive the upload (S3's documentation
+        // says as much), and would be kept, and billed, with nothing to complete it.
+        while self.sending.join_next().await.is_some() {}
         self.upload.abort().await
     }
 }

@@ -135,6 +135,21 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Its name in snake case (`not_ready`, `auth`...), as the Python package shows it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotReady => "not_ready",
+            Self::Auth => "auth",
+            Self::NotFound => "not_found",
+            Self::Corrupt => "corrupt",
+            Self::Destination => "destination",
+            Self::Network => "network",
+            Self::Invalid => "invalid",
+            Self::Interrupted => "interrupted",
+            Self::Other => "other",
+        }
+    }
+
     /// The kind of an API failure.
     pub fn of_api(error: &ApiError) -> Self {
         match error {
@@ -229,5 +244,61 @@ impl Error {
 impl From<VerifyError> for Error {
     fn from(source: VerifyError) -> Self {
         Self::Corrupt { source, named: false }
+    }
+}
+
+/// The messages of an error and its causes, without repeats, with control characters escaped
+/// and the query strings of any URL in them cut off: storage libraries put URLs in their
+/// errors, and a query may hold a signature or a SAS token.
+pub fn error_causes(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        let text = redact_queries(&wyvern_core::printable(&current.to_string()));
+        if !text.is_empty() && lines.last() != Some(&text) {
+            lines.push(text);
+        }
+        cause = current.source();
+    }
+    lines
+}
+
+/// An error and its causes on one line, `: `-separated (see [`error_causes`]).
+pub fn error_line(error: &(dyn std::error::Error + 'static)) -> String {
+    error_causes(error).join(": ")
+}
+
+/// Cuts `?query` off every URL in a text.
+fn redact_queries(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(scheme) = rest.find("://") {
+        let url_end = rest[scheme..].find(char::is_whitespace).map_or(rest.len(), |end| scheme + end);
+        let url = &rest[..url_end];
+        match url.find('?') {
+            Some(query) => {
+                out.push_str(&url[..query]);
+                out.push_str("?…");
+            }
+            None => out.push_str(url),
+        }
+        rest = &rest[url_end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_queries;
+
+    #[test]
+    fn queries_of_urls_are_cut() {
+        assert_eq!(
+            redact_queries("PUT https://a.blob.core.windows.net/c/x?sv=1&sig=SECRET in 2ms - 403: nope"),
+            "PUT https://a.blob.core.windows.net/c/x?… in 2ms - 403: nope"
+        );
+        assert_eq!(redact_queries("no url? fine"), "no url? fine");
+        assert_eq!(redact_queries("a http://h/p and s3://b/k?x=1"), "a http://h/p and s3://b/k?…");
     }
 }

@@ -44,26 +44,10 @@ mod zipfile;
 pub use batch::{
     Batch, Done, deliverable_id, extract, inspect, open_destination, order_jobs, orders, registry, verify, wait,
 };
-pub use error::{Error, ErrorKind};
+pub use error::{Error, ErrorKind, error_causes, error_line};
 pub use job::{Extracted, IfExists, Job, Options, Outcome, Receipt};
 pub use observer::{Meter, Observer, Silent};
 pub use shard::Shard;
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// An error and its causes on one line, `: `-separated, with control characters escaped (for
-/// warnings and one-line reports).
-pub fn error_line(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = wyvern_core::printable(&error.to_string()).into_owned();
-    let mut cause = error.source();
-    while let Some(current) = cause {
-        let text = wyvern_core::printable(&current.to_string()).into_owned();
-        if !text.is_empty() && !line.ends_with(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        cause = current.source();
-    }
-    line
-}

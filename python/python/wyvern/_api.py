@@ -1,0 +1,281 @@
+"""The documented API: :class:`Client`, :class:`Order`, :class:`Result`, :func:`inspect` and
+:func:`verify`, on top of the native engine (``wyvern._native``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+
+from . import _native
+from ._native import VerificationError
+from ._progress import log, observer
+
+PathOrUrl = Union[str, "os.PathLike[str]"]
+
+__all__ = ["Client", "Order", "Result", "inspect", "verify"]
+
+
+@dataclass(frozen=True)
+class Order:
+    """An order, as the API describes it."""
+
+    id: str
+    """The order id."""
+    status: Optional[str]
+    """``pending``, ``accepted``, ``completed``, ``rejected``, ``cancelled``... (``None`` when
+    the API gave none)."""
+    reason_code: Optional[str]
+    """Why it has that status: ``fulfilled`` and ``partially_fulfilled`` mean deliverables."""
+    product_id: Optional[str]
+    """The product ordered."""
+    datetime: Optional[str]
+    """The acquisition window."""
+    deliverables: List[str] = field(default_factory=list)
+    """The ids of its deliverables (empty until it is fulfilled)."""
+
+    @classmethod
+    def _from_json(cls, text: str) -> "Order":
+        return cls(**json.loads(text))
+
+
+@dataclass(frozen=True)
+class Result:
+    """A deliverable at its destination: fetched in this call, or already there."""
+
+    order_id: Optional[str]
+    """Its order."""
+    deliverable_id: str
+    """The deliverable."""
+    destination: str
+    """Where it is: the zip (``.../<order_id>/<deliverable_id>.zip``), or with ``extract`` the
+    folder of its members."""
+    status: str
+    """``"downloaded"`` (in this call) or ``"skipped"`` (there already, as its receipt says)."""
+    bytes: int
+    """The zip's size."""
+    sha256: str
+    """The zip's SHA-256, lowercase hex (of a skipped one: its receipt's)."""
+    verified: bool
+    """Whether the zip was verified while it streamed."""
+    warnings: Tuple[str, ...] = ()
+    """What verification could not check, or checked only weakly."""
+
+    @classmethod
+    def _from_dict(cls, value: Dict[str, Any]) -> "Result":
+        return cls(**{**value, "warnings": tuple(value.get("warnings", ()))})
+
+
+def _results(answer: Tuple[str, List[BaseException], List[str]]) -> List[Result]:
+    """The results of a transfer; raises the first failure, with every result and failure
+    attached (``error.results``, ``error.errors``)."""
+    text, errors, not_ready = answer
+    results = [Result._from_dict(value) for value in json.loads(text)]
+    for order_id in not_ready:
+        log.info("order %s is not ready: skipped", order_id)
+    if errors:
+        first = errors[0]
+        first.results = results  # type: ignore[attr-defined]
+        first.errors = errors  # type: ignore[attr-defined]
+        raise first
+    return results
+
+
+class Client:
+    """A client of Wyvern's tasking API.
+
+    Args:
+        token: The bearer token. When ``None``: the file named by ``$WYVERN_TOKEN_FILE``, else
+            ``$WYVERN_TOKEN``, else the token ``wyvern auth login`` stored for this API.
+        api_url: The API's base URL. When ``None``: ``$WYVERN_API_URL``, else the sandbox API
+            with ``sandbox=True``, else https://api.wyvern.space.
+        sandbox: Use Wyvern's sandbox API.
+        retries: Retries of a failed request or stalled download before giving up (default 5).
+        connections: Ranged requests in flight per deliverable on a slow link (default 6).
+        ca_cert: A PEM file of private certificate authorities to trust beside the system's
+            (default ``$WYVERN_CA_CERT``).
+        allow_http: Accept a plain ``http://`` API on a host other than loopback (sends the token
+            in clear).
+
+    Raises:
+        AuthError: No token was given or found.
+    """
+
+    def __init__(
+        self,
+        token: Optional[str] = None,
+        api_url: Optional[str] = None,
+        sandbox: bool = False,
+        *,
+        retries: Optional[int] = None,
+        connections: Optional[int] = None,
+        ca_cert: Optional[PathOrUrl] = None,
+        allow_http: bool = False,
+    ) -> None:
+        url = api_url or os.environ.get("WYVERN_API_URL") or (
+            _native.SANDBOX_API_URL if sandbox else _native.PRODUCTION_API_URL
+        )
+        token_file = os.environ.get("WYVERN_TOKEN_FILE") if token is None else None
+        ca_cert = ca_cert if ca_cert is not None else os.environ.get("WYVERN_CA_CERT")
+        self._native = _native.Client(
+            url,
+            token=token,
+            token_file=token_file,
+            retries=retries,
+            connections=connections,
+            ca_cert=os.fspath(ca_cert) if ca_cert is not None else None,
+            allow_http=allow_http,
+        )
+
+    def __repr__(self) -> str:
+        return f"wyvern.Client(api_url={self.api_url!r})"
+
+    @property
+    def api_url(self) -> str:
+        """The API's base URL."""
+        return self._native.api_url
+
+    def order(self, order_id: str) -> Order:
+        """The order ``order_id``: its status, reason and deliverables.
+
+        Raises:
+            NotFoundError: No such order on this API.
+            AuthError: The token was refused.
+        """
+        return Order._from_json(self._native.order(order_id))
+
+    def download(
+        self,
+        order_id: str,
+        to: PathOrUrl = ".",
+        extract: bool = False,
+        verify: bool = True,
+        *,
+        if_exists: str = "skip",
+        progress: bool = False,
+    ) -> List[Result]:
+        """Fetches every deliverable of a fulfilled order to ``to``/<order_id>/<deliverable_id>.zip,
+        as ``wyvern order download`` does.
+
+        Each zip streams straight to its destination, is verified on the way (CRC-32s, STAC
+        sizes and checksums, GeoTIFF headers) and appears under its name only when whole, with
+        a receipt beside it; one already there with a matching receipt is skipped.
+
+        Args:
+            order_id: The order.
+            to: A folder, or a bucket URL: ``s3://bucket/prefix``, ``gs://...``, ``az://...``
+                (credentials from the usual environment variables).
+            extract: Write each zip's members to a folder named after it instead of the zip.
+            verify: Verify while downloading (extraction always does).
+            if_exists: ``"skip"`` (when the receipt matches), ``"overwrite"`` or ``"fail"``.
+            progress: Show a progress bar per deliverable (when tqdm is installed).
+
+        Returns:
+            A :class:`Result` per deliverable.
+
+        Raises:
+            NotReadyError: The order is not fulfilled.
+            VerificationError: A zip is not whole and consistent (nothing of it was kept).
+            WyvernError: Anything else; ``error.results`` holds the deliverables that made it.
+        """
+        return _results(
+            self._native.transfer(
+                [order_id],
+                os.fspath(to),
+                extract=extract,
+                verify=verify,
+                if_exists=if_exists,
+                concurrency=1,
+                shard=None,
+                strict=True,
+                observer=observer(progress),
+            )
+        )
+
+    def sync(
+        self,
+        order_ids: Optional[Iterable[str]] = None,
+        to: PathOrUrl = ".",
+        all: bool = False,
+        concurrency: int = 4,
+        shard: Optional[str] = None,
+        *,
+        extract: bool = False,
+        verify: bool = True,
+        if_exists: str = "skip",
+        progress: bool = False,
+    ) -> List[Result]:
+        """Brings ``to`` up to date with the deliverables of fulfilled orders, as ``wyvern sync``
+        does: what is there (as its receipt says) is skipped, orders not ready yet are skipped
+        (logged at INFO), the rest is fetched ``concurrency`` at a time.
+
+        Args:
+            order_ids: The orders; with ``all=True``, every order the account can list.
+            to: A folder or a bucket URL (see :meth:`download`).
+            all: Sync every order the account can list.
+            concurrency: Deliverables (and orders) in flight at once.
+            shard: ``"K/N"``: only the deliverables of shard K of N, for N machines sharing one
+                sync.
+            extract, verify, if_exists, progress: As for :meth:`download`.
+
+        Returns:
+            A :class:`Result` per deliverable.
+
+        Raises:
+            WyvernError: (or a subclass) The first failure, after every other deliverable was
+                tried; ``error.results`` holds those that made it, ``error.errors`` every failure.
+        """
+        if all == (order_ids is not None):
+            raise ValueError("give order_ids, or all=True (not both)")
+        ids = None if order_ids is None else [str(order_id) for order_id in order_ids]
+        return _results(
+            self._native.transfer(
+                ids,
+                os.fspath(to),
+                extract=extract,
+                verify=verify,
+                if_exists=if_exists,
+                concurrency=concurrency,
+                shard=shard,
+                strict=False,
+                observer=observer(progress),
+            )
+        )
+
+    def wait(self, order_id: str, timeout: Optional[float] = None, *, interval: float = 30.0) -> Order:
+        """Waits until the order is completed and fulfilled, polling every ``interval`` seconds.
+
+        Returns:
+            The fulfilled :class:`Order`.
+
+        Raises:
+            NotReadyError: The order will not be fulfilled, or ``timeout`` seconds passed.
+        """
+        return Order._from_json(self._native.wait(order_id, timeout=timeout, interval=interval))
+
+
+def inspect(path_or_url: PathOrUrl) -> Dict[str, Any]:
+    """What a deliverable zip holds (members, STAC items, GeoTIFF headers), read from its
+    directory and headers only (a few ranged reads of an object in a bucket): the object
+    ``wyvern inspect --json`` prints. Problems seen in the headers are listed in
+    ``["problems"]``; :func:`verify` reads every byte.
+    """
+    return json.loads(_native.inspect(os.fspath(path_or_url)))
+
+
+def verify(path_or_url: PathOrUrl, *, progress: bool = False) -> Dict[str, Any]:
+    """Reads a deliverable zip whole and checks it (CRC-32s, STAC sizes and checksums, GeoTIFF
+    headers): the object ``wyvern verify --json`` prints.
+
+    Raises:
+        VerificationError: The zip is not whole and consistent; ``error.inspection`` holds the
+            object when the zip could be read to its end (else ``None``).
+    """
+    try:
+        return json.loads(_native.verify(os.fspath(path_or_url), observer=observer(progress)))
+    except VerificationError as error:
+        text = getattr(error, "inspection", None)
+        error.inspection = json.loads(text) if isinstance(text, str) else None  # type: ignore[attr-defined]
+        raise
+

@@ -1,0 +1,63 @@
+"""Type stubs of the native engine. The documented API is in ``wyvern`` itself."""
+
+from typing import Any, Dict, List, Optional, Tuple
+
+__version__: str
+PRODUCTION_API_URL: str
+SANDBOX_API_URL: str
+SANDBOX_TOKEN: str
+SANDBOX_ORDER: str
+SANDBOX_DELIVERABLE: str
+SANDBOX_PARTIAL_ORDER: str
+SANDBOX_PARTIAL_DELIVERABLES: List[str]
+SANDBOX_PENDING_ORDER: str
+SANDBOX_REJECTED_ORDER: str
+
+class WyvernError(Exception):
+    hint: Optional[str]
+    kind: str
+    retryable: bool
+
+class NotReadyError(WyvernError): ...
+class AuthError(WyvernError): ...
+class NotFoundError(WyvernError): ...
+class VerificationError(WyvernError): ...
+
+class Client:
+    def __init__(
+        self,
+        api_url: str,
+        token: Optional[str] = None,
+        token_file: Optional[str] = None,
+        retries: Optional[int] = None,
+        connections: Optional[int] = None,
+        ca_cert: Optional[str] = None,
+        allow_http: bool = False,
+    ) -> None: ...
+    @property
+    def api_url(self) -> str: ...
+    def order(self, order_id: str) -> str: ...
+    def wait(self, order_id: str, timeout: Optional[float] = None, interval: float = 30.0) -> str: ...
+    def transfer(
+        self,
+        order_ids: Optional[List[str]],
+        to: str,
+        *,
+        extract: bool,
+        verify: bool,
+        if_exists: str,
+        concurrency: int,
+        shard: Optional[str],
+        strict: bool,
+        observer: Any = None,
+    ) -> Tuple[str, List[WyvernError], List[str]]: ...
+
+class Sandbox:
+    def __init__(self, deliverable_size: Optional[int] = None, faults: Optional[Dict[str, str]] = None) -> None: ...
+    @property
+    def api_url(self) -> str: ...
+    def close(self) -> None: ...
+
+def cli(argv: List[str]) -> int: ...
+def inspect(zip: str) -> str: ...
+def verify(zip: str, observer: Any = None) -> str: ...

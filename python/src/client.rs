@@ -1,0 +1,255 @@
+//! The API client and the zip functions. Values cross to Python as JSON text (orders, results,
+//! inspections: the shapes the CLI's `--json` prints), which the Python side turns into its
+//! documented types.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use pyo3::prelude::*;
+use serde_json::{Value, json};
+use wyvern_core::{Error as ApiError, Order, OrderId, RetryPolicy, Token};
+use wyvern_sinks::Sink;
+use wyvern_transfer::{
+    Batch, Done, ErrorKind, IfExists, Observer, Options, Shard, Silent, open_destination, order_jobs, registry,
+};
+
+use crate::errors::{self, OrRaise};
+use crate::observer::PyObserver;
+use crate::{block_on, runtime};
+
+/// How long an interrupted call waits for the aborts of its uploads.
+const SETTLE: Duration = Duration::from_secs(60);
+
+/// An API client holding its token.
+#[pyclass(module = "wyvern._native", frozen)]
+#[derive(Debug)]
+pub struct Client {
+    client: wyvern_core::Client,
+}
+
+fn invalid(message: impl Into<String>, hint: &str) -> PyErr {
+    errors::exception(ErrorKind::Invalid, message.into(), Some(hint.to_owned()))
+}
+
+fn order_id(text: &str) -> PyResult<OrderId> {
+    text.parse().map_err(|e: wyvern_core::InvalidId| invalid(e.to_string(), "give an order id (a UUID)"))
+}
+
+fn observer(observer: Option<Py<PyAny>>) -> Arc<dyn Observer> {
+    match observer {
+        Some(observer) => Arc::new(PyObserver::new(observer)),
+        None => Arc::new(Silent),
+    }
+}
+
+/// An order as the Python `Order` type holds it.
+fn order_json(order: &Order) -> String {
+    json!({
+        "id": order.id.as_str(),
+        "status": order.status.as_ref().map(|s| s.as_str()),
+        "reason_code": order.reason_code.as_ref().map(|r| r.as_str()),
+        "product_id": order.product_id,
+        "datetime": order.datetime,
+        "deliverables": order.deliverables().iter().map(|d| d.id.as_str().to_owned()).collect::<Vec<_>>(),
+    })
+    .to_string()
+}
+
+/// A deliverable that arrived (or was there), as the CLI's `--json` line says it.
+fn result_json(done: &Done, outcome: &wyvern_transfer::Outcome) -> Value {
+    let receipt = outcome.receipt();
+    json!({
+        "order_id": receipt.order_id,
+        "deliverable_id": receipt.deliverable_id,
+        "destination": done.destination,
+        "status": outcome.status(),
+        "bytes": receipt.bytes,
+        "sha256": receipt.sha256,
+        "verified": receipt.verified,
+        "warnings": receipt.warnings,
+    })
+}
+
+/// Waits for the clean-ups of `sink`'s dropped uploads, whatever became of the call (not
+/// interruptible: this is what leaves nothing half-written).
+fn settle(py: Python<'_>, sink: &Arc<dyn Sink>) -> PyResult<()> {
+    let runtime = runtime()?;
+    py.detach(|| {
+        runtime.block_on(async {
+            if tokio::time::timeout(SETTLE, sink.settle()).await.is_err() {
+                tracing::warn!("some interrupted uploads could not be aborted within {SETTLE:?}");
+            }
+        });
+    });
+    Ok(())
+}
+
+#[pymethods]
+impl Client {
+    /// A client of `api_url`. The token is `token`, else the file `token_file`, else
+    /// `$WYVERN_TOKEN`, else the `wyvern auth login` cache for this API.
+    #[new]
+    #[allow(clippy::too_many_arguments)] // the Python signature, keywords all
+    #[pyo3(signature = (api_url, token=None, token_file=None, retries=None, connections=None, ca_cert=None, allow_http=false))]
+    fn new(
+        py: Python<'_>,
+        api_url: String,
+        token: Option<String>,
+        token_file: Option<PathBuf>,
+        retries: Option<u32>,
+        connections: Option<usize>,
+        ca_cert: Option<PathBuf>,
+        allow_http: bool,
+    ) -> PyResult<Self> {
+        let pem = match &ca_cert {
+            Some(path) => Some(std::fs::read(path).map_err(|e| {
+                invalid(format!("reading the CA certificates {}: {e}", path.display()), "give a PEM file")
+            })?),
+            None => None,
+        };
+        let build = |token: Option<Token>| {
+            let mut builder = wyvern_core::Client::builder().base_url(&api_url).token(token).allow_http(allow_http);
+            if let Some(retries) = retries {
+                builder = builder.retry_policy(RetryPolicy { max_retries: retries, ..RetryPolicy::default() });
+            }
+            if let Some(connections) = connections {
+                builder = builder.connections(connections);
+            }
+            if let Some(pem) = &pem {
+                builder = builder.ca_certificates(pem.clone());
+            }
+            builder.build().or_raise()
+        };
+        let anonymous = build(None)?;
+        let token = match token {
+            Some(token) => Token::new(token),
+            None => block_on(py, async {
+                wyvern_cli::auth::resolve(token_file.as_deref(), &anonymous).await.map_err(|f| errors::cli(&f))
+            })?,
+        };
+        let token = token.ok_or(ApiError::MissingToken).or_raise()?;
+        Ok(Self { client: build(Some(token))? })
+    }
+
+    /// The API's base URL.
+    #[getter]
+    fn api_url(&self) -> String {
+        self.client.base_url().to_string()
+    }
+
+    /// The order, as JSON.
+    fn order(&self, py: Python<'_>, order_id: &str) -> PyResult<String> {
+        let id = self::order_id(order_id)?;
+        let order = block_on(py, async { self.client.order(&id).await.or_raise() })?;
+        Ok(order_json(&order))
+    }
+
+    /// Waits until the order is fulfilled (its JSON) or can no longer be, or `timeout` seconds
+    /// pass.
+    #[pyo3(signature = (order_id, timeout=None, interval=30.0))]
+    fn wait(&self, py: Python<'_>, order_id: &str, timeout: Option<f64>, interval: f64) -> PyResult<String> {
+        let id = self::order_id(order_id)?;
+        let seconds = |value: f64, name: &str| {
+            Duration::try_from_secs_f64(value).map_err(|_| {
+                invalid(format!("{name} {value} is not a duration in seconds"), "give a number of seconds, at least 0")
+            })
+        };
+        let interval = seconds(interval, "interval")?.max(Duration::from_millis(100));
+        let timeout = timeout.map(|t| seconds(t, "timeout")).transpose()?;
+        let order = block_on(py, async {
+            let changed =
+                |order: &Order| tracing::info!("order {}: {:?} ({:?})", order.id, order.status, order.reason_code);
+            wyvern_transfer::wait(&self.client, &id, interval, timeout, changed).await.or_raise()
+        })?;
+        Ok(order_json(&order))
+    }
+
+    /// Fetches the deliverables of `order_ids` (every order the account lists when `None`) into
+    /// `to`. Returns the results as JSON, the exceptions of the deliverables (or orders) that
+    /// failed, and the orders skipped as not ready (with `strict`, those are failures).
+    #[pyo3(signature = (order_ids, to, *, extract, verify, if_exists, concurrency, shard, strict, observer=None))]
+    #[allow(clippy::too_many_arguments)] // the Python signature, keywords all
+    fn transfer(
+        &self,
+        py: Python<'_>,
+        order_ids: Option<Vec<String>>,
+        to: &str,
+        extract: bool,
+        verify: bool,
+        if_exists: &str,
+        concurrency: usize,
+        shard: Option<&str>,
+        strict: bool,
+        observer: Option<Py<PyAny>>,
+    ) -> PyResult<(String, Vec<Py<PyAny>>, Vec<String>)> {
+        let ids = order_ids.map(|ids| ids.iter().map(|id| order_id(id)).collect::<PyResult<Vec<_>>>()).transpose()?;
+        let if_exists: IfExists = if_exists.parse().map_err(|e: String| invalid(e, "give skip, overwrite or fail"))?;
+        let shard: Option<Shard> =
+            shard.map(str::parse).transpose().map_err(|e: String| invalid(e, "give K/N, e.g. 0/4"))?;
+        if extract && !verify {
+            return Err(invalid("extract needs verify", "extraction always verifies: leave verify=True"));
+        }
+        let options = Options { if_exists, verify, extract };
+        let concurrency = concurrency.max(1);
+        let sink = block_on(py, async { open_destination(&registry(), to).await.or_raise() })?;
+        let batch = Batch::new(self.client.clone(), sink.clone(), options).observed(self::observer(observer));
+        let work = async {
+            let mut failures = Vec::new();
+            let mut not_ready = Vec::new();
+            let mut jobs = Vec::new();
+            let mut orders = std::pin::pin!(wyvern_transfer::orders(&self.client, ids, concurrency).await.or_raise()?);
+            while let Some((id, order)) = orders.next().await {
+                match order.and_then(|order| order_jobs(&order, shard, batch.observer())) {
+                    Ok(more) => jobs.extend(more),
+                    Err(e) if !strict && e.kind() == ErrorKind::NotReady => not_ready.push(id.to_string()),
+                    Err(e) => failures.push(e),
+                }
+            }
+            let done: Vec<Done> = batch.run(jobs, concurrency).collect().await;
+            Ok((done, failures, not_ready))
+        };
+        let finished = block_on(py, work);
+        settle(py, &sink)?;
+        let (done, failures, not_ready) = finished?;
+        let mut results = Vec::new();
+        let mut raised: Vec<Py<PyAny>> =
+            failures.iter().map(|e| errors::transfer(e).into_value(py).into_any()).collect();
+        for done in &done {
+            match &done.result {
+                Ok(outcome) => results.push(result_json(done, outcome)),
+                Err(e) => raised.push(errors::transfer(e).into_value(py).into_any()),
+            }
+        }
+        Ok((Value::Array(results).to_string(), raised, not_ready))
+    }
+}
+
+/// The inspection of a zip (a path or a sink URL), as JSON: `wyvern inspect --json`.
+#[pyfunction]
+pub fn inspect(py: Python<'_>, zip: &str) -> PyResult<String> {
+    let inspection = block_on(py, async { wyvern_transfer::inspect(&registry(), zip).await.or_raise() })?;
+    Ok(serde_json::to_string(&inspection).unwrap_or_default())
+}
+
+/// The verification of a zip (a path or a sink URL), as JSON: `wyvern verify --json`. A zip
+/// that is not whole and consistent raises `VerificationError` (its `inspection` attribute
+/// holds the JSON, when the zip could be read to the end).
+#[pyfunction]
+#[pyo3(signature = (zip, observer=None))]
+pub fn verify(py: Python<'_>, zip: &str, observer: Option<Py<PyAny>>) -> PyResult<String> {
+    let observer = self::observer(observer);
+    let inspection = block_on(py, async { wyvern_transfer::verify(&registry(), zip, &*observer).await.or_raise() })?;
+    let text = serde_json::to_string(&inspection).unwrap_or_default();
+    if inspection.problems.is_empty() {
+        return Ok(text);
+    }
+    let error = wyvern_transfer::Error::Corrupt {
+        source: wyvern_unpack::VerifyError::Problems(inspection.problems),
+        named: true,
+    };
+    let raised = errors::transfer(&error);
+    raised.value(py).setattr("inspection", text)?;
+    Err(raised)
+}
