@@ -18,7 +18,7 @@ use crate::ids::{DeliverableId, OrderId};
 use crate::model::Order;
 use crate::retry::RetryPolicy;
 use crate::token::Token;
-use crate::transport::{HostSlots, Parallel, Resume, Transport, read_body};
+use crate::transport::{HostSlots, Inner, Parallel, Resume, Transport, read_body};
 use crate::url_redact::redact_url;
 
 /// Wyvern's production API (not confirmed by public docs; override with `--api-url`).
@@ -189,7 +189,15 @@ impl ClientBuilder {
             .map_err(|source| Error::Transport { url: redact_url(&base), source: Box::new(source) })?;
         let host_slots = self.downloads_per_host.map(|per_host| HostSlots { per_host, hosts: Mutex::default() });
         let parallel = Parallel { connections: self.connections, segment_size: self.segment_size };
-        let transport = Transport::new(http, base, self.token, self.retry, host_slots, parallel, self.low_speed);
+        let transport = Transport::new(Inner {
+            http,
+            base,
+            token: self.token,
+            retry: self.retry,
+            host_slots,
+            parallel,
+            low_speed: self.low_speed,
+        });
         Ok(Client { transport })
     }
 }

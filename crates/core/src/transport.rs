@@ -31,14 +31,15 @@ pub(crate) struct Transport {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    http: reqwest::Client,
-    base: Url,
-    token: Option<Token>,
-    retry: RetryPolicy,
-    host_slots: Option<HostSlots>,
-    parallel: Parallel,
-    low_speed: Option<LowSpeed>,
+/// What a transport is made of (see [`crate::ClientBuilder::build`]).
+pub(crate) struct Inner {
+    pub http: reqwest::Client,
+    pub base: Url,
+    pub token: Option<Token>,
+    pub retry: RetryPolicy,
+    pub host_slots: Option<HostSlots>,
+    pub parallel: Parallel,
+    pub low_speed: Option<LowSpeed>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -81,17 +82,8 @@ pub(crate) struct Resume<'a> {
 }
 
 impl Transport {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        http: reqwest::Client,
-        base: Url,
-        token: Option<Token>,
-        retry: RetryPolicy,
-        host_slots: Option<HostSlots>,
-        parallel: Parallel,
-        low_speed: Option<LowSpeed>,
-    ) -> Self {
-        Self { inner: Arc::new(Inner { http, base, token, retry, host_slots, parallel, low_speed }) }
+    pub fn new(inner: Inner) -> Self {
+        Self { inner: Arc::new(inner) }
     }
 
     /// The API's base URL.
