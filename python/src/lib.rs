@@ -3,7 +3,7 @@
 //! with the GIL released, on one Tokio runtime shared by the calls of all threads.
 //!
 //! Calls wait for their work on the calling thread and look for signals every
-//! [`SIGNAL_POLL`]: Ctrl-C raises `KeyboardInterrupt` within that time, after the transfers in
+//! 100 ms: Ctrl-C raises `KeyboardInterrupt` within that time, after the transfers in
 //! flight were dropped and their uploads aborted ([`Sink::settle`](wyvern_sinks::Sink::settle)).
 
 mod client;
