@@ -153,11 +153,15 @@ async fn one_gib_to_s3_in_flat_memory() {
     assert_eq!(run.code, 0, "{run:#?}");
     let after_big = children_peak_rss();
     eprintln!(
-        "peak RSS of wyvern: {} MiB for 64 MiB, {} MiB for 1 GiB (max so far)",
+        "peak RSS of wyvern: {} MiB for 64 MiB, {} MiB for 1 GiB (max so far); {} requests",
         after_small >> 20,
-        after_big >> 20
+        after_big >> 20,
+        world.deliverable_requests(TEST_DELIVERABLE).len()
     );
-    assert!(after_big < after_small + (32 << 20), "memory grew with size: {after_small} -> {after_big}");
+    // Bounded by design (parts in flight, queues): about 40 MiB of buffers whatever the size.
+    // The allocator's arenas add up to 30 MiB of noise from run to run, hence the margin; a
+    // deliverable held in memory would add a gigabyte.
+    assert!(after_big < after_small + (48 << 20), "memory grew with size: {after_small} -> {after_big}");
     assert!(after_big < 256 << 20, "peak RSS {after_big}");
     let object = sink(&url).head(&path(&format!("{TEST_DELIVERABLE}.zip"))).await.expect("head").expect("uploaded");
     assert_eq!(object.size, big.len);
