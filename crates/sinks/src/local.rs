@@ -27,6 +27,9 @@ const WRITE_BUFFER: usize = 256 << 10;
 const WRITEBACK_EVERY: u64 = 64 << 20;
 /// Temporary files are `.<name>.<32 hex digits>.wyvern-part`.
 const PART_SUFFIX: &str = ".wyvern-part";
+/// ...created as `.<name>.<32 hex digits>.wyvern-new`, and renamed once locked, so that no other
+/// run ever sees an unlocked partial file of a live writer (and continues it).
+const NEW_SUFFIX: &str = ".wyvern-new";
 /// The final name is cut to this many bytes in a temporary name (names are at most 255 bytes).
 const NAME_IN_PART: usize = 180;
 
@@ -142,29 +145,38 @@ impl LocalSink {
         }
     }
 
-    /// A new temporary file beside `relative`, created exclusively; returns its relative path.
+    /// A new temporary file beside `relative`, created exclusively and locked before it takes
+    /// its partial name; returns its relative path.
     fn create_part(&self, dir: &Dir, relative: &Path) -> Result<(PathBuf, std::fs::File)> {
         let name = relative.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         for attempt in 0..3 {
             self.folders(dir, relative, true)?;
-            let temp = relative.with_file_name(format!(
-                "{}{}{PART_SUFFIX}",
-                part_prefix(&name),
-                uuid::Uuid::new_v4().simple()
-            ));
+            let stem = format!("{}{}", part_prefix(&name), uuid::Uuid::new_v4().simple());
+            let (new, temp) = (
+                relative.with_file_name(format!("{stem}{NEW_SUFFIX}")),
+                relative.with_file_name(format!("{stem}{PART_SUFFIX}")),
+            );
             let mut options = OpenOptions::new();
             options.read(true).write(true).create_new(true);
             #[cfg(unix)]
             cap_std::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            match dir.open_with(&temp, &options) {
+            match dir.open_with(&new, &options) {
                 Ok(file) => {
                     let file = file.into_std();
-                    file.try_lock().map_err(|e| io_error("locking", &self.shown(&temp))(io::Error::from(e)))?;
+                    let named = file
+                        .try_lock()
+                        .map_err(io::Error::from)
+                        .and_then(|()| dir.rename(&new, dir, &temp))
+                        .map_err(io_error("creating", &self.shown(&temp)));
+                    if let Err(e) = named {
+                        let _ = dir.remove_file(&new);
+                        return Err(e);
+                    }
                     return Ok((temp, file));
                 }
                 // Its folder was removed meanwhile (an upload beside it was aborted): again.
                 Err(e) if e.kind() == io::ErrorKind::NotFound && attempt < 2 => {}
-                Err(e) => return Err(io_error("creating", &self.shown(&temp))(e)),
+                Err(e) => return Err(io_error("creating", &self.shown(&new))(e)),
             }
         }
         unreachable!("the last attempt returns")
@@ -200,14 +212,24 @@ fn part_prefix(name: &str) -> String {
     format!(".{}.", &name[..end])
 }
 
-/// Whether a file name is one of this sink's temporary names.
-fn is_part(name: &str) -> bool {
+/// Whether a file name is `.<name>.<32 hex digits><suffix>`.
+fn is_temporary_with(name: &str, suffix: &str) -> bool {
     name.starts_with('.')
-        && name.strip_suffix(PART_SUFFIX).is_some_and(|stem| {
+        && name.strip_suffix(suffix).is_some_and(|stem| {
             stem.len() > 33
                 && stem.as_bytes()[stem.len() - 33] == b'.'
                 && stem[stem.len() - 32..].bytes().all(|b| b.is_ascii_hexdigit())
         })
+}
+
+/// Whether a file name is one of this sink's partial files (which a later run may continue).
+fn is_part(name: &str) -> bool {
+    is_temporary_with(name, PART_SUFFIX)
+}
+
+/// Whether a file name is one of this sink's temporary names (partial, or being created).
+fn is_temporary(name: &str) -> bool {
+    is_part(name) || is_temporary_with(name, NEW_SUFFIX)
 }
 
 /// Whether a temporary file is one this user created as this sink creates them (a regular file
@@ -446,7 +468,7 @@ impl LocalSink {
             let kind = entry.file_type().map_err(io_error("reading metadata of", &self.shown(&path)))?;
             if kind.is_dir() {
                 self.walk(dir, &path, found)?;
-            } else if kind.is_file() && !is_part(&name) && !name.starts_with(".wyvern-check-") {
+            } else if kind.is_file() && !is_temporary(&name) && !name.starts_with(".wyvern-check-") {
                 let meta = entry.metadata().map_err(io_error("reading metadata of", &self.shown(&path)))?;
                 let text: Vec<_> = path.components().map(|c| c.as_os_str().to_string_lossy()).collect();
                 if let Ok(object) = ObjectPath::parse(&text.join("/")) {
@@ -620,7 +642,7 @@ impl Drop for LocalUpload {
 mod tests {
     use bytes::Bytes;
 
-    use super::{LocalSink, is_part, part_prefix};
+    use super::{LocalSink, is_part, is_temporary, part_prefix};
     use crate::{ObjectPath, Sink};
 
     fn files(dir: &std::path::Path) -> Vec<String> {
@@ -647,6 +669,8 @@ mod tests {
         assert!(!is_part(".d.zip.part"));
         assert!(!is_part("d.zip.0123456789abcdef0123456789abcdef.wyvern-part"));
         assert!(!is_part(".x.wyvern-part"));
+        let new = name.replace(".wyvern-part", ".wyvern-new");
+        assert!(is_temporary(&new) && !is_part(&new), "{new}");
         let long = "é".repeat(200);
         assert!(part_prefix(&long).len() <= 182);
     }
