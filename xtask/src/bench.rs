@@ -126,14 +126,15 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
     )?;
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from).join("release");
-    let python = python_api()?;
+    // The Python API contends in the local and S3 legs.
+    let python = if options.legs.iter().any(|leg| *leg != Leg::Link) { Some(python_api()?) } else { None };
     let mut report = String::new();
     writeln!(report, "Machine: {}; {} alternating runs.\n", machine(), options.runs)?;
     for leg in &options.legs {
         match leg {
-            Leg::Local => local(&target, &python, options, &mut report)?,
+            Leg::Local => local(&target, python.as_deref(), options, &mut report)?,
             Leg::Link => link(&target, options, &mut report)?,
-            Leg::S3 => s3(&target, &python, options, &mut report)?,
+            Leg::S3 => s3(&target, python.as_deref(), options, &mut report)?,
         }
     }
     println!("{report}");
@@ -190,13 +191,15 @@ fn python_download(python: &Path, label: &str, api: &str, dest: &str, env: &[(St
 
 /// To local disk: wyvern (verifying; the CLI and the Python API) against curl, curl + unzip -t,
 /// the Python loop, aria2c.
-fn local(target: &Path, python: &Path, options: &Options, report: &mut String) -> anyhow::Result<()> {
+fn local(target: &Path, python: Option<&Path>, options: &Options, report: &mut String) -> anyhow::Result<()> {
     let sizes: Vec<u64> = if options.sweep { vec![64 << 20, 256 << 20, 1 << 30, 4 << 30] } else { vec![options.size] };
     let mut sweep = Vec::new();
     for &size in &sizes {
         let replica = Replica::start(target, size, false)?;
         let mut tools = download_tools(target, &replica.api);
-        tools.insert(1, python_download(python, "wyvern (Python API)", &replica.api, "$OUT", &[]));
+        if let Some(python) = python {
+            tools.insert(1, python_download(python, "wyvern (Python API)", &replica.api, "$OUT", &[]));
+        }
         if let Some(baseline) = &options.baseline {
             let token = [("WYVERN_TOKEN".to_owned(), TEST_TOKEN.to_owned())];
             tools.insert(1, wyvern(baseline, "wyvern (baseline)", &replica.api, None, "\"$OUT\"", &token));
@@ -259,7 +262,7 @@ fn link(target: &Path, options: &Options, report: &mut String) -> anyhow::Result
 /// Into the S3 emulator: wyvern streaming the download into a multipart upload, against
 /// `rclone copyurl`, and the upload alone (`rclone copyto` of a local copy); then a remote
 /// inspection of the uploaded zip, counting the bytes it reads.
-fn s3(target: &Path, python: &Path, options: &Options, report: &mut String) -> anyhow::Result<()> {
+fn s3(target: &Path, python: Option<&Path>, options: &Options, report: &mut String) -> anyhow::Result<()> {
     let replica = Replica::start(target, options.size, true)?;
     let emulators = Emulators::start(&root())?;
     let env = |key: &str| emulators.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default();
@@ -275,13 +278,10 @@ fn s3(target: &Path, python: &Path, options: &Options, report: &mut String) -> a
         "s3://test-bucket/bench/$RUN",
         &wyvern_env,
     )];
-    tools.push(python_download(
-        python,
-        "wyvern to S3 (Python API)",
-        &replica.api,
-        "s3://test-bucket/py/$RUN",
-        &emulators.env,
-    ));
+    if let Some(python) = python {
+        let dest = "s3://test-bucket/py/$RUN";
+        tools.push(python_download(python, "wyvern to S3 (Python API)", &replica.api, dest, &emulators.env));
+    }
     // Other tools get the presigned storage link (no token needed), as a user would paste it,
     // and the upload-only references a local copy of the zip.
     let link = replica.presigned_link()?;

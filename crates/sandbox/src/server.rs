@@ -138,6 +138,12 @@ pub enum Fault {
     },
     /// Refuse with `403` and a text body that never ends.
     EndlessErrorBody,
+    /// Answer every request for the deliverable this much later (the round trip of a distant
+    /// server).
+    Latency {
+        /// The delay, in milliseconds.
+        millis: u64,
+    },
 }
 
 /// How an order's JSON is served, when not as usual.
@@ -565,6 +571,7 @@ async fn deliverable(State(state): State<Arc<Shared>>, Path(id): Path<String>, h
     }
     for (index, fault) in state.faults(&id).iter().enumerate() {
         match *fault {
+            Fault::Latency { millis } => tokio::time::sleep(std::time::Duration::from_millis(millis)).await,
             Fault::RateLimit { times, retry_after_secs } if state.fault_applies(&id, index, times) => {
                 let mut response = error(StatusCode::TOO_MANY_REQUESTS, "Request was throttled.");
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));

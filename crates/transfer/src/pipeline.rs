@@ -2,6 +2,7 @@
 //! streamed, hashed, verified and optionally extracted in one pass; visible under its final names
 //! only when whole and verified, with a receipt beside it.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -29,23 +30,33 @@ const EXTRACT_QUEUE: usize = 16;
 
 /// Where the bytes of a zip come from.
 pub(crate) enum Source {
-    /// A deliverable from the API, resumable.
-    Api(Box<Download>),
+    /// A deliverable from the API, resumable; its first chunks may have been read already (held
+    /// while its STAC items were read ahead).
+    Api { download: Box<Download>, held: VecDeque<Chunk>, ended: bool },
     /// Any other byte stream (a local file, ranged reads of an object).
     Stream { chunks: BoxStream<'static, Result<Bytes>>, len: Option<u64>, name: String },
 }
 
 impl Source {
+    /// A deliverable's body, nothing of it read yet.
+    fn api(download: Download) -> Self {
+        Self::Api { download: Box::new(download), held: VecDeque::new(), ended: false }
+    }
+
     async fn next(&mut self) -> Result<Option<Chunk>> {
         match self {
-            Self::Api(download) => Ok(download.next().await?),
+            Self::Api { download, held, ended } => match held.pop_front() {
+                Some(chunk) => Ok(Some(chunk)),
+                None if *ended => Ok(None),
+                None => Ok(download.next().await?),
+            },
             Self::Stream { chunks, .. } => chunks.next().await.transpose().map(|c| c.map(Chunk::Data)),
         }
     }
 
     fn content_length(&self) -> Option<u64> {
         match self {
-            Self::Api(download) => download.content_length(),
+            Self::Api { download, .. } => download.content_length(),
             Self::Stream { len, .. } => *len,
         }
     }
@@ -53,7 +64,7 @@ impl Source {
     /// Whether a cut would show (see [`Download::framed`]).
     fn framed(&self) -> bool {
         match self {
-            Self::Api(download) => download.framed(),
+            Self::Api { download, .. } => download.framed(),
             Self::Stream { .. } => true,
         }
     }
@@ -61,7 +72,7 @@ impl Source {
     /// Where the bytes come from, without query strings.
     pub(crate) fn name(&self) -> &str {
         match self {
-            Self::Api(download) => download.source_url(),
+            Self::Api { download, .. } => download.source_url(),
             Self::Stream { name, .. } => name,
         }
     }
@@ -116,7 +127,7 @@ async fn fetch_once(
                 partial.upload.abort().await?;
                 let download = client.download(&job.deliverable_id).await?;
                 let etag = download.etag().map(str::to_owned);
-                let source = Source::Api(Box::new(download));
+                let source = Source::api(download);
                 return Ok(Opened { source, etag, partial: None, plan: DigestPlan::unknown() });
             }
             let download = client.download_from(&job.deliverable_id, partial.offset).await?;
@@ -125,14 +136,12 @@ async fn fetch_once(
                 start if start == partial.offset => {
                     tracing::info!(deliverable = %job.deliverable_id, from = start, "continuing a partial download");
                     continued.store(true, Ordering::Relaxed);
-                    let plan = plan_ahead(client, &job.deliverable_id, &download, options).await;
-                    let source = Source::Api(Box::new(download));
+                    let (source, plan) = plan_ahead(client, &job.deliverable_id, download, options).await?;
                     return Ok(Opened { source, etag, partial: Some(partial), plan });
                 }
                 0 => {
                     partial.upload.abort().await?;
-                    let plan = plan_ahead(client, &job.deliverable_id, &download, options).await;
-                    let source = Source::Api(Box::new(download));
+                    let (source, plan) = plan_ahead(client, &job.deliverable_id, download, options).await?;
                     return Ok(Opened { source, etag, partial: None, plan });
                 }
                 start => {
@@ -145,8 +154,8 @@ async fn fetch_once(
         }
         let download = client.download(&job.deliverable_id).await?;
         let etag = download.etag().map(str::to_owned);
-        let plan = plan_ahead(client, &job.deliverable_id, &download, options).await;
-        Ok(Opened { source: Source::Api(Box::new(download)), etag, partial: None, plan })
+        let (source, plan) = plan_ahead(client, &job.deliverable_id, download, options).await?;
+        Ok(Opened { source, etag, partial: None, plan })
     };
     run(sink, job, options, observer, source).await
 }
@@ -156,12 +165,23 @@ async fn fetch_once(
 /// on speculation instead (see [`DigestPlan`]): at their size, that costs less than the requests.
 const PLAN_AHEAD_FROM: u64 = 64 << 20;
 
-/// The digests the deliverable's STAC items ask for, read from its end (the central directory,
-/// the JSON members) while its body waits, when it is large, verified, and served in ranges.
-async fn plan_ahead(client: &Client, id: &DeliverableId, download: &Download, options: Options) -> DigestPlan {
+/// The body's first bytes held while the STAC items are read ahead, at most.
+const HOLD: usize = 8 << 20;
+
+/// The deliverable's body as a [`Source`], with the digests its STAC items ask for, read from
+/// its end (the central directory, the JSON members) when it is large, verified, and served in
+/// ranges. The body keeps arriving meanwhile: its first chunks are read and held (up to
+/// [`HOLD`]), so that the reading ahead costs no time, and the body's first bytes are read as
+/// they arrive, which is what tells a slow link (and parallel ranges) from a fast one.
+async fn plan_ahead(
+    client: &Client,
+    id: &DeliverableId,
+    mut download: Download,
+    options: Options,
+) -> Result<(Source, DigestPlan)> {
     let worth_it = options.verify && download.accepts_ranges();
     let Some(len) = download.content_length().filter(|&len| worth_it && len >= PLAN_AHEAD_FROM) else {
-        return DigestPlan::unknown();
+        return Ok((Source::api(download), DigestPlan::unknown()));
     };
     let mut ranges = ApiRanges {
         client: client.clone(),
@@ -170,14 +190,32 @@ async fn plan_ahead(client: &Client, id: &DeliverableId, download: &Download, op
         len,
         runtime: tokio::runtime::Handle::current(),
     };
-    match tokio::task::spawn_blocking(move || wyvern_unpack::read_digest_plan(&mut ranges)).await {
+    let planning = tokio::task::spawn_blocking(move || wyvern_unpack::read_digest_plan(&mut ranges));
+    let (mut held, mut holding, mut ended) = (VecDeque::new(), 0, false);
+    // Whole chunks only (a read is never cut short), while the plan is being read.
+    while !planning.is_finished() && holding < HOLD {
+        match download.next().await? {
+            Some(chunk) => {
+                if let Chunk::Data(data) = &chunk {
+                    holding += data.len();
+                }
+                held.push_back(chunk);
+            }
+            None => {
+                ended = true;
+                break;
+            }
+        }
+    }
+    let plan = match planning.await {
         Ok(Ok(plan)) => plan,
         Ok(Err(e)) => {
             tracing::debug!(deliverable = %id, "the STAC items could not be read ahead: {e}");
             DigestPlan::unknown()
         }
         Err(_) => DigestPlan::unknown(),
-    }
+    };
+    Ok((Source::Api { download: Box::new(download), held, ended }, plan))
 }
 
 /// Ranged requests for parts of a deliverable, from the blocking thread that reads them.

@@ -194,6 +194,29 @@ async fn a_slow_link_gets_parallel_ranges_that_reassemble_byte_identical() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_deliverable_read_ahead_still_gets_parallel_ranges_on_a_slow_link() {
+    // Large enough for its STAC items to be read ahead (ranged reads at its end), which once left
+    // the body waiting in socket buffers: its first MiB then came in at memory speed and the
+    // slow link was taken for a fast one.
+    let world = World::with(
+        Sandbox::builder()
+            .deliverable_size_of(TEST_DELIVERABLE, 72 << 20)
+            .fault(TEST_DELIVERABLE, Fault::Latency { millis: 100 })
+            .fault(TEST_DELIVERABLE, Fault::Throttle { bytes_per_sec: 16_000_000 }),
+    )
+    .await;
+    let (run, identical) = download(&world, &["--connections", "4", "--segment-size", "4MiB"]).await;
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(identical);
+    let len = len(&world).await;
+    let asked = ranges_asked(&world);
+    assert!(asked.iter().any(|(first, _)| *first > len - (16 << 20)), "the items were read ahead: {asked:?}");
+    let segments: Vec<_> = asked.iter().filter(|(first, end)| end.is_some_and(|end| end - first == 4 << 20)).collect();
+    assert!(segments.len() >= 8, "the body came in parallel segments: {asked:?}");
+    assert!(segments.iter().any(|(first, _)| *first < 16 << 20), "the split came early: {asked:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_ranges_a_slow_link_stays_one_stream() {
     let world = slow_link(&[Fault::IgnoreRange]).await;
     let (run, identical) = download(&world, &PARALLEL).await;
