@@ -11,9 +11,7 @@ use pyo3::prelude::*;
 use serde_json::{Value, json};
 use wyvern_core::{Error as ApiError, Order, OrderId, RetryPolicy, Token};
 use wyvern_sinks::Sink;
-use wyvern_transfer::{
-    Batch, Done, ErrorKind, IfExists, Observer, Options, Shard, Silent, open_destination, order_jobs, registry,
-};
+use wyvern_transfer::{Batch, Done, ErrorKind, IfExists, Observer, Options, Shard, Silent, order_jobs, registry};
 
 use crate::errors::{self, OrRaise};
 use crate::observer::PyObserver;
@@ -61,14 +59,14 @@ fn order_json(order: &Order) -> String {
 fn result_json(done: &Done, outcome: &wyvern_transfer::Outcome) -> Value {
     let receipt = outcome.receipt();
     json!({
-        "order_id": receipt.order_id,
-        "deliverable_id": receipt.deliverable_id,
+        "order_id": done.job.order_id.as_ref().map(|id| id.as_str()),
+        "deliverable_id": done.job.deliverable_id.as_str(),
         "destination": done.destination,
         "status": outcome.status(),
-        "bytes": receipt.bytes,
-        "sha256": receipt.sha256,
-        "verified": receipt.verified,
-        "warnings": receipt.warnings,
+        "bytes": outcome.bytes(),
+        "sha256": receipt.map(|r| r.sha256.as_str()),
+        "verified": receipt.map(|r| r.verified),
+        "warnings": receipt.map_or(&[][..], |r| &r.warnings[..]),
     })
 }
 
@@ -193,7 +191,7 @@ impl Client {
         }
         let options = Options { if_exists, verify, extract };
         let concurrency = concurrency.max(1);
-        let sink = block_on(py, async { open_destination(&registry(), to).await.or_raise() })?;
+        let sink = wyvern_transfer::destination(&registry(), to).or_raise()?;
         let batch = Batch::new(self.client.clone(), sink.clone(), options).observed(self::observer(observer));
         let work = async {
             let mut failures = Vec::new();

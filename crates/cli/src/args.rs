@@ -208,6 +208,11 @@ pub struct SyncArgs {
     /// Stop at the first failure.
     #[arg(long)]
     pub fail_fast: bool,
+
+    /// Print what would be fetched, skipped or is not ready, and fetch nothing (with --json, a
+    /// line each, for orchestrators to split the work).
+    #[arg(long, conflicts_with = "fail_fast")]
+    pub plan: bool,
 }
 
 #[derive(Debug, Args)]

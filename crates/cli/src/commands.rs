@@ -22,9 +22,13 @@ use crate::{auth, settings};
 pub struct Opened(Mutex<Vec<Arc<dyn Sink>>>);
 
 impl Opened {
-    /// The sink `to` names, checked (see [`wyvern_transfer::open_destination`]).
-    async fn destination(&self, to: &str) -> Result<Arc<dyn Sink>, Failure> {
-        let sink = wyvern_transfer::open_destination(&wyvern_transfer::registry(), to).await?;
+    /// The sink `to` names (a batch checks it before its first transfer; `checked` checks it
+    /// now).
+    async fn destination(&self, to: &str, checked: bool) -> Result<Arc<dyn Sink>, Failure> {
+        let sink = wyvern_transfer::destination(&wyvern_transfer::registry(), to)?;
+        if checked {
+            wyvern_transfer::check_destination(&sink).await?;
+        }
         self.0.lock().unwrap_or_else(PoisonError::into_inner).push(sink.clone());
         Ok(sink)
     }
@@ -72,7 +76,7 @@ pub async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
             return Ok(if inspection.problems.is_empty() { Exit::Success } else { Exit::Verification });
         }
         Command::Extract { zip, to, if_exists } => {
-            let sink = opened.destination(to).await?;
+            let sink = opened.destination(to, true).await?;
             let progress = Progress::new(cli.quiet);
             let done =
                 wyvern_transfer::extract(&wyvern_transfer::registry(), zip, &sink, *if_exists, &progress).await?;
@@ -113,7 +117,7 @@ pub async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
                     Err(e) => report.failed(Some(order_id), None, None, &e),
                 }
             }
-            deliver(&batch, jobs, 1, false, &mut report).await;
+            deliver(&batch, jobs, 1, false, &mut report).await?;
             Ok(report.exit())
         }
         Command::Deliverable(DeliverableCommand::Download { deliverables, destination }) => {
@@ -125,7 +129,7 @@ pub async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
                     Err(e) => report.failed(None, None, None, &e),
                 }
             }
-            deliver(&batch, jobs, 1, false, &mut report).await;
+            deliver(&batch, jobs, 1, false, &mut report).await?;
             Ok(report.exit())
         }
         Command::Sync(args) => sync(&client, args, opened, report).await,
@@ -156,8 +160,15 @@ async fn sync(client: &Client, args: &SyncArgs, opened: &Opened, mut report: Rep
             break;
         }
     }
+    if args.plan {
+        for planned in batch.plan(jobs, concurrency).await {
+            report.planned(&planned);
+        }
+        report.plan_summary();
+        return Ok(report.exit());
+    }
     if !(args.fail_fast && report.tally().failed > 0) {
-        deliver(&batch, jobs, concurrency, args.fail_fast, &mut report).await;
+        deliver(&batch, jobs, concurrency, args.fail_fast, &mut report).await?;
     }
     report.summary();
     Ok(report.exit())
@@ -165,7 +176,7 @@ async fn sync(client: &Client, args: &SyncArgs, opened: &Opened, mut report: Rep
 
 /// The batch writing to `--to`, with progress on stderr.
 async fn batch(client: &Client, destination: &Destination, opened: &Opened, report: &Report) -> Result<Batch, Failure> {
-    let sink = opened.destination(&destination.to).await?;
+    let sink = opened.destination(&destination.to, false).await?;
     let options =
         Options { if_exists: destination.if_exists, verify: !destination.no_verify, extract: destination.extract };
     Ok(Batch::new(client.clone(), sink, options).observed(Arc::new(Progress::new(report.quiet()))))
@@ -173,12 +184,24 @@ async fn batch(client: &Client, destination: &Destination, opened: &Opened, repo
 
 /// Runs the jobs, `concurrency` at a time, reporting each as it ends; with `fail_fast`, stops at
 /// the first failure (transfers in flight are abandoned, which discards their partial uploads).
-async fn deliver(batch: &Batch, jobs: Vec<Job>, concurrency: usize, fail_fast: bool, report: &mut Report) {
-    let mut done = std::pin::pin!(batch.run(jobs, concurrency));
+/// A destination that cannot be written to ends the run (it is checked before the first
+/// transfer: a run with nothing to fetch writes nothing).
+async fn deliver(
+    batch: &Batch,
+    jobs: Vec<Job>,
+    concurrency: usize,
+    fail_fast: bool,
+    report: &mut Report,
+) -> Result<(), Failure> {
+    let mut done = batch.run(jobs, concurrency);
     while let Some(done) = done.next().await {
+        if let Err(error @ wyvern_transfer::Error::Destination { .. }) = done.result {
+            return Err(error.into());
+        }
         report.finished(&done);
         if fail_fast && done.result.is_err() {
             break;
         }
     }
+    Ok(())
 }

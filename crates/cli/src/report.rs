@@ -5,7 +5,7 @@ use indicatif::HumanBytes;
 use serde::Serialize;
 use wyvern_core::{DeliverableId, Order, OrderId};
 
-use wyvern_transfer::{Done, Outcome};
+use wyvern_transfer::{Action, Done, Outcome, Planned};
 
 use crate::error::{self, Exit};
 use crate::output::{errln, outln};
@@ -27,6 +27,21 @@ pub struct Report {
     quiet: bool,
     tally: Tally,
     failures: Vec<Exit>,
+    /// With `sync --plan`: deliverables to fetch and to skip.
+    planned: (u64, u64),
+}
+
+/// One `sync --plan --json` line per deliverable.
+#[derive(Serialize)]
+struct PlanLine<'a> {
+    order_id: Option<&'a str>,
+    deliverable_id: &'a str,
+    destination: &'a str,
+    /// `fetch` or `skip`.
+    action: &'static str,
+    /// Of a deliverable to skip: its size at the destination.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bytes: Option<u64>,
 }
 
 /// One `--json` line per deliverable.
@@ -38,8 +53,10 @@ struct Line<'a> {
     status: &'static str,
     bytes: Option<u64>,
     sha256: Option<&'a str>,
-    verified: bool,
-    /// On a skipped line: the size and SHA-256 are the receipt's, not a new reading of the file.
+    /// `null` on a skipped line whose receipt was not read (see `from_receipt`).
+    verified: Option<bool>,
+    /// On a skipped line: the SHA-256 and the verdict are the receipt's, not a new reading of
+    /// the file (a skip decided from a listing reads no receipt: they are `null` then).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     from_receipt: bool,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
@@ -81,7 +98,7 @@ fn print_warnings(warnings: impl IntoIterator<Item = impl std::fmt::Display>) {
 
 impl Report {
     pub fn new(json: bool, quiet: bool) -> Self {
-        Self { json, quiet, tally: Tally::default(), failures: Vec::new() }
+        Self { json, quiet, tally: Tally::default(), failures: Vec::new(), planned: (0, 0) }
     }
 
     pub fn quiet(&self) -> bool {
@@ -120,45 +137,51 @@ impl Report {
 
     /// How one deliverable of a batch ended.
     pub fn finished(&mut self, done: &Done) {
+        let (order, deliverable) = (done.job.order_id.as_ref(), &done.job.deliverable_id);
         match &done.result {
-            Ok(outcome) => self.done(&done.destination, outcome),
-            Err(e) => {
-                self.failed(done.job.order_id.as_ref(), Some(&done.job.deliverable_id), Some(&done.destination), e)
-            }
+            Ok(outcome) => self.done(order, deliverable, &done.destination, outcome),
+            Err(e) => self.failed(order, Some(deliverable), Some(&done.destination), e),
         }
     }
 
-    fn done(&mut self, destination: &str, outcome: &Outcome) {
-        let receipt = outcome.receipt();
+    fn done(&mut self, order: Option<&OrderId>, deliverable: &DeliverableId, destination: &str, outcome: &Outcome) {
+        let (receipt, bytes) = (outcome.receipt(), outcome.bytes());
         let skipped = matches!(outcome, Outcome::Skipped(_));
         if skipped {
             self.tally.skipped += 1;
         } else {
             self.tally.downloaded += 1;
-            self.tally.bytes += receipt.bytes;
+            self.tally.bytes += bytes;
         }
         let status = outcome.status();
+        let warnings = receipt.map_or(&[][..], |r| &r.warnings[..]);
         if self.json {
             print_json(&Line {
-                order_id: receipt.order_id.as_deref(),
-                deliverable_id: Some(&receipt.deliverable_id),
+                order_id: order.map(OrderId::as_str),
+                deliverable_id: Some(deliverable.as_str()),
                 destination: Some(destination),
                 status,
-                bytes: Some(receipt.bytes),
-                sha256: Some(&receipt.sha256),
-                verified: receipt.verified,
-                from_receipt: skipped,
-                warnings: &receipt.warnings,
+                bytes: Some(bytes),
+                sha256: receipt.map(|r| r.sha256.as_str()),
+                verified: receipt.map(|r| r.verified),
+                from_receipt: skipped && receipt.is_some(),
+                warnings,
                 error: None,
             });
         } else if !self.quiet {
-            let sha = &receipt.sha256[..16.min(receipt.sha256.len())];
-            let verified = if receipt.verified { "verified" } else { "not verified" };
-            let source = if skipped { " per its receipt" } else { "" };
-            outln!("{status:<10} {destination} ({}, sha256 {sha}, {verified}{source})", HumanBytes(receipt.bytes));
+            let size = HumanBytes(bytes);
+            match receipt {
+                Some(receipt) => {
+                    let sha = &receipt.sha256[..16.min(receipt.sha256.len())];
+                    let verified = if receipt.verified { "verified" } else { "not verified" };
+                    let source = if skipped { " per its receipt" } else { "" };
+                    outln!("{status:<10} {destination} ({size}, sha256 {sha}, {verified}{source})");
+                }
+                None => outln!("{status:<10} {destination} ({size}, listed with its receipt)"),
+            }
         }
         if !self.quiet && !skipped {
-            print_warnings(&receipt.warnings);
+            print_warnings(warnings);
         }
     }
 
@@ -172,7 +195,7 @@ impl Report {
                 status: "not_ready",
                 bytes: None,
                 sha256: None,
-                verified: false,
+                verified: Some(false),
                 from_receipt: false,
                 warnings: &[],
                 error: None,
@@ -199,7 +222,7 @@ impl Report {
                 status: "failed",
                 bytes: None,
                 sha256: None,
-                verified: false,
+                verified: Some(false),
                 from_receipt: false,
                 warnings: &[],
                 error: Some(wyvern_transfer::error_line(error)),
@@ -226,6 +249,48 @@ impl Report {
                 t.not_ready,
                 t.failed
             );
+        }
+    }
+
+    /// What `sync --plan` found for one deliverable.
+    pub fn planned(&mut self, planned: &Planned) {
+        let (job, destination) = (&planned.job, planned.destination.as_str());
+        let (action, bytes) = match &planned.action {
+            Ok(Action::Fetch) => ("fetch", None),
+            Ok(Action::Skip(present)) => ("skip", Some(present.bytes)),
+            Err(e) => return self.failed(job.order_id.as_ref(), Some(&job.deliverable_id), Some(destination), e),
+        };
+        if action == "fetch" {
+            self.planned.0 += 1;
+        } else {
+            self.planned.1 += 1;
+        }
+        if self.json {
+            print_json(&PlanLine {
+                order_id: job.order_id.as_ref().map(OrderId::as_str),
+                deliverable_id: job.deliverable_id.as_str(),
+                destination,
+                action,
+                bytes,
+            });
+        } else if !self.quiet {
+            match bytes {
+                Some(bytes) => outln!("{action:<10} {destination} ({}, there)", HumanBytes(bytes)),
+                None => outln!("{action:<10} {destination}"),
+            }
+        }
+    }
+
+    /// The closing summary of `sync --plan`.
+    pub fn plan_summary(&self) {
+        let ((fetch, skip), t) = (self.planned, self.tally);
+        if self.json {
+            let line = serde_json::json!({
+                "plan": { "fetch": fetch, "skip": skip, "not_ready": t.not_ready, "failed": t.failed }
+            });
+            outln!("{line}");
+        } else if !self.quiet {
+            outln!("plan: {fetch} to fetch, {skip} to skip, {} not ready, {} failed", t.not_ready, t.failed);
         }
     }
 

@@ -175,7 +175,10 @@ impl WebDavSink {
             } else if let Ok(path) = ObjectPath::parse(&relative) {
                 let size =
                     find("getcontentlength").and_then(|n| n.text()).and_then(|t| t.trim().parse().ok()).unwrap_or(0);
-                files.push(ObjectInfo { path, size });
+                let modified = find("getlastmodified")
+                    .and_then(|n| n.text())
+                    .and_then(|t| httpdate::parse_http_date(t.trim()).ok());
+                files.push(ObjectInfo { path, size, modified });
             }
         }
         Ok((files, folders))
@@ -233,7 +236,12 @@ impl Sink for WebDavSink {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        Ok(Some(ObjectInfo { path: path.clone(), size }))
+        let modified = response
+            .headers()
+            .get(reqwest::header::LAST_MODIFIED)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok());
+        Ok(Some(ObjectInfo { path: path.clone(), size, modified }))
     }
 
     async fn get_small(&self, path: &ObjectPath) -> Result<Option<Bytes>> {
@@ -375,7 +383,7 @@ impl Upload for WebDavUpload {
             let _ = self.sink.remove(&self.temp).await;
             return Err(e);
         }
-        Ok(ObjectInfo { path: self.path.clone(), size: self.written })
+        Ok(ObjectInfo { path: self.path.clone(), size: self.written, modified: None })
     }
 
     async fn abort(mut self: Box<Self>) -> Result<()> {

@@ -33,6 +33,9 @@ pub struct ObjectInfo {
     pub path: ObjectPath,
     /// Its size in bytes.
     pub size: u64,
+    /// When it was last written, when the sink knows (listings compare a receipt's time with
+    /// its zip's).
+    pub modified: Option<std::time::SystemTime>,
 }
 
 /// A place deliverables are written to: a local folder, a bucket, anything that stores bytes

@@ -195,6 +195,11 @@ impl LocalSink {
     }
 }
 
+/// A file's modification time.
+fn modified(meta: &cap_std::fs::Metadata) -> Option<std::time::SystemTime> {
+    meta.modified().ok().map(cap_std::time::SystemTime::into_std)
+}
+
 fn io_error<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
     move |source| Error::Io { action, path: path.to_path_buf(), source }
 }
@@ -270,7 +275,7 @@ impl Sink for LocalSink {
         self.blocking(move |sink| {
             let Some(dir) = sink.open_root(false)? else { return Ok(None) };
             let meta = sink.regular(&dir, &relative(&path))?;
-            Ok(meta.map(|meta| ObjectInfo { path, size: meta.len() }))
+            Ok(meta.map(|meta| ObjectInfo { path, size: meta.len(), modified: modified(&meta) }))
         })
         .await
     }
@@ -472,7 +477,7 @@ impl LocalSink {
                 let meta = entry.metadata().map_err(io_error("reading metadata of", &self.shown(&path)))?;
                 let text: Vec<_> = path.components().map(|c| c.as_os_str().to_string_lossy()).collect();
                 if let Ok(object) = ObjectPath::parse(&text.join("/")) {
-                    found.push(ObjectInfo { path: object, size: meta.len() });
+                    found.push(ObjectInfo { path: object, size: meta.len(), modified: modified(&meta) });
                 }
             }
         }
@@ -614,7 +619,7 @@ impl Upload for LocalUpload {
         match renamed {
             Ok(()) => {
                 self.done = true;
-                Ok(ObjectInfo { path: self.path.clone(), size: self.written })
+                Ok(ObjectInfo { path: self.path.clone(), size: self.written, modified: None })
             }
             Err(e) => {
                 self.discard();

@@ -79,7 +79,9 @@ impl Sink for ObjectStoreSink {
     async fn head(&self, path: &ObjectPath) -> Result<Option<ObjectInfo>> {
         let key = self.key(path);
         match self.store.head(&key).await {
-            Ok(meta) => Ok(Some(ObjectInfo { path: path.clone(), size: meta.size })),
+            Ok(meta) => {
+                Ok(Some(ObjectInfo { path: path.clone(), size: meta.size, modified: Some(meta.last_modified.into()) }))
+            }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(self.error("reading metadata of", &key, e)),
         }
@@ -141,7 +143,13 @@ impl Sink for ObjectStoreSink {
             self.store.list(Some(&under)).try_collect().await.map_err(|e| self.error("listing", &under, e))?;
         Ok(listed
             .into_iter()
-            .filter_map(|meta| Some(ObjectInfo { path: self.relative(&meta.location)?, size: meta.size }))
+            .filter_map(|meta| {
+                Some(ObjectInfo {
+                    path: self.relative(&meta.location)?,
+                    size: meta.size,
+                    modified: Some(meta.last_modified.into()),
+                })
+            })
             .collect())
     }
 }
@@ -259,7 +267,7 @@ impl Upload for ObjectUpload {
     async fn finish(mut self: Box<Self>) -> Result<ObjectInfo> {
         let writer = self.writer.take().expect("upload used after finish or abort");
         writer.finish().await.map_err(|e| self.sink.error("completing the upload of", &self.key, e))?;
-        Ok(ObjectInfo { path: self.path.clone(), size: self.written })
+        Ok(ObjectInfo { path: self.path.clone(), size: self.written, modified: None })
     }
 
     async fn abort(mut self: Box<Self>) -> Result<()> {

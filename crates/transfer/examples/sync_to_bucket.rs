@@ -32,9 +32,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let token = std::env::var("WYVERN_TOKEN").map_err(|_| "set WYVERN_TOKEN")?;
     for done in sync(&api, &token, order, to).await? {
         match done.result {
-            Ok(outcome) => {
-                println!("{:<10} {} (sha256 {})", outcome.status(), done.destination, outcome.receipt().sha256)
-            }
+            Ok(outcome) => println!("{:<10} {} ({} bytes)", outcome.status(), done.destination, outcome.bytes()),
             Err(error) => eprintln!("failed     {}: {}", done.destination, wyvern_transfer::error_line(&error)),
         }
     }

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 use url::Url;
@@ -13,7 +14,8 @@ use wyvern_core::{Client, DeliverableId, Error as ApiError, Order, OrderId, Orde
 use wyvern_sinks::{Registry, Sink};
 use wyvern_unpack::Inspection;
 
-use crate::job::{IfExists, Job, Options, Outcome};
+use crate::job::{IfExists, Job, Options, Outcome, Present};
+use crate::listing::Listing;
 use crate::observer::{Observer, Silent};
 use crate::pipeline::{self, Opened};
 use crate::shard::Shard;
@@ -28,17 +30,28 @@ pub fn registry() -> Registry {
     registry
 }
 
-/// The sink `to` names, checked before any byte is fetched: does it exist, and may these
-/// credentials (or this user) write there? Nothing is left behind by the check.
-pub async fn open_destination(registry: &Registry, to: &str) -> Result<Arc<dyn Sink>> {
-    let sink = registry.resolve(to).map_err(|e| Error::Invalid {
+/// The sink `to` names (not checked: see [`check_destination`]).
+pub fn destination(registry: &Registry, to: &str) -> Result<Arc<dyn Sink>> {
+    registry.resolve(to).map_err(|e| Error::Invalid {
         message: e.to_string(),
         hint: Some(
             "give a folder, or a URL such as s3://bucket/prefix, gs://bucket/prefix or az://container/prefix"
                 .to_owned(),
         ),
-    })?;
-    sink.check().await.map_err(|source| Error::Destination { location: sink.location(), source })?;
+    })
+}
+
+/// Whether `sink` exists and these credentials (or this user) may write there; nothing is left
+/// behind by the check.
+pub async fn check_destination(sink: &Arc<dyn Sink>) -> Result<()> {
+    sink.check().await.map_err(|source| Error::Destination { location: sink.location(), source: Arc::new(source) })
+}
+
+/// The sink `to` names, checked before any byte is fetched ([`destination`], then
+/// [`check_destination`]).
+pub async fn open_destination(registry: &Registry, to: &str) -> Result<Arc<dyn Sink>> {
+    let sink = destination(registry, to)?;
+    check_destination(&sink).await?;
     Ok(sink)
 }
 
@@ -123,6 +136,7 @@ pub struct Batch {
     options: Options,
     observer: Arc<dyn Observer>,
     cancel: CancellationToken,
+    writable: Arc<tokio::sync::OnceCell<std::result::Result<(), Arc<wyvern_sinks::Error>>>>,
 }
 
 impl std::fmt::Debug for Batch {
@@ -143,10 +157,17 @@ pub struct Done {
 }
 
 impl Batch {
-    /// Deliverables from `client` into `sink` (see [`open_destination`]), delivered as `options`
-    /// say, observed by nobody.
+    /// Deliverables from `client` into `sink` (see [`destination`]), delivered as `options` say,
+    /// observed by nobody. The sink is checked before the first transfer.
     pub fn new(client: Client, sink: Arc<dyn Sink>, options: Options) -> Self {
-        Self { client, sink, options, observer: Arc::new(Silent), cancel: CancellationToken::new() }
+        Self {
+            client,
+            sink,
+            options,
+            observer: Arc::new(Silent),
+            cancel: CancellationToken::new(),
+            writable: Arc::default(),
+        }
     }
 
     /// Stops when `cancel` is cancelled: transfers in flight end with [`Error::Interrupted`]
@@ -173,29 +194,119 @@ impl Batch {
         &*self.observer
     }
 
-    /// Fetches one deliverable.
+    /// Fetches one deliverable (its skip check asks the sink).
     pub async fn fetch(&self, job: &Job) -> Result<Outcome> {
+        self.fetch_known(job, None).await
+    }
+
+    async fn fetch_known(&self, job: &Job, listing: Option<&Listing>) -> Result<Outcome> {
+        let work = async {
+            if let Some(present) = pipeline::existing(&self.sink, job, self.options, &*self.observer, listing).await? {
+                return Ok(Outcome::Skipped(present));
+            }
+            self.writable().await?;
+            let receipt = pipeline::fetch(&self.client, &self.sink, job, self.options, &*self.observer).await?;
+            Ok(Outcome::Downloaded(receipt))
+        };
         tokio::select! {
             biased;
             () = self.cancel.cancelled() => Err(Error::Interrupted),
-            outcome = pipeline::fetch(&self.client, &self.sink, job, self.options, &*self.observer) => outcome,
+            outcome = work => outcome,
         }
     }
 
-    /// Runs `jobs`, `concurrency` at a time; yields each as it ends. Dropping the stream stops
-    /// the transfers in flight (their uploads are aborted).
-    pub fn run(&self, jobs: Vec<Job>, concurrency: usize) -> impl Stream<Item = Done> + '_ {
-        let location = self.sink.location();
+    /// Checks once, before the first transfer, that the sink can be written to (see
+    /// [`check_destination`]): a run that finds everything there already writes nothing, and
+    /// checks nothing.
+    async fn writable(&self) -> Result<()> {
+        let checked = self.writable.get_or_init(|| async { self.sink.check().await.map_err(Arc::new) }).await;
+        checked.clone().map_err(|source| Error::Destination { location: self.sink.location(), source })
+    }
+
+    /// What is at the destination already, for the skip checks of `jobs`: one listing of each
+    /// folder they go to, or of the whole destination when they are many (none when
+    /// [`IfExists::Overwrite`] makes the checks moot).
+    async fn listing(&self, jobs: &[Job], concurrency: usize) -> Option<Arc<Listing>> {
+        if self.options.if_exists == IfExists::Overwrite {
+            return None;
+        }
+        Some(Arc::new(Listing::of(&self.sink, jobs, concurrency).await))
+    }
+
+    /// Where a job goes, as the destination shows it.
+    fn destination(&self, job: &Job) -> String {
+        format!("{}/{}", self.sink.location().trim_end_matches('/'), job.shown_path(self.options))
+    }
+
+    /// Runs `jobs`, `concurrency` at a time; yields each as it ends. What is at the destination
+    /// already is found from listings first (see [`Present`]): a no-op re-sync costs listing
+    /// pages, not requests per deliverable. Dropping the stream stops the transfers in flight
+    /// (their uploads are aborted).
+    pub fn run(&self, jobs: Vec<Job>, concurrency: usize) -> BoxStream<'_, Done> {
+        futures::stream::once(self.listed(jobs, concurrency))
+            .flat_map(move |(jobs, listing)| self.each(jobs, listing, concurrency))
+            .boxed()
+    }
+
+    /// `jobs`, with the listing of what is there already.
+    async fn listed(&self, jobs: Vec<Job>, concurrency: usize) -> (Vec<Job>, Option<Arc<Listing>>) {
+        let listing = self.listing(&jobs, concurrency).await;
+        (jobs, listing)
+    }
+
+    /// Runs `jobs`, `concurrency` at a time.
+    fn each(&self, jobs: Vec<Job>, listing: Option<Arc<Listing>>, concurrency: usize) -> BoxStream<'_, Done> {
         futures::stream::iter(jobs)
-            .map(move |job| {
-                let destination = format!("{}/{}", location.trim_end_matches('/'), job.shown_path(self.options));
+            .map(move |job| self.done(job, listing.clone()))
+            .buffer_unordered(concurrency.max(1))
+            .boxed()
+    }
+
+    /// Fetches `job`.
+    async fn done(&self, job: Job, listing: Option<Arc<Listing>>) -> Done {
+        let result = self.fetch_known(&job, listing.as_deref()).await;
+        Done { destination: self.destination(&job), job, result }
+    }
+
+    /// What [`Batch::run`] would do with each job, without fetching anything: the same skip
+    /// checks, from the same listings.
+    pub async fn plan(&self, jobs: Vec<Job>, concurrency: usize) -> Vec<Planned> {
+        let listing = self.listing(&jobs, concurrency).await;
+        futures::stream::iter(jobs)
+            .map(|job| {
+                let listing = listing.clone();
                 async move {
-                    let result = self.fetch(&job).await;
-                    Done { job, destination, result }
+                    let found = pipeline::existing(&self.sink, &job, self.options, &*self.observer, listing.as_deref());
+                    let action = found
+                        .await
+                        .map(|present| present.map_or(Action::Fetch, |present| Action::Skip(Box::new(present))));
+                    Planned { destination: self.destination(&job), job, action }
                 }
             })
-            .buffer_unordered(concurrency.max(1))
+            .buffered(concurrency.max(1))
+            .collect()
+            .await
     }
+}
+
+/// What [`Batch::plan`] found for one job.
+#[derive(Debug)]
+pub struct Planned {
+    /// The job.
+    pub job: Job,
+    /// Where it would go, as the destination shows it.
+    pub destination: String,
+    /// What a run would do, or why it would fail ([`Error::Exists`] with [`IfExists::Fail`]).
+    pub action: Result<Action>,
+}
+
+/// What a run would do with a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Fetch it.
+    Fetch,
+    /// Skip it: it is there, whole.
+    Skip(Box<Present>),
 }
 
 /// Polls `id` every `interval` until it is completed and fulfilled (returned), or can no longer
@@ -284,11 +395,17 @@ pub async fn extract(
     let job = Job::single(deliverable_id);
     let options = Options { if_exists, verify: true, extract: true };
     let destination = format!("{}/{}", sink.location().trim_end_matches('/'), job.shown_path(options));
-    let source = async {
-        let plan = zip.plan().await;
-        Ok(Opened { source: zip.source().await?, etag: None, partial: None, plan })
+    let result = match pipeline::existing(sink, &job, options, observer, None).await {
+        Ok(Some(present)) => Ok(Outcome::Skipped(present)),
+        Ok(None) => {
+            let source = async {
+                let plan = zip.plan().await;
+                Ok(Opened { source: zip.source().await?, etag: None, partial: None, plan })
+            };
+            pipeline::run(sink, &job, options, observer, source).await.map(Outcome::Downloaded).map_err(named)
+        }
+        Err(e) => Err(e),
     };
-    let result = pipeline::run(sink, &job, options, observer, source).await.map_err(named);
     Ok(Done { job, destination, result })
 }
 

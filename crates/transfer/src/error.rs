@@ -30,9 +30,9 @@ pub enum Error {
     Destination {
         /// The destination, without credentials.
         location: String,
-        /// What the check met.
+        /// What the check met (shared by the jobs of a batch that all met it).
         #[source]
-        source: wyvern_sinks::Error,
+        source: std::sync::Arc<wyvern_sinks::Error>,
     },
     /// The destination failed while writing or reading.
     #[error(transparent)]

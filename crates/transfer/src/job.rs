@@ -104,8 +104,8 @@ impl Default for Options {
 pub enum Outcome {
     /// Fetched (or extracted) in this run.
     Downloaded(Receipt),
-    /// Already at the destination, as its receipt says.
-    Skipped(Receipt),
+    /// Already at the destination, whole, as its receipt says.
+    Skipped(Present),
 }
 
 impl Outcome {
@@ -117,12 +117,32 @@ impl Outcome {
         }
     }
 
-    /// The receipt, either way.
-    pub fn receipt(&self) -> &Receipt {
+    /// The receipt: of a download, always; of a skipped deliverable, when it was read.
+    pub fn receipt(&self) -> Option<&Receipt> {
         match self {
-            Self::Downloaded(receipt) | Self::Skipped(receipt) => receipt,
+            Self::Downloaded(receipt) => Some(receipt),
+            Self::Skipped(present) => present.receipt.as_ref(),
         }
     }
+
+    /// The zip's size.
+    pub fn bytes(&self) -> u64 {
+        match self {
+            Self::Downloaded(receipt) => receipt.bytes,
+            Self::Skipped(present) => present.bytes,
+        }
+    }
+}
+
+/// A deliverable found whole at the destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Present {
+    /// The zip's size (extracted: the size its receipt records).
+    pub bytes: u64,
+    /// Its receipt, when it was read. A batch decides from listings of the destination: a zip
+    /// listed with its receipt, the receipt written after it, is skipped without reading the
+    /// receipt (see [`crate::Batch::run`]).
+    pub receipt: Option<Receipt>,
 }
 
 /// The receipt written beside each deliverable (`<deliverable_id>.receipt.json`): what arrived,

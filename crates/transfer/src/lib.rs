@@ -36,16 +36,18 @@
 mod batch;
 mod error;
 mod job;
+mod listing;
 mod observer;
 mod pipeline;
 mod shard;
 mod zipfile;
 
 pub use batch::{
-    Batch, Done, deliverable_id, extract, inspect, open_destination, order_jobs, orders, registry, verify, wait,
+    Action, Batch, Done, Planned, check_destination, deliverable_id, destination, extract, inspect, open_destination,
+    order_jobs, orders, registry, verify, wait,
 };
 pub use error::{Error, ErrorKind, error_causes, error_line};
-pub use job::{Extracted, IfExists, Job, Options, Outcome, Receipt};
+pub use job::{Extracted, IfExists, Job, Options, Outcome, Present, Receipt};
 pub use observer::{Meter, Observer, Silent};
 pub use shard::Shard;
 

@@ -12,10 +12,11 @@ use futures::stream::BoxStream;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use wyvern_core::{Chunk, Client, DeliverableId, Download};
-use wyvern_sinks::{ObjectPath, Resumable, Sink, Upload};
+use wyvern_sinks::{ObjectInfo, ObjectPath, Resumable, Sink, Upload};
 use wyvern_unpack::{DigestPlan, Inspection, MemberVisitor, Problem, VerifyError};
 
-use crate::job::{Extracted, IfExists, Job, Options, Outcome, Receipt};
+use crate::job::{Extracted, IfExists, Job, Options, Present, Receipt};
+use crate::listing::Listing;
 use crate::observer::Observer;
 use crate::{Error, Result};
 
@@ -78,15 +79,16 @@ impl Source {
     }
 }
 
-/// Fetches one deliverable from the API into the sink: skipped when `options.if_exists` says
-/// so, else streamed, verified (unless `options.verify` is off) and published with its receipt.
+/// Fetches one deliverable from the API into the sink (whether it is there already is the
+/// caller's question: see [`existing`]): streamed, verified (unless `options.verify` is off) and
+/// published with its receipt.
 pub(crate) async fn fetch(
     client: &Client,
     sink: &Arc<dyn Sink>,
     job: &Job,
     options: Options,
     observer: &dyn Observer,
-) -> Result<Outcome> {
+) -> Result<Receipt> {
     let continued = AtomicBool::new(false);
     match fetch_once(client, sink, job, options, observer, Some(&continued)).await {
         // The partial file a killed run left failed its re-check (a power cut zeroed its tail,
@@ -114,7 +116,7 @@ async fn fetch_once(
     options: Options,
     observer: &dyn Observer,
     resume: Option<&AtomicBool>,
-) -> Result<Outcome> {
+) -> Result<Receipt> {
     let source = async {
         // A partial file left by a killed run is continued from its last byte, when the server
         // can; the bytes already there are re-checked on the way (see `pump`).
@@ -251,20 +253,16 @@ pub(crate) struct Opened {
     pub(crate) plan: DigestPlan,
 }
 
-/// Skips the job when `--if-exists` says so, else opens the source (and its ETag) and delivers it.
+/// Opens the source (and its ETag) and delivers it.
 pub(crate) async fn run(
     sink: &Arc<dyn Sink>,
     job: &Job,
     options: Options,
     observer: &dyn Observer,
     source: impl Future<Output = Result<Opened>>,
-) -> Result<Outcome> {
-    if let Some(receipt) = existing(sink, job, options, observer).await? {
-        return Ok(Outcome::Skipped(receipt));
-    }
+) -> Result<Receipt> {
     let Opened { mut source, etag, partial, plan } = source.await?;
-    let receipt = deliver(sink, job, &mut source, options, observer, etag, partial, &plan).await?;
-    Ok(Outcome::Downloaded(receipt))
+    deliver(sink, job, &mut source, options, observer, etag, partial, &plan).await
 }
 
 /// Verifies a zip whole without writing anything. Its structure failing is an error; its contents
@@ -292,37 +290,74 @@ pub(crate) async fn verify(source: &mut Source, plan: &DigestPlan, observer: &dy
     verifier.finish(source.name()).await
 }
 
-/// The receipt of a deliverable already at the destination, when `options.if_exists` says to
-/// skip it.
-async fn existing(
+/// The deliverable when it is at the destination, whole, and `options.if_exists` says to skip
+/// it. `listing` (a batch's) answers what it covers: a zip listed with its receipt, the receipt
+/// written after it, is whole without reading the receipt; otherwise the receipt is read and
+/// must record the zip's size (or, extracted, no fewer members than it lists).
+pub(crate) async fn existing(
     sink: &Arc<dyn Sink>,
     job: &Job,
     options: Options,
     observer: &dyn Observer,
-) -> Result<Option<Receipt>> {
-    let receipt = read_receipt(sink, &job.receipt_path()?).await?;
+    listing: Option<&Listing>,
+) -> Result<Option<Present>> {
+    if options.if_exists == IfExists::Overwrite {
+        return Ok(None);
+    }
+    let receipt_path = job.receipt_path()?;
+    let listed = |path: &ObjectPath| listing.and_then(|listing| listing.get(path)).map(Option::<&ObjectInfo>::cloned);
+    let receipt_listed = listed(&receipt_path);
     // Something is there, and whether the receipt vouches that it is whole.
-    let (there, whole) = if options.extract {
-        let members = receipt.as_ref().and_then(|r| r.extracted.as_ref()).map(|e| e.members);
-        match members {
-            Some(members) => (true, sink.list(Some(&job.extract_folder()?)).await?.len() as u64 >= members),
-            None => (false, false),
+    let (there, present) = if options.extract {
+        let receipt = match receipt_listed {
+            Some(None) => None,
+            _ => read_receipt(sink, &receipt_path).await?,
+        };
+        match receipt.as_ref().and_then(|r| r.extracted.as_ref()).map(|e| e.members) {
+            Some(members) => {
+                let folder = job.extract_folder()?;
+                let found = match listing.and_then(|listing| listing.count_under(&folder)) {
+                    Some(found) => found,
+                    None => sink.list(Some(&folder)).await?.len() as u64,
+                };
+                let bytes = receipt.as_ref().map_or(0, |r| r.bytes);
+                (true, (found >= members).then_some(Present { bytes, receipt }))
+            }
+            None => (false, None),
         }
     } else {
-        match sink.head(&job.path).await? {
-            Some(object) => (true, receipt.as_ref().is_some_and(|r| r.bytes == object.size && r.extracted.is_none())),
-            None => (false, false),
+        let zip = match listed(&job.path) {
+            Some(zip) => zip,
+            None => sink.head(&job.path).await?,
+        };
+        match (zip, receipt_listed) {
+            (None, _) => (false, None),
+            (Some(zip), Some(Some(receipt))) if written_after(&receipt, &zip) => {
+                (true, Some(Present { bytes: zip.size, receipt: None }))
+            }
+            (Some(_), Some(None)) => (true, None),
+            (Some(zip), _) => {
+                let receipt = read_receipt(sink, &receipt_path).await?;
+                let whole = receipt.as_ref().is_some_and(|r| r.bytes == zip.size && r.extracted.is_none());
+                (true, whole.then_some(Present { bytes: zip.size, receipt }))
+            }
         }
     };
     match options.if_exists {
         IfExists::Fail if there => Err(Error::Exists(format!("{}/{}", sink.location(), job.path))),
-        IfExists::Skip if whole => Ok(receipt),
+        IfExists::Skip if present.is_some() => Ok(present),
         IfExists::Skip if there => {
             observer.warn(&format!("{} is there without a matching receipt: fetching it again", job.path));
             Ok(None)
         }
         _ => Ok(None),
     }
+}
+
+/// Whether a receipt was written after its zip (receipts are written once the zip is in place;
+/// a zip replaced since is not vouched for). Unknown times vouch for nothing.
+fn written_after(receipt: &ObjectInfo, zip: &ObjectInfo) -> bool {
+    matches!((receipt.modified, zip.modified), (Some(receipt), Some(zip)) if receipt >= zip)
 }
 
 async fn read_receipt(sink: &Arc<dyn Sink>, path: &ObjectPath) -> Result<Option<Receipt>> {

@@ -55,10 +55,12 @@ class Result:
     """``"downloaded"`` (in this call) or ``"skipped"`` (there already, as its receipt says)."""
     bytes: int
     """The zip's size."""
-    sha256: str
-    """The zip's SHA-256, lowercase hex (of a skipped one: its receipt's)."""
-    verified: bool
-    """Whether the zip was verified while it streamed."""
+    sha256: Optional[str]
+    """The zip's SHA-256, lowercase hex. Of a skipped one: its receipt's, when it was read
+    (``None`` when the skip was decided from a listing of the destination alone: the receipt
+    beside the zip holds it)."""
+    verified: Optional[bool]
+    """Whether the zip was verified while it streamed (of a skipped one, as ``sha256``)."""
     warnings: Tuple[str, ...] = ()
     """What verification could not check, or checked only weakly."""
 

@@ -130,6 +130,50 @@ async fn sync_to_a_bucket_twice_transfers_nothing_the_second_time() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_no_op_resync_of_a_bucket_costs_listing_pages_only() {
+    let (Some((_, url)), Ok(endpoint)) =
+        (buckets().into_iter().find(|(name, _)| *name == "s3"), std::env::var("AWS_ENDPOINT"))
+    else {
+        return;
+    };
+    // 20 orders of 2 deliverables: more folders than are listed one by one.
+    let mut builder = Sandbox::builder().deliverable_size(64 << 10);
+    let id = |n: u32| format!("00000000-0000-0000-0001-{n:012}");
+    let mut orders = Vec::new();
+    for n in 0..20 {
+        let (order, first, second) = (id(n * 3), id(n * 3 + 1), id(n * 3 + 2));
+        builder =
+            builder.order(&order, "completed", Some("fulfilled"), wyvern_sandbox::OrderShape::Flat, &[&first, &second]);
+        orders.push(order);
+    }
+    let world = World::with(builder).await;
+    let proxy = crate::CountingProxy::start(&endpoint).await;
+    let through = [("AWS_ENDPOINT", proxy.url.as_str())];
+    let mut args: Vec<&str> = vec!["sync", "--to", &url, "--json"];
+    args.extend(orders.iter().map(String::as_str));
+    let first = world.run_with(&args, &through, None).await;
+    assert_eq!(first.code, 0, "{first:#?}");
+    let before = (proxy.responses(), world.sandbox.requests().len());
+    let second = world.run_with(&args, &through, None).await;
+    assert_eq!(second.code, 0, "{second:#?}");
+    let summary = &second.json_lines().last().expect("summary")["summary"].clone();
+    assert_eq!((summary["downloaded"].as_u64(), summary["skipped"].as_u64()), (Some(0), Some(40)));
+    // 80 objects: one page of the bucket's listing, and no request per deliverable (no HEAD, no
+    // receipt read, not even the destination's write check: nothing was written).
+    assert_eq!(proxy.responses() - before.0, 1, "S3 requests of a no-op re-sync");
+    let api: Vec<_> = world.sandbox.requests().into_iter().skip(before.1).collect();
+    assert!(api.iter().all(|r| r.path.contains("/orders/")), "only the orders were asked for: {api:#?}");
+    let skipped = &second.json_lines()[0];
+    assert_eq!((skipped["status"].as_str(), skipped["sha256"].as_str()), (Some("skipped"), None), "{skipped}");
+
+    // A few orders: one listing each.
+    let few = ["sync", "--to", &url, orders[0].as_str(), orders[1].as_str()];
+    let before = proxy.responses();
+    assert_eq!(world.run_with(&few, &through, None).await.code, 0);
+    assert_eq!(proxy.responses() - before, 2, "one listing per order folder");
+}
+
 /// Peak RSS of the children this test process has waited for, in bytes (Linux reports KiB).
 fn children_peak_rss() -> u64 {
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).expect("getrusage");

@@ -185,3 +185,64 @@ pub fn files(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// A TCP proxy on loopback in front of a server, counting the HTTP responses it carries (the
+/// requests a client made), for tests of request counts.
+#[derive(Debug)]
+pub struct CountingProxy {
+    pub url: String,
+    responses: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for CountingProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl CountingProxy {
+    /// A proxy to `upstream` (`http://host:port`).
+    pub async fn start(upstream: &str) -> Self {
+        let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let responses = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counted = responses.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { continue };
+                let counted = counted.clone();
+                tokio::spawn(async move {
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut server_read, mut server_write) = server.into_split();
+                    tokio::spawn(async move { tokio::io::copy(&mut client_read, &mut server_write).await });
+                    // Responses start with their status line, at the start of the stream or of a
+                    // line; the tail of each read is kept for lines split across reads.
+                    let (mut buffer, mut tail) = (vec![0u8; 64 << 10], b"\n".to_vec());
+                    loop {
+                        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                        let n = match server_read.read(&mut buffer).await {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => n,
+                        };
+                        let mut seen = std::mem::take(&mut tail);
+                        seen.extend_from_slice(&buffer[..n]);
+                        let found = seen.windows(10).filter(|w| w == b"\nHTTP/1.1 ").count();
+                        counted.fetch_add(found as u64, std::sync::atomic::Ordering::Relaxed);
+                        tail = seen[seen.len().saturating_sub(9)..].to_vec();
+                        if client_write.write_all(&buffer[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Self { url, responses, task }
+    }
+
+    /// The responses carried so far.
+    pub fn responses(&self) -> u64 {
+        self.responses.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}

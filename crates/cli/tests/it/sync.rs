@@ -55,6 +55,48 @@ async fn sync_named_orders_reports_not_ready_and_skips_on_rerun() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_says_what_a_sync_would_do_and_fetches_nothing() {
+    let world = World::new().await;
+    let dest = world.dest();
+    let dest = dest.to_str().expect("utf-8");
+    let (fulfilled, partial, pending) = (
+        "00000000-0000-0000-0000-000000000000",
+        "00000000-0000-0000-0000-000000000010",
+        "00000000-0000-0000-0000-000000000020",
+    );
+    let fetched = world.run(&["sync", "--to", dest, fulfilled]).await;
+    assert_eq!(fetched.code, 0, "{fetched:#?}");
+    let deliverable_requests = || world.sandbox.requests().iter().filter(|r| r.path.contains("/deliverables/")).count();
+    let before = deliverable_requests();
+    let plan = world.run(&["sync", "--plan", "--json", "--to", dest, fulfilled, partial, pending]).await;
+    assert_eq!(plan.code, 0, "{plan:#?}");
+    assert_eq!(deliverable_requests(), before, "a plan fetches nothing");
+    let lines = plan.json_lines();
+    let action = |id: &str| lines.iter().find(|l| l["deliverable_id"] == id).map(|l| l["action"].clone());
+    assert_eq!(action("00000000-0000-0000-0000-000000000001"), Some("skip".into()), "{lines:?}");
+    assert_eq!(action("00000000-0000-0000-0000-000000000011"), Some("fetch".into()), "{lines:?}");
+    assert_eq!(action("00000000-0000-0000-0000-000000000012"), Some("fetch".into()), "{lines:?}");
+    assert!(lines.iter().any(|l| l["status"] == "not_ready" && l["order_id"] == pending), "{lines:?}");
+    let skip = lines.iter().find(|l| l["action"] == "skip").expect("skip line");
+    assert_eq!(skip["destination"], format!("{dest}/{fulfilled}/00000000-0000-0000-0000-000000000001.zip"));
+    assert!(skip["bytes"].as_u64().is_some_and(|b| b > 0), "{skip}");
+    let summary = &lines.last().expect("summary")["plan"];
+    assert_eq!(
+        (
+            summary["fetch"].as_u64(),
+            summary["skip"].as_u64(),
+            summary["not_ready"].as_u64(),
+            summary["failed"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1), Some(0)),
+        "{summary}"
+    );
+    assert!(!std::path::Path::new(dest).join(partial).exists(), "nothing was written");
+    let human = world.run(&["sync", "--plan", "--to", dest, fulfilled, partial]).await;
+    assert!(human.stdout.contains("plan: 2 to fetch, 1 to skip, 0 not ready, 0 failed"), "{}", human.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_all_follows_pagination() {
     let world = World::with(many_orders(120)).await;
     let run = world

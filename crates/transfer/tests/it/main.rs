@@ -186,7 +186,7 @@ async fn observers_see_every_byte_and_the_warnings() {
     let batch = world.batch(Options { if_exists: wyvern_transfer::IfExists::Skip, ..Options::default() }).await;
     let batch = batch.observed(watch.clone());
     let done = run(&batch, vec![job]).await;
-    let receipt = done[0].result.as_ref().expect("downloaded").receipt().clone();
+    let receipt = done[0].result.as_ref().expect("downloaded").receipt().expect("downloaded").clone();
     assert_eq!(watch.bytes.load(Ordering::SeqCst), receipt.bytes);
     assert_eq!(watch.starts.lock().expect("lock").len(), 1);
     assert_eq!(watch.starts.lock().expect("lock")[0].1, Some(receipt.bytes));
