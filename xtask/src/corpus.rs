@@ -20,6 +20,7 @@ pub const PYTHON_PACKAGES: &[&str] = &[
     "pytest==8.3.5",
     "maturin==1.16.0",
     "tqdm==4.70.1",
+    "kubernetes-validate==1.37.0",
 ];
 /// Debian packages of the zip writers and readers (command, package).
 const DEBIAN: &[(&str, &str)] = &[("zip", "zip"), ("unzip", "unzip"), ("bsdtar", "libarchive-tools"), ("7zz", "7zip")];

@@ -3,6 +3,7 @@
 mod auth;
 mod cloud;
 mod corpus;
+mod docs;
 mod download;
 mod faults;
 mod hostile;
