@@ -201,7 +201,7 @@ impl Batch {
 
     async fn fetch_known(&self, job: &Job, listing: Option<&Listing>) -> Result<Outcome> {
         let work = async {
-            if let Some(present) = pipeline::existing(&self.sink, job, self.options, &*self.observer, listing).await? {
+            if let Some(present) = self.existing(job, listing).await? {
                 return Ok(Outcome::Skipped(present));
             }
             self.writable().await?;
@@ -212,6 +212,19 @@ impl Batch {
             biased;
             () = self.cancel.cancelled() => Err(Error::Interrupted),
             outcome = work => outcome,
+        }
+    }
+
+    /// What of `job` is at the destination already. A destination that cannot even be read (no
+    /// such bucket, refused credentials) is named as one, as the check before the first transfer
+    /// would name it.
+    async fn existing(&self, job: &Job, listing: Option<&Listing>) -> Result<Option<Present>> {
+        match pipeline::existing(&self.sink, job, self.options, &*self.observer, listing).await {
+            Err(error @ Error::Sink(_)) => {
+                self.writable().await?;
+                Err(error)
+            }
+            found => found,
         }
     }
 
@@ -276,8 +289,8 @@ impl Batch {
             .map(|job| {
                 let listing = listing.clone();
                 async move {
-                    let found = pipeline::existing(&self.sink, &job, self.options, &*self.observer, listing.as_deref());
-                    let action = found
+                    let action = self
+                        .existing(&job, listing.as_deref())
                         .await
                         .map(|present| present.map_or(Action::Fetch, |present| Action::Skip(Box::new(present))));
                     Planned { destination: self.destination(&job), job, action }
