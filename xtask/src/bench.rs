@@ -45,7 +45,7 @@ impl Tool {
     }
 }
 
-const ALL_LEGS: [Leg; 3] = [Leg::Local, Leg::Link, Leg::S3];
+const ALL_LEGS: [Leg; 4] = [Leg::Local, Leg::Link, Leg::S3, Leg::Resync];
 
 /// The legs of the bench.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +53,7 @@ enum Leg {
     Local,
     Link,
     S3,
+    Resync,
 }
 
 #[derive(Debug)]
@@ -97,12 +98,13 @@ impl Options {
                             "local" => Ok(Leg::Local),
                             "link" => Ok(Leg::Link),
                             "s3" => Ok(Leg::S3),
-                            other => bail!("unknown leg {other:?} (legs: local, link, s3)"),
+                            "resync" => Ok(Leg::Resync),
+                            other => bail!("unknown leg {other:?} (legs: local, link, s3, resync)"),
                         })
                         .collect::<anyhow::Result<_>>()?;
                 }
                 other => bail!(
-                    "unknown bench option {other:?} (options: --size SIZE, --runs N, --sweep, --only local,link,s3, \
+                    "unknown bench option {other:?} (options: --size SIZE, --runs N, --sweep, --only local,link,s3,resync, \
                      --link-size SIZE, --rtt MS, --rate MB_PER_S, --baseline WYVERN_BINARY)"
                 ),
             }
@@ -127,7 +129,8 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
     let target =
         std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from).join("release");
     // The Python API contends in the local and S3 legs.
-    let python = if options.legs.iter().any(|leg| *leg != Leg::Link) { Some(python_api()?) } else { None };
+    let python =
+        if options.legs.iter().any(|leg| matches!(leg, Leg::Local | Leg::S3)) { Some(python_api()?) } else { None };
     let mut report = String::new();
     writeln!(report, "Machine: {}; {} alternating runs.\n", machine(), options.runs)?;
     for leg in &options.legs {
@@ -135,13 +138,14 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
             Leg::Local => local(&target, python.as_deref(), options, &mut report)?,
             Leg::Link => link(&target, options, &mut report)?,
             Leg::S3 => s3(&target, python.as_deref(), options, &mut report)?,
+            Leg::Resync => resync(&target, &mut report)?,
         }
     }
     println!("{report}");
     std::fs::write(root().join("target/bench-report.md"), &report)?;
     eprintln!("report written to target/bench-report.md; charts to docs/img/");
     if options.legs.len() == ALL_LEGS.len() {
-        record(&report)?;
+        record("docs/benchmarks.md", START, END, &report)?;
         eprintln!("docs/benchmarks.md updated");
     } else {
         eprintln!("docs/benchmarks.md keeps its figures: it is updated by runs of every leg");
@@ -152,15 +156,73 @@ pub fn bench(options: &Options) -> anyhow::Result<()> {
 const START: &str = "<!-- bench:start (written by `cargo xtask bench`) -->";
 const END: &str = "<!-- bench:end -->";
 
-/// Puts the report between the markers of docs/benchmarks.md.
-fn record(report: &str) -> anyhow::Result<()> {
-    let path = root().join("docs/benchmarks.md");
-    let doc = std::fs::read_to_string(&path)?;
-    let (Some(start), Some(end)) = (doc.find(START), doc.find(END)) else {
-        bail!("{} lacks the markers {START} and {END}", path.display());
+/// Puts `text` between the markers `start` and `end` of the document `doc`.
+fn record(doc: &str, start: &str, end: &str, text: &str) -> anyhow::Result<()> {
+    let path = root().join(doc);
+    let content = std::fs::read_to_string(&path)?;
+    let (Some(from), Some(to)) = (content.find(start), content.find(end)) else {
+        bail!("{} lacks the markers {start} and {end}", path.display());
     };
-    let updated = format!("{}{START}\n{report}{}", &doc[..start], &doc[end..]);
+    let updated = format!("{}{start}\n{text}{}", &content[..from], &content[to..]);
     std::fs::write(&path, updated)?;
+    Ok(())
+}
+
+/// A no-op re-sync, and what it costs in requests: 1,000 deliverables into the S3 emulator and
+/// 10,000 to a local folder, each synced once, then again, through counting proxies in front of
+/// the API and the emulator. The table also goes into docs/sync.md.
+fn resync(target: &Path, report: &mut String) -> anyhow::Result<()> {
+    let emulators = Emulators::start(&root())?;
+    let mut rows = String::new();
+    for (orders, per_order, to) in [(100u64, 10u64, "s3"), (1000, 10, "local")] {
+        let replica = Replica::start_many(target, orders, per_order)?;
+        let api = Link::start(replica.addr()?, Shape { rtt: Duration::ZERO, rate: None })?;
+        let env = |key: &str| emulators.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default();
+        let storage = Link::start(
+            env("AWS_ENDPOINT").trim_start_matches("http://").parse()?,
+            Shape { rtt: Duration::ZERO, rate: None },
+        )?;
+        let folder = root().join("target/bench-scratch/resync");
+        let _ = std::fs::remove_dir_all(&folder);
+        let dest = if to == "s3" {
+            format!("s3://test-bucket/resync-{}", std::process::id())
+        } else {
+            folder.display().to_string()
+        };
+        let sync = || {
+            let mut command = Command::new(target.join("wyvern"));
+            command
+                .args(["--api-url", &api.url(), "sync", "--all", "--to", &dest, "--concurrency", "16", "-q"])
+                .envs(emulators.env.iter().map(|(k, v)| (k, v)))
+                .env("AWS_ENDPOINT", storage.url())
+                .env("WYVERN_TOKEN", TEST_TOKEN);
+            command
+        };
+        let deliverables = orders * per_order;
+        run(&format!("sync {deliverables} deliverables ({to})"), &mut sync())?;
+        let before = (api.responses(), storage.responses());
+        let started = std::time::Instant::now();
+        run(&format!("re-sync them ({to}): nothing new"), &mut sync())?;
+        let wall = started.elapsed();
+        let (api_requests, storage_requests) = (api.responses() - before.0, storage.responses() - before.1);
+        let destination = if to == "s3" { "S3 emulator" } else { "local folder" };
+        let storage_requests =
+            if to == "s3" { storage_requests.to_string() } else { "- (a directory walk)".to_owned() };
+        let per_object = if to == "s3" { (2 * deliverables).to_string() } else { "-".to_owned() };
+        writeln!(
+            rows,
+            "| {deliverables} in {orders} orders | {destination} | {api_requests} | {storage_requests} | {per_object} | {:.2} s |",
+            wall.as_secs_f64()
+        )?;
+        let _ = std::fs::remove_dir_all(&folder);
+    }
+    let table = format!(
+        "| deliverables | destination | API requests | destination requests | before (HEAD + GET each) | wall |\n\
+         |---|---|---|---|---|---|\n{rows}\n"
+    );
+    writeln!(report, "### A no-op re-sync (`sync --all`, nothing new)\n\n{table}")?;
+    record("docs/sync.md", "<!-- resync:start -->", "<!-- resync:end -->", &table)?;
+    eprintln!("docs/sync.md updated");
     Ok(())
 }
 
@@ -432,9 +494,21 @@ impl Drop for Replica {
 impl Replica {
     /// Starts the replica; with `redirect`, the API answers with a presigned storage link.
     fn start(target: &Path, size: u64, redirect: bool) -> anyhow::Result<Self> {
+        let args: Vec<String> = redirect.then(|| "--redirect-to-storage".to_owned()).into_iter().collect();
+        Self::start_with(target, size, &args)
+    }
+
+    /// Starts the replica with `orders` more fulfilled orders of `per_order` small deliverables.
+    fn start_many(target: &Path, orders: u64, per_order: u64) -> anyhow::Result<Self> {
+        let args =
+            ["--orders".to_owned(), orders.to_string(), "--deliverables-per-order".to_owned(), per_order.to_string()];
+        Self::start_with(target, 64 << 10, &args)
+    }
+
+    fn start_with(target: &Path, size: u64, args: &[String]) -> anyhow::Result<Self> {
         let mut child = Command::new(target.join("wyvern-sandbox"))
             .args(["--size", &size.to_string()])
-            .args(redirect.then_some("--redirect-to-storage"))
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

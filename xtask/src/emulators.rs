@@ -36,7 +36,7 @@ impl Drop for Emulators {
 
 fn run(step: &str, command: &mut Command) -> anyhow::Result<()> {
     eprintln!("==> {step}");
-    let output = command.output().with_context(|| format!("starting: {step}"))?;
+    let output = crate::timed(step, || command.output()).with_context(|| format!("starting: {step}"))?;
     if !output.status.success() {
         bail!("failed: {step}\n{}", String::from_utf8_lossy(&output.stderr));
     }

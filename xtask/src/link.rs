@@ -1,7 +1,8 @@
 //! A userspace TCP proxy on loopback that behaves like a distant link, for `cargo xtask bench`:
 //! every byte is delayed by half the round-trip time in each direction, and each connection's
 //! bandwidth is capped (the kernel's netem is not available everywhere). It also counts the
-//! bytes it carries from the server, which measures what a client read.
+//! bytes and the HTTP responses it carries from the server, which measures what a client read
+//! and how many requests it made.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
@@ -26,7 +27,14 @@ pub struct Shape {
 /// A running proxy; it stops with the process (its threads are detached).
 pub struct Link {
     pub addr: SocketAddr,
-    from_server: Arc<AtomicU64>,
+    from_server: Arc<Counts>,
+}
+
+/// What came from the server.
+#[derive(Debug, Default)]
+struct Counts {
+    bytes: AtomicU64,
+    responses: AtomicU64,
 }
 
 impl Link {
@@ -34,7 +42,7 @@ impl Link {
     pub fn start(upstream: SocketAddr, shape: Shape) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
-        let from_server = Arc::new(AtomicU64::new(0));
+        let from_server = Arc::new(Counts::default());
         let counter = from_server.clone();
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
@@ -54,12 +62,25 @@ impl Link {
 
     /// Bytes carried from the server to clients so far.
     pub fn bytes_from_server(&self) -> u64 {
-        self.from_server.load(Ordering::Relaxed)
+        self.from_server.bytes.load(Ordering::Relaxed)
+    }
+
+    /// HTTP responses carried from the server so far (requests answered).
+    pub fn responses(&self) -> u64 {
+        self.from_server.responses.load(Ordering::Relaxed)
     }
 }
 
+/// The length of a status line's start: `HTTP/1.1 200 `.
+const STATUS_LINE: usize = 13;
+
+/// Whether `bytes` start a status line.
+fn is_status_line(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"HTTP/1.1 ") && bytes[9..12].iter().all(u8::is_ascii_digit) && bytes[12] == b' '
+}
+
 /// Copies `from` to `to` through a delay line, paced to the rate.
-fn pipe(mut from: TcpStream, mut to: TcpStream, shape: Shape, counter: Option<Arc<AtomicU64>>) {
+fn pipe(mut from: TcpStream, mut to: TcpStream, shape: Shape, counter: Option<Arc<Counts>>) {
     let (sender, receiver) = mpsc::sync_channel::<(Instant, Vec<u8>)>(QUEUE);
     std::thread::spawn(move || {
         loop {
@@ -78,6 +99,10 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, shape: Shape, counter: Option<Ar
     std::thread::spawn(move || {
         let delay = shape.rtt / 2;
         let mut next = Instant::now();
+        // Responses start with a status line (`HTTP/1.1 200 `), right after the body before it
+        // (which need not end a line); the tail of each piece is kept for lines split across
+        // pieces.
+        let mut tail = Vec::new();
         for (read_at, piece) in receiver {
             sleep_until(read_at + delay);
             if let Some(rate) = shape.rate {
@@ -89,7 +114,12 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, shape: Shape, counter: Option<Ar
                 break;
             }
             if let Some(counter) = &counter {
-                counter.fetch_add(piece.len() as u64, Ordering::Relaxed);
+                counter.bytes.fetch_add(piece.len() as u64, Ordering::Relaxed);
+                let mut seen = std::mem::take(&mut tail);
+                seen.extend_from_slice(&piece);
+                let responses = seen.windows(STATUS_LINE).filter(|w| is_status_line(w)).count();
+                counter.responses.fetch_add(responses as u64, Ordering::Relaxed);
+                tail = seen[seen.len().saturating_sub(STATUS_LINE - 1)..].to_vec();
             }
         }
         let _ = to.shutdown(Shutdown::Write);

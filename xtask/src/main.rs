@@ -62,11 +62,19 @@ fn cargo() -> Command {
 /// Runs a command, failing with its description when it fails.
 fn run(step: &str, command: &mut Command) -> anyhow::Result<()> {
     eprintln!("\n==> {step}");
-    let status = command.status().with_context(|| format!("starting: {step}"))?;
+    let status = timed(step, || command.status()).with_context(|| format!("starting: {step}"))?;
     if !status.success() {
         bail!("failed: {step} ({status})");
     }
     Ok(())
+}
+
+/// Runs `work`, then prints how long `step` took (CI logs show where the minutes go).
+fn timed<T>(step: &str, work: impl FnOnce() -> T) -> T {
+    let started = std::time::Instant::now();
+    let done = work();
+    eprintln!("<== {step}: {:.0} s", started.elapsed().as_secs_f64());
+    done
 }
 
 /// Builds the `wyvern` binary and returns its path.

@@ -473,11 +473,19 @@ impl Shared {
         Ok(served)
     }
 
-    fn order_json(&self, id: &str, fixture: &OrderFixture) -> Value {
+    /// The API's origin as the client reached it (its `Host`, through a proxy too), for links.
+    fn origin(&self, headers: &HeaderMap) -> String {
+        headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .map_or_else(|| self.api_url.clone(), |host| format!("http://{host}"))
+    }
+
+    fn order_json(&self, origin: &str, id: &str, fixture: &OrderFixture) -> Value {
         let links: Vec<Value> = fixture
             .deliverables
             .iter()
-            .map(|d| json!({ "href": format!("{}/1.0/tasking/deliverables/{d}/", self.api_url), "rel": "deliverable", "type": "application/zip", "title": null }))
+            .map(|d| json!({ "href": format!("{origin}/1.0/tasking/deliverables/{d}/"), "rel": "deliverable", "type": "application/zip", "title": null }))
             .collect();
         let mut order = json!({
             "id": id,
@@ -519,10 +527,10 @@ async fn order(State(state): State<Arc<Shared>>, Path(id): Path<String>, headers
     }
     let Some(fixture) = state.orders.get(&id) else { return not_found().await };
     match state.order_faults.get(&id) {
-        None => Json(state.order_json(&id, fixture)).into_response(),
+        None => Json(state.order_json(&state.origin(&headers), &id, fixture)).into_response(),
         Some(OrderFault::Raw(value)) => Json(value.clone()).into_response(),
         Some(OrderFault::Gzip) => {
-            let json = serde_json::to_vec(&state.order_json(&id, fixture)).unwrap_or_default();
+            let json = serde_json::to_vec(&state.order_json(&state.origin(&headers), &id, fixture)).unwrap_or_default();
             let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
             let gzipped =
                 std::io::Write::write_all(&mut encoder, &json).and_then(|()| encoder.finish()).unwrap_or_default();
@@ -549,13 +557,18 @@ async fn list_orders(
     }
     let number = |key: &str, default: usize| query.get(key).and_then(|v| v.parse().ok()).unwrap_or(default);
     let (cursor, limit) = (number("cursor", 0), number("limit", 50).clamp(1, 500));
-    let orders: Vec<Value> =
-        state.orders.iter().skip(cursor).take(limit).map(|(id, fixture)| state.order_json(id, fixture)).collect();
-    let mut links = vec![
-        json!({ "rel": "self", "href": format!("{}/1.0/tasking/orders/?cursor={cursor}&limit={limit}", state.api_url) }),
-    ];
+    let origin = state.origin(&headers);
+    let orders: Vec<Value> = state
+        .orders
+        .iter()
+        .skip(cursor)
+        .take(limit)
+        .map(|(id, fixture)| state.order_json(&origin, id, fixture))
+        .collect();
+    let mut links =
+        vec![json!({ "rel": "self", "href": format!("{origin}/1.0/tasking/orders/?cursor={cursor}&limit={limit}") })];
     if cursor + limit < state.orders.len() {
-        let next = format!("{}/1.0/tasking/orders/?cursor={}&limit={limit}", state.api_url, cursor + limit);
+        let next = format!("{origin}/1.0/tasking/orders/?cursor={}&limit={limit}", cursor + limit);
         links.push(json!({ "rel": "next", "href": next }));
     }
     Json(json!({ "orders": orders, "links": links })).into_response()
