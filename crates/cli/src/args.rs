@@ -115,6 +115,12 @@ pub enum Command {
         #[arg(long, value_parser = if_exists(), default_value = "skip")]
         if_exists: IfExists,
     },
+    /// Write or refresh the STAC catalog of everything at DEST: DEST/catalog.json, a catalog per
+    /// order and an item per deliverable, relative hrefs (items already up to date are not read).
+    Catalog {
+        /// The destination a sync wrote to (a folder or a sink URL).
+        dest: String,
+    },
     /// Log in and store a token.
     #[command(subcommand)]
     Auth(AuthCommand),
@@ -213,6 +219,12 @@ pub struct SyncArgs {
     /// line each, for orchestrators to split the work).
     #[arg(long, conflicts_with = "fail_fast")]
     pub plan: bool,
+
+    /// Also keep a STAC catalog of the destination: DEST/catalog.json, a catalog per order and an
+    /// item per deliverable (see `wyvern catalog`). With --shard, only this shard's items are
+    /// written: run `wyvern catalog DEST` once the last shard is done to link them.
+    #[arg(long, conflicts_with = "plan")]
+    pub catalog: bool,
 }
 
 #[derive(Debug, Args)]

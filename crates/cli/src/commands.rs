@@ -7,6 +7,7 @@ use clap::CommandFactory;
 use futures::StreamExt;
 use wyvern_core::{Client, Error as ApiError, OrderStatus};
 use wyvern_sinks::Sink;
+use wyvern_transfer::catalog::Scope;
 use wyvern_transfer::{Batch, ErrorKind, Job, Options};
 
 use crate::args::{AuthCommand, Cli, Command, DeliverableCommand, Destination, OrderCommand, SyncArgs};
@@ -75,6 +76,12 @@ pub async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
             report.inspection(&inspection);
             return Ok(if inspection.problems.is_empty() { Exit::Success } else { Exit::Verification });
         }
+        Command::Catalog { dest } => {
+            let sink = opened.destination(dest, false).await?;
+            let refreshed = wyvern_transfer::catalog::refresh(&sink, &Scope::All).await?;
+            report.catalog(&sink.location(), &refreshed, None);
+            return Ok(Exit::Success);
+        }
         Command::Extract { zip, to, if_exists } => {
             let sink = opened.destination(to, true).await?;
             let progress = Progress::new(cli.quiet);
@@ -136,6 +143,7 @@ pub async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
         Command::Completions { .. }
         | Command::Auth(_)
         | Command::Inspect { .. }
+        | Command::Catalog { .. }
         | Command::Verify { .. }
         | Command::Extract { .. } => unreachable!("handled above"),
     }
@@ -167,10 +175,18 @@ async fn sync(client: &Client, args: &SyncArgs, opened: &Opened, mut report: Rep
         report.plan_summary();
         return Ok(report.exit());
     }
+    let scope = match args.shard {
+        Some(_) => Scope::Items(jobs.iter().map(|job| job.path.clone()).collect()),
+        None => Scope::All,
+    };
     if !(args.fail_fast && report.tally().failed > 0) {
         deliver(&batch, jobs, concurrency, args.fail_fast, &mut report).await?;
     }
     report.summary();
+    if args.catalog {
+        let refreshed = wyvern_transfer::catalog::refresh(batch.sink(), &scope).await?;
+        report.catalog(&batch.sink().location(), &refreshed, args.shard);
+    }
     Ok(report.exit())
 }
 

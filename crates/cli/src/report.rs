@@ -5,7 +5,8 @@ use indicatif::HumanBytes;
 use serde::Serialize;
 use wyvern_core::{DeliverableId, Order, OrderId};
 
-use wyvern_transfer::{Action, Done, Outcome, Planned};
+use wyvern_transfer::catalog::Refreshed;
+use wyvern_transfer::{Action, Done, Outcome, Planned, Shard};
 
 use crate::error::{self, Exit};
 use crate::output::{errln, outln};
@@ -291,6 +292,42 @@ impl Report {
             outln!("{line}");
         } else if !self.quiet {
             outln!("plan: {fetch} to fetch, {skip} to skip, {} not ready, {} failed", t.not_ready, t.failed);
+        }
+    }
+
+    /// What a catalog refresh did (`wyvern catalog`, `sync --catalog`); a shard's refresh wrote
+    /// items only.
+    pub fn catalog(&self, location: &str, refreshed: &Refreshed, shard: Option<Shard>) {
+        let root = format!("{}/{}", location.trim_end_matches('/'), wyvern_transfer::catalog::CATALOG);
+        for (deliverable, why) in &refreshed.left_out {
+            errln!("warning: {deliverable} is left out of the catalog: {}", wyvern_core::printable(why));
+        }
+        if self.json {
+            let left_out: Vec<_> = refreshed
+                .left_out
+                .iter()
+                .map(|(deliverable, why)| serde_json::json!({ "deliverable": deliverable, "reason": why }))
+                .collect();
+            let line = serde_json::json!({ "catalog": {
+                "root": shard.is_none().then_some(&root),
+                "items_written": refreshed.items_written,
+                "items_kept": refreshed.items_kept,
+                "catalogs_written": refreshed.catalogs_written,
+                "left_out": left_out,
+            }});
+            outln!("{line}");
+        } else if !self.quiet {
+            let (written, kept) = (refreshed.items_written, refreshed.items_kept);
+            match shard {
+                Some(shard) => outln!(
+                    "catalog: {written} items written, {kept} up to date (shard {shard}: run `wyvern catalog {location}` \
+                     after the last shard to link them)"
+                ),
+                None => outln!(
+                    "catalog: {written} items written, {kept} up to date, {} catalogs written: {root}",
+                    refreshed.catalogs_written
+                ),
+            }
         }
     }
 

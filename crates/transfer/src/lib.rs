@@ -34,6 +34,7 @@
 //! [`Sink::settle`](wyvern_sinks::Sink::settle) waits for that sink's clean-ups only.
 
 mod batch;
+pub mod catalog;
 mod error;
 mod job;
 mod listing;

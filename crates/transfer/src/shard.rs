@@ -23,6 +23,12 @@ impl Shard {
     }
 }
 
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
 impl FromStr for Shard {
     type Err = String;
 
@@ -45,6 +51,7 @@ mod tests {
     #[test]
     fn parses_and_rejects() {
         assert_eq!("1/4".parse::<Shard>(), Ok(Shard { index: 1, count: 4 }));
+        assert_eq!(Shard { index: 1, count: 4 }.to_string(), "1/4");
         for bad in ["4/4", "1/0", "x/2", "1", "-1/2", ""] {
             assert!(bad.parse::<Shard>().is_err(), "{bad:?} accepted");
         }

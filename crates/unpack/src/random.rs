@@ -15,7 +15,7 @@ use crate::format::{
     Zip64End, check_comment, check_end_records, descriptor_len, encrypted, u32_at,
 };
 use crate::geotiff::read_header;
-use crate::report::{Inspection, Problem, inspect};
+use crate::report::{EntryReport, Inspection, Problem, inspect};
 use crate::stac;
 use crate::stream::{
     DigestPlan, Entry, JSON_LIMIT, Listing, MAX_CENTRAL_DIRECTORY, READ_BUFFER, check_name, check_ratio, is_json,
@@ -68,12 +68,12 @@ pub fn inspect_random(source: &str, zip: &mut dyn RandomAccess) -> Result<Inspec
                 continue;
             }
             // TIFF directories are usually in the first few KiB: read more only when needed.
-            let mut kept = read_member_prefix(zip, &mut reads, entry, start, limit.min(FIRST_READ));
+            let mut kept = read_member_prefix(zip, &mut reads, &Span::of(entry, start), limit.min(FIRST_READ));
             if limit > FIRST_READ
                 && entry.size > FIRST_READ as u64
                 && kept.as_ref().is_ok_and(|kept| read_header(&entry.name, kept).is_err())
             {
-                kept = read_member_prefix(zip, &mut reads, entry, start, limit);
+                kept = read_member_prefix(zip, &mut reads, &Span::of(entry, start), limit);
             }
             match kept {
                 Ok(kept) => store_kept(&mut listing, &entry.name, kept),
@@ -86,12 +86,14 @@ pub fn inspect_random(source: &str, zip: &mut dyn RandomAccess) -> Result<Inspec
     }
     listing.entries = central
         .iter()
-        .map(|c| Entry {
+        .zip(&starts)
+        .map(|(c, start)| Entry {
             name: c.name.clone(),
             size: c.size,
             compressed_size: c.compressed_size,
             crc32: c.crc32,
             offset: c.offset,
+            data: *start,
             method: c.method,
             encrypted: encrypted(c.flags),
         })
@@ -123,7 +125,7 @@ pub fn read_digest_plan(zip: &mut dyn RandomAccess) -> Result<DigestPlan, Verify
             continue;
         };
         let start = entry.offset + header.len;
-        let Ok(json) = read_member_prefix(zip, &mut reads, entry, start, JSON_LIMIT) else { continue };
+        let Ok(json) = read_member_prefix(zip, &mut reads, &Span::of(entry, start), JSON_LIMIT) else { continue };
         if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&json)
             && stac::is_item(&value)
         {
@@ -442,29 +444,67 @@ impl Reads {
 }
 
 /// Up to `limit` bytes of a member's uncompressed data, its data starting at `start`.
+/// Where a member's data is, and how it is stored: what reading it needs.
+struct Span<'a> {
+    name: &'a str,
+    method: u16,
+    size: u64,
+    compressed_size: u64,
+    start: u64,
+}
+
+impl<'a> Span<'a> {
+    fn of(entry: &'a CentralEntry, start: u64) -> Self {
+        Self {
+            name: &entry.name,
+            method: entry.method,
+            size: entry.size,
+            compressed_size: entry.compressed_size,
+            start,
+        }
+    }
+}
+
 fn read_member_prefix(
     zip: &mut dyn RandomAccess,
     reads: &mut Reads,
-    entry: &CentralEntry,
-    start: u64,
+    span: &Span<'_>,
     limit: usize,
 ) -> Result<Vec<u8>, VerifyError> {
-    let wanted = (limit as u64).min(entry.size);
-    match entry.method {
-        0 => reads.get(zip, start, wanted.min(entry.compressed_size) as usize),
+    let (start, wanted) = (span.start, (limit as u64).min(span.size));
+    match span.method {
+        0 => reads.get(zip, start, wanted.min(span.compressed_size) as usize),
         8 => {
-            if let Some(compressed) = reads.window(start, entry.compressed_size) {
+            if let Some(compressed) = reads.window(start, span.compressed_size) {
                 let mut out = Vec::new();
                 DeflateDecoder::new(compressed).take(wanted).read_to_end(&mut out).map_err(VerifyError::Io)?;
                 return Ok(out);
             }
-            let compressed = Ranged { zip, next: start, end: start + entry.compressed_size };
+            let compressed = Ranged { zip, next: start, end: start + span.compressed_size };
             let mut out = Vec::new();
             DeflateDecoder::new(compressed).take(wanted).read_to_end(&mut out).map_err(VerifyError::Io)?;
             Ok(out)
         }
-        method => Err(VerifyError::UnsupportedMethod { entry: entry.name.clone(), method }),
+        method => Err(VerifyError::UnsupportedMethod { entry: span.name.to_owned(), method }),
     }
+}
+
+/// The first `limit` bytes of a member of an inspected zip (all of it when it is smaller),
+/// inflated: a thumbnail, an item. `None` when the inspection found no data for it (its local
+/// header could not be read).
+pub fn read_member(
+    zip: &mut dyn RandomAccess,
+    entry: &EntryReport,
+    limit: usize,
+) -> Option<Result<Vec<u8>, VerifyError>> {
+    let span = Span {
+        name: &entry.name,
+        method: entry.method,
+        size: entry.size,
+        compressed_size: entry.compressed_size,
+        start: entry.data_offset?,
+    };
+    Some(read_member_prefix(zip, &mut Reads::default(), &span, limit))
 }
 
 /// Sequential reads of a byte range through [`RandomAccess`].

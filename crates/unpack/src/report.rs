@@ -24,6 +24,10 @@ pub struct EntryReport {
     pub crc32: String,
     /// What it is.
     pub kind: Kind,
+    /// Compression method: 0 stored (its data is its bytes, at `data_offset`), 8 deflated.
+    pub method: u16,
+    /// Where its data starts in the zip, when its local header was read.
+    pub data_offset: Option<u64>,
 }
 
 /// Something wrong with a deliverable, with the member it concerns and expected vs actual values.
@@ -137,6 +141,8 @@ pub fn inspect(source: &str, listing: &Listing, verified: bool) -> Inspection {
             compressed_size: e.compressed_size,
             crc32: format!("{:08x}", e.crc32),
             kind: kind(&e.name),
+            method: e.method,
+            data_offset: e.data,
         })
         .collect();
 

@@ -134,6 +134,9 @@ pub struct Item {
     /// Assets (not printed in the item summary; used by the checks).
     #[serde(skip)]
     pub assets: Vec<Asset>,
+    /// The item as read, whole (for a catalog of the destination).
+    #[serde(skip)]
+    pub document: Value,
 }
 
 /// Whether a JSON document is a STAC item (a GeoJSON Feature with assets).
@@ -277,6 +280,7 @@ pub fn parse_item(member: &str, value: &Value) -> Item {
         bands,
         band_lists,
         assets,
+        document: value.clone(),
     }
 }
 

@@ -32,6 +32,8 @@ pub struct Entry {
     pub crc32: u32,
     /// Offset of its local header.
     pub offset: u64,
+    /// Offset of its data (past the local header), when that header was read.
+    pub data: Option<u64>,
     /// Compression method: 0 stored, 8 deflated.
     pub method: u16,
     /// Whether the encryption flag is set.
@@ -212,6 +214,7 @@ impl<R: Read> Pass<R> {
         if !matches!(header.method, 0 | 8) {
             return Err(VerifyError::UnsupportedMethod { entry: header.name, method: header.method });
         }
+        let data = self.input.offset;
         let (algorithms, narrow_at) = self.plan.algorithms(&header.name);
         let mut member = Member {
             name: header.name.clone(),
@@ -265,6 +268,7 @@ impl<R: Read> Pass<R> {
             compressed_size: compressed,
             crc32: actual.0,
             offset,
+            data: Some(data),
             method: header.method,
             encrypted: false,
         })

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `wyvern` binary against the sandbox replica over real HTTP.
 
 mod auth;
+mod catalog;
 mod cloud;
 mod corpus;
 mod docs;
