@@ -1,7 +1,8 @@
 //! What the tests need beyond Rust, installed on first use and reused: one Python virtual
 //! environment under `target/venv` (the storage emulators moto and WsgiDAV, rasterio with its
 //! GDAL, stream-zip, pystac, pytest), the zip writers of the differential corpus (Debian's
-//! Info-ZIP, libarchive and 7-Zip, npm's yazl; Java's jar when the machine has a JDK), and the
+//! Info-ZIP, libarchive and 7-Zip, npm's yazl; Java's jar when the machine has a JDK), Debian's Chromium
+//! (which opens `wyvern report`'s page), and the
 //! corpora themselves, written anew each run under `target/`.
 
 use std::path::{Path, PathBuf};
@@ -22,8 +23,16 @@ pub const PYTHON_PACKAGES: &[&str] = &[
     "tqdm==4.70.1",
     "kubernetes-validate==1.37.0",
 ];
-/// Debian packages of the zip writers and readers (command, package).
-const DEBIAN: &[(&str, &str)] = &[("zip", "zip"), ("unzip", "unzip"), ("bsdtar", "libarchive-tools"), ("7zz", "7zip")];
+/// Debian packages of the zip writers and readers, and of the browser that opens `wyvern
+/// report`'s page (command, package).
+const DEBIAN: &[(&str, &str)] = &[
+    ("zip", "zip"),
+    ("unzip", "unzip"),
+    ("bsdtar", "libarchive-tools"),
+    ("7zz", "7zip"),
+    ("chromium", "chromium"),
+    ("script", "bsdutils"),
+];
 const YAZL: &str = "yazl@3.3.1";
 
 /// The shared virtual environment, with [`PYTHON_PACKAGES`] installed.
@@ -69,15 +78,15 @@ pub fn install_package(root: &Path, venv: &Path, release: bool) -> anyhow::Resul
     Ok(path)
 }
 
-/// Installs the Debian packages of the zip writers that are missing (`apt-get`, as root).
+/// Installs the Debian packages above that are missing (`apt-get`, as root).
 fn debian_tools() -> anyhow::Result<()> {
     let missing: Vec<&str> = DEBIAN.iter().filter(|(command, _)| which(command).is_none()).map(|(_, p)| *p).collect();
     if missing.is_empty() {
         return Ok(());
     }
-    crate::run("apt-get update (for the zip writers)", Command::new("apt-get").args(["update", "-qq"]))?;
+    crate::run("apt-get update (for the zip writers and Chromium)", Command::new("apt-get").args(["update", "-qq"]))?;
     crate::run(
-        &format!("install the zip writers: {}", missing.join(" ")),
+        &format!("install the zip writers and Chromium: {}", missing.join(" ")),
         Command::new("apt-get")
             .args(["install", "-y", "-qq", "--no-install-recommends"])
             .args(&missing)

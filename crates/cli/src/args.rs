@@ -96,6 +96,10 @@ pub enum Command {
     Inspect {
         /// A zip: a path, or a sink URL such as s3://bucket/key.zip.
         zip: String,
+        /// Also draw its thumbnail in the terminal (24-bit colour; a note instead when stdout
+        /// is not a terminal or NO_COLOR is set).
+        #[arg(long)]
+        preview: bool,
     },
     /// Check a deliverable zip whole: CRC-32s, STAC sizes and checksums, GeoTIFF headers (exit 3
     /// when it is not whole and consistent).
@@ -120,6 +124,15 @@ pub enum Command {
     Catalog {
         /// The destination a sync wrote to (a folder or a sink URL).
         dest: String,
+    },
+    /// Write one self-contained HTML page of everything at DEST: thumbnails, a map of the
+    /// footprints, dates, platforms, levels, cloud cover, bands, sizes, verdicts and checksums.
+    Report {
+        /// The destination a sync wrote to (a folder or a sink URL).
+        dest: String,
+        /// The page to write (replaced whole once it is complete).
+        #[arg(short, long, value_name = "FILE", default_value = "report.html")]
+        output: std::path::PathBuf,
     },
     /// Log in and store a token.
     #[command(subcommand)]

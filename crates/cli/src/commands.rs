@@ -1,6 +1,7 @@
 //! The commands: validated settings in, the library's work, results out through [`Report`] and
 //! a documented exit code.
 
+use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use clap::CommandFactory;
@@ -63,9 +64,12 @@ pub async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
             errln!("{} for {}", if removed { "token forgotten" } else { "no stored token" }, anonymous.base_url());
             return Ok(Exit::Success);
         }
-        Command::Inspect { zip } => {
+        Command::Inspect { zip, preview } => {
             let inspection = wyvern_transfer::inspect(&wyvern_transfer::registry(), zip).await?;
             report.inspection(&inspection);
+            if *preview {
+                crate::preview::show(zip, &inspection, &report).await;
+            }
             // Content problems are listed (the data was not read); a structure that readers
             // could see differently is a failed verification.
             return Ok(if inspection.has_structure_problems() { Exit::Verification } else { Exit::Success });
@@ -80,6 +84,12 @@ pub async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
             let sink = opened.destination(dest, false).await?;
             let refreshed = wyvern_transfer::catalog::refresh(&sink, &Scope::All).await?;
             report.catalog(&sink.location(), &refreshed, None);
+            return Ok(Exit::Success);
+        }
+        Command::Report { dest, output } => {
+            let sink = opened.destination(dest, false).await?;
+            let written = write_report(&sink, output).await?;
+            report.page(output, written);
             return Ok(Exit::Success);
         }
         Command::Extract { zip, to, if_exists } => {
@@ -144,6 +154,7 @@ pub async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
         | Command::Auth(_)
         | Command::Inspect { .. }
         | Command::Catalog { .. }
+        | Command::Report { .. }
         | Command::Verify { .. }
         | Command::Extract { .. } => unreachable!("handled above"),
     }
@@ -188,6 +199,28 @@ async fn sync(client: &Client, args: &SyncArgs, opened: &Opened, mut report: Rep
         report.catalog(&batch.sink().location(), &refreshed, args.shard);
     }
     Ok(report.exit())
+}
+
+/// Writes the HTML report of `sink` to `output`: into a temporary file beside it, renamed over it
+/// once complete (a failed run leaves no half page).
+async fn write_report(sink: &Arc<dyn Sink>, output: &Path) -> Result<wyvern_transfer::html::Written, Failure> {
+    let folder = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let local = |action: &str, e: std::io::Error| {
+        Failure::Local { message: format!("{action} {}", output.display()), source: Some(Box::new(e)), hint: None }
+            .hint("give -o a file in a folder you can write to")
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".wyvern-report");
+    // A page to share: readable by others as a new file would be, not private as temporary
+    // files are.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let file = builder.tempfile_in(folder).map_err(|e| local("cannot write", e))?;
+    let mut writer = std::io::BufWriter::new(file);
+    let written = wyvern_transfer::html::report(sink, &mut writer).await?;
+    let file = writer.into_inner().map_err(|e| local("cannot write", e.into_error()))?;
+    file.persist(output).map_err(|e| local("cannot write", e.error))?;
+    Ok(written)
 }
 
 /// The batch writing to `--to`, with progress on stderr.

@@ -11,6 +11,7 @@ pub mod auth;
 mod commands;
 pub mod error;
 mod output;
+mod preview;
 mod progress;
 mod report;
 mod settings;

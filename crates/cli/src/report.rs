@@ -331,6 +331,25 @@ impl Report {
         }
     }
 
+    /// The HTML page `wyvern report` wrote.
+    pub fn page(&self, path: &std::path::Path, written: wyvern_transfer::html::Written) {
+        if self.json {
+            let line = serde_json::json!({ "report": {
+                "path": path.display().to_string(),
+                "deliverables": written.deliverables,
+                "thumbnails": written.thumbnails,
+            }});
+            outln!("{line}");
+        } else if !self.quiet {
+            outln!(
+                "report: {} deliverables, {} with a thumbnail: {}",
+                written.deliverables,
+                written.thumbnails,
+                path.display()
+            );
+        }
+    }
+
     pub fn exit(&self) -> Exit {
         Exit::combine(self.failures.iter().copied())
     }

@@ -368,15 +368,31 @@ pub async fn wait(
 /// Inspects a zip named by a path or a sink URL, reading only its records and headers (a few
 /// ranged reads of an object). `bytes_read` says how much was read.
 pub async fn inspect(registry: &Registry, zip: &str) -> Result<Inspection> {
-    let zip = ZipFile::parse(zip, registry)?;
-    let (mut access, read) = zip.random_access().await?;
-    let shown = zip.shown();
-    let inspected = tokio::task::spawn_blocking(move || wyvern_unpack::inspect_random(&shown, &mut *access))
+    ZipFile::parse(zip, registry)?.inspect().await
+}
+
+/// The thumbnail of a zip named by a path or a sink URL (else its overview), as `inspection`
+/// found it, decoded and scaled to fit `width` by `height` pixels: `None` when it has none.
+pub async fn thumbnail(
+    registry: &Registry,
+    zip: &str,
+    inspection: &Inspection,
+    width: u32,
+    height: u32,
+) -> Result<Option<(String, wyvern_unpack::Picture)>> {
+    let Some(item) = inspection.items.first() else { return Ok(None) };
+    let exists = |name: &str| inspection.entries.iter().any(|e| e.name == name);
+    let Some(entry) =
+        crate::html::picture_member(item, exists).and_then(|name| inspection.entries.iter().find(|e| e.name == name))
+    else {
+        return Ok(None);
+    };
+    let png = ZipFile::parse(zip, registry)?.read_member(entry, crate::html::PICTURE_LIMIT).await?;
+    let picture = tokio::task::spawn_blocking(move || wyvern_unpack::Picture::from_png(&png, width, height))
         .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    let mut inspection = inspected.map_err(|source| Error::Corrupt { source, named: true })?;
-    inspection.bytes_read = Some(read.load(std::sync::atomic::Ordering::Relaxed));
-    Ok(inspection)
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(|message| Error::Invalid { message: format!("{}: {message}", entry.name), hint: None })?;
+    Ok(Some((entry.name.clone(), picture)))
 }
 
 /// Verifies a zip named by a path or a sink URL, reading every byte once. A zip whose structure

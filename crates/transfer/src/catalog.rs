@@ -67,11 +67,11 @@ pub struct Refreshed {
 
 /// A deliverable at the destination, as the listing shows it.
 #[derive(Debug)]
-struct Held {
+pub(crate) struct Held {
     /// `<order>/<deliverable>` (or `<deliverable>` at the root).
-    base: String,
-    order: Option<String>,
-    receipt: ObjectInfo,
+    pub(crate) base: String,
+    pub(crate) order: Option<String>,
+    pub(crate) receipt: ObjectInfo,
     item: Option<ObjectInfo>,
 }
 
@@ -80,7 +80,7 @@ impl Held {
         path(&format!("{}{ITEM_SUFFIX}", self.base))
     }
 
-    fn zip_path(&self) -> Result<ObjectPath> {
+    pub(crate) fn zip_path(&self) -> Result<ObjectPath> {
         path(&format!("{}.zip", self.base))
     }
 
@@ -93,7 +93,12 @@ impl Held {
         }
     }
 
-    fn deliverable(&self) -> &str {
+    pub(crate) async fn read_receipt(&self, sink: &Arc<dyn Sink>) -> Result<Receipt> {
+        let bytes = sink.get_small(&self.receipt.path).await?.ok_or_else(|| invalid("its receipt is gone"))?;
+        serde_json::from_slice(&bytes).map_err(|e| invalid(&format!("its receipt cannot be read: {e}")))
+    }
+
+    pub(crate) fn deliverable(&self) -> &str {
         self.base.rsplit('/').next().unwrap_or(&self.base)
     }
 }
@@ -116,11 +121,12 @@ fn receipt_base(path: &ObjectPath) -> Option<(String, Option<String>)> {
     }
 }
 
-/// Builds or refreshes the catalog of what `sink` holds (see the module's documentation).
-pub async fn refresh(sink: &Arc<dyn Sink>, scope: &Scope) -> Result<Refreshed> {
+/// Everything at the destination (one listing), and the deliverables among it (those with a
+/// receipt), in the order of their paths.
+pub(crate) async fn holdings(sink: &Arc<dyn Sink>) -> Result<(BTreeMap<String, ObjectInfo>, Vec<Held>)> {
     let objects: BTreeMap<String, ObjectInfo> =
         sink.list(None).await?.into_iter().map(|object| (object.path.to_string(), object)).collect();
-    let mut held: Vec<Held> = objects
+    let held = objects
         .values()
         .filter_map(|object| {
             let (base, order) = receipt_base(&object.path)?;
@@ -128,6 +134,12 @@ pub async fn refresh(sink: &Arc<dyn Sink>, scope: &Scope) -> Result<Refreshed> {
             Some(Held { base, order, receipt: object.clone(), item })
         })
         .collect();
+    Ok((objects, held))
+}
+
+/// Builds or refreshes the catalog of what `sink` holds (see the module's documentation).
+pub async fn refresh(sink: &Arc<dyn Sink>, scope: &Scope) -> Result<Refreshed> {
+    let (objects, mut held) = holdings(sink).await?;
     if let Scope::Items(only) = scope {
         held.retain(|h| h.zip_path().is_ok_and(|zip| only.contains(&zip)));
     }
@@ -274,9 +286,7 @@ fn order_catalog(order: &str, deliverables: &BTreeSet<String>) -> Value {
 /// Reads what a deliverable's item needs (its receipt, its STAC item, its zip's directory) and
 /// writes the item.
 async fn write_item(sink: &Arc<dyn Sink>, held: &Held, objects: &BTreeMap<String, ObjectInfo>) -> Result<()> {
-    let bytes = sink.get_small(&held.receipt.path).await?.ok_or_else(|| invalid("its receipt is gone"))?;
-    let receipt: Receipt =
-        serde_json::from_slice(&bytes).map_err(|e| invalid(&format!("its receipt cannot be read: {e}")))?;
+    let receipt = held.read_receipt(sink).await?;
     let deliverable = held.deliverable();
     let (document, member, layout) = match &receipt.extracted {
         Some(extracted) => {
@@ -300,14 +310,9 @@ fn invalid(message: &str) -> Error {
 }
 
 /// A zip's directory and JSON members, read with a few ranged reads.
-async fn inspect_zip(sink: &Arc<dyn Sink>, zip: ObjectPath) -> Result<Inspection> {
+pub(crate) async fn inspect_zip(sink: &Arc<dyn Sink>, zip: ObjectPath) -> Result<Inspection> {
     let shown = format!("{}/{zip}", sink.location());
-    let file = ZipFile::Remote { sink: sink.clone(), path: zip, shown: shown.clone() };
-    let (mut access, _) = file.random_access().await?;
-    let inspection = tokio::task::spawn_blocking(move || wyvern_unpack::inspect_random(&shown, &mut *access))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(|source| Error::Corrupt { source, named: true })?;
+    let inspection = ZipFile::Remote { sink: sink.clone(), path: zip, shown }.inspect().await?;
     if inspection.has_structure_problems() {
         return Err(Error::Corrupt { source: wyvern_unpack::VerifyError::Problems(inspection.problems), named: true });
     }
@@ -315,7 +320,7 @@ async fn inspect_zip(sink: &Arc<dyn Sink>, zip: ObjectPath) -> Result<Inspection
 }
 
 /// The STAC item among an extracted deliverable's JSON members, and its path in the folder.
-async fn extracted_item(
+pub(crate) async fn extracted_item(
     sink: &Arc<dyn Sink>,
     folder: &str,
     objects: &BTreeMap<String, ObjectInfo>,

@@ -36,6 +36,7 @@
 mod batch;
 pub mod catalog;
 mod error;
+pub mod html;
 mod job;
 mod listing;
 mod observer;
@@ -45,7 +46,7 @@ mod zipfile;
 
 pub use batch::{
     Action, Batch, Done, Planned, check_destination, deliverable_id, destination, extract, inspect, open_destination,
-    order_jobs, orders, registry, verify, wait,
+    order_jobs, orders, registry, thumbnail, verify, wait,
 };
 pub use error::{Error, ErrorKind, error_causes, error_line};
 pub use job::{Extracted, IfExists, Job, Options, Outcome, Present, Receipt};

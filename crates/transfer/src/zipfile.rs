@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 use futures::StreamExt;
 use wyvern_sinks::{ObjectPath, Sink};
-use wyvern_unpack::{DigestPlan, RandomAccess};
+use wyvern_unpack::{DigestPlan, EntryReport, Inspection, RandomAccess};
 
 use crate::pipeline::Source;
 use crate::{Error, Result};
@@ -91,6 +91,34 @@ impl ZipFile {
             }),
         };
         Ok((access, read))
+    }
+
+    /// Inspects the zip reading only what the report needs (see
+    /// [`wyvern_unpack::inspect_random`]), with the bytes read.
+    pub(crate) async fn inspect(&self) -> Result<Inspection> {
+        let (mut access, read) = self.random_access().await?;
+        let shown = self.shown();
+        let inspected = tokio::task::spawn_blocking(move || wyvern_unpack::inspect_random(&shown, &mut *access))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let mut inspection = inspected.map_err(|source| Error::Corrupt { source, named: true })?;
+        inspection.bytes_read = Some(read.load(Ordering::Relaxed));
+        Ok(inspection)
+    }
+
+    /// The first `limit` bytes of a member an inspection listed, inflated.
+    pub(crate) async fn read_member(&self, entry: &EntryReport, limit: usize) -> Result<Vec<u8>> {
+        let (mut access, _) = self.random_access().await?;
+        let entry = entry.clone();
+        let read = tokio::task::spawn_blocking(move || wyvern_unpack::read_member(&mut *access, &entry, limit))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        match read {
+            Some(read) => read.map_err(|source| Error::Corrupt { source, named: true }),
+            None => {
+                Err(Error::Invalid { message: "the member's data cannot be found in the zip".to_owned(), hint: None })
+            }
+        }
     }
 
     /// The digests the zip's STAC items ask for, read ahead from its central directory and JSON

@@ -168,3 +168,89 @@ async fn a_catalog_in_a_bucket_is_read_by_pystac_and_gdal_from_the_bucket() {
     let (_, catalog) = outcome(&world.run(&["catalog", &url, "--json"]).await);
     assert_eq!((catalog["items_written"].as_u64(), catalog["catalogs_written"].as_u64()), (Some(0), Some(0)));
 }
+
+/// `html` with its embedded pictures emptied.
+fn without_pictures(html: &str) -> String {
+    let marker = "src=\"data:image/png;base64,";
+    let mut parts = html.split(marker);
+    let mut out = parts.next().unwrap_or_default().to_owned();
+    for part in parts {
+        out.push_str("src=\"");
+        out.push_str(part.find('"').map_or("", |end| &part[end..]));
+    }
+    out
+}
+
+/// Debian's Chromium, when installed (`cargo xtask test` installs it).
+fn chromium() -> Option<&'static str> {
+    let found = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|name| std::process::Command::new(name).arg("--version").output().is_ok_and(|o| o.status.success()));
+    if found.is_none() {
+        eprintln!("skipped: no headless Chromium here (cargo xtask test installs Debian's chromium)");
+    }
+    found
+}
+
+/// Chromium, headless, on `page` with `args` (as root it needs --no-sandbox).
+fn headless(chromium: &str, page: &Path, args: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run"])
+        .args(args)
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_shows_every_deliverable_with_its_thumbnail_in_headless_chromium() {
+    let Some(chromium) = chromium() else { return };
+    let world = World::new().await;
+    let dest = world.dest();
+    let dest_arg = dest.to_str().expect("utf-8");
+    let (zipped, _) = outcome(&world.run(&["sync", "--all", "--to", dest_arg, "--json"]).await);
+    let extracted = world.dir.path().join("extracted");
+    let extracted_arg = extracted.to_str().expect("utf-8");
+    outcome(&world.run(&["sync", TEST_ORDER, "--to", extracted_arg, "--extract", "--json"]).await);
+    for (dest, expected) in [(dest_arg, zipped.clone()), (extracted_arg, BTreeSet::from([TEST_DELIVERABLE.to_owned()]))]
+    {
+        let page = world.dir.path().join("report.html");
+        let run = world.run(&["report", dest, "-o", page.to_str().expect("utf-8"), "--json"]).await;
+        assert_eq!(run.code, 0, "{run:#?}");
+        let written = &run.json_lines()[0]["report"];
+        assert_eq!(written["deliverables"].as_u64(), Some(expected.len() as u64), "{written}");
+        assert_eq!(written["thumbnails"], written["deliverables"], "{written}");
+        let html = std::fs::read_to_string(&page).expect("the page");
+        for needle in ["src=\"http", "href=\"http", "<script", "url(http", "@import"] {
+            assert!(!html.contains(needle), "the page reaches out ({needle})");
+        }
+
+        // What Chromium makes of it: every deliverable and its thumbnail in the document...
+        let dom = String::from_utf8(headless(chromium, &page, &["--dump-dom"]).stdout).expect("utf-8");
+        for id in &expected {
+            assert!(dom.contains(&format!("id=\"d-{id}\"")), "{id} is not on the page");
+            assert!(
+                dom.contains(&format!("alt=\"thumbnail of {id}\" src=\"data:image/png;base64,")),
+                "{id}'s thumbnail"
+            );
+        }
+        assert!(dom.contains("<svg") && dom.contains("<polygon"), "the footprint map");
+        // ...and on screen: the replica's thumbnails are noise, so the page has thousands more
+        // colours than the same page without its pictures (text and the map alone).
+        let window = format!("--window-size=1280,{}", 900 + 600 * expected.len());
+        let colours = |page: &Path| {
+            let shot = world.dir.path().join("shot.png");
+            headless(chromium, page, &[&window, &format!("--screenshot={}", shot.display())]);
+            let png = std::fs::read(&shot).expect("screenshot");
+            let picture = wyvern_unpack::Picture::from_png(&png, 10_000, 10_000).expect("a PNG");
+            picture.rgb.chunks_exact(3).map(|p| [p[0], p[1], p[2]]).collect::<BTreeSet<[u8; 3]>>().len()
+        };
+        let bare = world.dir.path().join("bare.html");
+        std::fs::write(&bare, without_pictures(&html)).expect("written");
+        let (drawn, text) = (colours(&page), colours(&bare));
+        assert!(text > 100, "the page is not blank: {text} colours");
+        assert!(drawn > 2 * text + 1_000, "{drawn} colours vs {text} without pictures: the thumbnails were not drawn");
+    }
+}
