@@ -1,9 +1,9 @@
 //! What the tests need beyond Rust, installed on first use and reused: one Python virtual
 //! environment under `target/venv` (the storage emulators moto and WsgiDAV, rasterio with its
 //! GDAL, stream-zip, pystac, pytest), the zip writers of the differential corpus (Debian's
-//! Info-ZIP, libarchive and 7-Zip, npm's yazl; Java's jar when the machine has a JDK), Debian's Chromium
-//! (which opens `wyvern report`'s page), and the
-//! corpora themselves, written anew each run under `target/`.
+//! Info-ZIP, libarchive and 7-Zip, npm's yazl; Java's jar when the machine has a JDK), Debian's
+//! Chromium (which opens `wyvern report`'s page), and the corpora themselves, written anew each
+//! run under `target/`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
