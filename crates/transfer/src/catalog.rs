@@ -410,7 +410,7 @@ fn catalog_item(document: &Value, member: &str, ids: &Ids<'_>, layout: &Layout<'
                 "href": format!("./{file}"),
                 "type": "application/zip",
                 "title": "The deliverable, as downloaded",
-                "roles": ["archive", "data"],
+                "roles": ["archive"],
                 "file:size": receipt.bytes,
                 "file:checksum": format!("1220{}", receipt.sha256),
             }),

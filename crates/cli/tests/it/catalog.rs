@@ -95,6 +95,21 @@ async fn a_synced_folder_is_one_catalog_that_grows_by_its_new_items_and_gdal_ope
     assert!(read["images"].as_u64() >= Some(all.len() as u64), "every image asset opened: {read}");
     assert!(read["ranges"].as_u64() > Some(0), "stored members come with their byte range: {read}");
 
+    // The walk-through in docs/catalog.md, run on this folder.
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/catalog.md")).expect("docs");
+    let snippet = docs.split("```python\n").nth(1).and_then(|s| s.split("```").next()).expect("a Python block");
+    let out = std::process::Command::new(&python)
+        .args(["-c", &snippet.replace("imagery/catalog.json", root)])
+        .output()
+        .expect("python runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let opened: BTreeSet<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().next().expect("an id").to_owned())
+        .collect();
+    assert_eq!(opened, all, "the docs' loop opens every deliverable's imagery");
+
     // Nothing new: nothing written.
     let again = world.run(&["catalog", dest_arg, "--json"]).await;
     let (_, catalog) = outcome(&again);

@@ -20,8 +20,12 @@ fn kubernetes_manifests_in_the_docs_are_valid_and_fail_only_permanent_exit_codes
     let manifests = yaml_blocks(&sync);
     assert!(!manifests.is_empty(), "docs/sync.md shows a manifest");
     let permanent = [Exit::Verification, Exit::Auth, Exit::NotFound].map(|code| (code as u8).to_string()).join(", ");
+    let sharded: Vec<&String> = manifests.iter().filter(|m| m.contains("completionMode: Indexed")).collect();
+    assert!(!sharded.is_empty(), "docs/sync.md shows an Indexed Job");
     for manifest in &manifests {
-        assert!(manifest.contains("restartPolicy: Never"), "a pod failure policy needs restartPolicy Never");
+        assert!(manifest.contains("restartPolicy: Never"), "no restart in place of a failed run:\n{manifest}");
+    }
+    for manifest in sharded {
         assert!(manifest.contains(&format!("values: [{permanent}]")), "FailIndex on {permanent}:\n{manifest}");
     }
     let Ok(python) = std::env::var("WYVERN_TEST_PYTHON") else {
