@@ -17,7 +17,7 @@
 //! let batch = Batch::new(client, sink, Options::default());
 //! let mut done = batch.run(jobs, 4);
 //! while let Some(done) = done.next().await {
-//!     println!("{}: {:?}", done.destination, done.result.map(|o| o.receipt().sha256.clone()));
+//!     println!("{}: {:?}", done.destination, done.result.map(|o| o.status()));
 //! }
 //! # Ok(())
 //! # }
