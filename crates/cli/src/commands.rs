@@ -125,7 +125,8 @@ pub async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
             Ok(Exit::Success)
         }
         Command::Order(OrderCommand::Download { order_ids, destination }) => {
-            let batch = batch(&client, destination, opened, &report).await?;
+            let progress = Arc::new(Progress::new(report.quiet()));
+            let batch = batch(&client, destination, opened, &progress).await?;
             let mut jobs = Vec::new();
             for order_id in order_ids {
                 let order = client.order(order_id).await.map_err(wyvern_transfer::Error::from);
@@ -134,11 +135,12 @@ pub async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
                     Err(e) => report.failed(Some(order_id), None, None, &e),
                 }
             }
-            deliver(&batch, jobs, 1, false, &mut report).await?;
+            deliver(&batch, jobs, 1, false, &mut report, &progress).await?;
             Ok(report.exit())
         }
         Command::Deliverable(DeliverableCommand::Download { deliverables, destination }) => {
-            let batch = batch(&client, destination, opened, &report).await?;
+            let progress = Arc::new(Progress::new(report.quiet()));
+            let batch = batch(&client, destination, opened, &progress).await?;
             let mut jobs = Vec::new();
             for target in deliverables {
                 match wyvern_transfer::deliverable_id(&client, target) {
@@ -146,7 +148,7 @@ pub async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
                     Err(e) => report.failed(None, None, None, &e),
                 }
             }
-            deliver(&batch, jobs, 1, false, &mut report).await?;
+            deliver(&batch, jobs, 1, false, &mut report, &progress).await?;
             Ok(report.exit())
         }
         Command::Sync(args) => sync(&client, args, opened, report).await,
@@ -163,7 +165,8 @@ pub async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
 /// `wyvern sync`: every deliverable of the ready orders (or of all orders) that the destination
 /// does not have yet, with bounded concurrency; orders not ready are reported, not errors.
 async fn sync(client: &Client, args: &SyncArgs, opened: &Opened, mut report: Report) -> Result<Exit, Failure> {
-    let batch = batch(client, &args.destination, opened, &report).await?;
+    let progress = Arc::new(Progress::new(report.quiet()));
+    let batch = batch(client, &args.destination, opened, &progress).await?;
     let concurrency = usize::from(args.concurrency);
     let ids = (!args.all).then(|| args.order_ids.clone());
     // Orders are fetched concurrently; their deliverables then run as one pool.
@@ -191,7 +194,10 @@ async fn sync(client: &Client, args: &SyncArgs, opened: &Opened, mut report: Rep
         None => Scope::All,
     };
     if !(args.fail_fast && report.tally().failed > 0) {
-        deliver(&batch, jobs, concurrency, args.fail_fast, &mut report).await?;
+        progress.begin(jobs.len() as u64);
+        let delivered = deliver(&batch, jobs, concurrency, args.fail_fast, &mut report, &progress).await;
+        progress.end();
+        delivered?;
     }
     report.summary();
     if args.catalog {
@@ -223,12 +229,17 @@ async fn write_report(sink: &Arc<dyn Sink>, output: &Path) -> Result<wyvern_tran
     Ok(written)
 }
 
-/// The batch writing to `--to`, with progress on stderr.
-async fn batch(client: &Client, destination: &Destination, opened: &Opened, report: &Report) -> Result<Batch, Failure> {
+/// The batch writing to `--to`, with progress on stderr (`progress`).
+async fn batch(
+    client: &Client,
+    destination: &Destination,
+    opened: &Opened,
+    progress: &Arc<Progress>,
+) -> Result<Batch, Failure> {
     let sink = opened.destination(&destination.to, false).await?;
     let options =
         Options { if_exists: destination.if_exists, verify: !destination.no_verify, extract: destination.extract };
-    Ok(Batch::new(client.clone(), sink, options).observed(Arc::new(Progress::new(report.quiet()))))
+    Ok(Batch::new(client.clone(), sink, options).observed(progress.clone()))
 }
 
 /// Runs the jobs, `concurrency` at a time, reporting each as it ends; with `fail_fast`, stops at
@@ -241,12 +252,14 @@ async fn deliver(
     concurrency: usize,
     fail_fast: bool,
     report: &mut Report,
+    progress: &Progress,
 ) -> Result<(), Failure> {
     let mut done = batch.run(jobs, concurrency);
     while let Some(done) = done.next().await {
         if let Err(error @ wyvern_transfer::Error::Destination { .. }) = done.result {
             return Err(error.into());
         }
+        progress.one_done();
         report.finished(&done);
         if fail_fast && done.result.is_err() {
             break;

@@ -10,6 +10,7 @@ mod args;
 pub mod auth;
 mod commands;
 pub mod error;
+mod log;
 mod output;
 mod preview;
 mod progress;
@@ -36,7 +37,7 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
         }
     };
     let json = cli.json;
-    init_logging(cli.quiet, cli.verbose);
+    log::init(cli.quiet, cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -107,26 +108,4 @@ async fn shutdown_signal() -> Exit {
         () = interrupt => Exit::Interrupted,
         () = terminate => Exit::Terminated,
     }
-}
-
-fn init_logging(quiet: bool, verbose: u8) {
-    let default = match (quiet, verbose) {
-        (true, _) => "error",
-        (false, 0) => "warn",
-        (false, 1) => "warn,wyvern_cli=info,wyvern_transfer=info,wyvern_core=info,wyvern_sinks=info,wyvern_unpack=info",
-        (false, 2) => {
-            "info,wyvern_cli=debug,wyvern_transfer=debug,wyvern_core=debug,wyvern_sinks=debug,wyvern_unpack=debug"
-        }
-        (false, _) => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("WYVERN_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(verbose >= 2)
-        // A second run in one process (the Python package's) keeps the first one's logging.
-        .try_init()
-        .ok();
 }

@@ -6,15 +6,36 @@
 //! output (`inspect`, `completions`) simply have nothing more to say.
 
 use std::fmt;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
+
+use indicatif::MultiProgress;
 
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
 
+/// The one display of the process's progress bars. Every line written to the terminal while
+/// they are shown goes through it: the bars are taken down, the line written, the bars drawn
+/// again below it. (A line written past them would be taken for part of the bars, and erased or
+/// left half-drawn when they are drawn again.)
+pub fn display() -> &'static MultiProgress {
+    static DISPLAY: OnceLock<MultiProgress> = OnceLock::new();
+    DISPLAY.get_or_init(MultiProgress::new)
+}
+
+/// Runs `write` with the bars taken down, when `stream` is the terminal they are drawn on.
+fn around_bars(stream: &impl IsTerminal, write: impl FnOnce()) {
+    if stream.is_terminal() && std::io::stderr().is_terminal() {
+        display().suspend(write);
+    } else {
+        write();
+    }
+}
+
 /// A line on stdout, unless stdout was closed.
 pub fn out(line: fmt::Arguments<'_>) {
-    write_line(&mut std::io::stdout().lock(), &STDOUT_CLOSED, line);
+    around_bars(&std::io::stdout(), || write_line(&mut std::io::stdout().lock(), &STDOUT_CLOSED, line));
 }
 
 /// Bytes on stdout as they are, unless stdout was closed.
@@ -22,15 +43,17 @@ pub fn out_bytes(bytes: &[u8]) {
     if STDOUT_CLOSED.load(Ordering::Relaxed) {
         return;
     }
-    let mut stdout = std::io::stdout().lock();
-    if stdout.write_all(bytes).and_then(|()| stdout.flush()).is_err() {
-        STDOUT_CLOSED.store(true, Ordering::Relaxed);
-    }
+    around_bars(&std::io::stdout(), || {
+        let mut stdout = std::io::stdout().lock();
+        if stdout.write_all(bytes).and_then(|()| stdout.flush()).is_err() {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        }
+    });
 }
 
 /// A line on stderr, unless stderr was closed.
 pub fn err(line: fmt::Arguments<'_>) {
-    write_line(&mut std::io::stderr().lock(), &STDERR_CLOSED, line);
+    around_bars(&std::io::stderr(), || write_line(&mut std::io::stderr().lock(), &STDERR_CLOSED, line));
 }
 
 fn write_line(stream: &mut impl Write, closed: &AtomicBool, line: fmt::Arguments<'_>) {

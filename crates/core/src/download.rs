@@ -424,12 +424,17 @@ impl Download {
         }
         let wait = policy.backoff(self.stalls, None);
         self.stalls += 1;
+        let why = cause.as_ref().map_or_else(|| "ended early".to_owned(), ToString::to_string);
         tracing::warn!(
             url = %self.shown_url,
             received = self.received,
             expected = ?self.total,
-            "body interrupted ({}); resuming in {} ms",
-            cause.as_ref().map_or_else(|| "ended early".to_owned(), ToString::to_string),
+            attempt = self.stalls,
+            max = policy.max_retries,
+            wait_ms = wait.as_millis() as u64,
+            reason = %format!("cut after {} bytes ({why})", self.received),
+            action = "resuming",
+            "body interrupted ({why}); resuming in {} ms",
             wait.as_millis()
         );
         tokio::time::sleep(wait).await;

@@ -172,6 +172,21 @@ fn detail_suffix(detail: &Option<String>) -> String {
 }
 
 impl Error {
+    /// What happened in a few words, without the URL (a retry's warning names the deliverable
+    /// or order it is about): `HTTP 503`, `HTTP 429 (rate limited)`, `connection failed: ...`.
+    pub fn brief(&self) -> String {
+        match self {
+            Self::RateLimited { .. } => "HTTP 429 (rate limited)".to_owned(),
+            Self::Server { status, .. }
+            | Self::UnexpectedStatus { status, .. }
+            | Self::Unauthenticated { status, .. } => {
+                format!("HTTP {status}")
+            }
+            Self::Transport { source, .. } => format!("connection failed: {source}"),
+            other => other.to_string(),
+        }
+    }
+
     /// Whether retrying the same request later could succeed.
     pub fn is_transient(&self) -> bool {
         matches!(

@@ -190,7 +190,14 @@ impl Transport {
                 return Err(error);
             }
             let wait = policy.backoff(attempt, wait_hint);
-            tracing::warn!(url = %redact_url(url), attempt = attempt + 1, wait_ms = wait.as_millis() as u64, "retrying: {error}");
+            tracing::warn!(
+                url = %redact_url(url),
+                attempt = attempt + 1,
+                max = policy.max_retries,
+                wait_ms = wait.as_millis() as u64,
+                reason = %error.brief(),
+                "retrying: {error}"
+            );
             tokio::time::sleep(wait).await;
             attempt += 1;
         }

@@ -14,12 +14,16 @@ mod pipes;
 mod reliability;
 mod signals;
 mod sync;
+mod terminal;
 mod unpack;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use wyvern_sandbox::{Sandbox, SandboxBuilder, TEST_TOKEN};
+
+/// Columns of the pseudo-terminal of [`World::on_a_terminal`].
+pub const COLUMNS: u16 = 120;
 
 /// A sandbox, a scratch folder and a way to run the binary against them.
 #[derive(Debug)]
@@ -124,6 +128,41 @@ impl World {
             command.env(key, value);
         }
         command.spawn().expect("wyvern runs")
+    }
+
+    /// Runs `wyvern ARGS` on a pseudo-terminal of [`COLUMNS`] x 40 (util-linux `script`) with
+    /// the world's API and token, and `env`; returns what it wrote to the terminal, raw (`None`,
+    /// with a note, where there is no `script`).
+    pub fn on_a_terminal(&self, args: &[&str], env: &[(&str, &str)]) -> Option<Vec<u8>> {
+        if std::process::Command::new("script").arg("--version").output().is_err() {
+            eprintln!("skipped: no `script` (util-linux) to give the binary a terminal");
+            return None;
+        }
+        let quoted: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_wyvern"))
+            .chain(args.iter().copied())
+            .map(|a| format!("'{a}'"))
+            .collect();
+        let typescript = self.dir.path().join("typescript");
+        let status = std::process::Command::new("script")
+            .arg("-qec")
+            .arg(format!("stty cols {COLUMNS} rows 40; {}", quoted.join(" ")))
+            .arg(&typescript)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("TERM", "xterm-256color")
+            .env("WYVERN_API_URL", self.sandbox.api_url())
+            .env("WYVERN_TOKEN", &self.token)
+            .env("WYVERN_CONFIG_DIR", self.dir.path().join("config"))
+            .env("WYVERN_MAX_RETRIES", "3")
+            .envs(env.iter().copied())
+            .status()
+            .expect("script runs");
+        assert!(status.code().is_some(), "{status}");
+        let raw = std::fs::read(typescript).expect("the typescript");
+        let token = self.token.as_bytes();
+        assert!(token.is_empty() || !raw.windows(token.len()).any(|w| w == token), "the token was shown");
+        // `script` writes a line of its own first (`Script started on ...`).
+        Some(raw.iter().position(|&b| b == b'\n').map_or(raw.clone(), |end| raw[end + 1..].to_vec()))
     }
 
     /// The bytes the replica serves for a deliverable.

@@ -197,24 +197,6 @@ async fn malformed_tiff_headers_are_problems_and_print_nothing_else() {
     }
 }
 
-/// `wyvern ARGS` on a pseudo-terminal (util-linux `script`), with `env`: what it printed.
-fn on_a_terminal(args: &[&str], env: &[(&str, &str)]) -> Option<String> {
-    if std::process::Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipped: no `script` (util-linux) to give the binary a terminal");
-        return None;
-    }
-    let quoted: Vec<String> =
-        std::iter::once(env!("CARGO_BIN_EXE_wyvern")).chain(args.iter().copied()).map(|a| format!("'{a}'")).collect();
-    let out = std::process::Command::new("script")
-        .args(["-qec", &quoted.join(" "), "/dev/null"])
-        .env_remove("NO_COLOR")
-        .envs(env.iter().copied())
-        .output()
-        .expect("script runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
-    Some(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inspect_preview_draws_the_thumbnail_on_a_terminal_and_says_why_not_elsewhere() {
     let world = World::new().await;
@@ -225,7 +207,8 @@ async fn inspect_preview_draws_the_thumbnail_on_a_terminal_and_says_why_not_else
     assert!(!piped.stdout.contains('\x1b') && !piped.stdout.contains('▀'), "{}", piped.stdout);
     assert!(piped.stderr.contains("preview: not drawn, stdout is not a terminal"), "{}", piped.stderr);
 
-    let Some(drawn) = on_a_terminal(&["inspect", zip, "--preview"], &[]) else { return };
+    let Some(drawn) = world.on_a_terminal(&["inspect", zip, "--preview"], &[]) else { return };
+    let drawn = String::from_utf8_lossy(&drawn);
     // The replica's thumbnail is 8 x 7 pixels (never scaled up): 4 lines of 8 half blocks.
     let lines: Vec<&str> = drawn.lines().filter(|l| l.contains('▀')).collect();
     assert_eq!(lines.len(), 4, "{drawn}");
@@ -235,7 +218,8 @@ async fn inspect_preview_draws_the_thumbnail_on_a_terminal_and_says_why_not_else
     }
     assert!(drawn.contains("_thumbnail.png (8 x 7 px as drawn)"), "{drawn}");
 
-    let plain = on_a_terminal(&["inspect", zip, "--preview"], &[("NO_COLOR", "1")]).expect("script");
+    let plain = world.on_a_terminal(&["inspect", zip, "--preview"], &[("NO_COLOR", "1")]).expect("script");
+    let plain = String::from_utf8_lossy(&plain);
     assert!(!plain.contains('▀') && !plain.contains("\x1b[38;2"), "{plain}");
     assert!(plain.contains("preview: not drawn, NO_COLOR is set"), "{plain}");
 }
