@@ -310,6 +310,35 @@ pub(crate) fn builtin_schemes() -> Vec<&'static str> {
     schemes
 }
 
+/// How S3 checks what it receives: against a checksum of each part and object, sent beside it
+/// (`x-amz-checksum-*`). Which one: `AWS_CHECKSUM_ALGORITHM` when set (object_store reads it:
+/// `sha256` or `crc64nvme`), else `WYVERN_S3_CHECKSUM`: `crc64nvme` (the default: SIMD-fast, and
+/// what S3 computes by default), `sha256`, or `none` (for an S3-compatible store that refuses
+/// checksum headers). With a checksum, and `AWS_UNSIGNED_PAYLOAD` unset, the request signature
+/// leaves the body out (`UNSIGNED-PAYLOAD`, as the AWS SDKs do over HTTPS): the checksum carries
+/// the body's integrity, and a SHA-256 of every byte is not computed a second time. Without one,
+/// the signature covers the body (its SHA-256), which S3 checks too.
+#[cfg(feature = "aws")]
+fn s3_integrity(
+    builder: object_store::aws::AmazonS3Builder,
+) -> std::result::Result<object_store::aws::AmazonS3Builder, String> {
+    use object_store::aws::Checksum;
+
+    let unsigned = |builder: object_store::aws::AmazonS3Builder| {
+        if std::env::var_os("AWS_UNSIGNED_PAYLOAD").is_some() { builder } else { builder.with_unsigned_payload(true) }
+    };
+    if std::env::var_os("AWS_CHECKSUM_ALGORITHM").is_some() {
+        return Ok(unsigned(builder));
+    }
+    let asked = std::env::var("WYVERN_S3_CHECKSUM").unwrap_or_default().to_ascii_lowercase();
+    match asked.as_str() {
+        "" | "crc64nvme" => Ok(unsigned(builder.with_checksum_algorithm(Checksum::CRC64NVME))),
+        "sha256" => Ok(unsigned(builder.with_checksum_algorithm(Checksum::SHA256))),
+        "none" => Ok(builder),
+        other => Err(format!("WYVERN_S3_CHECKSUM={other:?}: expected crc64nvme, sha256 or none")),
+    }
+}
+
 /// Builds a cloud sink from a URL, with credentials and endpoints from the environment.
 pub(crate) fn from_url(url: &url::Url) -> Result<Arc<dyn Sink>> {
     use object_store::ObjectStoreScheme;
@@ -318,9 +347,10 @@ pub(crate) fn from_url(url: &url::Url) -> Result<Arc<dyn Sink>> {
     let (scheme, prefix) = ObjectStoreScheme::parse(url).map_err(|e| invalid(e.to_string()))?;
     let built: Option<object_store::Result<Arc<dyn ObjectStore>>> = match scheme {
         #[cfg(feature = "aws")]
-        ObjectStoreScheme::AmazonS3 => Some(
-            object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str()).build().map(|s| Arc::new(s) as _),
-        ),
+        ObjectStoreScheme::AmazonS3 => {
+            let builder = object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str());
+            Some(s3_integrity(builder).map_err(invalid)?.build().map(|s| Arc::new(s) as _))
+        }
         #[cfg(feature = "gcp")]
         ObjectStoreScheme::GoogleCloudStorage => Some(
             object_store::gcp::GoogleCloudStorageBuilder::from_env()

@@ -197,6 +197,10 @@ impl Error {
                 "check that the folder or bucket exists and that these credentials (or this user) may write to it"
             }
             Self::Exists(_) => "use --if-exists skip or --if-exists overwrite",
+            Self::Sink(error) if crate::error_line(error).contains("BadDigest") => {
+                "the bucket refused bytes that did not match their checksum: something between this machine and \
+                 the bucket changed them; run the command again (nothing is kept without its receipt)"
+            }
             Self::Wait { waited: Some(_), .. } => "wait longer (--timeout), or run the same command again later",
             Self::Wait { waited: None, .. } => "the order ended without imagery; order it again, or ask Wyvern support",
             Self::Unframed => "download it without --no-verify: verifying the zip tells whether it is whole",

@@ -234,3 +234,46 @@ async fn remote_inspect_reads_a_tiny_fraction_and_verify_reads_it_all() {
     assert_eq!(verify.json_lines()[0]["verified"], true);
     assert_eq!(verify.json_lines()[0]["bytes_read"].as_u64(), Some(bytes), "verify reads each byte once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bit_flipped_on_the_way_to_s3_is_refused_by_the_bucket() {
+    let (Ok(base), Ok(endpoint)) = (std::env::var("WYVERN_TEST_S3_URL"), std::env::var("AWS_ENDPOINT")) else {
+        eprintln!("skipped: the S3 emulator is not set up (cargo xtask test starts it)");
+        return;
+    };
+    let world = World::new().await;
+    // The bit flipped is in the receipt, a single PutObject: s3s-fs checks those (it does not
+    // check the checksums of a multipart upload's parts, which S3 itself does).
+    let receipt = path(&format!("{TEST_ORDER}/{TEST_DELIVERABLE}.receipt.json"));
+    // The default (a CRC64NVME checksum, the body left out of the signature), SHA-256, and
+    // neither a checksum nor a signed body.
+    let cases = [("", "", true), ("sha256", "", true), ("none", "true", false)];
+    for (checksum, unsigned, refused) in cases {
+        let url = format!("{base}/{}", uuid::Uuid::new_v4().simple());
+        let proxy = crate::CountingProxy::start_flipping(&endpoint, true).await;
+        let mut env = vec![("AWS_ENDPOINT", proxy.url.as_str())];
+        env.extend(
+            [("WYVERN_S3_CHECKSUM", checksum), ("AWS_UNSIGNED_PAYLOAD", unsigned)]
+                .into_iter()
+                .filter(|(_, v)| !v.is_empty()),
+        );
+        let run = world.run_with(&["order", "download", TEST_ORDER, "--to", &url], &env, None).await;
+        let checksum = format!("checksum {checksum:?}, unsigned payload {unsigned:?}");
+        if refused {
+            // The bucket refused the damaged request (400 BadDigest), and the deliverable failed
+            // with that said. (s3s-fs keeps a refused body where S3 keeps nothing.)
+            assert_eq!(proxy.errors(), 1, "{checksum}: the bucket refused the flipped bit");
+            assert_eq!(run.code, 1, "{checksum}: {run:#?}");
+            assert!(
+                run.stderr.contains("BadDigest") && run.stderr.contains("hint: the bucket refused"),
+                "{}",
+                run.stderr
+            );
+        } else {
+            // Unchecked, the flipped bit is stored as it arrived: what the checks are for.
+            assert_eq!((proxy.errors(), run.code), (0, 0), "{checksum}: {run:#?}");
+            let stored = sink(&url).get_small(&receipt).await.expect("get").expect("a receipt");
+            assert!(serde_json::from_slice::<serde_json::Value>(&stored).is_err(), "{checksum}: the flip is stored");
+        }
+    }
+}

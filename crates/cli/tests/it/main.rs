@@ -227,12 +227,62 @@ pub fn files(dir: &Path) -> Vec<String> {
     out
 }
 
+/// The length of a status line's start: `HTTP/1.1 200 `.
+const STATUS_LINE: usize = 13;
+
+fn is_status_line(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"HTTP/1.1 ") && bytes[9..12].iter().all(u8::is_ascii_digit) && bytes[12] == b' '
+}
+
+/// Where the body of the first single-request `PUT` in `seen` starts, when its headers are in.
+fn put_body(seen: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(at) = seen[from..].windows(5).position(|w| w == b"PUT /").map(|p| p + from) {
+        let line_end = seen[at..].windows(2).position(|w| w == b"\r\n")? + at;
+        let headers_end = seen[at..].windows(4).position(|w| w == b"\r\n\r\n")? + at;
+        if !seen[at..line_end].windows(9).any(|w| w == b"uploadId=") {
+            return Some(headers_end + 4);
+        }
+        from = line_end;
+    }
+    None
+}
+
+/// Copies requests to the server; flips one bit of the first PutObject's body while `flips`.
+async fn requests(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    flips: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut buffer, mut seen, mut position) = (vec![0u8; 64 << 10], Vec::new(), 0usize);
+    loop {
+        let n = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if flips.load(std::sync::atomic::Ordering::Relaxed) && seen.len() < 64 << 20 {
+            seen.extend_from_slice(&buffer[..n]);
+            if let Some(at) = put_body(&seen).filter(|&at| at >= position && at < position + n)
+                && flips.swap(false, std::sync::atomic::Ordering::Relaxed)
+            {
+                buffer[at - position] ^= 1;
+            }
+        }
+        position += n;
+        if to.write_all(&buffer[..n]).await.is_err() {
+            break;
+        }
+    }
+}
+
 /// A TCP proxy on loopback in front of a server, counting the HTTP responses it carries (the
-/// requests a client made), for tests of request counts.
+/// requests a client made), for tests of request counts; or flipping a bit on the way.
 #[derive(Debug)]
 pub struct CountingProxy {
     pub url: String,
-    responses: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Responses carried, and how many of them were errors (4xx, 5xx).
+    responses: std::sync::Arc<(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64)>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -245,22 +295,30 @@ impl Drop for CountingProxy {
 impl CountingProxy {
     /// A proxy to `upstream` (`http://host:port`).
     pub async fn start(upstream: &str) -> Self {
+        Self::start_flipping(upstream, false).await
+    }
+
+    /// The same; with `flip`, one bit of the first body of a single-request `PUT` (a PutObject,
+    /// not a part of a multipart upload) is flipped on its way to the server.
+    pub async fn start_flipping(upstream: &str, flip: bool) -> Self {
         let upstream = upstream.trim_start_matches("http://").trim_end_matches('/').to_owned();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
-        let responses = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let responses =
+            std::sync::Arc::new((std::sync::atomic::AtomicU64::new(0), std::sync::atomic::AtomicU64::new(0)));
         let counted = responses.clone();
+        let flips = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(flip));
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { continue };
-                let counted = counted.clone();
+                let (counted, flips) = (counted.clone(), flips.clone());
                 tokio::spawn(async move {
-                    let (mut client_read, mut client_write) = client.into_split();
-                    let (mut server_read, mut server_write) = server.into_split();
-                    tokio::spawn(async move { tokio::io::copy(&mut client_read, &mut server_write).await });
-                    // Responses start with their status line, at the start of the stream or of a
-                    // line; the tail of each read is kept for lines split across reads.
-                    let (mut buffer, mut tail) = (vec![0u8; 64 << 10], b"\n".to_vec());
+                    let (client_read, mut client_write) = client.into_split();
+                    let (mut server_read, server_write) = server.into_split();
+                    tokio::spawn(requests(client_read, server_write, flips));
+                    // Each response starts with its status line (`HTTP/1.1 200 `), right after the
+                    // body before it; the tail of each read is kept for lines split across reads.
+                    let (mut buffer, mut tail) = (vec![0u8; 64 << 10], Vec::new());
                     loop {
                         use tokio::io::{AsyncReadExt, AsyncWriteExt};
                         let n = match server_read.read(&mut buffer).await {
@@ -269,9 +327,13 @@ impl CountingProxy {
                         };
                         let mut seen = std::mem::take(&mut tail);
                         seen.extend_from_slice(&buffer[..n]);
-                        let found = seen.windows(10).filter(|w| w == b"\nHTTP/1.1 ").count();
-                        counted.fetch_add(found as u64, std::sync::atomic::Ordering::Relaxed);
-                        tail = seen[seen.len().saturating_sub(9)..].to_vec();
+                        for line in seen.windows(STATUS_LINE).filter(|w| is_status_line(w)) {
+                            counted.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            if line[9] >= b'4' {
+                                counted.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            }
+                        }
+                        tail = seen[seen.len().saturating_sub(STATUS_LINE - 1)..].to_vec();
                         if client_write.write_all(&buffer[..n]).await.is_err() {
                             break;
                         }
@@ -284,6 +346,11 @@ impl CountingProxy {
 
     /// The responses carried so far.
     pub fn responses(&self) -> u64 {
-        self.responses.load(std::sync::atomic::Ordering::Relaxed)
+        self.responses.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The error responses (4xx, 5xx) carried so far.
+    pub fn errors(&self) -> u64 {
+        self.responses.1.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
