@@ -251,3 +251,31 @@ pub fn verify(py: Python<'_>, zip: &str, observer: Option<Py<PyAny>>) -> PyResul
     raised.value(py).setattr("inspection", text)?;
     Err(raised)
 }
+
+/// Writes or refreshes the STAC catalog of everything at `destination` (`wyvern catalog`); what
+/// it did, as JSON (the object `wyvern catalog --json` prints under `catalog`).
+#[pyfunction]
+pub fn catalog(py: Python<'_>, destination: &str) -> PyResult<String> {
+    let refreshed = block_on(py, async {
+        let sink = wyvern_transfer::destination(&registry(), destination).or_raise()?;
+        let scope = wyvern_transfer::catalog::Scope::All;
+        let refreshed = wyvern_transfer::catalog::refresh(&sink, &scope).await.or_raise()?;
+        let root = format!("{}/{}", sink.location().trim_end_matches('/'), wyvern_transfer::catalog::CATALOG);
+        Ok((refreshed, root))
+    })?;
+    let (refreshed, root) = refreshed;
+    let mut value = serde_json::to_value(refreshed).unwrap_or_default();
+    value["root"] = json!(root);
+    Ok(value.to_string())
+}
+
+/// Writes the HTML report of everything at `destination` to `output` (`wyvern report`); how many
+/// deliverables it shows, as JSON.
+#[pyfunction]
+pub fn report(py: Python<'_>, destination: &str, output: PathBuf) -> PyResult<String> {
+    let written = block_on(py, async {
+        let sink = wyvern_transfer::destination(&registry(), destination).or_raise()?;
+        wyvern_transfer::html::write(&sink, &output).await.or_raise()
+    })?;
+    Ok(json!({ "deliverables": written.deliverables, "thumbnails": written.thumbnails }).to_string())
+}

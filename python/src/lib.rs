@@ -74,6 +74,8 @@ fn native(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_function(wrap_pyfunction!(cli, module)?)?;
     module.add_function(wrap_pyfunction!(client::inspect, module)?)?;
     module.add_function(wrap_pyfunction!(client::verify, module)?)?;
+    module.add_function(wrap_pyfunction!(client::catalog, module)?)?;
+    module.add_function(wrap_pyfunction!(client::report, module)?)?;
     errors::register(module)?;
     module.add("__version__", env!("CARGO_PKG_VERSION"))?;
     module.add("PRODUCTION_API_URL", wyvern_core::PRODUCTION_API_URL)?;

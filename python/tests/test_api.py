@@ -206,3 +206,21 @@ def test_the_api_is_documented() -> None:
     with pytest.raises(wyvern.WyvernError, match="unknown fault"):
         with wyvern.sandbox.serve(faults={SANDBOX.DELIVERABLE: "gremlins"}):
             pass
+
+
+def test_catalog_and_report_of_a_synced_folder(client: wyvern.Client, dest: Path) -> None:
+    import pystac
+
+    results = client.sync([SANDBOX.ORDER, SANDBOX.PARTIAL_ORDER], to=dest)
+    done = wyvern.catalog(dest)
+    assert done["root"] == f"{dest}/catalog.json"
+    assert (done["items_written"], done["left_out"]) == (len(results), [])
+    items = list(pystac.Catalog.from_file(done["root"]).get_items(recursive=True))
+    assert sorted(i.properties["wyvern:deliverable_id"] for i in items) == sorted(r.deliverable_id for r in results)
+    assert wyvern.catalog(str(dest))["items_written"] == 0, "nothing new: nothing read or written"
+    page = dest.parent / "report.html"
+    shown = wyvern.report(dest, page)
+    assert shown == {"deliverables": len(results), "thumbnails": len(results)}
+    html = page.read_text()
+    assert all(f'id="d-{r.deliverable_id}"' in html for r in results)
+

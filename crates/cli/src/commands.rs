@@ -1,7 +1,6 @@
 //! The commands: validated settings in, the library's work, results out through [`Report`] and
 //! a documented exit code.
 
-use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use clap::CommandFactory;
@@ -88,7 +87,7 @@ pub async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
         }
         Command::Report { dest, output } => {
             let sink = opened.destination(dest, false).await?;
-            let written = write_report(&sink, output).await?;
+            let written = wyvern_transfer::html::write(&sink, output).await?;
             report.page(output, written);
             return Ok(Exit::Success);
         }
@@ -205,28 +204,6 @@ async fn sync(client: &Client, args: &SyncArgs, opened: &Opened, mut report: Rep
         report.catalog(&batch.sink().location(), &refreshed, args.shard);
     }
     Ok(report.exit())
-}
-
-/// Writes the HTML report of `sink` to `output`: into a temporary file beside it, renamed over it
-/// once complete (a failed run leaves no half page).
-async fn write_report(sink: &Arc<dyn Sink>, output: &Path) -> Result<wyvern_transfer::html::Written, Failure> {
-    let folder = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let local = |action: &str, e: std::io::Error| {
-        Failure::Local { message: format!("{action} {}", output.display()), source: Some(Box::new(e)), hint: None }
-            .hint("give -o a file in a folder you can write to")
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".wyvern-report");
-    // A page to share: readable by others as a new file would be, not private as temporary
-    // files are.
-    #[cfg(unix)]
-    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-    let file = builder.tempfile_in(folder).map_err(|e| local("cannot write", e))?;
-    let mut writer = std::io::BufWriter::new(file);
-    let written = wyvern_transfer::html::report(sink, &mut writer).await?;
-    let file = writer.into_inner().map_err(|e| local("cannot write", e.into_error()))?;
-    file.persist(output).map_err(|e| local("cannot write", e.error))?;
-    Ok(written)
 }
 
 /// The batch writing to `--to`, with progress on stderr (`progress`).

@@ -299,23 +299,17 @@ impl Report {
     /// items only.
     pub fn catalog(&self, location: &str, refreshed: &Refreshed, shard: Option<Shard>) {
         let root = format!("{}/{}", location.trim_end_matches('/'), wyvern_transfer::catalog::CATALOG);
-        for (deliverable, why) in &refreshed.left_out {
-            errln!("warning: {deliverable} is left out of the catalog: {}", wyvern_core::printable(why));
+        for left in &refreshed.left_out {
+            errln!(
+                "warning: {} is left out of the catalog: {}",
+                left.deliverable,
+                wyvern_core::printable(&left.reason)
+            );
         }
         if self.json {
-            let left_out: Vec<_> = refreshed
-                .left_out
-                .iter()
-                .map(|(deliverable, why)| serde_json::json!({ "deliverable": deliverable, "reason": why }))
-                .collect();
-            let line = serde_json::json!({ "catalog": {
-                "root": shard.is_none().then_some(&root),
-                "items_written": refreshed.items_written,
-                "items_kept": refreshed.items_kept,
-                "catalogs_written": refreshed.catalogs_written,
-                "left_out": left_out,
-            }});
-            outln!("{line}");
+            let mut line = serde_json::to_value(refreshed).unwrap_or_default();
+            line["root"] = serde_json::json!(shard.is_none().then_some(&root));
+            outln!("{}", serde_json::json!({ "catalog": line }));
         } else if !self.quiet {
             let (written, kept) = (refreshed.items_written, refreshed.items_kept);
             match shard {

@@ -52,8 +52,8 @@ pub enum Scope {
     Items(HashSet<ObjectPath>),
 }
 
-/// What a refresh did.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+/// What a refresh did (serialised as `wyvern catalog --json` prints it, without `root`).
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Refreshed {
     /// Items written (new deliverables, or deliverables fetched again).
     pub items_written: usize,
@@ -62,7 +62,16 @@ pub struct Refreshed {
     /// Catalogs written (order catalogs and the root).
     pub catalogs_written: usize,
     /// Deliverables left out, with why (no STAC item in the zip, an unreadable receipt...).
-    pub left_out: Vec<(String, String)>,
+    pub left_out: Vec<LeftOut>,
+}
+
+/// A deliverable a refresh left out of the catalog.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LeftOut {
+    /// `<order>/<deliverable>` (or `<deliverable>`).
+    pub deliverable: String,
+    /// Why.
+    pub reason: String,
 }
 
 /// A deliverable at the destination, as the listing shows it.
@@ -147,11 +156,10 @@ pub async fn refresh(sink: &Arc<dyn Sink>, scope: &Scope) -> Result<Refreshed> {
     let (current, stale): (Vec<&Held>, Vec<&Held>) = held.iter().partition(|h| h.item_is_current());
     refreshed.items_kept = current.len();
     let all = &objects;
-    let built: Vec<(&Held, Result<()>)> = futures::stream::iter(stale)
-        .map(|held| async move { (held, write_item(sink, held, all).await) })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
+    // Gathered first: a stream mapping a closure over borrowed items would make the future
+    // not `Send` to the compiler's eyes (a higher-ranked lifetime it cannot prove).
+    let writes: Vec<_> = stale.into_iter().map(|held| async move { (held, write_item(sink, held, all).await) }).collect();
+    let built: Vec<(&Held, Result<()>)> = futures::stream::iter(writes).buffer_unordered(CONCURRENCY).collect().await;
     let mut written = HashSet::new();
     let mut linked: BTreeMap<Option<String>, BTreeSet<String>> = BTreeMap::new();
     for held in &current {
@@ -164,7 +172,9 @@ pub async fn refresh(sink: &Arc<dyn Sink>, scope: &Scope) -> Result<Refreshed> {
                 written.insert(held.order.clone());
                 linked.entry(held.order.clone()).or_default().insert(held.deliverable().to_owned());
             }
-            Err(error) => refreshed.left_out.push((held.base.clone(), crate::error_line(&error))),
+            Err(error) => {
+                refreshed.left_out.push(LeftOut { deliverable: held.base.clone(), reason: crate::error_line(&error) });
+            }
         }
     }
     if matches!(scope, Scope::All) {

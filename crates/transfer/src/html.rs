@@ -58,7 +58,7 @@ pub struct Written {
 }
 
 /// Writes the report of everything at `sink` to `out`.
-pub async fn report(sink: &Arc<dyn Sink>, out: &mut dyn Write) -> Result<Written> {
+pub async fn report(sink: &Arc<dyn Sink>, out: &mut (dyn Write + Send)) -> Result<Written> {
     let (objects, held) = holdings(sink).await?;
     let objects = &objects;
     let cards: Vec<Card> =
@@ -76,6 +76,34 @@ pub async fn report(sink: &Arc<dyn Sink>, out: &mut dyn Write) -> Result<Written
     }
     out.write_all(b"</main>\n</body>\n</html>\n").map_err(io)?;
     Ok(written)
+}
+
+/// Writes the report of everything at `sink` to the file `output`: into a temporary file beside
+/// it (readable by all, as a page to share), renamed over it once complete, so a failed run
+/// leaves no half page.
+pub async fn write(sink: &Arc<dyn Sink>, output: &std::path::Path) -> Result<Written> {
+    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let temporary = output.with_file_name(format!(".{name}.{}.wyvern-new", std::process::id()));
+    let io = |action: &'static str| {
+        let path = output.display().to_string();
+        move |source| Error::Io { action, path: path.clone(), source }
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
+    let file = options.open(&temporary).map_err(io("writing"))?;
+    let mut writer = std::io::BufWriter::new(file);
+    let written = match report(sink, &mut writer).await {
+        Ok(written) => writer.flush().map(|()| written).map_err(io("writing")),
+        Err(e) => Err(e),
+    };
+    let renamed =
+        written.and_then(|written| std::fs::rename(&temporary, output).map(|()| written).map_err(io("writing")));
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    renamed
 }
 
 /// Reads what the page says of a deliverable: its receipt, item and members.

@@ -8,6 +8,8 @@ The `wyvern` command line's engine, in Python::
     order = client.order(order_id)                 # status, reason, deliverable ids
     results = client.download(order_id, to="imagery/")   # or "s3://bucket/prefix"
     wyvern.inspect(results[0].destination)         # what the zip holds, from its headers
+    wyvern.catalog("imagery/")                     # a STAC catalog of the folder (pystac, rasterio)
+    wyvern.report("imagery/", "report.html")       # one page to look at
 
 Every call blocks until done, with the GIL released; Ctrl-C raises ``KeyboardInterrupt`` and
 leaves nothing half-written. Failures raise :class:`WyvernError` or one of its subclasses
@@ -17,7 +19,7 @@ local replica of the API for offline tests.
 """
 
 from . import sandbox
-from ._api import Client, Order, Result, inspect, verify
+from ._api import Client, Order, Result, catalog, inspect, report, verify
 from ._native import (
     AuthError,
     NotFoundError,
@@ -37,7 +39,9 @@ __all__ = [
     "VerificationError",
     "WyvernError",
     "__version__",
+    "catalog",
     "inspect",
+    "report",
     "sandbox",
     "verify",
 ]

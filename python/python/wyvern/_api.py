@@ -281,3 +281,22 @@ def verify(path_or_url: PathOrUrl, *, progress: bool = False) -> Dict[str, Any]:
         error.inspection = json.loads(text) if isinstance(text, str) else None  # type: ignore[attr-defined]
         raise
 
+
+def catalog(destination: PathOrUrl) -> Dict[str, Any]:
+    """Writes or refreshes the STAC catalog of everything at ``destination`` (a folder or a
+    bucket URL a sync wrote to): ``catalog.json`` at its root, a catalog per order and an item per
+    deliverable, hrefs relative (``wyvern catalog``; see docs/catalog.md). Items already up to
+    date are not read. Returns what it did: ``root``, ``items_written``, ``items_kept``,
+    ``catalogs_written`` and ``left_out`` (deliverables it could not describe, with why).
+    Open the result with ``pystac.Catalog.from_file(result["root"])``.
+    """
+    return json.loads(_native.catalog(os.fspath(destination)))
+
+
+def report(destination: PathOrUrl, output: PathOrUrl = "report.html") -> Dict[str, Any]:
+    """Writes one self-contained HTML page of everything at ``destination`` to ``output``
+    (``wyvern report``): thumbnails, a footprint map, facts, verdicts and checksums. Returns
+    ``deliverables`` (how many it shows) and ``thumbnails`` (how many with a picture).
+    """
+    return json.loads(_native.report(os.fspath(destination), os.fspath(output)))
+
