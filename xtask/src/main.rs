@@ -80,8 +80,13 @@ fn timed<T>(step: &str, work: impl FnOnce() -> T) -> T {
 /// Builds the `wyvern` binary and returns its path.
 fn build_wyvern() -> anyhow::Result<PathBuf> {
     run("build the wyvern binary", cargo().args(["build", "--quiet", "--package", "wyvern-cli", "--bin", "wyvern"]))?;
+    Ok(debug_wyvern())
+}
+
+/// Where a debug build puts the `wyvern` binary.
+fn debug_wyvern() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
-    Ok(target.join("debug").join(format!("wyvern{}", std::env::consts::EXE_SUFFIX)))
+    target.join("debug").join(format!("wyvern{}", std::env::consts::EXE_SUFFIX))
 }
 
 fn test() -> anyhow::Result<()> {
@@ -143,7 +148,9 @@ fn python(venv: &Path, emulators: &[(String, String)]) -> anyhow::Result<()> {
             .current_dir(root())
             .args(["-m", "pytest", "python/tests", "-q", "-p", "no:cacheprovider"])
             .env("PATH", &path)
-            .env("WYVERN_CARGO_BINARY", build_wyvern()?)
+            // The binary `cargo build --workspace` made: building it alone would resolve its
+            // dependencies' features apart from the workspace's and compile most of them again.
+            .env("WYVERN_CARGO_BINARY", debug_wyvern())
             .envs(emulators.iter().map(|(k, v)| (k, v))),
     )
 }
