@@ -27,13 +27,20 @@ def interrupted_download(to: str) -> float:
         sent.append(time.monotonic())
         os.kill(os.getpid(), signal.SIGINT)
 
-    # 8 MiB at 256 KiB/s: half a minute, unless interrupted.
-    with wyvern.sandbox.serve(deliverable_size=8 << 20, faults={SANDBOX.DELIVERABLE: "slow"}) as url:
-        client = wyvern.Client(token=SANDBOX.TOKEN, api_url=url)
-        threading.Thread(target=ctrl_c, daemon=True).start()
-        with pytest.raises(KeyboardInterrupt):
-            client.download(SANDBOX.ORDER, to=to)
-        return time.monotonic() - sent[0]
+    # Python's own Ctrl-C handler, as at a terminal: a process started in the background by a
+    # shell without job control (as CI runners may start it) inherits SIGINT ignored, and Python
+    # then installs none.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        # 8 MiB at 256 KiB/s: half a minute, unless interrupted.
+        with wyvern.sandbox.serve(deliverable_size=8 << 20, faults={SANDBOX.DELIVERABLE: "slow"}) as url:
+            client = wyvern.Client(token=SANDBOX.TOKEN, api_url=url)
+            threading.Thread(target=ctrl_c, daemon=True).start()
+            with pytest.raises(KeyboardInterrupt):
+                client.download(SANDBOX.ORDER, to=to)
+            return time.monotonic() - sent[0]
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_ctrl_c_interrupts_a_download_to_disk_and_leaves_nothing(dest: Path) -> None:
