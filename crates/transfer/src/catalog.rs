@@ -158,7 +158,8 @@ pub async fn refresh(sink: &Arc<dyn Sink>, scope: &Scope) -> Result<Refreshed> {
     let all = &objects;
     // Gathered first: a stream mapping a closure over borrowed items would make the future
     // not `Send` to the compiler's eyes (a higher-ranked lifetime it cannot prove).
-    let writes: Vec<_> = stale.into_iter().map(|held| async move { (held, write_item(sink, held, all).await) }).collect();
+    let writes: Vec<_> =
+        stale.into_iter().map(|held| async move { (held, write_item(sink, held, all).await) }).collect();
     let built: Vec<(&Held, Result<()>)> = futures::stream::iter(writes).buffer_unordered(CONCURRENCY).collect().await;
     let mut written = HashSet::new();
     let mut linked: BTreeMap<Option<String>, BTreeSet<String>> = BTreeMap::new();
