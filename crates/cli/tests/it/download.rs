@@ -64,6 +64,11 @@ async fn rerun_skips_without_downloading_and_if_exists_is_honoured() {
     let zip = dest.join(zip_name());
     let bytes = std::fs::read(&zip).expect("zip");
     std::fs::write(&zip, &bytes[..bytes.len() / 2]).expect("truncate");
+    // Later than its receipt, as an edit by hand is (file times tick in milliseconds: a write
+    // this soon after the receipt's could share its time).
+    let later = std::fs::metadata(zip.with_extension("receipt.json")).and_then(|m| m.modified()).expect("mtime");
+    let file = std::fs::File::options().write(true).open(&zip).expect("open");
+    file.set_modified(later + std::time::Duration::from_secs(1)).expect("set mtime");
     let repaired = world.run(&["order", "download", TEST_ORDER, "--to", dest_arg, "--json"]).await;
     assert_eq!(repaired.json_lines()[0]["status"], "downloaded", "{repaired:#?}");
     assert_eq!(std::fs::read(&zip).expect("zip"), bytes);
