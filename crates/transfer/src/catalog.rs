@@ -207,7 +207,6 @@ async fn write_catalogs(
         sink.delete(&object.path).await?;
         orphaned.insert(order);
     }
-    let mut root_changed = modified(CATALOG).is_none() || orphaned.contains(&None);
     let newest = |folder: &str, deliverables: &BTreeSet<String>| -> Option<SystemTime> {
         deliverables.iter().filter_map(|d| modified(&format!("{folder}{d}{ITEM_SUFFIX}")).flatten()).max()
     };
@@ -221,9 +220,9 @@ async fn write_catalogs(
         if stale || written.contains(&Some(order.clone())) || orphaned.contains(&Some(order.clone())) {
             put_json(sink, &key, &order_catalog(order, deliverables)).await?;
             refreshed.catalogs_written += 1;
-            root_changed |= modified(&key).is_none();
         }
     }
+    // The root: missing, older than an order catalog, or its links changed.
     let root_stale = match modified(CATALOG) {
         Some(Some(at)) => linked
             .keys()
@@ -231,7 +230,7 @@ async fn write_catalogs(
             .any(|order| modified(&format!("{order}/{CATALOG}")).flatten().is_some_and(|order_at| order_at > at)),
         _ => true,
     };
-    if root_changed || root_stale || written.contains(&None) || refreshed.catalogs_written > 0 {
+    if root_stale || orphaned.contains(&None) || written.contains(&None) || refreshed.catalogs_written > 0 {
         put_json(sink, CATALOG, &root_catalog(&sink.location(), linked)).await?;
         refreshed.catalogs_written += 1;
     }
