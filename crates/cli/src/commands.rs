@@ -199,7 +199,9 @@ async fn sync(client: &Client, args: &SyncArgs, opened: &Opened, mut report: Rep
         delivered?;
     }
     report.summary();
-    if args.catalog {
+    // A sync that found nothing to deliver (every order not ready) has nothing to catalog.
+    let tally = report.tally();
+    if args.catalog && tally.downloaded + tally.skipped > 0 {
         let refreshed = wyvern_transfer::catalog::refresh(batch.sink(), &scope).await?;
         report.catalog(&batch.sink().location(), &refreshed, args.shard);
     }

@@ -112,6 +112,15 @@ impl Held {
     }
 }
 
+/// A destination with no deliverable a sync wrote (no receipt): a catalog or a report of it
+/// would be empty, and its path is most likely mistyped.
+pub(crate) fn nothing_there(sink: &Arc<dyn Sink>) -> Error {
+    Error::Invalid {
+        message: format!("{} holds no deliverable a sync wrote (no receipt)", sink.location()),
+        hint: Some("give the folder or bucket URL a `wyvern sync` wrote to".to_owned()),
+    }
+}
+
 fn path(text: &str) -> Result<ObjectPath> {
     ObjectPath::parse(text).map_err(|e| Error::Invalid { message: e.to_string(), hint: None })
 }
@@ -149,6 +158,9 @@ pub(crate) async fn holdings(sink: &Arc<dyn Sink>) -> Result<(BTreeMap<String, O
 /// Builds or refreshes the catalog of what `sink` holds (see the module's documentation).
 pub async fn refresh(sink: &Arc<dyn Sink>, scope: &Scope) -> Result<Refreshed> {
     let (objects, mut held) = holdings(sink).await?;
+    if held.is_empty() && !objects.contains_key(CATALOG) {
+        return Err(nothing_there(sink));
+    }
     if let Scope::Items(only) = scope {
         held.retain(|h| h.zip_path().is_ok_and(|zip| only.contains(&zip)));
     }

@@ -197,6 +197,8 @@ impl Error {
                 "check that the folder or bucket exists and that these credentials (or this user) may write to it"
             }
             Self::Exists(_) => "use --if-exists skip or --if-exists overwrite",
+            Self::Io { action: "writing", .. } => "check that the folder exists and that this user may write to it",
+            Self::Io { .. } => "check the path: it must name a file this user may read",
             Self::Sink(error) if crate::error_line(error).contains("BadDigest") => {
                 "the bucket refused bytes that did not match their checksum: something between this machine and \
                  the bucket changed them; run the command again (nothing is kept without its receipt)"

@@ -60,6 +60,9 @@ pub struct Written {
 /// Writes the report of everything at `sink` to `out`.
 pub async fn report(sink: &Arc<dyn Sink>, out: &mut (dyn Write + Send)) -> Result<Written> {
     let (objects, held) = holdings(sink).await?;
+    if held.is_empty() {
+        return Err(crate::catalog::nothing_there(sink));
+    }
     let objects = &objects;
     let cards: Vec<Card> =
         futures::stream::iter(held).map(|held| card(sink, held, objects)).buffered(CONCURRENCY).collect().await;

@@ -269,3 +269,30 @@ async fn the_report_shows_every_deliverable_with_its_thumbnail_in_headless_chrom
         assert!(drawn > 2 * text + 1_000, "{drawn} colours vs {text} without pictures: the thumbnails were not drawn");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mistyped_destination_gets_no_catalog_and_no_report_but_a_hint() {
+    let world = World::new().await;
+    let missing = world.dir.path().join("no-such-folder");
+    let missing_arg = missing.to_str().expect("utf-8");
+    let page = world.dir.path().join("report.html");
+    let page_arg = page.to_str().expect("utf-8");
+    for args in [vec!["catalog", missing_arg], vec!["report", missing_arg, "-o", page_arg]] {
+        let run = world.run(&args).await;
+        assert_eq!(run.code, 1, "{run:#?}");
+        assert!(
+            run.stderr.contains("holds no deliverable a sync wrote") && run.stderr.contains("hint: "),
+            "{}",
+            run.stderr
+        );
+    }
+    assert!(!missing.exists() && !page.exists(), "nothing written");
+    assert_eq!(crate::files(world.dir.path()), Vec::<String>::new(), "no temporary page left");
+
+    let dest = world.dest();
+    assert_eq!(world.run(&["sync", TEST_ORDER, "--to", dest.to_str().expect("utf-8")]).await.code, 0);
+    let unwritable = world.dir.path().join("no-folder").join("report.html");
+    let run = world.run(&["report", dest.to_str().expect("utf-8"), "-o", unwritable.to_str().expect("utf-8")]).await;
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("hint: check that the folder exists"), "{}", run.stderr);
+}
