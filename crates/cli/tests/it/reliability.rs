@@ -99,7 +99,9 @@ async fn stalled_body_is_cut_by_the_read_timeout_and_resumed() {
     assert_eq!(run.code, 0, "{run:#?}");
     assert!(run.stderr.contains("resuming"), "{}", run.stderr);
     let ranges: Vec<_> = world.deliverable_requests(TEST_DELIVERABLE).into_iter().map(|r| r.range.is_some()).collect();
-    assert_eq!(ranges, [false, true]);
+    // One plain request, then ranged ones only: continued, never started over. (A loaded
+    // machine can stall a resumed body past the timeout too: it is resumed again.)
+    assert!(ranges.len() >= 2 && !ranges[0] && ranges[1..].iter().all(|&ranged| ranged), "{ranges:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
