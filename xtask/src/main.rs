@@ -217,6 +217,15 @@ fn demo() -> anyhow::Result<()> {
     }
     let zip = dest.join(TEST_ORDER).join(format!("{}.zip", wyvern_sandbox::TEST_DELIVERABLE));
     run("wyvern inspect: what the deliverable holds", Command::new(&wyvern).arg("inspect").arg(&zip))?;
+    run(
+        &format!("wyvern catalog {dest_arg}: a STAC catalog of the folder (pystac, rasterio, STAC browsers)"),
+        Command::new(&wyvern).args(["catalog", dest_arg]),
+    )?;
+    let page = dest.join("report.html");
+    run(
+        &format!("wyvern report {dest_arg}: one page to look at"),
+        Command::new(&wyvern).args(["report", dest_arg, "-o"]).arg(&page),
+    )?;
     eprintln!(
         "\nThe zip was streamed to a temporary file and checked while it arrived (every member's CRC-32, \
          the central directory, the STAC item's sizes and BLAKE2b checksums, the GeoTIFF headers against \

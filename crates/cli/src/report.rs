@@ -314,11 +314,11 @@ impl Report {
             let (written, kept) = (refreshed.items_written, refreshed.items_kept);
             match shard {
                 Some(shard) => outln!(
-                    "catalog: {written} items written, {kept} up to date (shard {shard}: run `wyvern catalog {location}` \
+                    "catalog: items written {written}, up to date {kept} (shard {shard}: run `wyvern catalog {location}` \
                      after the last shard to link them)"
                 ),
                 None => outln!(
-                    "catalog: {written} items written, {kept} up to date, {} catalogs written: {root}",
+                    "catalog: items written {written}, up to date {kept}, catalogs written {}: {root}",
                     refreshed.catalogs_written
                 ),
             }
@@ -336,7 +336,7 @@ impl Report {
             outln!("{line}");
         } else if !self.quiet {
             outln!(
-                "report: {} deliverables, {} with a thumbnail: {}",
+                "report: deliverables {}, with a thumbnail {}: {}",
                 written.deliverables,
                 written.thumbnails,
                 path.display()
