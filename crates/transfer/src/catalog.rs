@@ -24,7 +24,7 @@ use futures::StreamExt;
 use serde_json::{Map, Value, json};
 use wyvern_core::{DeliverableId, OrderId};
 use wyvern_sinks::{ObjectInfo, ObjectPath, Sink};
-use wyvern_unpack::{EntryReport, Inspection};
+use wyvern_unpack::{EntryReport, Inspection, Item};
 
 use crate::job::Receipt;
 use crate::zipfile::ZipFile;
@@ -139,11 +139,13 @@ fn receipt_base(path: &ObjectPath) -> Option<(String, Option<String>)> {
     }
 }
 
+/// What a listing of the destination holds, by path.
+pub(crate) type Objects = BTreeMap<String, ObjectInfo>;
+
 /// Everything at the destination (one listing), and the deliverables among it (those with a
 /// receipt), in the order of their paths.
-pub(crate) async fn holdings(sink: &Arc<dyn Sink>) -> Result<(BTreeMap<String, ObjectInfo>, Vec<Held>)> {
-    let objects: BTreeMap<String, ObjectInfo> =
-        sink.list(None).await?.into_iter().map(|object| (object.path.to_string(), object)).collect();
+pub(crate) async fn holdings(sink: &Arc<dyn Sink>) -> Result<(Objects, Vec<Held>)> {
+    let objects: Objects = sink.list(None).await?.into_iter().map(|object| (object.path.to_string(), object)).collect();
     let held = objects
         .values()
         .filter_map(|object| {
@@ -199,7 +201,7 @@ pub async fn refresh(sink: &Arc<dyn Sink>, scope: &Scope) -> Result<Refreshed> {
 /// The order catalogs whose links changed, then the root.
 async fn write_catalogs(
     sink: &Arc<dyn Sink>,
-    objects: &BTreeMap<String, ObjectInfo>,
+    objects: &Objects,
     held: &[Held],
     linked: &BTreeMap<Option<String>, BTreeSet<String>>,
     written: &HashSet<Option<String>>,
@@ -307,7 +309,7 @@ fn order_catalog(order: &str, deliverables: &BTreeSet<String>) -> Value {
 
 /// Reads what a deliverable's item needs (its receipt, its STAC item, its zip's directory) and
 /// writes the item.
-async fn write_item(sink: &Arc<dyn Sink>, held: &Held, objects: &BTreeMap<String, ObjectInfo>) -> Result<()> {
+async fn write_item(sink: &Arc<dyn Sink>, held: &Held, objects: &Objects) -> Result<()> {
     let receipt = held.read_receipt(sink).await?;
     let deliverable = held.deliverable();
     let (document, member, layout) = match &receipt.extracted {
@@ -317,36 +319,37 @@ async fn write_item(sink: &Arc<dyn Sink>, held: &Held, objects: &BTreeMap<String
             (document, member, Layout::Extracted { folder })
         }
         None => {
-            let inspection = inspect_zip(sink, held.zip_path()?).await?;
-            let item = inspection.items.first().ok_or_else(|| invalid("its zip holds no STAC item"))?;
-            let (document, member) = (item.document.clone(), item.member.clone());
-            (document, member, Layout::Zip { file: format!("{deliverable}.zip"), receipt: &receipt, inspection })
+            let (inspection, item) = zipped_item(sink, held).await?;
+            (
+                item.document,
+                item.member,
+                Layout::Zip { file: format!("{deliverable}.zip"), receipt: &receipt, inspection },
+            )
         }
     };
     let ids = Ids { order: held.order.as_deref(), deliverable, verified: receipt.verified };
     put_json(sink, held.item_path()?.as_str(), &catalog_item(&document, &member, &ids, &layout)).await
 }
 
-fn invalid(message: &str) -> Error {
+pub(crate) fn invalid(message: &str) -> Error {
     Error::Invalid { message: message.to_owned(), hint: None }
 }
 
-/// A zip's directory and JSON members, read with a few ranged reads.
-pub(crate) async fn inspect_zip(sink: &Arc<dyn Sink>, zip: ObjectPath) -> Result<Inspection> {
+/// A deliverable's zip, inspected (its directory and JSON members, a few ranged reads), and the
+/// STAC item it holds.
+pub(crate) async fn zipped_item(sink: &Arc<dyn Sink>, held: &Held) -> Result<(Inspection, Item)> {
+    let zip = held.zip_path()?;
     let shown = format!("{}/{zip}", sink.location());
     let inspection = ZipFile::Remote { sink: sink.clone(), path: zip, shown }.inspect().await?;
     if inspection.has_structure_problems() {
         return Err(Error::Corrupt { source: wyvern_unpack::VerifyError::Problems(inspection.problems), named: true });
     }
-    Ok(inspection)
+    let item = inspection.items.first().cloned().ok_or_else(|| invalid("its zip holds no STAC item"))?;
+    Ok((inspection, item))
 }
 
 /// The STAC item among an extracted deliverable's JSON members, and its path in the folder.
-pub(crate) async fn extracted_item(
-    sink: &Arc<dyn Sink>,
-    folder: &str,
-    objects: &BTreeMap<String, ObjectInfo>,
-) -> Result<(Value, String)> {
+pub(crate) async fn extracted_item(sink: &Arc<dyn Sink>, folder: &str, objects: &Objects) -> Result<(Value, String)> {
     let prefix = format!("{folder}/");
     let candidates =
         objects.range(prefix.clone()..).take_while(|(key, _)| key.starts_with(&prefix)).filter(|(key, object)| {

@@ -17,7 +17,7 @@ use serde_json::Value;
 use wyvern_sinks::{ObjectPath, Sink};
 use wyvern_unpack::{EntryReport, Item, Kind, Picture};
 
-use crate::catalog::{Held, extracted_item, holdings, inspect_zip};
+use crate::catalog::{Held, Objects, extracted_item, holdings, zipped_item};
 use crate::job::Receipt;
 use crate::zipfile::ZipFile;
 use crate::{Error, Result};
@@ -133,12 +133,9 @@ async fn card(sink: &Arc<dyn Sink>, held: Held, objects: &Objects) -> Card {
 
 /// What a deliverable's card needs: its item, its members' count and size, its thumbnail.
 type Read = (Item, (usize, u64), Option<PictureAt>);
-/// What a listing of the destination holds, by path.
-type Objects = std::collections::BTreeMap<String, wyvern_sinks::ObjectInfo>;
 
 async fn zipped_card(sink: &Arc<dyn Sink>, held: &Held) -> Result<Read> {
-    let inspection = inspect_zip(sink, held.zip_path()?).await?;
-    let item = inspection.items.first().cloned().ok_or_else(|| invalid("its zip holds no STAC item"))?;
+    let (inspection, item) = zipped_item(sink, held).await?;
     let members = (inspection.entries.len(), inspection.entries.iter().map(|e| e.size).sum());
     let wanted = picture_member(&item, |name| inspection.entries.iter().any(|e| e.name == name));
     let picture = wanted.and_then(|name| inspection.entries.iter().find(|e| e.name == name).cloned());
@@ -194,10 +191,6 @@ async fn thumbnail(sink: &Arc<dyn Sink>, held: &Held, at: &PictureAt) -> std::re
         .map_err(|e| e.to_string())??;
     let png = base64::engine::general_purpose::STANDARD.encode(picture.to_png());
     Ok(format!("data:image/png;base64,{png}"))
-}
-
-fn invalid(message: &str) -> Error {
-    Error::Invalid { message: message.to_owned(), hint: None }
 }
 
 /// Text for HTML: `&`, `<`, `>`, and both quotes escaped (item fields come from the zips).
