@@ -14,7 +14,6 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
@@ -747,15 +746,12 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
             _ => {}
         }
     }
-    let mut file = match tokio::fs::File::open(&served.path).await {
+    let file = match std::fs::File::open(&served.path) {
         Ok(file) => file,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
-    if let Err(e) = file.seek(std::io::SeekFrom::Start(from)).await {
-        return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
-    }
     let stop = cut.or(stall).unwrap_or(end);
-    let body = tokio_util::io::ReaderStream::with_capacity(file.take(stop - from), 64 << 10);
+    let body = file_pieces(file, from..stop);
     let mut position = from;
     let sent = lock(&state.sent).entry(id.to_owned()).or_default().clone();
     let body = body.then(move |chunk| async move {
@@ -841,6 +837,56 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
 }
 
 /// The whole deliverable under a `Content-Encoding` (see [`Fault::Encoded`]).
+/// Bytes of a file served as they are read, in pieces of 64 KiB: read in large blocks on a thread
+/// of their own (one read per MiB, no copy but the kernel's), so that the replica costs the
+/// machine it shares with its clients as little as a static file server would.
+fn file_pieces(
+    mut file: std::fs::File,
+    range: std::ops::Range<u64>,
+) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    const BLOCK: u64 = 1 << 20;
+    const PIECE: usize = 64 << 10;
+    let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Seek};
+        if let Err(e) = file.seek(std::io::SeekFrom::Start(range.start)) {
+            let _ = sender.blocking_send(Err(e));
+            return;
+        }
+        let mut left = range.end.saturating_sub(range.start);
+        while left > 0 {
+            let mut block = Vec::with_capacity(BLOCK.min(left) as usize);
+            let read = match (&mut file).take(BLOCK.min(left)).read_to_end(&mut block) {
+                Ok(0) => Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file is shorter")),
+                other => other,
+            };
+            let block = match read {
+                Ok(n) => {
+                    left -= n as u64;
+                    Ok(Bytes::from(block))
+                }
+                Err(e) => Err(e),
+            };
+            let failed = block.is_err();
+            if sender.blocking_send(block).is_err() || failed {
+                return;
+            }
+        }
+    });
+    let blocks = futures::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|block| (block, receiver))
+    });
+    blocks.flat_map(|block| {
+        let pieces: Vec<std::io::Result<Bytes>> = match block {
+            Ok(block) => {
+                (0..block.len()).step_by(PIECE).map(|i| Ok(block.slice(i..(i + PIECE).min(block.len())))).collect()
+            }
+            Err(e) => vec![Err(e)],
+        };
+        futures::stream::iter(pieces)
+    })
+}
+
 async fn encoded(served: &Served, encoding: &str) -> Response {
     let bytes = match tokio::fs::read(&served.path).await {
         Ok(bytes) => bytes,
