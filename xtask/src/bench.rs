@@ -264,7 +264,7 @@ fn local(target: &Path, python: Option<&Path>, options: &Options, report: &mut S
         }
         if let Some(baseline) = &options.baseline {
             let token = [("WYVERN_TOKEN".to_owned(), TEST_TOKEN.to_owned())];
-            tools.insert(1, wyvern(baseline, "wyvern (baseline)", &replica.api, None, "\"$OUT\"", &token));
+            tools.insert(1, wyvern(baseline, "wyvern (baseline)", &replica.api, "", "\"$OUT\"", &token));
         }
         let rows = compare(&tools, options.runs)?;
         if size == options.size || !options.sweep {
@@ -302,9 +302,9 @@ fn link(target: &Path, options: &Options, report: &mut String) -> anyhow::Result
     let auth = format!("Authorization: Bearer {TEST_TOKEN}");
     let deliverable = format!("{url}/1.0/tasking/deliverables/{TEST_DELIVERABLE}/");
     let token = [("WYVERN_TOKEN".to_owned(), TEST_TOKEN.to_owned())];
-    let mut tools: Vec<Tool> = [None, Some(8)]
+    let mut tools: Vec<Tool> = ["", "--connections 8"]
         .into_iter()
-        .map(|n| wyvern(&target.join("wyvern"), "wyvern", &url, n, "\"$OUT\"", &token))
+        .map(|flags| wyvern(&target.join("wyvern"), "wyvern", &url, flags, "\"$OUT\"", &token))
         .collect();
     tools.push(Tool::new("curl", format!("curl -sSf -H '{auth}' -o \"$OUT/d.zip\" '{deliverable}'")));
     tools.extend(aria2c(&auth, &deliverable));
@@ -336,7 +336,7 @@ fn s3(target: &Path, python: Option<&Path>, options: &Options, report: &mut Stri
         &target.join("wyvern"),
         "wyvern to S3",
         &replica.api,
-        None,
+        "",
         "s3://test-bucket/bench/$RUN",
         &wyvern_env,
     )];
@@ -413,18 +413,13 @@ fn s3(target: &Path, python: Option<&Path>, options: &Options, report: &mut Stri
 
 /// `wyvern deliverable download` (the binary at `binary`) of the test deliverable from `api` into
 /// `dest`, named `label` (with `--connections N` when given).
-fn wyvern(
-    binary: &Path,
-    label: &str,
-    api: &str,
-    connections: Option<u16>,
-    dest: &str,
-    env: &[(String, String)],
-) -> Tool {
-    let flag = connections.map_or_else(String::new, |n| format!(" --connections {n}"));
-    let command =
-        format!("{} --api-url {api}{flag} deliverable download {TEST_DELIVERABLE} --to {dest} -q", binary.display());
-    Tool::new(&format!("{label}{flag}"), command).env(env)
+/// `wyvern deliverable download` with `flags` (shown in its label).
+fn wyvern(binary: &Path, label: &str, api: &str, flags: &str, dest: &str, env: &[(String, String)]) -> Tool {
+    let command = format!(
+        "{} --api-url {api} deliverable download {TEST_DELIVERABLE} --to {dest} -q {flags}",
+        binary.display()
+    );
+    Tool::new(format!("{label} {flags}").trim_end(), command).env(env)
 }
 
 /// The download contenders, against the replica at `api`.
@@ -432,14 +427,19 @@ fn download_tools(target: &Path, api: &str) -> Vec<Tool> {
     let url = format!("{api}/1.0/tasking/deliverables/{TEST_DELIVERABLE}/");
     let auth = format!("Authorization: Bearer {TEST_TOKEN}");
     let token = [("WYVERN_TOKEN".to_owned(), TEST_TOKEN.to_owned())];
+    let curl = format!("curl -sSf -H '{auth}' -o \"$OUT/d.zip\" '{url}'");
     let mut tools = vec![
-        wyvern(&target.join("wyvern"), "wyvern", api, None, "\"$OUT\"", &token),
-        Tool::new("curl", format!("curl -sSf -H '{auth}' -o \"$OUT/d.zip\" '{url}'")),
+        wyvern(&target.join("wyvern"), "wyvern", api, "", "\"$OUT\"", &token),
+        // The same transfer, hashed for the receipt but not verified.
+        wyvern(&target.join("wyvern"), "wyvern", api, "--no-verify", "\"$OUT\"", &token),
+        Tool::new("curl", curl.clone()),
+        // curl's file made durable, as wyvern's is before it takes its name.
+        Tool::new("curl + fsync", format!("{curl} && sync \"$OUT/d.zip\"")),
     ];
     if have("unzip") {
         tools.push(Tool::new(
             "curl + unzip -t",
-            format!("curl -sSf -H '{auth}' -o \"$OUT/d.zip\" '{url}' && unzip -tq \"$OUT/d.zip\" >/dev/null"),
+            format!("{curl} && unzip -tq \"$OUT/d.zip\" >/dev/null"),
         ));
     } else {
         eprintln!("note: unzip is not installed (apt-get install unzip): curl + unzip -t is skipped");

@@ -15,13 +15,15 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, OpenOptions};
-use tokio::io::{AsyncWriteExt, BufWriter};
 
 use crate::{Error, ObjectInfo, ObjectPath, Result, Sink, Upload};
 
-/// Write buffer of an upload: large writes keep syscalls few on multi-gigabyte files, and writes
-/// of this size or more (the CLI hands on 256 KiB batches) go straight through.
+/// Writes smaller than this are gathered (not copied) until they add up to it, so that syscalls
+/// stay few on multi-gigabyte files; the pipeline hands on 256 KiB batches, which go straight
+/// through.
 const WRITE_BUFFER: usize = 256 << 10;
+/// At most this many gathered writes go in one `writev` (Linux takes up to 1024).
+const GATHER_MAX: usize = 64;
 /// Written data is sent on to the disk in the background every this many bytes, so the flush
 /// before the rename waits for the last stretch only, not for the whole file.
 const WRITEBACK_EVERY: u64 = 64 << 20;
@@ -334,7 +336,7 @@ impl Sink for LocalSink {
                 }
             })
             .await?;
-        Ok(Box::new(LocalUpload::new(self, dir, path, temp, tokio::fs::File::from_std(file), 0)))
+        Ok(Box::new(LocalUpload::new(self, dir, path, temp, file, 0)))
     }
 
     async fn resume_upload(&self, path: &ObjectPath) -> Result<Option<crate::Resumable>> {
@@ -384,10 +386,12 @@ impl Sink for LocalSink {
         let Some((dir, temp, file, offset)) = found else { return Ok(None) };
         let partial = ObjectPath::parse(&temp.to_string_lossy().replace('\\', "/"))
             .map_err(|e| Error::InvalidDestination { location: self.location(), reason: e.to_string() })?;
-        let mut file = tokio::fs::File::from_std(file);
-        tokio::io::AsyncSeekExt::seek(&mut file, io::SeekFrom::End(0))
+        let shown = self.shown(&temp);
+        let file = tokio::task::spawn_blocking(move || (&file).seek(io::SeekFrom::End(0)).map(|_| file))
             .await
-            .map_err(io_error("reading", &self.shown(&temp)))?;
+            .map_err(io::Error::other)
+            .flatten()
+            .map_err(io_error("reading", &shown))?;
         let upload = LocalUpload::new(self, dir, path.clone(), temp, file, offset);
         Ok(Some(crate::Resumable { upload: Box::new(upload), offset, partial }))
     }
@@ -494,7 +498,7 @@ struct LocalUpload {
     temp: PathBuf,
     full: PathBuf,
     /// `None` once sealed, finished or aborted.
-    file: Option<BufWriter<tokio::fs::File>>,
+    file: Option<Writer>,
     /// Set once finished or aborted: nothing is left to remove on drop.
     done: bool,
     written: u64,
@@ -515,7 +519,7 @@ impl LocalUpload {
         dir: Arc<Dir>,
         path: ObjectPath,
         temp: PathBuf,
-        file: tokio::fs::File,
+        file: std::fs::File,
         written: u64,
     ) -> Self {
         Self {
@@ -524,7 +528,7 @@ impl LocalUpload {
             full: relative(&path),
             path,
             temp,
-            file: Some(BufWriter::with_capacity(WRITE_BUFFER, file)),
+            file: Some(Writer::new(file)),
             done: false,
             written,
             writeback: Writeback { at: written, task: None },
@@ -535,7 +539,7 @@ impl LocalUpload {
         self.root.join(&self.full)
     }
 
-    fn file(&mut self) -> Result<&mut BufWriter<tokio::fs::File>> {
+    fn file(&mut self) -> Result<&mut Writer> {
         let shown = self.shown();
         self.file.as_mut().ok_or_else(|| io_error("writing", &shown)(io::Error::other("the upload was sealed")))
     }
@@ -562,17 +566,18 @@ impl LocalUpload {
 impl Upload for LocalUpload {
     async fn write(&mut self, data: Bytes) -> Result<()> {
         let shown = self.shown();
-        self.file()?.write_all(&data).await.map_err(io_error("writing", &shown))?;
-        self.written += data.len() as u64;
+        let len = data.len() as u64;
+        self.file()?.write(data).await.map_err(io_error("writing", &shown))?;
+        self.written += len;
         if self.written - self.writeback.at >= WRITEBACK_EVERY
             && self.writeback.task.as_ref().is_none_or(|task| task.is_finished())
         {
             // A failure here shows again in the flush of `finish`, which is the one that counts.
-            let file = self.file()?.get_ref().try_clone().await.map_err(io_error("writing", &shown))?;
+            let file = self.file()?.file.clone();
             self.writeback = Writeback {
                 at: self.written,
-                task: Some(tokio::spawn(async move {
-                    if let Err(e) = file.sync_data().await {
+                task: Some(tokio::task::spawn_blocking(move || {
+                    if let Err(e) = file.sync_data() {
                         tracing::debug!("background flush failed: {e}");
                     }
                 })),
@@ -599,10 +604,7 @@ impl Upload for LocalUpload {
         };
         // Data on disk before the name: the open file (still locked), or the sealed one reopened.
         let (dir, temp, full) = (self.dir.clone(), self.temp.clone(), self.full.clone());
-        let file = match self.file.take() {
-            Some(writer) => Some(writer.into_inner().into_std().await),
-            None => None,
-        };
+        let file = self.file.take().map(|writer| writer.file);
         let renamed = match flushed {
             Ok(()) => tokio::task::spawn_blocking(move || {
                 let synced = match &file {
@@ -632,6 +634,73 @@ impl Upload for LocalUpload {
         self.discard();
         Ok(())
     }
+}
+
+/// A file written on the blocking pool with one write in flight: [`Writer::write`] hands the bytes
+/// on without copying them and returns while they are written, so that the bytes after them are
+/// received (and checked) meanwhile. Small writes are gathered and go out in one `writev`.
+#[derive(Debug)]
+struct Writer {
+    file: Arc<std::fs::File>,
+    /// The write in flight.
+    busy: Option<tokio::task::JoinHandle<io::Result<()>>>,
+    gathered: Vec<Bytes>,
+    gathered_len: usize,
+}
+
+impl Writer {
+    fn new(file: std::fs::File) -> Self {
+        Self { file: Arc::new(file), busy: None, gathered: Vec::new(), gathered_len: 0 }
+    }
+
+    async fn write(&mut self, data: Bytes) -> io::Result<()> {
+        self.gathered_len += data.len();
+        self.gathered.push(data);
+        if self.gathered_len >= WRITE_BUFFER || self.gathered.len() >= GATHER_MAX {
+            self.send().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the write in flight, then starts writing what was gathered.
+    async fn send(&mut self) -> io::Result<()> {
+        self.wait().await?;
+        let (file, parts) = (self.file.clone(), std::mem::take(&mut self.gathered));
+        self.gathered_len = 0;
+        self.busy = Some(tokio::task::spawn_blocking(move || write_parts(&file, &parts)));
+        Ok(())
+    }
+
+    async fn wait(&mut self) -> io::Result<()> {
+        match self.busy.take() {
+            Some(write) => write.await.map_err(io::Error::other)?,
+            None => Ok(()),
+        }
+    }
+
+    /// Everything written to the file (not yet to the disk).
+    async fn flush(&mut self) -> io::Result<()> {
+        if !self.gathered.is_empty() {
+            self.send().await?;
+        }
+        self.wait().await
+    }
+}
+
+/// Writes all of `parts`, in order, in as few `writev` calls as the kernel takes.
+fn write_parts(mut file: &std::fs::File, parts: &[Bytes]) -> io::Result<()> {
+    let mut slices: Vec<io::IoSlice<'_>> =
+        parts.iter().filter(|part| !part.is_empty()).map(|part| io::IoSlice::new(part)).collect();
+    let mut slices = &mut slices[..];
+    while !slices.is_empty() {
+        match file.write_vectored(slices) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => io::IoSlice::advance_slices(&mut slices, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 impl Drop for LocalUpload {

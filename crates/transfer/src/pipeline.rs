@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use sha2::{Digest, Sha256};
@@ -22,7 +22,7 @@ use crate::{Error, Result};
 
 /// Batches in flight to the verifier and hashing threads (memory: this times the batch).
 const QUEUE: usize = 8;
-/// Bytes handed on at once to the threads and the upload.
+/// Bytes handed on at once to the threads (the network's chunks, gathered, not copied).
 const BATCH: usize = 256 << 10;
 /// Partial files are read back in pieces of this size.
 const REPLAY_PIECE: u64 = 8 << 20;
@@ -489,17 +489,19 @@ impl Pass {
         hasher.finish().await
     }
 
-    async fn write(&mut self, batch: Bytes) -> Result<()> {
+    async fn write(&mut self, batch: Batch) -> Result<()> {
         self.check(batch.clone()).await?;
         if let Some(upload) = self.upload.as_mut() {
-            upload.write(batch).await?;
+            for data in batch {
+                upload.write(data).await?;
+            }
         }
         Ok(())
     }
 
     /// Bytes already at the destination (a partial file being continued): hashed and verified,
     /// not written again.
-    async fn check(&mut self, data: Bytes) -> Result<()> {
+    async fn check(&mut self, data: Batch) -> Result<()> {
         if let Some(hasher) = &self.hasher {
             hasher.feed(data.clone()).await?;
         }
@@ -548,7 +550,7 @@ async fn pump(
             }
             bytes += data.len() as u64;
             bar.advance(data.len() as u64);
-            pass.check(data).await?;
+            pass.check(vec![data]).await?;
         }
     }
     while let Some(chunk) = source.next().await? {
@@ -715,62 +717,54 @@ impl MemberVisitor for Forward {
     }
 }
 
-/// Gathers network chunks (often a few KiB) into batches of [`BATCH`]: handing each chunk on
-/// would spend more time waking threads than checking bytes.
+/// Network chunks handed on together.
+type Batch = Vec<Bytes>;
+
+/// Gathers network chunks into batches of at least [`BATCH`] bytes: handing each chunk on would
+/// spend more time waking threads than checking bytes (a chunk can be a few KiB). The chunks are
+/// gathered as they are, not copied.
 #[derive(Default)]
 struct Batcher {
-    pending: BytesMut,
+    pending: Batch,
+    len: usize,
 }
 
 impl Batcher {
-    /// A batch, when `data` completes one. A batch is gathered in a buffer allocated at its full
-    /// size, so it is never grown (and copied) on the way; the bytes of `data` beyond it start
-    /// the next one.
-    fn push(&mut self, mut data: Bytes) -> Option<Bytes> {
-        if self.pending.is_empty() && data.len() >= BATCH {
-            return Some(data);
-        }
-        if self.pending.capacity() == 0 {
-            self.pending.reserve(BATCH);
-        }
-        let take = data.len().min(BATCH.saturating_sub(self.pending.len()));
-        self.pending.extend_from_slice(&data.split_to(take));
-        if self.pending.len() < BATCH {
-            return None;
-        }
-        let next = BytesMut::with_capacity(BATCH.max(data.len()));
-        let batch = std::mem::replace(&mut self.pending, next).freeze();
-        self.pending.extend_from_slice(&data);
-        Some(batch)
+    /// A batch, when `data` completes one.
+    fn push(&mut self, data: Bytes) -> Option<Batch> {
+        self.len += data.len();
+        self.pending.push(data);
+        (self.len >= BATCH).then(|| self.rest()).flatten()
     }
 
     /// What is left, at the end.
-    fn rest(&mut self) -> Option<Bytes> {
-        (!self.pending.is_empty()).then(|| self.pending.split().freeze())
+    fn rest(&mut self) -> Option<Batch> {
+        self.len = 0;
+        (!self.pending.is_empty()).then(|| std::mem::take(&mut self.pending))
     }
 }
 
 /// The SHA-256 of the zip, for the receipt, on a blocking thread of its own (it costs as much CPU
 /// as moving the bytes, so it is kept off the thread that does).
 struct Hasher {
-    sender: mpsc::Sender<Bytes>,
+    sender: mpsc::Sender<Batch>,
     task: tokio::task::JoinHandle<String>,
 }
 
 impl Hasher {
     fn spawn() -> Self {
-        let (sender, mut receiver) = mpsc::channel::<Bytes>(QUEUE);
+        let (sender, mut receiver) = mpsc::channel::<Batch>(QUEUE);
         let task = tokio::task::spawn_blocking(move || {
             let mut sha = Sha256::new();
-            while let Some(data) = receiver.blocking_recv() {
-                sha.update(&data);
+            while let Some(batch) = receiver.blocking_recv() {
+                batch.iter().for_each(|data| sha.update(data));
             }
             hex::encode(sha.finalize())
         });
         Self { sender, task }
     }
 
-    async fn feed(&self, data: Bytes) -> Result<()> {
+    async fn feed(&self, data: Batch) -> Result<()> {
         self.sender.send(data).await.map_err(|_| Error::Internal("the hashing thread stopped".to_owned()))
     }
 
@@ -782,7 +776,7 @@ impl Hasher {
 
 /// The zip verifier on a blocking thread, fed through a bounded channel.
 struct Verifier {
-    sender: Option<mpsc::Sender<Bytes>>,
+    sender: Option<mpsc::Sender<Batch>>,
     task: tokio::task::JoinHandle<Result<wyvern_unpack::Listing, VerifyError>>,
 }
 
@@ -791,7 +785,7 @@ impl Verifier {
         let (sender, receiver) = mpsc::channel(QUEUE);
         let plan = plan.clone();
         let task = tokio::task::spawn_blocking(move || {
-            let reader = ChannelReader { receiver, current: Bytes::new() };
+            let reader = ChannelReader { receiver, batch: Vec::new().into_iter(), current: Bytes::new() };
             let mut forward = extract.map(Forward);
             wyvern_unpack::verify_stream(reader, forward.as_mut().map(|f| f as &mut dyn MemberVisitor), &plan)
         });
@@ -800,7 +794,7 @@ impl Verifier {
 
     /// Passes bytes on. A verifier that stopped early found a problem: its verdict is returned at
     /// once, so a bad deliverable is not downloaded to the end.
-    async fn feed(&mut self, data: Bytes) -> Result<()> {
+    async fn feed(&mut self, data: Batch) -> Result<()> {
         match &self.sender {
             Some(sender) if sender.send(data).await.is_err() => {
                 self.sender = None;
@@ -821,23 +815,40 @@ impl Verifier {
     }
 }
 
-/// A blocking `Read` over the chunks sent to the verifier.
+/// A blocking reader over the chunks sent to the verifier, which it reads in place (`BufRead`).
 struct ChannelReader {
-    receiver: mpsc::Receiver<Bytes>,
+    receiver: mpsc::Receiver<Batch>,
+    /// The rest of the batch being read, and the chunk being read.
+    batch: std::vec::IntoIter<Bytes>,
     current: Bytes,
 }
 
 impl std::io::Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let available = std::io::BufRead::fill_buf(self)?;
+        let n = buf.len().min(available.len());
+        buf[..n].copy_from_slice(&available[..n]);
+        std::io::BufRead::consume(self, n);
+        Ok(n)
+    }
+}
+
+impl std::io::BufRead for ChannelReader {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
         while self.current.is_empty() {
-            match self.receiver.blocking_recv() {
+            match self.batch.next() {
                 Some(next) => self.current = next,
-                None => return Ok(0),
+                None => match self.receiver.blocking_recv() {
+                    Some(batch) => self.batch = batch.into_iter(),
+                    None => break,
+                },
             }
         }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current.split_to(n));
-        Ok(n)
+        Ok(&self.current)
+    }
+
+    fn consume(&mut self, n: usize) {
+        bytes::Buf::advance(&mut self.current, n);
     }
 }
 
@@ -862,7 +873,8 @@ mod tests {
             at = end;
         }
         out.extend(batcher.rest());
-        assert!(out[..out.len() - 1].iter().all(|batch| batch.len() >= BATCH), "only the last batch is short");
-        assert_eq!(out.concat(), body);
+        let lengths: Vec<usize> = out.iter().map(|batch| batch.iter().map(Bytes::len).sum()).collect();
+        assert!(lengths[..out.len() - 1].iter().all(|&len| len >= BATCH), "only the last batch is short");
+        assert_eq!(out.concat().concat(), body);
     }
 }

@@ -2,7 +2,7 @@
 //! central directory and end records checked against what was read.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
-use std::io::{self, Read};
+use std::io::{self, BufRead};
 
 use crate::checksum::{Algorithm, Hasher, Multihash, WYVERN_ALGORITHM};
 use crate::error::VerifyError;
@@ -147,7 +147,7 @@ pub trait MemberVisitor {
 /// found), the central directory against the local headers, the end records against the central
 /// directory, and that nothing lies before, between or after the records. `plan` says which
 /// digests to compute for the STAC checks.
-pub fn verify_stream<R: Read>(
+pub fn verify_stream<R: BufRead>(
     reader: R,
     visitor: Option<&mut dyn MemberVisitor>,
     plan: &DigestPlan,
@@ -196,7 +196,7 @@ struct Pass<R> {
     out: Vec<u8>,
 }
 
-impl<R: Read> Pass<R> {
+impl<R: BufRead> Pass<R> {
     /// One member, from its local header (signature not consumed) to the end of its data
     /// descriptor.
     fn member(&mut self, visitor: &mut dyn MemberVisitor) -> Result<Entry, VerifyError> {
@@ -324,8 +324,12 @@ impl<R: Read> Pass<R> {
                 if available_len < want || self.input.eof_reached() {
                     return Err(self.input.truncated());
                 }
-                // The inflater needs more than is buffered to make progress.
-                want = (available_len + 1).min(READ_BUFFER);
+                // The inflater needs more than is buffered to make progress (it never needs more
+                // than a read buffer's worth).
+                if available_len >= READ_BUFFER {
+                    return Err(malformed(self.input.offset, format!("{}: invalid deflate data", member.name)));
+                }
+                want = available_len + 1;
             } else {
                 want = 1;
             }
@@ -610,40 +614,69 @@ pub(crate) fn malformed(offset: u64, reason: impl Into<String>) -> VerifyError {
     VerifyError::Malformed { offset, reason: reason.into() }
 }
 
-/// The bytes, read ahead into one buffer so that a record or a data descriptor can be looked at
-/// before it is consumed.
+/// The reader's buffer, filled when empty (empty at the end of the input).
+fn filled<R: BufRead>(reader: &mut R) -> Result<&[u8], VerifyError> {
+    loop {
+        match reader.fill_buf() {
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(VerifyError::Io(e)),
+        }
+    }
+    reader.fill_buf().map_err(VerifyError::Io)
+}
+
+/// The bytes, as the reader buffers them: looked at in place when the reader's buffer holds what
+/// is asked for (the data of a member, most of the time: no copy), and copied into a buffer of
+/// its own only where a record, a data descriptor or a look-ahead spans two of the reader's
+/// buffers.
 struct Input<R> {
     inner: R,
+    /// Bytes taken from the reader to be looked at together: `buf[start..end]`, read before
+    /// anything still in the reader.
     buf: Box<[u8]>,
     start: usize,
     end: usize,
-    /// The offset in the zip of `buf[start]`.
+    /// The offset in the zip of the next byte to consume.
     offset: u64,
     eof: bool,
 }
 
-impl<R: Read> Input<R> {
+impl<R: BufRead> Input<R> {
     fn new(inner: R) -> Self {
         Self { inner, buf: vec![0; READ_BUFFER].into_boxed_slice(), start: 0, end: 0, offset: 0, eof: false }
     }
 
-    /// At least `n` bytes (at most [`READ_BUFFER`]), fewer only where the input ends.
+    /// At least `n` bytes (`n` at most [`READ_BUFFER`]), fewer only where the input ends; all
+    /// of the bytes left when it does.
     fn fill(&mut self, n: usize) -> Result<&[u8], VerifyError> {
+        if self.start == self.end && !self.eof {
+            let available = filled(&mut self.inner)?.len();
+            if available == 0 {
+                self.eof = true;
+            } else if available >= n {
+                return filled(&mut self.inner);
+            }
+        }
         while self.end - self.start < n && !self.eof {
-            // Keep reads large: start from the front when everything was consumed, and move what
-            // is left to the front when room runs short.
+            // Keep copies large: start from the front when everything was consumed, and move
+            // what is left to the front when room runs short.
             if self.start == self.end {
                 (self.start, self.end) = (0, 0);
             } else if self.buf.len() - self.end < (self.buf.len() / 4).max(n - (self.end - self.start)) {
                 self.buf.copy_within(self.start..self.end, 0);
                 (self.start, self.end) = (0, self.end - self.start);
             }
-            match self.inner.read(&mut self.buf[self.end..]) {
-                Ok(0) => self.eof = true,
-                Ok(read) => self.end += read,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(VerifyError::Io(e)),
+            let room = self.buf.len() - self.end;
+            let chunk = filled(&mut self.inner)?;
+            if chunk.is_empty() {
+                self.eof = true;
+                break;
             }
+            let copied = chunk.len().min(room);
+            self.buf[self.end..self.end + copied].copy_from_slice(&chunk[..copied]);
+            self.inner.consume(copied);
+            self.end += copied;
         }
         Ok(&self.buf[self.start..self.end])
     }
@@ -652,17 +685,22 @@ impl<R: Read> Input<R> {
         self.eof
     }
 
+    /// Consumes `n` of the bytes the last [`Input::fill`] returned.
     fn consume(&mut self, n: usize) {
-        self.start += n;
+        if self.start == self.end {
+            self.inner.consume(n);
+        } else {
+            self.start += n;
+        }
         self.offset += n as u64;
     }
 
     /// Exactly `n` bytes (at most [`READ_BUFFER`]), consumed.
     fn take(&mut self, n: usize) -> Result<Vec<u8>, VerifyError> {
-        if self.fill(n)?.len() < n {
-            return Err(self.truncated());
-        }
-        let bytes = self.buf[self.start..self.start + n].to_vec();
+        let bytes = match self.fill(n)? {
+            available if available.len() >= n => available[..n].to_vec(),
+            _ => return Err(self.truncated()),
+        };
         self.consume(n);
         Ok(bytes)
     }

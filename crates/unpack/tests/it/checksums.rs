@@ -2,7 +2,7 @@
 //! weak ones are flagged, unknown ones are warnings, and no digest is computed that no item asks
 //! for.
 
-use wyvern_unpack::{Algorithm, DigestPlan, Multihash, inspect, verify_stream};
+use wyvern_unpack::{Algorithm, DigestPlan, Multihash, inspect};
 
 use crate::{build, check, deliverable, edit_item};
 
@@ -94,7 +94,7 @@ fn only_the_digests_items_ask_for_are_computed() {
     let (members, _) = deliverable();
     let zip = build(&members, false);
     let plan = DigestPlan::from_inspection(&crate::random(zip.clone()).expect("inspected"));
-    let listing = verify_stream(zip.as_slice(), None, &plan).expect("verified");
+    let listing = crate::verify_whole_and_chunked(&zip, &plan).expect("verified");
     for (name, digests) in &listing.digests {
         let expected: Vec<Algorithm> =
             if name.ends_with(".json") && !name.contains("wyvern_") || name.ends_with("_l1b.json") {
@@ -115,7 +115,7 @@ fn without_reading_ahead_an_item_met_first_is_followed_and_one_met_last_is_a_war
     edit_item(&mut members, |item| item["assets"]["Thumbnail image"]["file:checksum"] = sha3.clone().into());
     let pass = |members: &[crate::Member]| {
         let zip = build(members, false);
-        let listing = verify_stream(zip.as_slice(), None, &DigestPlan::unknown()).expect("verified");
+        let listing = crate::verify_whole_and_chunked(&zip, &DigestPlan::unknown()).expect("verified");
         crate::verdict(&inspect("t.zip", &listing, true))
     };
     // The generator writes the item last: the small thumbnail went by with every digest computed

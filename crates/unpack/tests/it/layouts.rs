@@ -2,7 +2,7 @@
 //! the random-access reader; every ambiguous one is refused by the pass and reported by the
 //! reader.
 
-use wyvern_unpack::{DigestPlan, Entry, verify_stream};
+use wyvern_unpack::{DigestPlan, Entry};
 
 use crate::random;
 use crate::writer::{Archive, Descriptor, Member, put16, put32, put64};
@@ -30,7 +30,7 @@ fn sorted(mut entries: Vec<Entry>) -> Vec<Entry> {
 /// the same members and see nothing wrong with the structure: that is the property the fuzz
 /// target checks too.
 fn both(zip: &[u8]) -> (String, String) {
-    let stream = verify_stream(zip, None, &DigestPlan::unknown());
+    let stream = crate::verify_whole_and_chunked(zip, &DigestPlan::unknown());
     let reader = random(zip.to_vec());
     if let Ok(listing) = &stream {
         let inspection = reader.as_ref().unwrap_or_else(|e| panic!("the pass accepts, the reader refuses: {e}"));

@@ -5,7 +5,7 @@ mod checksums;
 mod layouts;
 mod writer;
 
-use std::io::{Cursor, Read, Write};
+use std::io::{BufRead, Cursor, Read, Write};
 
 use wyvern_sandbox::generate::{Product, write_deliverable};
 use wyvern_unpack::{
@@ -62,7 +62,68 @@ fn edit_item(members: &mut [Member], edit: impl FnOnce(&mut serde_json::Value)) 
 /// digest plan, then every byte once.
 fn verify(zip: &[u8]) -> Result<Listing, VerifyError> {
     let plan = random(zip.to_vec()).map_or_else(|_| DigestPlan::unknown(), |i| DigestPlan::from_inspection(&i));
-    verify_stream(zip, None, &plan)
+    verify_whole_and_chunked(zip, &plan)
+}
+
+/// The pass over `zip` in one piece, and the same pass over it in chunks of several sizes (as
+/// the network hands them on), which must come to the same verdict: the same listing, or the
+/// same error, to its byte offsets. (How many bytes a deflated member had produced when it went
+/// past its size, and how invalid deflate data shows, depend on how much the inflater was given
+/// at a time: there, the same member and size, or a refusal either way, is enough.)
+fn verify_whole_and_chunked(zip: &[u8], plan: &DigestPlan) -> Result<Listing, VerifyError> {
+    let whole = verify_stream(zip, None, plan);
+    let verdict = |result: &Result<Listing, VerifyError>| match result {
+        Err(VerifyError::Malformed { reason, .. }) if reason.contains("invalid deflate data") => None,
+        Err(VerifyError::SizeMismatch { entry, expected, .. }) => Some(format!("{entry} is not {expected} bytes")),
+        other => Some(format!("{other:?}")),
+    };
+    for sizes in [&[1][..], &[7, 1, 300, 2], &[4093, 30, 65_539], &[300_001]] {
+        let chunked = verify_stream(Chunked::new(zip, sizes), None, plan);
+        let context = format!("{whole:?} whole, {chunked:?} in chunks of {sizes:?}");
+        match (verdict(&whole), verdict(&chunked)) {
+            (Some(whole), Some(chunked)) => assert_eq!(whole, chunked, "{context}"),
+            _ => assert!(whole.is_err() && chunked.is_err(), "{context}"),
+        }
+    }
+    whole
+}
+
+/// `data` handed out in chunks of the sizes `sizes` cycles through.
+struct Chunked<'a> {
+    data: &'a [u8],
+    sizes: std::iter::Cycle<std::slice::Iter<'a, usize>>,
+    at: usize,
+    chunk_end: usize,
+}
+
+impl<'a> Chunked<'a> {
+    fn new(data: &'a [u8], sizes: &'a [usize]) -> Self {
+        Self { data, sizes: sizes.iter().cycle(), at: 0, chunk_end: 0 }
+    }
+}
+
+impl Read for Chunked<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let chunk = self.fill_buf()?;
+        let n = chunk.len().min(buf.len());
+        buf[..n].copy_from_slice(&chunk[..n]);
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl BufRead for Chunked<'_> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.at == self.chunk_end {
+            let size = self.sizes.next().copied().unwrap_or(usize::MAX);
+            self.chunk_end = self.at.saturating_add(size).min(self.data.len());
+        }
+        Ok(&self.data[self.at..self.chunk_end])
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.at += n;
+    }
 }
 
 /// The verdict of a full pass, in one line: `ok` or the error or the problems (warnings after
