@@ -415,10 +415,8 @@ fn s3(target: &Path, python: Option<&Path>, options: &Options, report: &mut Stri
 /// `dest`, named `label` (with `--connections N` when given).
 /// `wyvern deliverable download` with `flags` (shown in its label).
 fn wyvern(binary: &Path, label: &str, api: &str, flags: &str, dest: &str, env: &[(String, String)]) -> Tool {
-    let command = format!(
-        "{} --api-url {api} deliverable download {TEST_DELIVERABLE} --to {dest} -q {flags}",
-        binary.display()
-    );
+    let command =
+        format!("{} --api-url {api} deliverable download {TEST_DELIVERABLE} --to {dest} -q {flags}", binary.display());
     Tool::new(format!("{label} {flags}").trim_end(), command).env(env)
 }
 
@@ -437,10 +435,7 @@ fn download_tools(target: &Path, api: &str) -> Vec<Tool> {
         Tool::new("curl + fsync", format!("{curl} && sync \"$OUT/d.zip\"")),
     ];
     if have("unzip") {
-        tools.push(Tool::new(
-            "curl + unzip -t",
-            format!("{curl} && unzip -tq \"$OUT/d.zip\" >/dev/null"),
-        ));
+        tools.push(Tool::new("curl + unzip -t", format!("{curl} && unzip -tq \"$OUT/d.zip\" >/dev/null")));
     } else {
         eprintln!("note: unzip is not installed (apt-get install unzip): curl + unzip -t is skipped");
     }
@@ -586,6 +581,9 @@ fn compare(tools: &[Tool], runs: usize) -> anyhow::Result<Rows> {
         for (index, tool) in tools.iter().enumerate() {
             let out = scratch.join(format!("{round}-{index}"));
             std::fs::create_dir_all(&out)?;
+            // What the run before left in the page cache goes to the disk first, untimed: each
+            // run starts with the disk idle, not writing back its predecessor's file.
+            Command::new("sync").status().context("running sync")?;
             let sample = time(tool, &out, round)?;
             eprintln!(
                 "  {:<28} {:>7.2} s  cpu {:>6.2} s  rss {:>6} MiB",
