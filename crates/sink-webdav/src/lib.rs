@@ -117,8 +117,15 @@ impl WebDavSink {
             folder.push('/');
             let ok = [StatusCode::CREATED, StatusCode::METHOD_NOT_ALLOWED, StatusCode::OK];
             let url = self.base.join(&folder).unwrap_or_else(|_| self.base.clone());
-            self.send(self.request(Method::from_bytes(b"MKCOL").expect("method"), url), &ok, "creating", &folder)
-                .await?;
+            let made = self.request(Method::from_bytes(b"MKCOL").expect("method"), url.clone());
+            if let Err(error) = self.send(made, &ok, "creating", &folder).await {
+                // Another writer may have created it at the same moment, a race some servers
+                // (WsgiDAV) answer with a 500: what counts is that it is there now.
+                let there = self.request(Method::from_bytes(b"PROPFIND").expect("method"), url).header("Depth", "0");
+                if self.send(there, &[StatusCode::MULTI_STATUS], "creating", &folder).await.is_err() {
+                    return Err(error);
+                }
+            }
         }
         Ok(())
     }
