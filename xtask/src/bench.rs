@@ -412,8 +412,7 @@ fn s3(target: &Path, python: Option<&Path>, options: &Options, report: &mut Stri
 }
 
 /// `wyvern deliverable download` (the binary at `binary`) of the test deliverable from `api` into
-/// `dest`, named `label` (with `--connections N` when given).
-/// `wyvern deliverable download` with `flags` (shown in its label).
+/// `dest` with `flags`, named `label` followed by the flags.
 fn wyvern(binary: &Path, label: &str, api: &str, flags: &str, dest: &str, env: &[(String, String)]) -> Tool {
     let command =
         format!("{} --api-url {api} deliverable download {TEST_DELIVERABLE} --to {dest} -q {flags}", binary.display());

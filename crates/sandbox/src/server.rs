@@ -836,7 +836,6 @@ async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
     response
 }
 
-/// The whole deliverable under a `Content-Encoding` (see [`Fault::Encoded`]).
 /// Bytes of a file served as they are read, in pieces of 64 KiB: read in large blocks on a thread
 /// of their own (one read per MiB, no copy but the kernel's), so that the replica costs the
 /// machine it shares with its clients as little as a static file server would.
@@ -887,6 +886,7 @@ fn file_pieces(
     })
 }
 
+/// The whole deliverable under a `Content-Encoding` (see [`Fault::Encoded`]).
 async fn encoded(served: &Served, encoding: &str) -> Response {
     let bytes = match tokio::fs::read(&served.path).await {
         Ok(bytes) => bytes,
