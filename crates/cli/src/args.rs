@@ -102,9 +102,12 @@ pub enum Command {
         preview: bool,
     },
     /// Check a deliverable zip whole: CRC-32s, STAC sizes and checksums, GeoTIFF headers (exit 3
-    /// when it is not whole and consistent).
+    /// when it is not whole and consistent). Given a destination a sync wrote (a folder, or a
+    /// bucket URL not ending in .zip), audit every deliverable there: each zip read again and
+    /// compared with its receipt, each extracted file with its STAC item.
     Verify {
-        /// A zip: a path, or a sink URL such as s3://bucket/key.zip.
+        /// A zip (a path, a pipe, or a sink URL such as s3://bucket/key.zip), or a destination
+        /// (a folder, or s3://bucket/prefix).
         zip: String,
     },
     /// Write a zip's members to DEST/<zip name>/<member path>, verified, one pass.

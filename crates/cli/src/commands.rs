@@ -43,6 +43,19 @@ impl Opened {
     }
 }
 
+/// Deliverables an audit (`verify DEST`) reads at once.
+const AUDIT_CONCURRENCY: usize = 2;
+
+/// Whether `verify`'s argument names a destination to audit rather than a zip: a folder, or a
+/// URL whose last segment does not end in `.zip`.
+fn names_a_destination(argument: &str) -> bool {
+    match argument.split_once("://") {
+        Some(("file", path)) => std::path::Path::new(path).is_dir(),
+        Some(_) => !argument.trim_end_matches('/').to_ascii_lowercase().ends_with(".zip") || argument.ends_with('/'),
+        None => std::path::Path::new(argument).is_dir(),
+    }
+}
+
 pub async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
     let anonymous = settings::client(&cli, None, None)?;
     let mut report = Report::new(cli.json, cli.quiet);
@@ -72,6 +85,16 @@ pub async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
             // Content problems are listed (the data was not read); a structure that readers
             // could see differently is a failed verification.
             return Ok(if inspection.has_structure_problems() { Exit::Verification } else { Exit::Success });
+        }
+        Command::Verify { zip } if names_a_destination(zip) => {
+            let sink = opened.destination(zip, false).await?;
+            let progress = Progress::new(cli.quiet);
+            let mut audited = wyvern_transfer::audit(&sink, &progress, AUDIT_CONCURRENCY).await?;
+            while let Some(audited) = audited.next().await {
+                report.audited(&audited);
+            }
+            report.audit_summary();
+            return Ok(report.exit());
         }
         Command::Verify { zip } => {
             let progress = Progress::new(cli.quiet);

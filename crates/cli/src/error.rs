@@ -142,8 +142,13 @@ impl<T, E: std::error::Error + Send + Sync + 'static> Context<T> for Result<T, E
 
 /// A failure and its causes, one line each, then its hint; on stderr.
 pub fn print(error: &(dyn std::error::Error + 'static), hint: Option<String>) {
+    print_about("", error, hint);
+}
+
+/// [`print`], the first line starting with `about` (what the failure is about).
+pub fn print_about(about: &str, error: &(dyn std::error::Error + 'static), hint: Option<String>) {
     let lines = wyvern_transfer::error_causes(error);
-    errln!("error: {}", lines.first().map_or("", String::as_str));
+    errln!("error: {about}{}", lines.first().map_or("", String::as_str));
     for cause in lines.iter().skip(1) {
         errln!("  caused by: {cause}");
     }

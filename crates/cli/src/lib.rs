@@ -77,7 +77,7 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
             if json {
                 // Scripts reading --json see every failure on stdout, not only per-deliverable ones.
                 let line = serde_json::json!({ "status": "failed", "error": wyvern_transfer::error_line(&failure), "exit_code": exit as u8 });
-                output::out(format_args!("{line}"));
+                output::json(&line);
             }
             error::print(&failure, failure.hint_text());
             exit as u8

@@ -175,7 +175,7 @@ impl std::io::Write for Line {
 impl Drop for Line {
     fn drop(&mut self) {
         let text = String::from_utf8_lossy(&self.0);
-        errln!("{}", text.trim_end_matches('\n'));
+        crate::output::err_styled(text.trim_end_matches('\n'));
     }
 }
 

@@ -1,4 +1,10 @@
-//! Lines on stdout (results) and stderr (notes, errors) that never panic.
+//! Lines on stdout (results) and stderr (notes, errors) that never panic, and never carry a
+//! control character to the terminal.
+//!
+//! Every line goes through [`wyvern_core::printable_lines`]: whatever a server, an item, a zip or
+//! a receipt said reaches the terminal escaped, even where a printer forgot to escape a field
+//! (printers escape their fields with [`wyvern_core::printable`] too, which also escapes line
+//! breaks). `--json` lines are escaped as JSON ([`json`]), so that they stay JSON.
 //!
 //! `println!` panics when its reader went away (`wyvern inspect x.zip | head`). Here a closed
 //! stream ends that stream's output quietly and the work goes on: for `sync` the transfers are
@@ -35,7 +41,9 @@ fn around_bars(stream: &impl IsTerminal, write: impl FnOnce()) {
 
 /// A line on stdout, unless stdout was closed.
 pub fn out(line: fmt::Arguments<'_>) {
-    around_bars(&std::io::stdout(), || write_line(&mut std::io::stdout().lock(), &STDOUT_CLOSED, line));
+    let line = line.to_string();
+    let line = wyvern_core::printable_lines(&line);
+    around_bars(&std::io::stdout(), || write_line(&mut std::io::stdout().lock(), &STDOUT_CLOSED, &line));
 }
 
 /// Bytes on stdout as they are, unless stdout was closed.
@@ -53,10 +61,35 @@ pub fn out_bytes(bytes: &[u8]) {
 
 /// A line on stderr, unless stderr was closed.
 pub fn err(line: fmt::Arguments<'_>) {
-    around_bars(&std::io::stderr(), || write_line(&mut std::io::stderr().lock(), &STDERR_CLOSED, line));
+    let line = line.to_string();
+    let line = wyvern_core::printable_lines(&line);
+    around_bars(&std::io::stderr(), || write_line(&mut std::io::stderr().lock(), &STDERR_CLOSED, &line));
 }
 
-fn write_line(stream: &mut impl Write, closed: &AtomicBool, line: fmt::Arguments<'_>) {
+/// Lines on stderr whose ESC characters are the program's own styling: tracing's coloured
+/// format (which escapes ESC, BEL, DEL and C1 controls in the values it prints itself). Every
+/// other unsafe character is escaped.
+pub fn err_styled(lines: &str) {
+    let safe: String = lines
+        .chars()
+        .map(|c| match c {
+            '\x1b' | '\n' => c.to_string(),
+            c if wyvern_core::is_unsafe(c) => c.escape_unicode().to_string(),
+            c => c.to_string(),
+        })
+        .collect();
+    around_bars(&std::io::stderr(), || write_line(&mut std::io::stderr().lock(), &STDERR_CLOSED, &safe));
+}
+
+/// One `--json` line on stdout: `value` serialised, with the characters JSON leaves raw (C1
+/// controls, DEL, bidi controls) written as `\uXXXX` escapes.
+pub fn json(value: &impl serde::Serialize) {
+    // Serialising our own types cannot fail.
+    let text = serde_json::to_string(value).unwrap_or_default();
+    out(format_args!("{}", wyvern_core::printable_json(&text)));
+}
+
+fn write_line(stream: &mut impl Write, closed: &AtomicBool, line: &str) {
     if closed.load(Ordering::Relaxed) {
         return;
     }

@@ -3,13 +3,13 @@
 
 use indicatif::HumanBytes;
 use serde::Serialize;
-use wyvern_core::{DeliverableId, Order, OrderId};
+use wyvern_core::{DeliverableId, Order, OrderId, printable};
 
 use wyvern_transfer::catalog::Refreshed;
 use wyvern_transfer::{Action, Done, Outcome, Planned, Shard};
 
 use crate::error::{self, Exit};
-use crate::output::{errln, outln};
+use crate::output::{self, errln, outln};
 
 /// Counts for the summary.
 #[derive(Debug, Default, Clone, Copy, Serialize)]
@@ -66,11 +66,6 @@ struct Line<'a> {
     error: Option<String>,
 }
 
-fn print_json(value: &impl Serialize) {
-    // Serialising our own types cannot fail.
-    outln!("{}", serde_json::to_string(value).unwrap_or_default());
-}
-
 /// The STAC bands' scale, offset and nodata in one line: one value when every band agrees, else
 /// the first band's and "varies".
 fn band_values(bands: &[wyvern_unpack::Band]) -> Option<String> {
@@ -91,9 +86,9 @@ fn band_values(bands: &[wyvern_unpack::Band]) -> Option<String> {
 }
 
 /// Verification's warnings, on stderr: what could not be checked, or only weakly.
-fn print_warnings(warnings: impl IntoIterator<Item = impl std::fmt::Display>) {
+fn print_warnings(warnings: impl IntoIterator<Item = impl AsRef<str>>) {
     for warning in warnings {
-        errln!("warning: {warning}");
+        errln!("warning: {}", printable(warning.as_ref()));
     }
 }
 
@@ -113,17 +108,16 @@ impl Report {
     /// A note for people, on stderr.
     pub fn note(&self, text: &str) {
         if !self.quiet {
-            errln!("{}", wyvern_core::printable(text));
+            errln!("{}", printable(text));
         }
     }
 
     pub fn order(&self, order: &Order) {
         if self.json {
-            return print_json(order);
+            return output::json(order);
         }
         // Server text, printed with its control characters escaped.
-        let show =
-            |text: Option<String>| text.map_or_else(|| "-".to_owned(), |t| wyvern_core::printable(&t).into_owned());
+        let show = |text: Option<String>| text.map_or_else(|| "-".to_owned(), |t| printable(&t).into_owned());
         outln!("order         {}", order.id);
         outln!("status        {}", show(order.status.as_ref().map(ToString::to_string)));
         outln!("reason        {}", show(order.reason_code.as_ref().map(ToString::to_string)));
@@ -157,7 +151,7 @@ impl Report {
         let status = outcome.status();
         let warnings = receipt.map_or(&[][..], |r| &r.warnings[..]);
         if self.json {
-            print_json(&Line {
+            output::json(&Line {
                 order_id: order.map(OrderId::as_str),
                 deliverable_id: Some(deliverable.as_str()),
                 destination: Some(destination),
@@ -189,7 +183,7 @@ impl Report {
     pub fn not_ready(&mut self, order: &OrderId, why: &wyvern_transfer::Error) {
         self.tally.not_ready += 1;
         if self.json {
-            print_json(&Line {
+            output::json(&Line {
                 order_id: Some(order.as_str()),
                 deliverable_id: None,
                 destination: None,
@@ -202,7 +196,7 @@ impl Report {
                 error: None,
             });
         } else if !self.quiet {
-            outln!("not ready  {why}");
+            outln!("not ready  {}", printable(&why.to_string()));
         }
     }
 
@@ -216,7 +210,7 @@ impl Report {
         self.tally.failed += 1;
         self.failures.push(Exit::of(error));
         if self.json {
-            print_json(&Line {
+            output::json(&Line {
                 order_id: order.map(OrderId::as_str),
                 deliverable_id: deliverable.map(DeliverableId::as_str),
                 destination,
@@ -240,7 +234,7 @@ impl Report {
             struct Summary {
                 summary: Tally,
             }
-            print_json(&Summary { summary: t });
+            output::json(&Summary { summary: t });
         } else if !self.quiet {
             outln!(
                 "sync: {} downloaded ({}), {} skipped, {} not ready, {} failed",
@@ -267,7 +261,7 @@ impl Report {
             self.planned.1 += 1;
         }
         if self.json {
-            print_json(&PlanLine {
+            output::json(&PlanLine {
                 order_id: job.order_id.as_ref().map(OrderId::as_str),
                 deliverable_id: job.deliverable_id.as_str(),
                 destination,
@@ -289,7 +283,7 @@ impl Report {
             let line = serde_json::json!({
                 "plan": { "fetch": fetch, "skip": skip, "not_ready": t.not_ready, "failed": t.failed }
             });
-            outln!("{line}");
+            output::json(&line);
         } else if !self.quiet {
             outln!("plan: {fetch} to fetch, {skip} to skip, {} not ready, {} failed", t.not_ready, t.failed);
         }
@@ -300,16 +294,15 @@ impl Report {
     pub fn catalog(&self, location: &str, refreshed: &Refreshed, shard: Option<Shard>) {
         let root = format!("{}/{}", location.trim_end_matches('/'), wyvern_transfer::catalog::CATALOG);
         for left in &refreshed.left_out {
-            errln!(
-                "warning: {} is left out of the catalog: {}",
-                left.deliverable,
-                wyvern_core::printable(&left.reason)
-            );
+            errln!("warning: {} is left out of the catalog: {}", left.deliverable, printable(&left.reason));
+        }
+        for warning in &refreshed.warnings {
+            errln!("warning: {}: {}", warning.deliverable, printable(&warning.reason));
         }
         if self.json {
             let mut line = serde_json::to_value(refreshed).unwrap_or_default();
             line["root"] = serde_json::json!(shard.is_none().then_some(&root));
-            outln!("{}", serde_json::json!({ "catalog": line }));
+            output::json(&serde_json::json!({ "catalog": line }));
         } else if !self.quiet {
             let (written, kept) = (refreshed.items_written, refreshed.items_kept);
             match shard {
@@ -333,7 +326,7 @@ impl Report {
                 "deliverables": written.deliverables,
                 "thumbnails": written.thumbnails,
             }});
-            outln!("{line}");
+            output::json(&line);
         } else if !self.quiet {
             outln!(
                 "report: deliverables {}, with a thumbnail {}: {}",
@@ -341,6 +334,53 @@ impl Report {
                 written.thumbnails,
                 path.display()
             );
+        }
+    }
+
+    /// One deliverable an audit (`verify DEST`) read again.
+    pub fn audited(&mut self, audited: &wyvern_transfer::Audited) {
+        let (order, deliverable) = (audited.order_id.as_deref(), audited.deliverable_id.as_str());
+        let destination = audited.destination.as_str();
+        match &audited.result {
+            Ok((bytes, sha256)) => {
+                self.tally.downloaded += 1;
+                self.tally.bytes += bytes;
+                if self.json {
+                    output::json(&serde_json::json!({
+                        "order_id": order, "deliverable_id": deliverable, "destination": destination,
+                        "status": "verified", "bytes": bytes, "sha256": sha256,
+                    }));
+                } else if !self.quiet {
+                    let what = match sha256 {
+                        Some(sha) => format!("sha256 {}, as its receipt says", &sha[..16.min(sha.len())]),
+                        None => "every file as its STAC item says".to_owned(),
+                    };
+                    outln!("{:<10} {destination} ({}, {what})", "verified", HumanBytes(*bytes));
+                }
+            }
+            Err(error) => {
+                self.tally.failed += 1;
+                self.failures.push(Exit::of(error));
+                if self.json {
+                    output::json(&serde_json::json!({
+                        "order_id": order, "deliverable_id": deliverable, "destination": destination,
+                        "status": "failed", "error": wyvern_transfer::error_line(error),
+                    }));
+                }
+                error::print_about(&format!("{destination}: "), error, error.hint());
+            }
+        }
+    }
+
+    /// The closing summary of an audit.
+    pub fn audit_summary(&self) {
+        let t = self.tally;
+        if self.json {
+            output::json(
+                &serde_json::json!({ "audit": { "verified": t.downloaded, "failed": t.failed, "bytes": t.bytes } }),
+            );
+        } else if !self.quiet {
+            outln!("verify: {} verified ({}), {} failed", t.downloaded, HumanBytes(t.bytes), t.failed);
         }
     }
 
@@ -353,21 +393,22 @@ impl Report {
     /// The result of `inspect` or `verify`.
     pub fn inspection(&self, inspection: &wyvern_unpack::Inspection) {
         if self.json {
-            return print_json(inspection);
+            return output::json(inspection);
         }
         if self.quiet {
             return;
         }
         let i = inspection;
-        outln!("zip       {} ({})", i.source, HumanBytes(i.bytes));
+        outln!("zip       {} ({})", printable(&i.source), HumanBytes(i.bytes));
         outln!("members   {}", i.entries.len());
         for e in &i.entries {
             let kind =
                 serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            outln!("  {kind:<10} {:>12}  {}  {}", HumanBytes(e.size).to_string(), e.crc32, e.name);
+            outln!("  {kind:<10} {:>12}  {}  {}", HumanBytes(e.size).to_string(), e.crc32, printable(&e.name));
         }
+        // Every text below comes from the zip: escaped.
+        let show = |v: &Option<String>| v.as_deref().map_or_else(|| "-".to_owned(), |v| printable(v).into_owned());
         for item in &i.items {
-            let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".to_owned());
             outln!("item      {}", show(&item.id));
             outln!("  datetime     {}", show(&item.datetime));
             outln!("  platform     {}", show(&item.platform));
@@ -382,30 +423,30 @@ impl Report {
             let bands: Vec<String> = item
                 .bands
                 .iter()
-                .map(|b| match (&b.name, b.wavelength_um) {
+                .map(|b| match (b.name.as_deref().map(printable), b.wavelength_um) {
                     (Some(name), Some(um)) => format!("{name} ({um} µm)"),
-                    (Some(name), None) => name.clone(),
+                    (Some(name), None) => name.into_owned(),
                     (None, Some(um)) => format!("{um} µm"),
                     (None, None) => "?".to_owned(),
                 })
                 .collect();
             outln!("  bands        {}: {}", bands.len(), bands.join(", "));
             if let Some(line) = band_values(&item.bands) {
-                outln!("  values       {line}");
+                outln!("  values       {}", printable(&line));
             }
         }
         for r in &i.rasters {
             outln!(
                 "raster    {}\n  {} x {}, {} band{} of {}, EPSG:{}, nodata {}, {} compression{}, {} {}x{}, \
                  {} interleave, {} overview(s){}{}",
-                r.name,
+                printable(&r.name),
                 r.width,
                 r.height,
                 r.bands,
                 if r.bands == 1 { "" } else { "s" },
                 r.data_type,
                 r.epsg.map_or_else(|| "?".to_owned(), |e| e.to_string()),
-                r.nodata.as_deref().unwrap_or("-"),
+                printable(r.nodata.as_deref().unwrap_or("-")),
                 r.compression,
                 if r.predictor == "none" { String::new() } else { format!(" ({} predictor)", r.predictor) },
                 if r.tiled { "tiled" } else { "stripped" },
@@ -430,13 +471,13 @@ impl Report {
         } else {
             outln!("problems  {}", i.problems.len());
             for p in &i.problems {
-                outln!("  {} [{}]: {}", p.member, p.check, p.message);
+                outln!("  {} [{}]: {}", printable(&p.member), p.check, printable(&p.message));
             }
         }
         if !i.warnings.is_empty() {
             outln!("warnings  {}", i.warnings.len());
             for w in &i.warnings {
-                outln!("  {} [{}]: {}", w.member, w.check, w.message);
+                outln!("  {} [{}]: {}", printable(&w.member), w.check, printable(&w.message));
             }
         }
         if let Some(read) = i.bytes_read {

@@ -29,7 +29,7 @@ pub use download::{Chunk, Download, SPLIT_BELOW};
 pub use error::Error;
 pub use ids::{DeliverableId, InvalidId, OrderId};
 pub use model::{Deliverable, Link, Order, OrderStatus, ReasonCode, UnusableLink};
-pub use printable::printable;
+pub use printable::{is_unsafe, printable, printable_json, printable_lines};
 pub use retry::RetryPolicy;
 pub use token::Token;
 pub use url_redact::redact_url;

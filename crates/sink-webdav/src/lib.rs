@@ -222,6 +222,10 @@ impl Sink for WebDavSink {
         self.location.clone()
     }
 
+    fn stamps_writes(&self) -> bool {
+        true
+    }
+
     async fn check(&self) -> Result<()> {
         let probe = ObjectPath::parse(&format!(".wyvern-check-{}", uuid::Uuid::new_v4().simple())).expect("valid name");
         self.put_small(&probe, Bytes::from_static(b"check")).await?;
@@ -251,14 +255,28 @@ impl Sink for WebDavSink {
         Ok(Some(ObjectInfo { path: path.clone(), size, modified }))
     }
 
-    async fn get_small(&self, path: &ObjectPath) -> Result<Option<Bytes>> {
+    async fn get_small(&self, path: &ObjectPath, limit: u64) -> Result<Option<Bytes>> {
         let ok = [StatusCode::OK, StatusCode::NOT_FOUND];
-        let response =
+        let mut response =
             self.send(self.request(Method::GET, self.url(path.as_str())), &ok, "reading", path.as_str()).await?;
         if response.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        response.bytes().await.map(Some).map_err(|e| self.error("reading", path.as_str(), e.without_url()))
+        let too_large = || Error::TooLarge { location: format!("{}/{path}", self.location), limit };
+        if response.content_length().is_some_and(|length| length > limit) {
+            return Err(too_large());
+        }
+        // The length may be unknown (a chunked body): read no more than one byte past the limit.
+        let mut data = Vec::new();
+        while let Some(chunk) =
+            response.chunk().await.map_err(|e| self.error("reading", path.as_str(), e.without_url()))?
+        {
+            data.extend_from_slice(&chunk);
+            if data.len() as u64 > limit {
+                return Err(too_large());
+            }
+        }
+        Ok(Some(Bytes::from(data)))
     }
 
     async fn get_range(&self, path: &ObjectPath, range: std::ops::Range<u64>) -> Result<Bytes> {

@@ -81,7 +81,7 @@ fn fail(what: &str) -> impl Fn(crate::Error) -> String + '_ {
 }
 
 async fn read(sink: &dyn Sink, path: &ObjectPath) -> Result<Option<Bytes>, String> {
-    sink.get_small(path).await.map_err(fail("get_small"))
+    sink.get_small(path, 1 << 20).await.map_err(fail("get_small"))
 }
 
 /// Uploads `content` in `chunk`-sized writes and finishes.
@@ -105,6 +105,15 @@ async fn small_round_trip(sink: &dyn Sink, base: &ObjectPath) -> Check {
     expect_eq("head size", size, Some(7))?;
     sink.put_small(&path, Bytes::from_static(b"{\"v\":22}")).await.map_err(fail("put_small again"))?;
     expect_eq("get_small after overwrite", read(sink, &path).await?, Some(Bytes::from_static(b"{\"v\":22}")))?;
+    let bounded = sink.get_small(&path, 7).await;
+    if !matches!(bounded, Err(crate::Error::TooLarge { limit: 7, .. })) {
+        return Err(format!("get_small of 8 bytes with a limit of 7: expected TooLarge, got {bounded:?}"));
+    }
+    expect_eq(
+        "get_small at its limit",
+        sink.get_small(&path, 8).await.map_err(fail("get_small"))?.map(|b| b.len()),
+        Some(8),
+    )?;
     sink.delete(&path).await.map_err(fail("delete"))?;
     expect_eq("get_small after delete", read(sink, &path).await?, None)?;
     sink.delete(&path).await.map_err(fail("delete of a missing object"))

@@ -23,6 +23,14 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// A small object ([`crate::Sink::get_small`]) larger than the caller allows.
+    #[error("{location}: larger than {limit} bytes")]
+    TooLarge {
+        /// The object.
+        location: String,
+        /// The limit.
+        limit: u64,
+    },
     /// A backend-specific failure, for sinks outside this crate.
     #[error("{location}: {message}")]
     Backend {

@@ -48,6 +48,14 @@ pub trait Sink: std::fmt::Debug + Send + Sync {
     /// Where the sink writes, for messages (no secrets).
     fn location(&self) -> String;
 
+    /// Whether [`ObjectInfo::modified`] is the time the store itself gave an object when it was
+    /// written, which no client can set (object stores, WebDAV servers). A sync then takes a
+    /// receipt listed as written after its zip as vouching for it, without reading it. A local
+    /// folder's file times can be set by any program, so there receipts are read.
+    fn stamps_writes(&self) -> bool {
+        false
+    }
+
     /// A cheap check, before any download, that the destination exists and accepts writes with
     /// these credentials. It must leave nothing behind.
     async fn check(&self) -> Result<()>;
@@ -55,8 +63,10 @@ pub trait Sink: std::fmt::Debug + Send + Sync {
     /// Facts about an object, `None` when it does not exist.
     async fn head(&self, path: &ObjectPath) -> Result<Option<ObjectInfo>>;
 
-    /// Reads a small object (receipts, manifests) whole, `None` when it does not exist.
-    async fn get_small(&self, path: &ObjectPath) -> Result<Option<Bytes>>;
+    /// Reads a small object (receipts, manifests) whole, `None` when it does not exist; one larger
+    /// than `limit` bytes is [`Error::TooLarge`], and no more than `limit + 1` bytes of it are
+    /// held in memory.
+    async fn get_small(&self, path: &ObjectPath, limit: u64) -> Result<Option<Bytes>>;
 
     /// Reads bytes `range` of an object (fewer at its end): remote inspection reads a zip's
     /// central directory and headers this way.

@@ -282,7 +282,7 @@ impl Sink for LocalSink {
         .await
     }
 
-    async fn get_small(&self, path: &ObjectPath) -> Result<Option<Bytes>> {
+    async fn get_small(&self, path: &ObjectPath, limit: u64) -> Result<Option<Bytes>> {
         let path = path.clone();
         self.blocking(move |sink| {
             let Some(dir) = sink.open_root(false)? else { return Ok(None) };
@@ -290,7 +290,15 @@ impl Sink for LocalSink {
             if sink.regular(&dir, &relative)?.is_none() {
                 return Ok(None);
             }
-            match dir.read(&relative) {
+            let read = || -> io::Result<Vec<u8>> {
+                let mut data = Vec::new();
+                dir.open(&relative)?.take(limit.saturating_add(1)).read_to_end(&mut data)?;
+                Ok(data)
+            };
+            match read() {
+                Ok(data) if data.len() as u64 > limit => {
+                    Err(Error::TooLarge { location: sink.shown(&relative).display().to_string(), limit })
+                }
                 Ok(data) => Ok(Some(data.into())),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
                 Err(e) => Err(io_error("reading", &sink.shown(&relative))(e)),
@@ -761,7 +769,7 @@ mod tests {
         upload.write(Bytes::from_static(b"world")).await.expect("write");
         let info = upload.finish().await.expect("finish");
         assert_eq!(info.size, 11);
-        assert_eq!(sink.get_small(&path).await.expect("get").expect("exists"), "hello world");
+        assert_eq!(sink.get_small(&path, 1 << 20).await.expect("get").expect("exists"), "hello world");
 
         let mut upload = sink.start_upload(&path, None).await.expect("start");
         upload.write(Bytes::from_static(b"partial")).await.expect("write");
@@ -773,7 +781,7 @@ mod tests {
 
         sink.delete(&path).await.expect("delete");
         sink.delete(&path).await.expect("delete of a missing file");
-        assert!(sink.get_small(&path).await.expect("get").is_none());
+        assert!(sink.get_small(&path, 1 << 20).await.expect("get").is_none());
         assert!(!dir.path().join("order").exists(), "the emptied folder goes too");
     }
 
@@ -792,7 +800,7 @@ mod tests {
         first.finish().await.expect("finish");
         second.abort().await.expect("abort");
         assert_eq!(files(dir.path()), ["x/a"]);
-        assert_eq!(sink.get_small(&a).await.expect("get").expect("there"), "first");
+        assert_eq!(sink.get_small(&a, 1 << 20).await.expect("get").expect("there"), "first");
     }
 
     #[cfg(unix)]

@@ -65,6 +65,10 @@ impl Sink for ObjectStoreSink {
         self.location.clone()
     }
 
+    fn stamps_writes(&self) -> bool {
+        true
+    }
+
     async fn check(&self) -> Result<()> {
         // One listing request proves the bucket exists and the credentials are accepted; starting
         // and aborting a multipart upload proves they may write (where the store asks the server
@@ -87,13 +91,17 @@ impl Sink for ObjectStoreSink {
         }
     }
 
-    async fn get_small(&self, path: &ObjectPath) -> Result<Option<Bytes>> {
+    async fn get_small(&self, path: &ObjectPath, limit: u64) -> Result<Option<Bytes>> {
         let key = self.key(path);
         let result = match self.store.get(&key).await {
             Ok(result) => result,
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(self.error("reading", &key, e)),
         };
+        // The size is in the response's headers: a larger object's body is not read.
+        if result.meta.size > limit {
+            return Err(Error::TooLarge { location: format!("{}/{path}", self.location), limit });
+        }
         result.bytes().await.map(Some).map_err(|e| self.error("reading", &key, e))
     }
 

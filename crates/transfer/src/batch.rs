@@ -401,7 +401,7 @@ pub async fn verify(registry: &Registry, zip: &str, observer: &dyn Observer) -> 
     let zip = ZipFile::parse(zip, registry)?;
     let plan = zip.plan().await;
     let mut source = zip.source().await?;
-    let mut inspection = pipeline::verify(&mut source, &plan, observer).await.map_err(named)?;
+    let (mut inspection, _) = pipeline::verify(&mut source, &plan, observer, false).await.map_err(named)?;
     inspection.bytes_read = Some(inspection.bytes);
     Ok(inspection)
 }

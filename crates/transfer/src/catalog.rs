@@ -4,6 +4,13 @@
 //! properties and assets pointing where the bytes really are. Every href is relative, so the
 //! catalog can be moved or served as static files.
 //!
+//! Nothing is copied from the deliverable's item that could point elsewhere: its links are
+//! replaced by links to the catalogs, an asset is kept only when its href resolves to a member of
+//! the deliverable that is at the destination (others are left out, with a warning), values that
+//! carry hrefs of their own (`alternate`...) are dropped, and byte ranges come from the zip's own
+//! directory. The item is read within bounds (see [`wyvern_unpack::document`]): its footprint
+//! thinned out, its properties kept while a budget lasts.
+//!
 //! - Extracted deliverables: assets point to the extracted members.
 //! - Zips: assets point to the zip, with the STAC archive extension naming the member inside
 //!   (`archive:href`, `archive:type`, `archive:format`) and, for stored members, the byte range
@@ -24,9 +31,10 @@ use futures::StreamExt;
 use serde_json::{Map, Value, json};
 use wyvern_core::{DeliverableId, OrderId};
 use wyvern_sinks::{ObjectInfo, ObjectPath, Sink};
-use wyvern_unpack::{EntryReport, Inspection, Item};
+use wyvern_unpack::document::Document;
+use wyvern_unpack::{EntryReport, Inspection, Item, JSON_LIMIT};
 
-use crate::job::Receipt;
+use crate::receipt::{Found, Receipt, written_after};
 use crate::zipfile::ZipFile;
 use crate::{Error, Result};
 
@@ -63,9 +71,12 @@ pub struct Refreshed {
     pub catalogs_written: usize,
     /// Deliverables left out, with why (no STAC item in the zip, an unreadable receipt...).
     pub left_out: Vec<LeftOut>,
+    /// What items left out of their deliverable's STAC item, or why they are not verified
+    /// (an asset whose href points outside the deliverable, a zip changed since its receipt).
+    pub warnings: Vec<LeftOut>,
 }
 
-/// A deliverable a refresh left out of the catalog.
+/// A deliverable a refresh left out of the catalog (or something it left out of its item).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct LeftOut {
     /// `<order>/<deliverable>` (or `<deliverable>`).
@@ -93,18 +104,42 @@ impl Held {
         path(&format!("{}.zip", self.base))
     }
 
-    /// Whether its item was written after its receipt (else it is missing, or older than a
-    /// deliverable fetched again).
-    fn item_is_current(&self) -> bool {
+    /// Whether its item was written after its receipt and its zip (else it is missing, or
+    /// older than a deliverable fetched again, or than a zip changed since).
+    fn item_is_current(&self, objects: &Objects) -> bool {
+        let zip = self.zip_path().ok().and_then(|zip| objects.get(zip.as_str()));
         match (&self.item, self.receipt.modified) {
-            (Some(item), Some(receipt)) => item.modified.is_some_and(|item| item >= receipt),
+            (Some(item), Some(receipt)) => item
+                .modified
+                .is_some_and(|item| item >= receipt && zip.and_then(|zip| zip.modified).is_none_or(|zip| item >= zip)),
             _ => false,
         }
     }
 
     pub(crate) async fn read_receipt(&self, sink: &Arc<dyn Sink>) -> Result<Receipt> {
-        let bytes = sink.get_small(&self.receipt.path).await?.ok_or_else(|| invalid("its receipt is gone"))?;
-        serde_json::from_slice(&bytes).map_err(|e| invalid(&format!("its receipt cannot be read: {e}")))
+        match Receipt::read(sink, &self.receipt.path).await? {
+            Found::Receipt(receipt) => Ok(receipt),
+            Found::Missing => Err(invalid("its receipt is gone")),
+            Found::NotAReceipt(why) => Err(invalid(&format!("its receipt is not one: {why}"))),
+        }
+    }
+
+    /// Whether `receipt` (its own) still vouches for what is at the destination, as `objects`
+    /// lists it; else why not.
+    pub(crate) fn vouched(&self, receipt: &Receipt, objects: &Objects) -> std::result::Result<(), String> {
+        let Some(extracted) = &receipt.extracted else {
+            let zip = self.zip_path().map_err(|e| e.to_string())?;
+            let zip = objects.get(zip.as_str()).ok_or("its zip is gone")?;
+            return receipt.vouches_for(zip, Some(&self.receipt));
+        };
+        let files = under(objects, &extracted.folder);
+        if (files.len() as u64) < extracted.members {
+            return Err(format!("its folder holds {} of its {} files", files.len(), extracted.members));
+        }
+        if files.iter().any(|(_, file)| !written_after(&self.receipt, file)) {
+            return Err("a file in its folder was written after its receipt".to_owned());
+        }
+        Ok(())
     }
 
     pub(crate) fn deliverable(&self) -> &str {
@@ -142,6 +177,12 @@ fn receipt_base(path: &ObjectPath) -> Option<(String, Option<String>)> {
 /// What a listing of the destination holds, by path.
 pub(crate) type Objects = BTreeMap<String, ObjectInfo>;
 
+/// The objects under `folder`, with their paths.
+pub(crate) fn under<'a>(objects: &'a Objects, folder: &str) -> Vec<(&'a String, &'a ObjectInfo)> {
+    let prefix = format!("{folder}/");
+    objects.range(prefix.clone()..).take_while(|(key, _)| key.starts_with(&prefix)).collect()
+}
+
 /// Everything at the destination (one listing), and the deliverables among it (those with a
 /// receipt), in the order of their paths.
 pub(crate) async fn holdings(sink: &Arc<dyn Sink>) -> Result<(Objects, Vec<Held>)> {
@@ -167,14 +208,15 @@ pub async fn refresh(sink: &Arc<dyn Sink>, scope: &Scope) -> Result<Refreshed> {
         held.retain(|h| h.zip_path().is_ok_and(|zip| only.contains(&zip)));
     }
     let mut refreshed = Refreshed::default();
-    let (current, stale): (Vec<&Held>, Vec<&Held>) = held.iter().partition(|h| h.item_is_current());
+    let (current, stale): (Vec<&Held>, Vec<&Held>) = held.iter().partition(|h| h.item_is_current(&objects));
     refreshed.items_kept = current.len();
     let all = &objects;
     // Gathered first: a stream mapping a closure over borrowed items would make the future
     // not `Send` to the compiler's eyes (a higher-ranked lifetime it cannot prove).
     let writes: Vec<_> =
         stale.into_iter().map(|held| async move { (held, write_item(sink, held, all).await) }).collect();
-    let built: Vec<(&Held, Result<()>)> = futures::stream::iter(writes).buffer_unordered(CONCURRENCY).collect().await;
+    let built: Vec<(&Held, Result<Vec<String>>)> =
+        futures::stream::iter(writes).buffer_unordered(CONCURRENCY).collect().await;
     let mut written = HashSet::new();
     let mut linked: BTreeMap<Option<String>, BTreeSet<String>> = BTreeMap::new();
     for held in &current {
@@ -182,7 +224,10 @@ pub async fn refresh(sink: &Arc<dyn Sink>, scope: &Scope) -> Result<Refreshed> {
     }
     for (held, result) in built {
         match result {
-            Ok(()) => {
+            Ok(warnings) => {
+                let deliverable = &held.base;
+                let warnings = warnings.into_iter().map(|reason| LeftOut { deliverable: deliverable.clone(), reason });
+                refreshed.warnings.extend(warnings);
                 refreshed.items_written += 1;
                 written.insert(held.order.clone());
                 linked.entry(held.order.clone()).or_default().insert(held.deliverable().to_owned());
@@ -253,10 +298,10 @@ async fn write_catalogs(
 
 /// Whether the item at `item` is one a refresh wrote for the deliverable `base`.
 async fn is_our_item(sink: &Arc<dyn Sink>, item: &ObjectPath, base: &str) -> bool {
-    let Ok(Some(bytes)) = sink.get_small(item).await else { return false };
+    let Ok(Some(bytes)) = sink.get_small(item, JSON_LIMIT as u64).await else { return false };
     let deliverable = base.rsplit('/').next().unwrap_or(base);
-    serde_json::from_slice::<Value>(&bytes)
-        .is_ok_and(|item| item["properties"]["wyvern:deliverable_id"].as_str() == Some(deliverable))
+    Document::read(&bytes)
+        .is_ok_and(|item| item.properties.get("wyvern:deliverable_id").and_then(Value::as_str) == Some(deliverable))
 }
 
 async fn put_json(sink: &Arc<dyn Sink>, key: &str, value: &Value) -> Result<()> {
@@ -308,27 +353,30 @@ fn order_catalog(order: &str, deliverables: &BTreeSet<String>) -> Value {
 }
 
 /// Reads what a deliverable's item needs (its receipt, its STAC item, its zip's directory) and
-/// writes the item.
-async fn write_item(sink: &Arc<dyn Sink>, held: &Held, objects: &Objects) -> Result<()> {
+/// writes the item; returns what it left out of the item, and why it is not verified.
+async fn write_item(sink: &Arc<dyn Sink>, held: &Held, objects: &Objects) -> Result<Vec<String>> {
     let receipt = held.read_receipt(sink).await?;
     let deliverable = held.deliverable();
-    let (document, member, layout) = match &receipt.extracted {
+    let (item, layout) = match &receipt.extracted {
         Some(extracted) => {
-            let (document, member) = extracted_item(sink, &extracted.folder, objects).await?;
+            let (item, _) = extracted_item(sink, &extracted.folder, objects).await?;
             let folder = extracted.folder.rsplit('/').next().unwrap_or(deliverable).to_owned();
-            (document, member, Layout::Extracted { folder })
+            (item, Layout::Extracted { folder, files: under(objects, &extracted.folder), full: &extracted.folder })
         }
         None => {
             let (inspection, item) = zipped_item(sink, held).await?;
-            (
-                item.document,
-                item.member,
-                Layout::Zip { file: format!("{deliverable}.zip"), receipt: &receipt, inspection },
-            )
+            (item, Layout::Zip { file: format!("{deliverable}.zip"), receipt: &receipt, inspection })
         }
     };
-    let ids = Ids { order: held.order.as_deref(), deliverable, verified: receipt.verified };
-    put_json(sink, held.item_path()?.as_str(), &catalog_item(&document, &member, &ids, &layout)).await
+    let mut warnings = Vec::new();
+    let vouched = held.vouched(&receipt, objects);
+    if let Err(why) = &vouched {
+        warnings.push(format!("not verified: {why} (`wyvern verify` reads it again)"));
+    }
+    let ids = Ids { order: held.order.as_deref(), deliverable, verified: receipt.verified && vouched.is_ok() };
+    let value = catalog_item(&item, &ids, &layout, &mut warnings);
+    put_json(sink, held.item_path()?.as_str(), &value).await?;
+    Ok(warnings)
 }
 
 pub(crate) fn invalid(message: &str) -> Error {
@@ -349,18 +397,17 @@ pub(crate) async fn zipped_item(sink: &Arc<dyn Sink>, held: &Held) -> Result<(In
 }
 
 /// The STAC item among an extracted deliverable's JSON members, and its path in the folder.
-pub(crate) async fn extracted_item(sink: &Arc<dyn Sink>, folder: &str, objects: &Objects) -> Result<(Value, String)> {
-    let prefix = format!("{folder}/");
-    let candidates =
-        objects.range(prefix.clone()..).take_while(|(key, _)| key.starts_with(&prefix)).filter(|(key, object)| {
-            key.ends_with(".json") && !key.ends_with(CATALOG) && object.size <= wyvern_unpack::JSON_LIMIT as u64
-        });
-    for (key, object) in candidates {
-        let Some(bytes) = sink.get_small(&object.path).await? else { continue };
-        if let Ok(value) = serde_json::from_slice::<Value>(&bytes)
-            && wyvern_unpack::stac::is_item(&value)
+pub(crate) async fn extracted_item(sink: &Arc<dyn Sink>, folder: &str, objects: &Objects) -> Result<(Item, String)> {
+    let candidates = under(objects, folder)
+        .into_iter()
+        .filter(|(key, object)| key.ends_with(".json") && !key.ends_with(CATALOG) && object.size <= JSON_LIMIT as u64);
+    for (key, object) in candidates.take(wyvern_unpack::MAX_KEPT) {
+        let Some(bytes) = sink.get_small(&object.path, JSON_LIMIT as u64).await? else { continue };
+        if let Ok(document) = Document::read(&bytes)
+            && document.is_item()
         {
-            return Ok((value, key[prefix.len()..].to_owned()));
+            let member = key[folder.len() + 1..].to_owned();
+            return Ok((wyvern_unpack::stac::parse_item(&member, &document), member));
         }
     }
     Err(invalid("its extracted members hold no STAC item"))
@@ -370,8 +417,9 @@ pub(crate) async fn extracted_item(sink: &Arc<dyn Sink>, folder: &str, objects: 
 enum Layout<'a> {
     /// A zip beside the item (`file`), inspected.
     Zip { file: String, receipt: &'a Receipt, inspection: Inspection },
-    /// Members extracted into `folder`, beside the item.
-    Extracted { folder: String },
+    /// Members extracted into `folder` beside the item (`full`, from the destination's root),
+    /// which holds `files`.
+    Extracted { folder: String, files: Vec<(&'a String, &'a ObjectInfo)>, full: &'a str },
 }
 
 /// Who a deliverable is.
@@ -381,53 +429,41 @@ struct Ids<'a> {
     verified: bool,
 }
 
-/// The deliverable's item (`document`, read from `member` of the zip) for the catalog: its
-/// properties and geometry as they are, `wyvern:*` properties added, links to the catalogs
-/// instead of its own, and assets pointing where the bytes are.
-fn catalog_item(document: &Value, member: &str, ids: &Ids<'_>, layout: &Layout<'_>) -> Value {
-    let mut item = document.clone();
-    let properties = item
-        .as_object_mut()
-        .map(|item| item.entry("properties").or_insert_with(|| json!({})))
-        .and_then(Value::as_object_mut);
-    if let Some(properties) = properties {
-        properties.insert("wyvern:order_id".into(), json!(ids.order));
-        properties.insert("wyvern:deliverable_id".into(), json!(ids.deliverable));
-        properties.insert("wyvern:verified".into(), json!(ids.verified));
-    }
+/// The deliverable's item for the catalog: its properties (as read, within bounds) with
+/// `wyvern:*` properties added, its footprint (thinned out; its bbox as a polygon when it has
+/// none), links to the catalogs only, and assets rebuilt to point where the bytes are. An asset
+/// whose href does not lead to a member of the deliverable that is there is left out, with a
+/// warning.
+fn catalog_item(item: &Item, ids: &Ids<'_>, layout: &Layout<'_>, warnings: &mut Vec<String>) -> Value {
+    let document = &item.document;
+    let mut properties = document.properties.clone();
+    properties.insert("wyvern:order_id".into(), json!(ids.order));
+    properties.insert("wyvern:deliverable_id".into(), json!(ids.deliverable));
+    properties.insert("wyvern:verified".into(), json!(ids.verified));
+    let geometry = match (&document.geometry, item.bbox.as_deref()) {
+        (Some(footprint), _) => footprint.to_value(),
+        (None, Some(&[w, s, e, n])) => {
+            json!({"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]})
+        }
+        _ => Value::Null,
+    };
     let root = if ids.order.is_some() { "../catalog.json" } else { "./catalog.json" };
-    // Links into the zip (relative) and to where the item was (self, root, parent) are replaced.
-    let mut links: Vec<Value> = document
-        .get("links")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|l| {
-            let href = l.get("href").and_then(Value::as_str).unwrap_or_default();
-            let rel = l.get("rel").and_then(Value::as_str).unwrap_or_default();
-            href.contains("://") && !matches!(rel, "self" | "root" | "parent" | "collection")
-        })
-        .cloned()
-        .collect();
-    links.push(link("root", root, None));
-    links.push(link("parent", "./catalog.json", None));
-    item["links"] = json!(links);
     let mut assets = Map::new();
-    let mut extensions: Vec<Value> =
-        document.get("stac_extensions").and_then(Value::as_array).cloned().unwrap_or_default();
-    if let Some(original) = document.get("assets").and_then(Value::as_object) {
-        for (key, asset) in original {
-            let href = asset.get("href").and_then(Value::as_str).unwrap_or_default();
-            let Some(target) = wyvern_unpack::stac::resolve(member, href) else {
-                // Absolute: it points outside the deliverable, and stays as it is.
-                assets.insert(key.clone(), asset.clone());
-                continue;
-            };
-            if let Some(asset) = located(asset, &target, layout) {
+    for (key, asset) in document.assets.iter().flatten() {
+        let href = asset.get("href").and_then(Value::as_str).unwrap_or_default();
+        let target = wyvern_unpack::stac::resolve(&item.member, href);
+        match target.as_deref().and_then(|target| located(asset, target, layout)) {
+            Some(asset) => {
                 assets.insert(key.clone(), asset);
             }
+            None => warnings.push(format!(
+                "asset {:?} left out of its item: its href {:?} is not a member of the deliverable at the destination",
+                wyvern_core::printable(key),
+                wyvern_core::printable(href)
+            )),
         }
     }
+    let mut extensions = document.stac_extensions.clone();
     if let Layout::Zip { file, receipt, .. } = layout {
         assets.insert(
             "deliverable".into(),
@@ -440,49 +476,85 @@ fn catalog_item(document: &Value, member: &str, ids: &Ids<'_>, layout: &Layout<'
                 "file:checksum": format!("1220{}", receipt.sha256),
             }),
         );
-        extensions.push(json!(ARCHIVE_EXTENSION));
-        extensions.push(json!(FILE_EXTENSION));
+        extensions.extend([ARCHIVE_EXTENSION.to_owned(), FILE_EXTENSION.to_owned()]);
     }
     let mut seen = HashSet::new();
-    extensions.retain(|e| seen.insert(e.as_str().unwrap_or_default().to_owned()));
-    item["stac_extensions"] = json!(extensions);
-    item["assets"] = Value::Object(assets);
-    item
+    extensions.retain(|e| seen.insert(e.clone()));
+    let mut value = json!({
+        "type": "Feature",
+        "stac_version": document.stac_version.as_deref().unwrap_or("1.0.0"),
+        "stac_extensions": extensions,
+        "id": document.id.as_deref().unwrap_or(ids.deliverable),
+        "geometry": geometry,
+        "properties": properties,
+        "links": [link("root", root, None), link("parent", "./catalog.json", None)],
+        "assets": assets,
+    });
+    if !geometry.is_null()
+        && let Some(bbox) = &item.bbox
+    {
+        value["bbox"] = json!(bbox);
+    }
+    value
+}
+
+/// Whether a JSON value holds an `href` anywhere (a link of its own, which the catalog cannot
+/// vouch for).
+fn has_href(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.contains_key("href") || map.values().any(has_href),
+        Value::Array(values) => values.iter().any(has_href),
+        _ => false,
+    }
 }
 
 /// An asset of the zip's member `target`, pointing where the member is; `None` when the
-/// deliverable has no such member.
-fn located(asset: &Value, target: &str, layout: &Layout<'_>) -> Option<Value> {
-    let mut asset = asset.clone();
+/// deliverable has no such member there. Fields that carry hrefs and byte ranges the item
+/// claims are not copied.
+fn located(asset: &Map<String, Value>, target: &str, layout: &Layout<'_>) -> Option<Value> {
+    let mut asset: Map<String, Value> = asset
+        .iter()
+        .filter(|(key, value)| {
+            !matches!(key.as_str(), "href" | "alternate" | "archive")
+                && !key.starts_with("archive:")
+                && !has_href(value)
+        })
+        .map(|(key, value)| (key.clone(), value.clone()))
+        .collect();
     match layout {
-        Layout::Extracted { folder } => asset["href"] = json!(format!("./{folder}/{target}")),
+        Layout::Extracted { folder, files, full } => {
+            let path = format!("{full}/{target}");
+            files.iter().any(|(key, _)| **key == path).then_some(())?;
+            asset.insert("href".into(), json!(format!("./{folder}/{target}")));
+        }
         Layout::Zip { file, inspection, .. } => {
             let entry: &EntryReport = inspection.entries.iter().find(|e| e.name == target)?;
             // The member's own type, size and checksum move into its archive entry: at the top
             // level they would describe the zip the href points to.
             let mut inner = json!({ "href": target });
             for key in ["type", "file:size", "file:checksum"] {
-                if let Some(value) = asset.as_object_mut().and_then(|a| a.remove(key)) {
+                if let Some(value) = asset.remove(key) {
                     inner[key] = value;
                 }
             }
-            asset["href"] = json!(format!("./{file}"));
-            asset["type"] = json!("application/zip");
-            asset["archive:href"] = json!(target);
-            asset["archive:format"] = json!("application/zip");
+            asset.insert("href".into(), json!(format!("./{file}")));
+            asset.insert("type".into(), json!("application/zip"));
+            asset.insert("archive:href".into(), json!(target));
+            asset.insert("archive:format".into(), json!("application/zip"));
             if let Some(inner_type) = inner.get("type") {
-                asset["archive:type"] = inner_type.clone();
+                asset.insert("archive:type".into(), inner_type.clone());
             }
+            // The range of a stored member's data, from the zip's own headers.
             if let (0, Some(start)) = (entry.method, entry.data_offset)
                 && entry.size > 0
             {
                 let end = start + entry.size - 1;
-                asset["archive:start"] = json!(start);
-                asset["archive:end"] = json!(end);
+                asset.insert("archive:start".into(), json!(start));
+                asset.insert("archive:end".into(), json!(end));
                 inner["range"] = json!([start, end]);
             }
-            asset["archive"] = json!([inner]);
+            asset.insert("archive".into(), json!([inner]));
         }
     }
-    Some(asset)
+    Some(Value::Object(asset))
 }

@@ -25,6 +25,15 @@ pub enum Error {
         /// The zip was named by the caller (a file, an object), not downloaded.
         named: bool,
     },
+    /// What is at the destination is not what its receipt (or its STAC item) says: an audit read
+    /// it again (see [`crate::audit`]).
+    #[error("{path} is not what was delivered: {why}")]
+    Changed {
+        /// The zip or file, as the destination shows it.
+        path: String,
+        /// What differs.
+        why: String,
+    },
     /// The destination cannot be used (checked before any byte is fetched).
     #[error("the destination {location} cannot be written to")]
     Destination {
@@ -169,7 +178,7 @@ impl Error {
         match self {
             Self::Api(api) => ErrorKind::of_api(api),
             Self::Wait { .. } => ErrorKind::NotReady,
-            Self::Corrupt { .. } => ErrorKind::Corrupt,
+            Self::Corrupt { .. } | Self::Changed { .. } => ErrorKind::Corrupt,
             Self::Destination { .. } | Self::Sink(_) | Self::Exists(_) | Self::Publish { .. } => ErrorKind::Destination,
             Self::Extraction { .. } | Self::Invalid { .. } | Self::Io { .. } => ErrorKind::Invalid,
             Self::Interrupted => ErrorKind::Interrupted,
@@ -192,6 +201,10 @@ impl Error {
             }
             Self::Corrupt { named: false, .. } => {
                 "nothing was kept; run the command again, and tell Wyvern support if the same deliverable fails twice"
+            }
+            Self::Changed { .. } => {
+                "it changed since it was delivered: fetch it again with `--if-exists overwrite` (or remove its \
+                 receipt and sync again)"
             }
             Self::Destination { .. } => {
                 "check that the folder or bucket exists and that these credentials (or this user) may write to it"

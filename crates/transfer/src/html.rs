@@ -13,12 +13,12 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use futures::StreamExt;
-use serde_json::Value;
 use wyvern_sinks::{ObjectPath, Sink};
+use wyvern_unpack::document::on_earth;
 use wyvern_unpack::{EntryReport, Item, Kind, Picture};
 
-use crate::catalog::{Held, Objects, extracted_item, holdings, zipped_item};
-use crate::job::Receipt;
+use crate::catalog::{Held, Objects, extracted_item, holdings, under, zipped_item};
+use crate::receipt::Receipt;
 use crate::zipfile::ZipFile;
 use crate::{Error, Result};
 
@@ -29,12 +29,16 @@ pub(crate) const PICTURE_LIMIT: usize = 64 << 20;
 /// Deliverables read at once.
 const CONCURRENCY: usize = 8;
 const MAP_WIDTH: f64 = 800.0;
+/// The most vertices of one deliverable's footprint drawn on the map.
+const MAP_POINTS: usize = 256;
 const MAP_HEIGHT: f64 = 480.0;
 
 /// What the page says of one deliverable.
 struct Card {
     held: Held,
     receipt: Option<Receipt>,
+    /// Whether the receipt still vouches for what is at the destination, else why not.
+    vouched: std::result::Result<(), String>,
     item: Option<Item>,
     /// Members and their total size.
     members: Option<(usize, u64)>,
@@ -85,6 +89,16 @@ pub async fn report(sink: &Arc<dyn Sink>, out: &mut (dyn Write + Send)) -> Resul
 /// it (readable by all, as a page to share), renamed over it once complete, so a failed run
 /// leaves no half page.
 pub async fn write(sink: &Arc<dyn Sink>, output: &std::path::Path) -> Result<Written> {
+    // What is there is replaced only when it is a file (a device or a pipe would be written to,
+    // or replaced by a file, as root).
+    if let Ok(meta) = std::fs::metadata(output)
+        && !meta.is_file()
+    {
+        return Err(Error::Invalid {
+            message: format!("{} is there and is not a regular file", output.display()),
+            hint: Some("give the path of a new file, or of a report to replace".to_owned()),
+        });
+    }
     let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temporary = output.with_file_name(format!(".{name}.{}.wyvern-new", std::process::id()));
     let io = |action: &'static str| {
@@ -111,7 +125,8 @@ pub async fn write(sink: &Arc<dyn Sink>, output: &std::path::Path) -> Result<Wri
 
 /// Reads what the page says of a deliverable: its receipt, item and members.
 async fn card(sink: &Arc<dyn Sink>, held: Held, objects: &Objects) -> Card {
-    let mut card = Card { held, receipt: None, item: None, members: None, picture: None, problem: None };
+    let mut card =
+        Card { held, receipt: None, vouched: Ok(()), item: None, members: None, picture: None, problem: None };
     let receipt = match card.held.read_receipt(sink).await {
         Ok(receipt) => receipt,
         Err(e) => {
@@ -127,6 +142,7 @@ async fn card(sink: &Arc<dyn Sink>, held: Held, objects: &Objects) -> Card {
         Ok((item, members, picture)) => (card.item, card.members, card.picture) = (Some(item), Some(members), picture),
         Err(e) => card.problem = Some(crate::error_line(&e)),
     }
+    card.vouched = card.held.vouched(&receipt, objects);
     card.receipt = Some(receipt);
     card
 }
@@ -143,12 +159,10 @@ async fn zipped_card(sink: &Arc<dyn Sink>, held: &Held) -> Result<Read> {
 }
 
 async fn extracted_card(sink: &Arc<dyn Sink>, folder: &str, objects: &Objects) -> Result<Read> {
-    let (document, member) = extracted_item(sink, folder, objects).await?;
-    let item = wyvern_unpack::stac::parse_item(&member, &document);
+    let (item, _) = extracted_item(sink, folder, objects).await?;
     let prefix = format!("{folder}/");
-    let files: Vec<&wyvern_sinks::ObjectInfo> =
-        objects.range(prefix.clone()..).take_while(|(key, _)| key.starts_with(&prefix)).map(|(_, o)| o).collect();
-    let members = (files.len(), files.iter().map(|o| o.size).sum());
+    let files = under(objects, folder);
+    let members = (files.len(), files.iter().map(|(_, o)| o.size).sum());
     let wanted = picture_member(&item, |name| objects.contains_key(&format!("{prefix}{name}")));
     let picture = wanted.and_then(|name| {
         let object = objects.get(&format!("{prefix}{name}"))?;
@@ -237,7 +251,7 @@ code{font-size:11px}";
 
 /// The page's start: its head, the summary and the map.
 fn head(location: &str, cards: &[Card]) -> String {
-    let verified = cards.iter().filter(|c| c.receipt.as_ref().is_some_and(|r| r.verified)).count();
+    let verified = cards.iter().filter(|c| c.receipt.as_ref().is_some_and(|r| r.verified) && c.vouched.is_ok()).count();
     let bytes: u64 = cards.iter().filter_map(|c| c.receipt.as_ref()).map(|r| r.bytes).sum();
     let location = escape(location);
     let mut page = format!(
@@ -254,36 +268,26 @@ fn head(location: &str, cards: &[Card]) -> String {
 }
 
 /// A footprint's outer rings, as longitude, latitude.
-type Rings = Vec<Vec<(f64, f64)>>;
+type Rings = Vec<Vec<[f64; 2]>>;
 
-/// The footprints' outer rings, as longitude, latitude: from the item's geometry (polygons and
-/// multipolygons), else its bbox.
+/// The footprint's outer rings (polygons and multipolygons, at most [`MAP_POINTS`] vertices in
+/// all, on Earth), else its bbox.
 fn rings(item: &Item) -> Rings {
-    let points = |ring: &Value| -> Vec<(f64, f64)> {
-        ring.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|p| Some((p.get(0)?.as_f64()?, p.get(1)?.as_f64()?)))
-            .filter(|(x, y)| x.is_finite() && y.is_finite())
-            .collect()
-    };
-    let geometry = &item.document["geometry"];
-    let found: Rings = match geometry["type"].as_str() {
-        Some("Polygon") => vec![points(&geometry["coordinates"][0])],
-        Some("MultiPolygon") => {
-            geometry["coordinates"].as_array().into_iter().flatten().map(|polygon| points(&polygon[0])).collect()
-        }
-        _ => Vec::new(),
-    };
-    let found: Vec<_> = found.into_iter().filter(|ring| ring.len() >= 3).collect();
+    let found: Rings = item
+        .document
+        .geometry
+        .as_ref()
+        .map(|footprint| footprint.outer_rings(MAP_POINTS))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|ring| ring.into_iter().filter(|&p| on_earth(p)).collect::<Vec<_>>())
+        .filter(|ring| ring.len() >= 3)
+        .collect();
     if !found.is_empty() {
         return found;
     }
     match item.bbox.as_deref() {
-        Some([west, south, east, north, ..]) if [west, south, east, north].iter().all(|v| v.is_finite()) => {
-            let (w, s, e, n) = (*west, *south, *east, *north);
-            vec![vec![(w, s), (e, s), (e, n), (w, n)]]
-        }
+        Some(&[w, s, e, n]) if on_earth([w, s]) && on_earth([e, n]) => vec![vec![[w, s], [e, s], [e, n], [w, n]]],
         _ => Vec::new(),
     }
 }
@@ -299,7 +303,7 @@ fn map(cards: &[Card]) -> String {
         .collect();
     let all = shapes.iter().flat_map(|(_, _, rings)| rings.iter().flatten());
     let (mut west, mut south, mut east, mut north) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
-    for &(x, y) in all {
+    for &[x, y] in all {
         (west, south, east, north) = (west.min(x), south.min(y), east.max(x), north.max(y));
     }
     if shapes.is_empty() {
@@ -311,7 +315,7 @@ fn map(cards: &[Card]) -> String {
     let squeeze = ((south + north) / 2.0).to_radians().cos().max(0.05);
     let scale = (MAP_WIDTH / ((east - west) * squeeze)).min(MAP_HEIGHT / (north - south));
     let (width, height) = ((east - west) * squeeze * scale, (north - south) * scale);
-    let project = |(x, y): (f64, f64)| ((x - west) * squeeze * scale, (north - y) * scale);
+    let project = |[x, y]: [f64; 2]| ((x - west) * squeeze * scale, (north - y) * scale);
     let mut svg = format!(
         "<section class=\"map\"><h2>Footprints</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" \
          viewBox=\"0 0 {width:.1} {height:.1}\" width=\"{width:.0}\" height=\"{height:.0}\" role=\"img\" \
@@ -332,10 +336,10 @@ fn map(cards: &[Card]) -> String {
             );
         }
         let ring = &rings[0];
-        let (x, y) = project((
-            ring.iter().map(|p| p.0).sum::<f64>() / ring.len() as f64,
-            ring.iter().map(|p| p.1).sum::<f64>() / ring.len() as f64,
-        ));
+        let (x, y) = project([
+            ring.iter().map(|p| p[0]).sum::<f64>() / ring.len() as f64,
+            ring.iter().map(|p| p[1]).sum::<f64>() / ring.len() as f64,
+        ]);
         let _ = writeln!(
             svg,
             "<text x=\"{x:.1}\" y=\"{y:.1}\" font-size=\"12\" text-anchor=\"middle\">{number}</text></a>"
@@ -373,14 +377,20 @@ fn article(number: usize, card: &Card, thumbnail: std::result::Result<String, St
         let members = card.members.map_or_else(String::new, |(n, bytes)| format!(" · {n} members, {}", size(bytes)));
         let what = if receipt.extracted.is_some() { "extracted from a zip of" } else { "zip" };
         row("Size", format!("{what} {}{members}", size(receipt.bytes)));
-        let verdict = if receipt.verified {
-            "<span class=\"ok\">verified</span> while it streamed: every member's CRC-32 and size, the STAC \
-             sizes and checksums, the GeoTIFF headers"
-        } else {
-            "<span class=\"bad\">not verified</span> (downloaded with --no-verify)"
+        let verdict = match (&card.vouched, receipt.verified) {
+            (Err(why), _) => format!(
+                "<span class=\"bad\">not vouched for</span>: {}; its receipt no longer describes it (`wyvern verify` \
+                 reads it again)",
+                escape(why)
+            ),
+            (Ok(()), true) => "<span class=\"ok\">verified</span> while it streamed: every member's CRC-32 and size, \
+                               the STAC sizes and checksums, the GeoTIFF headers"
+                .to_owned(),
+            (Ok(()), false) => "<span class=\"bad\">not verified</span> (downloaded with --no-verify)".to_owned(),
         };
-        row("Verdict", verdict.to_owned());
-        row("SHA-256", format!("<code>{}</code>", escape(&receipt.sha256)));
+        row("Verdict", verdict);
+        let sha = if card.vouched.is_ok() { "SHA-256" } else { "SHA-256 when downloaded" };
+        row(sha, format!("<code>{}</code>", escape(&receipt.sha256)));
         row("Completed", escape(&receipt.completed_at));
         for warning in &receipt.warnings {
             row("Warning", format!("<span class=\"warn\">{}</span>", escape(warning)));

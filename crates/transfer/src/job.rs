@@ -1,11 +1,10 @@
-//! What to fetch and where, how, and what came of it: [`Job`], [`Options`], [`Outcome`] and the
-//! [`Receipt`] written beside each deliverable.
+//! What to fetch and where, how, and what came of it: [`Job`], [`Options`], [`Outcome`].
 
-use serde::{Deserialize, Serialize};
 use wyvern_core::{DeliverableId, OrderId};
 use wyvern_sinks::ObjectPath;
 
 use crate::Error;
+use crate::receipt::Receipt;
 
 /// One deliverable to fetch, and where it goes in the sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,45 +142,4 @@ pub struct Present {
     /// listed with its receipt, the receipt written after it, is skipped without reading the
     /// receipt (see [`crate::Batch::run`]).
     pub receipt: Option<Receipt>,
-}
-
-/// The receipt written beside each deliverable (`<deliverable_id>.receipt.json`): what arrived,
-/// from where, and whether it was verified. A re-run skips a deliverable whose receipt matches
-/// what is at the destination.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Receipt {
-    /// The deliverable.
-    pub deliverable_id: String,
-    /// Its order, when known.
-    pub order_id: Option<String>,
-    /// The zip's size.
-    pub bytes: u64,
-    /// The zip's SHA-256, lowercase hex.
-    pub sha256: String,
-    /// The URL the bytes came from (after redirects), without its query string.
-    pub source: String,
-    /// The body's ETag, when the server sent one.
-    pub etag: Option<String>,
-    /// When it was completed, RFC 3339.
-    pub completed_at: String,
-    /// Whether the zip was verified while it streamed.
-    pub verified: bool,
-    /// The tool and its version, e.g. `wyvern 0.1.0`.
-    pub tool: String,
-    /// With extraction: where the members went, instead of the zip.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub extracted: Option<Extracted>,
-    /// What verification could not check, or checked only weakly (e.g. a checksum whose
-    /// multihash code is unknown, an MD5 match): `<member>: <message>`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-}
-
-/// Where extraction wrote a deliverable's members.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Extracted {
-    /// The folder (relative to the destination) holding the members.
-    pub folder: String,
-    /// How many files were written.
-    pub members: u64,
 }

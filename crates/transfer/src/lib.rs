@@ -33,6 +33,7 @@
 //! No state is global: uploads dropped mid-way are cleaned up by their sink, and
 //! [`Sink::settle`](wyvern_sinks::Sink::settle) waits for that sink's clean-ups only.
 
+mod audit;
 mod batch;
 pub mod catalog;
 mod error;
@@ -41,16 +42,19 @@ mod job;
 mod listing;
 mod observer;
 mod pipeline;
+mod receipt;
 mod shard;
 mod zipfile;
 
+pub use audit::{Audited, audit};
 pub use batch::{
     Action, Batch, Done, Planned, check_destination, deliverable_id, destination, extract, inspect, open_destination,
     order_jobs, orders, registry, thumbnail, verify, wait,
 };
 pub use error::{Error, ErrorKind, error_causes, error_line};
-pub use job::{Extracted, IfExists, Job, Options, Outcome, Present, Receipt};
+pub use job::{IfExists, Job, Options, Outcome, Present};
 pub use observer::{Meter, Observer, Silent};
+pub use receipt::{Extracted, RECEIPT_LIMIT, Receipt};
 pub use shard::Shard;
 
 /// The result type of this crate.

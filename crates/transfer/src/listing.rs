@@ -73,11 +73,11 @@ impl Listing {
         self.covers(path).then(|| self.objects.get(path.as_str()))
     }
 
-    /// How many objects are under the folder `folder`, when the listing covers it.
-    pub(crate) fn count_under(&self, folder: &ObjectPath) -> Option<u64> {
+    /// The objects under the folder `folder`, when the listing covers it.
+    pub(crate) fn under(&self, folder: &ObjectPath) -> Option<Vec<ObjectInfo>> {
         let prefix = format!("{folder}/");
         let under = self.objects.range(prefix.clone()..).take_while(|(key, _)| key.starts_with(&prefix));
-        self.covers(folder).then(|| under.count() as u64)
+        self.covers(folder).then(|| under.map(|(_, object)| object.clone()).collect())
     }
 }
 

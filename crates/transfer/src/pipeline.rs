@@ -15,9 +15,10 @@ use wyvern_core::{Chunk, Client, DeliverableId, Download};
 use wyvern_sinks::{ObjectInfo, ObjectPath, Resumable, Sink, Upload};
 use wyvern_unpack::{DigestPlan, Inspection, MemberVisitor, Problem, VerifyError};
 
-use crate::job::{Extracted, IfExists, Job, Options, Present, Receipt};
+use crate::job::{IfExists, Job, Options, Present};
 use crate::listing::Listing;
 use crate::observer::Observer;
+use crate::receipt::{Extracted, Found, RECEIPT_LIMIT, Receipt, written_after};
 use crate::{Error, Result};
 
 /// Batches in flight to the verifier and hashing threads (memory: this times the batch).
@@ -265,35 +266,57 @@ pub(crate) async fn run(
     deliver(sink, job, &mut source, options, observer, etag, partial, &plan).await
 }
 
-/// Verifies a zip whole without writing anything. Its structure failing is an error; its contents
-/// disagreeing with its metadata are the inspection's problems.
-pub(crate) async fn verify(source: &mut Source, plan: &DigestPlan, observer: &dyn Observer) -> Result<Inspection> {
+/// Verifies a zip whole without writing anything, and with `hash` computes its SHA-256 in the
+/// same pass. Its structure failing is an error; its contents disagreeing with its metadata are
+/// the inspection's problems.
+pub(crate) async fn verify(
+    source: &mut Source,
+    plan: &DigestPlan,
+    observer: &dyn Observer,
+    hash: bool,
+) -> Result<(Inspection, Option<String>)> {
     let mut bar = observer.start(source.name(), source.content_length());
     let (mut verifier, mut batcher) = (Verifier::spawn(None, plan), Batcher::default());
+    let mut hasher = hash.then(Hasher::spawn);
     while let Some(chunk) = source.next().await? {
         match chunk {
             Chunk::Data(data) => {
                 bar.advance(data.len() as u64);
                 if let Some(batch) = batcher.push(data) {
+                    if let Some(hasher) = &hasher {
+                        hasher.feed(batch.clone()).await?;
+                    }
                     verifier.feed(batch).await?;
                 }
             }
             Chunk::Restart => {
                 bar.restart(source.content_length());
-                (verifier, batcher) = (Verifier::spawn(None, plan), Batcher::default());
+                (verifier, batcher, hasher) =
+                    (Verifier::spawn(None, plan), Batcher::default(), hash.then(Hasher::spawn));
             }
         }
     }
     if let Some(rest) = batcher.rest() {
+        if let Some(hasher) = &hasher {
+            hasher.feed(rest.clone()).await?;
+        }
         verifier.feed(rest).await?;
     }
-    verifier.finish(source.name()).await
+    let inspection = verifier.finish(source.name()).await?;
+    let sha256 = match hasher {
+        Some(hasher) => Some(hasher.finish().await?),
+        None => None,
+    };
+    Ok((inspection, sha256))
 }
 
 /// The deliverable when it is at the destination, whole, and `options.if_exists` says to skip
-/// it. `listing` (a batch's) answers what it covers: a zip listed with its receipt, the receipt
-/// written after it, is whole without reading the receipt; otherwise the receipt is read and
-/// must record the zip's size (or, extracted, no fewer members than it lists).
+/// it; `listing` (a batch's) answers what it covers. A zip is whole when its receipt vouches for
+/// it: a receipt is there, was written after the zip and records its size. On a sink that stamps
+/// its writes ([`Sink::stamps_writes`]) a receipt listed after its zip vouches without being
+/// read; elsewhere (a local folder, whose file times any program can set) it is read. An
+/// extracted deliverable's receipt is read, and the folder must hold as many files as it counts,
+/// none written after it.
 pub(crate) async fn existing(
     sink: &Arc<dyn Sink>,
     job: &Job,
@@ -304,69 +327,89 @@ pub(crate) async fn existing(
     if options.if_exists == IfExists::Overwrite {
         return Ok(None);
     }
-    let receipt_path = job.receipt_path()?;
-    let listed = |path: &ObjectPath| listing.and_then(|listing| listing.get(path)).map(Option::<&ObjectInfo>::cloned);
-    let receipt_listed = listed(&receipt_path);
-    // Something is there, and whether the receipt vouches that it is whole.
-    let (there, present) = if options.extract {
-        let receipt = match receipt_listed {
-            Some(None) => None,
-            _ => read_receipt(sink, &receipt_path).await?,
-        };
-        match receipt.as_ref().and_then(|r| r.extracted.as_ref()).map(|e| e.members) {
-            Some(members) => {
-                let folder = job.extract_folder()?;
-                let found = match listing.and_then(|listing| listing.count_under(&folder)) {
-                    Some(found) => found,
-                    None => sink.list(Some(&folder)).await?.len() as u64,
-                };
-                let bytes = receipt.as_ref().map_or(0, |r| r.bytes);
-                (true, (found >= members).then_some(Present { bytes, receipt }))
-            }
-            None => (false, None),
-        }
+    let there = if options.extract {
+        extracted_there(sink, job, listing).await?
     } else {
-        let zip = match listed(&job.path) {
-            Some(zip) => zip,
-            None => sink.head(&job.path).await?,
-        };
-        match (zip, receipt_listed) {
-            (None, _) => (false, None),
-            (Some(zip), Some(Some(receipt))) if written_after(&receipt, &zip) => {
-                (true, Some(Present { bytes: zip.size, receipt: None }))
-            }
-            (Some(_), Some(None)) => (true, None),
-            (Some(zip), _) => {
-                let receipt = read_receipt(sink, &receipt_path).await?;
-                let whole = receipt.as_ref().is_some_and(|r| r.bytes == zip.size && r.extracted.is_none());
-                (true, whole.then_some(Present { bytes: zip.size, receipt }))
-            }
-        }
+        zip_there(sink, job, listing).await?
     };
-    match options.if_exists {
-        IfExists::Fail if there => Err(Error::Exists(format!("{}/{}", sink.location(), job.path))),
-        IfExists::Skip if present.is_some() => Ok(present),
-        IfExists::Skip if there => {
-            observer.warn(&format!("{} is there without a matching receipt: fetching it again", job.path));
+    match (options.if_exists, there) {
+        (IfExists::Fail, There::Whole(_) | There::Unvouched(_)) => {
+            Err(Error::Exists(format!("{}/{}", sink.location(), job.path)))
+        }
+        (IfExists::Skip, There::Whole(present)) => Ok(Some(present)),
+        (IfExists::Skip, There::Unvouched(why)) => {
+            observer.warn(&format!("{} is there, but {why}: fetching it again", job.shown_path(options)));
             Ok(None)
         }
         _ => Ok(None),
     }
 }
 
-/// Whether a receipt was written after its zip (receipts are written once the zip is in place;
-/// a zip replaced since is not vouched for). Unknown times vouch for nothing.
-fn written_after(receipt: &ObjectInfo, zip: &ObjectInfo) -> bool {
-    matches!((receipt.modified, zip.modified), (Some(receipt), Some(zip)) if receipt >= zip)
+/// What the destination holds of a deliverable.
+enum There {
+    Nothing,
+    /// Something its receipt does not vouch for: why.
+    Unvouched(String),
+    Whole(Present),
 }
 
-async fn read_receipt(sink: &Arc<dyn Sink>, path: &ObjectPath) -> Result<Option<Receipt>> {
-    let Some(bytes) = sink.get_small(path).await? else {
-        return Ok(None);
+/// What a listing says of `path` (when it covers its folder), else what the sink says.
+async fn info(sink: &Arc<dyn Sink>, listing: Option<&Listing>, path: &ObjectPath) -> Result<Option<ObjectInfo>> {
+    match listing.and_then(|listing| listing.get(path)) {
+        Some(listed) => Ok(listed.cloned()),
+        None => Ok(sink.head(path).await?),
+    }
+}
+
+async fn zip_there(sink: &Arc<dyn Sink>, job: &Job, listing: Option<&Listing>) -> Result<There> {
+    let Some(zip) = info(sink, listing, &job.path).await? else { return Ok(There::Nothing) };
+    let receipt_path = job.receipt_path()?;
+    let Some(listed) = info(sink, listing, &receipt_path).await? else {
+        return Ok(There::Unvouched("it has no receipt".to_owned()));
     };
-    Ok(serde_json::from_slice(&bytes)
-        .inspect_err(|e| tracing::warn!(%path, "ignoring an unreadable receipt: {e}"))
-        .ok())
+    if listed.size > RECEIPT_LIMIT {
+        return Ok(There::Unvouched(format!("its receipt is larger than {RECEIPT_LIMIT} bytes")));
+    }
+    if !written_after(&listed, &zip) {
+        return Ok(There::Unvouched("the zip was written after its receipt".to_owned()));
+    }
+    let stamped = listed.modified.is_some() && zip.modified.is_some();
+    if sink.stamps_writes() && stamped {
+        return Ok(There::Whole(Present { bytes: zip.size, receipt: None }));
+    }
+    Ok(match Receipt::read(sink, &receipt_path).await? {
+        Found::Missing => There::Unvouched("its receipt is gone".to_owned()),
+        Found::NotAReceipt(why) => There::Unvouched(format!("its receipt is not one: {why}")),
+        Found::Receipt(receipt) => match receipt.vouches_for(&zip, Some(&listed)) {
+            Ok(()) => There::Whole(Present { bytes: zip.size, receipt: Some(receipt) }),
+            Err(why) => There::Unvouched(why),
+        },
+    })
+}
+
+async fn extracted_there(sink: &Arc<dyn Sink>, job: &Job, listing: Option<&Listing>) -> Result<There> {
+    let receipt_path = job.receipt_path()?;
+    let Some(listed) = info(sink, listing, &receipt_path).await? else { return Ok(There::Nothing) };
+    let receipt = match Receipt::read(sink, &receipt_path).await? {
+        Found::Missing => return Ok(There::Nothing),
+        Found::NotAReceipt(why) => return Ok(There::Unvouched(format!("its receipt is not one: {why}"))),
+        Found::Receipt(receipt) => receipt,
+    };
+    let Some(members) = receipt.extracted.as_ref().map(|e| e.members) else {
+        return Ok(There::Unvouched("its receipt is of a zip, not an extraction".to_owned()));
+    };
+    let folder = job.extract_folder()?;
+    let files = match listing.and_then(|listing| listing.under(&folder)) {
+        Some(files) => files,
+        None => sink.list(Some(&folder)).await?,
+    };
+    Ok(if (files.len() as u64) < members {
+        There::Unvouched(format!("its folder holds {} of its {members} files", files.len()))
+    } else if files.iter().any(|file| !written_after(&listed, file)) {
+        There::Unvouched("a file in its folder was written after its receipt".to_owned())
+    } else {
+        There::Whole(Present { bytes: receipt.bytes, receipt: Some(receipt) })
+    })
 }
 
 /// Moves a zip from `source` into the sink (the zip itself, or its members with `extract`),
@@ -411,11 +454,9 @@ async fn deliver(
             folder: job.extract_folder().map(|f| f.to_string()).unwrap_or_default(),
             members,
         }),
-        warnings: warnings.iter().map(|w| format!("{}: {}", w.member, w.message)).collect(),
+        warnings: Receipt::warnings_of(&warnings),
     };
-    let mut json = serde_json::to_vec_pretty(&receipt).map_err(|e| Error::Internal(e.to_string()))?;
-    json.push(b'\n');
-    sink.put_small(&job.receipt_path()?, Bytes::from(json)).await?;
+    receipt.write(sink, &job.receipt_path()?).await?;
     Ok(receipt)
 }
 

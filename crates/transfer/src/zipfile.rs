@@ -59,22 +59,34 @@ impl ZipFile {
         }
     }
 
-    async fn size(&self) -> Result<u64> {
+    /// The zip's size; `None` for a local file that is not a regular file (a pipe, a device),
+    /// which can only be read as a stream.
+    async fn size(&self) -> Result<Option<u64>> {
         match self {
             Self::Local(path) => {
                 let meta = tokio::fs::metadata(path).await.map_err(io("reading", path))?;
-                Ok(meta.len())
+                Ok(meta.is_file().then_some(meta.len()))
             }
             Self::Remote { sink, path, shown } => {
                 let missing = || io("reading", std::path::Path::new(shown))(std::io::ErrorKind::NotFound.into());
-                Ok(sink.head(path).await?.ok_or_else(missing)?.size)
+                Ok(Some(sink.head(path).await?.ok_or_else(missing)?.size))
             }
         }
     }
 
-    /// Random access for `inspect`; the counter tells how many bytes were read.
+    /// Random access for `inspect`; the counter tells how many bytes were read. A pipe or a
+    /// device is refused before it is opened (opening a pipe waits for a writer).
     pub(crate) async fn random_access(&self) -> Result<(Box<dyn RandomAccess + Send>, Arc<AtomicU64>)> {
         let read = Arc::new(AtomicU64::new(0));
+        let Some(len) = self.size().await? else {
+            return Err(Error::Invalid {
+                message: format!(
+                    "{} is not a regular file (a pipe or a device): inspecting reads a zip at random, from its end",
+                    self.shown()
+                ),
+                hint: Some("`wyvern verify` reads a zip as a stream, from a pipe too".to_owned()),
+            });
+        };
         let access: Box<dyn RandomAccess + Send> = match self {
             Self::Local(path) => {
                 let file = std::fs::File::open(path).map_err(io("opening", path))?;
@@ -84,7 +96,7 @@ impl ZipFile {
                 inner: SinkRanges {
                     sink: sink.clone(),
                     path: path.clone(),
-                    len: self.size().await?,
+                    len,
                     runtime: tokio::runtime::Handle::current(),
                 },
                 read: read.clone(),
@@ -149,6 +161,7 @@ impl ZipFile {
             }
             Self::Remote { sink, path, .. } => {
                 let (sink, path) = (sink.clone(), path.clone());
+                let len = len.unwrap_or_default();
                 futures::stream::unfold(0u64, move |start| {
                     let (sink, path) = (sink.clone(), path.clone());
                     async move {
@@ -161,7 +174,7 @@ impl ZipFile {
                 .boxed()
             }
         };
-        Ok(Source::Stream { chunks, len: Some(len), name: self.shown() })
+        Ok(Source::Stream { chunks, len, name: self.shown() })
     }
 }
 

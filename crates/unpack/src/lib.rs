@@ -13,6 +13,7 @@
 //!   band count against the GeoTIFF, the catalog's item link).
 
 mod checksum;
+pub mod document;
 mod error;
 mod format;
 mod geotiff;
@@ -23,12 +24,12 @@ mod report;
 pub mod stac;
 mod stream;
 
-pub use checksum::{Algorithm, Multihash, WYVERN_ALGORITHM};
+pub use checksum::{Algorithm, Hasher, Multihash, WYVERN_ALGORITHM, digest_matches};
 pub use error::VerifyError;
 pub use geotiff::{HEADER_BYTES, Raster, read_header};
 pub use names::unsafe_name;
-pub use picture::Picture;
+pub use picture::{PIXEL_BUDGET, Picture};
 pub use random::{RandomAccess, inspect_random, read_digest_plan, read_member};
 pub use report::{EntryReport, Inspection, Problem, inspect};
 pub use stac::{Band, Item, Kind};
-pub use stream::{DigestPlan, Digests, Entry, JSON_LIMIT, Listing, MAX_RATIO, MemberVisitor, verify_stream};
+pub use stream::{DigestPlan, Digests, Entry, JSON_LIMIT, Listing, MAX_KEPT, MAX_RATIO, MemberVisitor, verify_stream};

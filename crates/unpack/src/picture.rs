@@ -19,6 +19,10 @@ pub struct Picture {
 
 /// What a PNG decoder may allocate for a picture that is not decoded row by row (interlaced).
 const INTERLACED_LIMIT: usize = 64 << 20;
+/// The most pixels a picture may have to be decoded (a deliverable's thumbnail has a few
+/// hundred thousand, its full-resolution preview a few tens of millions): decoding costs time
+/// in proportion, and a PNG of a few hundred KiB can claim billions.
+pub const PIXEL_BUDGET: u64 = 48_000_000;
 
 impl Picture {
     /// Decodes `png` and scales it down (averaging boxes of pixels) to fit `max_width` by
@@ -30,6 +34,13 @@ impl Picture {
         let mut reader = decoder.read_info().map_err(|e| format!("not a PNG it can read: {e}"))?;
         let info = reader.info();
         let (source_width, source_height) = (info.width, info.height);
+        let pixels = u64::from(source_width) * u64::from(source_height);
+        if pixels > PIXEL_BUDGET {
+            return Err(format!(
+                "the picture is {source_width} x {source_height} pixels, more than the {PIXEL_BUDGET} this tool \
+                 decodes: not drawn"
+            ));
+        }
         let interlaced = info.interlaced;
         let (color, depth) = reader.output_color_type();
         if depth != BitDepth::Eight {
@@ -179,5 +190,17 @@ mod tests {
         let picture = Picture::from_png(&interlaced, 4, 4).expect("interlaced rgba");
         assert_eq!((picture.width, picture.height, picture.pixel(3, 3)), (4, 4, [200, 100, 50]));
         assert!(Picture::from_png(b"not a png", 4, 4).is_err());
+    }
+
+    #[test]
+    fn a_picture_past_the_pixel_budget_is_not_decoded() {
+        // A 1 x 1 PNG whose header then claims 40000 x 40000 pixels (its CRC made right).
+        let mut bomb = png(1, 1, ColorType::Rgb, |_, _| vec![1, 2, 3]);
+        bomb[16..20].copy_from_slice(&40_000u32.to_be_bytes());
+        bomb[20..24].copy_from_slice(&40_000u32.to_be_bytes());
+        let crc = crc32fast::hash(&bomb[12..29]);
+        bomb[29..33].copy_from_slice(&crc.to_be_bytes());
+        let refused = Picture::from_png(&bomb, 8, 8).expect_err("refused");
+        assert!(refused.contains("40000 x 40000 pixels"), "{refused}");
     }
 }

@@ -18,8 +18,8 @@ use crate::geotiff::read_header;
 use crate::report::{EntryReport, Inspection, Problem, inspect};
 use crate::stac;
 use crate::stream::{
-    DigestPlan, Entry, JSON_LIMIT, Listing, MAX_CENTRAL_DIRECTORY, READ_BUFFER, check_name, check_ratio, is_json,
-    keep_limit, malformed, store_kept,
+    DigestPlan, Entry, JSON_LIMIT, Listing, MAX_CENTRAL_DIRECTORY, MAX_KEPT, READ_BUFFER, check_name, check_ratio,
+    is_json, malformed,
 };
 
 /// Bytes of a zip at any offset: a local file, or ranged GETs of an object.
@@ -63,7 +63,7 @@ pub fn inspect_random(source: &str, zip: &mut dyn RandomAccess) -> Result<Inspec
     let starts = check_layout(zip, &mut reads, &central, offset, &mut structure)?;
     for (entry, start) in central.iter().zip(&starts) {
         let Some(start) = *start else { continue };
-        if let Some(limit) = keep_limit(&entry.name) {
+        if let Some(limit) = listing.keep_limit(&entry.name) {
             if is_json(&entry.name) && entry.size > limit as u64 {
                 continue;
             }
@@ -76,7 +76,7 @@ pub fn inspect_random(source: &str, zip: &mut dyn RandomAccess) -> Result<Inspec
                 kept = read_member_prefix(zip, &mut reads, &Span::of(entry, start), limit);
             }
             match kept {
-                Ok(kept) => store_kept(&mut listing, &entry.name, kept),
+                Ok(kept) => listing.store_kept(&entry.name, kept),
                 Err(VerifyError::Io(e)) if e.kind() == io::ErrorKind::InvalidData => {
                     problems.push(Problem::structure(format!("{}: its data cannot be inflated: {e}", entry.name)));
                 }
@@ -111,7 +111,7 @@ pub fn read_digest_plan(zip: &mut dyn RandomAccess) -> Result<DigestPlan, Verify
     let mut reads = Reads::default();
     let (central, _) = read_directory(zip, &mut reads, &mut |_| {})?;
     let mut items = Vec::new();
-    for entry in central.iter().filter(|e| is_json(&e.name) && e.size <= JSON_LIMIT as u64) {
+    for entry in central.iter().filter(|e| is_json(&e.name) && e.size <= JSON_LIMIT as u64).take(MAX_KEPT) {
         // The header and the data in one read, unless the header's extra field is long.
         let guess = LOCAL_FIXED as u64 + entry.name.len() as u64 + HEADER_SLACK + entry.compressed_size;
         reads.prefetch(zip, std::iter::once(entry.offset..entry.offset + guess))?;
@@ -126,10 +126,10 @@ pub fn read_digest_plan(zip: &mut dyn RandomAccess) -> Result<DigestPlan, Verify
         };
         let start = entry.offset + header.len;
         let Ok(json) = read_member_prefix(zip, &mut reads, &Span::of(entry, start), JSON_LIMIT) else { continue };
-        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&json)
-            && stac::is_item(&value)
+        if let Ok(document) = crate::document::Document::read(&json)
+            && document.is_item()
         {
-            items.push(stac::parse_item(&entry.name, &value));
+            items.push(stac::parse_item(&entry.name, &document));
         }
     }
     Ok(DigestPlan::from_items(&items))

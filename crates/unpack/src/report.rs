@@ -4,12 +4,11 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::checksum::{Multihash, digest_matches};
 use crate::geotiff::{Raster, read_header};
 use crate::stac::{self, Item, Kind};
-use crate::stream::{Digests, Listing};
+use crate::stream::{Digests, Listing, MAX_KEPT};
 
 /// One member, as reported.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -109,13 +108,27 @@ pub fn inspect(source: &str, listing: &Listing, verified: bool) -> Inspection {
     let (mut problems, mut warnings) = (Vec::new(), Vec::new());
     let mut items = Vec::new();
     let mut catalogs = Vec::new();
-    for (name, bytes) in &listing.json {
-        match serde_json::from_slice::<Value>(bytes) {
-            Ok(value) if stac::is_item(&value) => items.push(stac::parse_item(name, &value)),
-            Ok(value) if stac::is_catalog(&value) => catalogs.push((name.clone(), value)),
+    for (name, document) in &listing.json {
+        match document {
+            Ok(document) if document.is_item() => {
+                if !document.dropped.is_empty() {
+                    let message = format!("not kept, past what this tool reads: {}", document.dropped.join(", "));
+                    warnings.push(Problem::new(name, "stac-item", message));
+                }
+                items.push(stac::parse_item(name, document));
+            }
+            Ok(document) if document.is_catalog() => catalogs.push((name.clone(), document)),
             Ok(_) => {}
             Err(e) => problems.push(Problem::new(name, "json", format!("not valid JSON: {e}"))),
         }
+    }
+    if listing.unread > 0 {
+        let message = format!(
+            "{} JSON or TIFF members past the first {MAX_KEPT} of their kind were not read: their STAC and \
+             GeoTIFF facts are not checked",
+            listing.unread
+        );
+        warnings.push(Problem::new("(archive)", "members", message));
     }
     let sizes: BTreeMap<&str, u64> = listing.entries.iter().map(|e| (e.name.as_str(), e.size)).collect();
     let roles: BTreeMap<&str, &[String]> = items

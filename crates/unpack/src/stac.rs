@@ -3,7 +3,9 @@
 //! `bands`), and the kind of each member.
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
+
+use crate::document::{Document, on_earth};
 
 /// What a member is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -100,7 +102,8 @@ pub struct Asset {
     pub checksum: Option<String>,
 }
 
-/// The facts of a STAC item that matter to a user and to verification.
+/// The facts of a STAC item that matter to a user and to verification, read within bounds (see
+/// [`crate::document`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Item {
     /// The member holding it.
@@ -115,7 +118,7 @@ pub struct Item {
     pub processing_level: Option<String>,
     /// `properties["eo:cloud_cover"]`, a percentage.
     pub cloud_cover: Option<f64>,
-    /// `bbox`.
+    /// `bbox` when it is a bbox on Earth, else the extent of the footprint's vertices.
     pub bbox: Option<Vec<f64>>,
     /// `properties["proj:shape"]`: rows, columns.
     pub shape: Option<Vec<u64>>,
@@ -125,7 +128,7 @@ pub struct Item {
     /// `properties["proj:code"]` (projection extension 2.x), e.g. `EPSG:32611`; `EPSG:<proj:epsg>`
     /// for 1.x items.
     pub proj_code: Option<String>,
-    /// The imagery's bands.
+    /// The imagery's bands (the first [`MAX_BANDS`]).
     pub bands: Vec<Band>,
     /// The band arrays found and their lengths (e.g. `eo:bands` 31, `raster:bands` 31), each
     /// checked against the GeoTIFF.
@@ -134,39 +137,28 @@ pub struct Item {
     /// Assets (not printed in the item summary; used by the checks).
     #[serde(skip)]
     pub assets: Vec<Asset>,
-    /// The item as read, whole (for a catalog of the destination).
+    /// The item as read, within bounds (for a catalog of the destination).
     #[serde(skip)]
-    pub document: Value,
+    pub document: Document,
 }
 
-/// Whether a JSON document is a STAC item (a GeoJSON Feature with assets).
-pub fn is_item(value: &Value) -> bool {
-    value.get("type").and_then(Value::as_str) == Some("Feature") && value.get("assets").is_some()
-}
-
-/// Whether a JSON document is a STAC catalog or collection.
-pub fn is_catalog(value: &Value) -> bool {
-    matches!(value.get("type").and_then(Value::as_str), Some("Catalog" | "Collection"))
-}
+/// At most this many bands are described (the arrays' lengths are checked whatever they are).
+pub const MAX_BANDS: usize = 4096;
+/// Text facts (platform, level, names...) longer than this are cut.
+const MAX_FACT: usize = 1024;
 
 /// The members a catalog's `rel: "item"` links point to (relative links only; absolute ones
 /// point outside the zip and are not followed).
-pub fn catalog_items(member: &str, catalog: &Value) -> Vec<String> {
-    links(catalog).filter(|(rel, _)| rel == "item").filter_map(|(_, href)| resolve(member, &href)).collect()
+pub fn catalog_items(member: &str, catalog: &Document) -> Vec<String> {
+    catalog.item_links.iter().filter_map(|href| resolve(member, href)).collect()
 }
 
-fn links(value: &Value) -> impl Iterator<Item = (String, String)> + '_ {
-    value
-        .get("links")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|link| Some((link.get("rel")?.as_str()?.to_owned(), link.get("href")?.as_str()?.to_owned())))
-}
-
-/// A relative href resolved against the folder of `member`; `None` for absolute URLs.
+/// A relative href resolved against the folder of `member`; `None` for absolute URLs and paths,
+/// and for hrefs that climb out of the zip.
 pub fn resolve(member: &str, href: &str) -> Option<String> {
-    if href.contains("://") || href.starts_with('/') {
+    // A scheme (`file:`, `https:`, `c:`) can only be in the first segment of a URI reference.
+    let scheme = href.split('/').next().is_some_and(|first| first.contains(':'));
+    if scheme || href.starts_with('/') || href.starts_with('\\') {
         return None;
     }
     let mut segments: Vec<&str> = member.split('/').collect();
@@ -175,7 +167,7 @@ pub fn resolve(member: &str, href: &str) -> Option<String> {
         match part {
             "" | "." => {}
             ".." => {
-                segments.pop();
+                segments.pop()?;
             }
             other => segments.push(other),
         }
@@ -185,10 +177,22 @@ pub fn resolve(member: &str, href: &str) -> Option<String> {
 
 fn string_list(value: Option<&Value>) -> Vec<String> {
     match value {
-        Some(Value::String(one)) => vec![one.clone()],
-        Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+        Some(Value::String(one)) => vec![fact(one)],
+        Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).map(fact).collect(),
         _ => Vec::new(),
     }
+}
+
+/// A text fact, cut at [`MAX_FACT`] bytes.
+fn fact(text: &str) -> String {
+    if text.len() <= MAX_FACT {
+        return text.to_owned();
+    }
+    let mut end = MAX_FACT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 /// The entries of a band array, when `value` is one.
@@ -198,7 +202,10 @@ fn band_array(value: Option<&Value>) -> Option<&Vec<Value>> {
 
 /// The first band array found under one of `keys` in the first of `places` that has one, with
 /// its key.
-fn find_bands<'a>(places: &[Option<&'a Value>], keys: &[&'static str]) -> Option<(&'static str, &'a Vec<Value>)> {
+fn find_bands<'a>(
+    places: &[Option<&'a Map<String, Value>>],
+    keys: &[&'static str],
+) -> Option<(&'static str, &'a Vec<Value>)> {
     places.iter().flatten().find_map(|place| keys.iter().find_map(|&key| Some((key, band_array(place.get(key))?))))
 }
 
@@ -210,9 +217,8 @@ fn merge_bands(spectral: Option<&Vec<Value>>, raster: Option<&Vec<Value>>) -> Ve
     let number = |band: Option<&Value>, keys: &[&str]| {
         keys.iter().find_map(|key| band.and_then(|b| b.get(*key)).and_then(Value::as_f64))
     };
-    let text =
-        |band: Option<&Value>, key: &str| band.and_then(|b| b.get(key)).and_then(Value::as_str).map(str::to_owned);
-    (0..spectral.len().max(raster.len()))
+    let text = |band: Option<&Value>, key: &str| band.and_then(|b| b.get(key)).and_then(Value::as_str).map(fact);
+    (0..spectral.len().max(raster.len()).min(MAX_BANDS))
         .map(|i| {
             let (eo, r) = (spectral.get(i), raster.get(i));
             Band {
@@ -220,7 +226,7 @@ fn merge_bands(spectral: Option<&Vec<Value>>, raster: Option<&Vec<Value>>) -> Ve
                 wavelength_um: number(eo, &["center_wavelength", "eo:center_wavelength"]),
                 scale: number(r, &["scale", "raster:scale"]),
                 offset: number(r, &["offset", "raster:offset"]),
-                nodata: r.and_then(|b| b.get("nodata")).filter(|v| !v.is_null()).cloned(),
+                nodata: r.and_then(|b| b.get("nodata")).filter(|v| v.is_number() || v.is_string()).cloned(),
                 data_type: text(r, "data_type"),
                 unit: text(r, "unit"),
             }
@@ -228,59 +234,68 @@ fn merge_bands(spectral: Option<&Vec<Value>>, raster: Option<&Vec<Value>>) -> Ve
         .collect()
 }
 
-/// Reads the item in `member`.
-pub fn parse_item(member: &str, value: &Value) -> Item {
-    let properties = value.get("properties").cloned().unwrap_or(Value::Null);
-    let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_owned);
-    let assets: Vec<Asset> = value
-        .get("assets")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
+/// Whether a bbox (4 or 6 numbers) lies on Earth.
+fn bbox_on_earth(bbox: &[f64]) -> bool {
+    let half = bbox.len() / 2;
+    half >= 2 && on_earth([bbox[0], bbox[1]]) && on_earth([bbox[half], bbox[half + 1]])
+}
+
+/// Reads the item `document`, found in `member`.
+pub fn parse_item(member: &str, document: &Document) -> Item {
+    let properties = &document.properties;
+    let text = |key: &str| properties.get(key).and_then(Value::as_str).map(fact);
+    let asset_list = document.assets.as_deref().unwrap_or_default();
+    let assets: Vec<Asset> = asset_list
+        .iter()
         .map(|(key, asset)| Asset {
             key: key.clone(),
             member: asset.get("href").and_then(Value::as_str).and_then(|href| resolve(member, href)),
             roles: string_list(asset.get("roles")),
             size: asset.get("file:size").and_then(Value::as_u64),
-            checksum: text(asset.get("file:checksum")),
+            checksum: asset.get("file:checksum").and_then(Value::as_str).map(fact),
         })
         .collect();
-    let data_asset = value
-        .get("assets")
-        .and_then(Value::as_object)
-        .and_then(|assets| assets.values().find(|a| string_list(a.get("roles")).iter().any(|r| r == "data")));
+    let data_asset = asset_list
+        .iter()
+        .map(|(_, asset)| asset)
+        .find(|asset| string_list(asset.get("roles")).iter().any(|r| r == "data"));
     // Bands sit on the data asset (Wyvern's items), in the properties, or (STAC 1.1) in `bands`
     // on either, which holds the spectral and raster facts together.
-    let places = [data_asset, Some(&properties), Some(value)];
+    let top: Map<String, Value> = document.bands.iter().map(|bands| ("bands".to_owned(), bands.clone())).collect();
+    let places = [data_asset, Some(properties), Some(&top)];
     let spectral = find_bands(&places, &["eo:bands", "bands"]);
     let raster = find_bands(&places, &["raster:bands", "bands"]);
     let bands = merge_bands(spectral.map(|(_, b)| b), raster.map(|(_, b)| b));
     let mut band_lists: Vec<(String, usize)> =
         spectral.into_iter().chain(raster).map(|(key, list)| (key.to_owned(), list.len())).collect();
     band_lists.dedup();
-    let proj_code = text(properties.get("proj:code"));
+    let proj_code = text("proj:code");
     let epsg = properties
         .get("proj:epsg")
         .and_then(Value::as_u64)
         .or_else(|| proj_code.as_deref()?.strip_prefix("EPSG:")?.parse().ok());
+    let bbox = document.bbox.clone().filter(|bbox| bbox_on_earth(bbox)).or_else(|| {
+        let footprint = document.geometry.as_ref()?;
+        Some(footprint.extent.to_vec())
+    });
     Item {
         member: member.to_owned(),
-        id: text(value.get("id")),
-        datetime: text(properties.get("datetime")).or_else(|| text(properties.get("start_datetime"))),
-        platform: text(properties.get("platform")),
-        processing_level: text(properties.get("processing:level")),
+        id: document.id.as_deref().map(fact),
+        datetime: text("datetime").or_else(|| text("start_datetime")),
+        platform: text("platform"),
+        processing_level: text("processing:level"),
         cloud_cover: properties.get("eo:cloud_cover").and_then(Value::as_f64),
-        bbox: value.get("bbox").and_then(Value::as_array).map(|b| b.iter().filter_map(Value::as_f64).collect()),
+        bbox,
         shape: properties
             .get("proj:shape")
             .and_then(Value::as_array)
-            .map(|s| s.iter().filter_map(Value::as_u64).collect()),
+            .map(|s| s.iter().take(8).filter_map(Value::as_u64).collect()),
         proj_code: proj_code.or_else(|| epsg.map(|code| format!("EPSG:{code}"))),
         epsg,
         bands,
         band_lists,
         assets,
-        document: value.clone(),
+        document: document.clone(),
     }
 }
 
@@ -311,5 +326,8 @@ mod tests {
         assert_eq!(resolve("a/catalog.json", "./b/item.json").as_deref(), Some("a/b/item.json"));
         assert_eq!(resolve("a/b/item.json", "../catalog.json").as_deref(), Some("a/catalog.json"));
         assert_eq!(resolve("a/b/item.json", "https://h/x.tiff"), None);
+        for outside in ["/etc/shadow", "file:///etc/passwd", "//evil.example/x.tiff", "../../../x", "c:x", "\\\\h\\x"] {
+            assert_eq!(resolve("a/item.json", outside), None, "{outside}");
+        }
     }
 }

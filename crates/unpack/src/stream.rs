@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{self, BufRead};
 
 use crate::checksum::{Algorithm, Hasher, Multihash, WYVERN_ALGORITHM};
+use crate::document::Document;
 use crate::error::VerifyError;
 use crate::format::{
     CENTRAL_FIXED, CENTRAL_HEADER, CentralEntry, DESCRIPTOR, DESCRIPTOR_WINDOW, Directory, END, END_FIXED, End,
@@ -44,7 +45,7 @@ pub struct Entry {
 pub type Digests = BTreeMap<Algorithm, Vec<u8>>;
 
 /// What a zip holds: its members and, from the one pass over them, what the checks need.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Listing {
     /// The members, in stored order.
     pub entries: Vec<Entry>,
@@ -53,10 +54,48 @@ pub struct Listing {
     /// Each member's digests, when its data was read (not by a random-access inspection): the
     /// algorithms its [`DigestPlan`] named.
     pub digests: BTreeMap<String, Digests>,
-    /// JSON members (STAC catalog and item) up to [`JSON_LIMIT`] bytes each.
-    pub json: BTreeMap<String, Vec<u8>>,
-    /// The first [`HEADER_BYTES`] of each TIFF member.
+    /// JSON members (STAC catalog and item) up to [`JSON_LIMIT`] bytes each, read within
+    /// bounds (or why they could not be read), the first [`MAX_KEPT`].
+    pub json: BTreeMap<String, Result<Document, String>>,
+    /// The first [`HEADER_BYTES`] of each TIFF member, the first [`MAX_KEPT`].
     pub tiff_heads: BTreeMap<String, Vec<u8>>,
+    /// JSON and TIFF members past the first [`MAX_KEPT`] of their kind: listed, not read.
+    pub unread: u64,
+}
+
+/// JSON members, and TIFF headers, read of one zip: more are listed, not read (a deliverable
+/// holds two JSON members and three TIFFs; a zip of thousands would hold thousands in memory).
+pub const MAX_KEPT: usize = 64;
+
+impl Listing {
+    /// How much of the member `name` the checks keep: JSON whole (up to [`JSON_LIMIT`]), TIFF
+    /// headers; `None` for other members, and past the first [`MAX_KEPT`] of a kind (counted in
+    /// `unread`).
+    pub(crate) fn keep_limit(&mut self, name: &str) -> Option<usize> {
+        let lower = name.to_ascii_lowercase();
+        let (limit, kept) = if lower.ends_with(".json") {
+            (JSON_LIMIT, self.json.len())
+        } else if lower.ends_with(".tif") || lower.ends_with(".tiff") {
+            (HEADER_BYTES, self.tiff_heads.len())
+        } else {
+            return None;
+        };
+        if kept >= MAX_KEPT {
+            self.unread += 1;
+            return None;
+        }
+        Some(limit)
+    }
+
+    /// Keeps what was read of the member `name`: a JSON member read into a [`Document`], a
+    /// TIFF's header as it is.
+    pub(crate) fn store_kept(&mut self, name: &str, kept: Vec<u8>) {
+        if is_json(name) {
+            self.json.insert(name.to_owned(), Document::read(&kept).map_err(|e| e.to_string()));
+        } else {
+            self.tiff_heads.insert(name.to_owned(), kept);
+        }
+    }
 }
 
 /// JSON members larger than this are not kept for the STAC checks.
@@ -223,7 +262,7 @@ impl<R: BufRead> Pass<R> {
             limit: size,
             hashers: algorithms.into_iter().map(|a| (a, a.hasher())).collect(),
             narrow_at,
-            keep: keep_limit(&header.name),
+            keep: self.listing.keep_limit(&header.name),
             kept: Vec::new(),
             visitor,
         };
@@ -252,13 +291,12 @@ impl<R: BufRead> Pass<R> {
         member.visitor.end().map_err(VerifyError::Io)?;
         let Member { name, hashers, keep, kept, size, .. } = member;
         if keep.is_some() && !(is_json(&name) && size > JSON_LIMIT as u64) {
-            if is_json(&name)
-                && let Ok(value) = serde_json::from_slice::<serde_json::Value>(&kept)
-                && stac::is_item(&value)
+            self.listing.store_kept(&name, kept);
+            if let Some(Ok(document)) = self.listing.json.get(&name)
+                && document.is_item()
             {
-                self.plan.learn(&stac::parse_item(&name, &value));
+                self.plan.learn(&stac::parse_item(&name, document));
             }
-            store_kept(&mut self.listing, &name, kept);
         }
         let digests = hashers.into_iter().map(|(algorithm, hasher)| (algorithm, hasher.finalize())).collect();
         self.listing.digests.insert(name.clone(), digests);
@@ -552,27 +590,6 @@ pub(crate) fn check_ratio(name: &str, size: u64, compressed_size: u64) -> Result
 
 pub(crate) fn is_json(name: &str) -> bool {
     name.to_ascii_lowercase().ends_with(".json")
-}
-
-/// How much of a member the checks keep: JSON whole (up to [`JSON_LIMIT`]), TIFF headers.
-pub(crate) fn keep_limit(name: &str) -> Option<usize> {
-    let lower = name.to_ascii_lowercase();
-    if lower.ends_with(".json") {
-        Some(JSON_LIMIT)
-    } else if lower.ends_with(".tif") || lower.ends_with(".tiff") {
-        Some(HEADER_BYTES)
-    } else {
-        None
-    }
-}
-
-/// Files kept bytes where they belong in the listing.
-pub(crate) fn store_kept(listing: &mut Listing, name: &str, kept: Vec<u8>) {
-    if is_json(name) {
-        listing.json.insert(name.to_owned(), kept);
-    } else {
-        listing.tiff_heads.insert(name.to_owned(), kept);
-    }
 }
 
 /// The central directory against the members read: the same members (by local header offset),

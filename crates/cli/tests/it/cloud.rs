@@ -58,7 +58,8 @@ async fn sandbox_order_lands_byte_identical_in_every_bucket() {
         let line = &run.json_lines()[0];
         assert_eq!(line["destination"], format!("{url}/{TEST_ORDER}/{TEST_DELIVERABLE}.zip"), "{name}");
         let bucket = sink(&url);
-        let zip = bucket.get_small(&path(&format!("{TEST_ORDER}/{TEST_DELIVERABLE}.zip"))).await.expect("get");
+        let zip =
+            bucket.get_small(&path(&format!("{TEST_ORDER}/{TEST_DELIVERABLE}.zip")), 64 << 20).await.expect("get");
         assert_eq!(zip.as_deref(), Some(served.as_slice()), "{name}: the object differs");
         assert_eq!(
             listed(&bucket).await,
@@ -84,7 +85,8 @@ async fn parallel_ranges_over_a_slow_link_land_byte_identical_in_every_bucket() 
         assert_eq!(run.code, 0, "{name}: {run:#?}");
         let requests = world.deliverable_requests(TEST_DELIVERABLE).len() - before;
         assert!(requests > 4, "{name}: the body came in segments ({requests} requests)");
-        let zip = sink(&url).get_small(&path(&format!("{TEST_ORDER}/{TEST_DELIVERABLE}.zip"))).await.expect("get");
+        let zip =
+            sink(&url).get_small(&path(&format!("{TEST_ORDER}/{TEST_DELIVERABLE}.zip")), 64 << 20).await.expect("get");
         assert_eq!(zip.as_deref(), Some(served.as_slice()), "{name}: the object differs");
     }
 }
@@ -272,7 +274,7 @@ async fn a_bit_flipped_on_the_way_to_s3_is_refused_by_the_bucket() {
         } else {
             // Unchecked, the flipped bit is stored as it arrived: what the checks are for.
             assert_eq!((proxy.errors(), run.code), (0, 0), "{checksum}: {run:#?}");
-            let stored = sink(&url).get_small(&receipt).await.expect("get").expect("a receipt");
+            let stored = sink(&url).get_small(&receipt, 1 << 20).await.expect("get").expect("a receipt");
             assert!(serde_json::from_slice::<serde_json::Value>(&stored).is_err(), "{checksum}: the flip is stored");
         }
     }

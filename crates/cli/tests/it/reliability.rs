@@ -21,7 +21,7 @@ fn destinations(world: &World) -> Vec<(&'static str, String)> {
 async fn zip_at(dest: &str) -> Option<Vec<u8>> {
     let sink = Registry::with_builtins().resolve(dest).expect("sink");
     let path = ObjectPath::parse(&format!("{TEST_ORDER}/{TEST_DELIVERABLE}.zip")).expect("path");
-    sink.get_small(&path).await.expect("read").map(|b| b.to_vec())
+    sink.get_small(&path, 64 << 20).await.expect("read").map(|b| b.to_vec())
 }
 
 /// Everything at `dest` (files or objects, hidden temporaries included for local disk).

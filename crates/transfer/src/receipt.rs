@@ -1,0 +1,138 @@
+//! The receipt written beside each deliverable, and what it can vouch for.
+//!
+//! A receipt says what arrived (size, SHA-256, source, verdict). A later run trusts it only as far
+//! as the destination agrees: a receipt that cannot be read, is larger than any receipt this tool
+//! writes, or records another size than the zip has is no receipt; a zip written after its
+//! receipt is not vouched for (see docs/sync.md for what a listing can and cannot notice).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use wyvern_sinks::{ObjectInfo, ObjectPath, Sink};
+
+use crate::{Error, Result};
+
+/// A receipt larger than this is not one of ours (they are a few hundred bytes, a few KiB with
+/// warnings), and is not read.
+pub const RECEIPT_LIMIT: u64 = 256 << 10;
+/// A receipt keeps at most this many of its verification's warnings.
+const MAX_WARNINGS: usize = 64;
+
+/// The receipt written beside each deliverable (`<deliverable_id>.receipt.json`): what arrived,
+/// from where, and whether it was verified. A re-run skips a deliverable whose receipt matches
+/// what is at the destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    /// The deliverable.
+    pub deliverable_id: String,
+    /// Its order, when known.
+    pub order_id: Option<String>,
+    /// The zip's size.
+    pub bytes: u64,
+    /// The zip's SHA-256, lowercase hex.
+    pub sha256: String,
+    /// The URL the bytes came from (after redirects), without its query string.
+    pub source: String,
+    /// The body's ETag, when the server sent one.
+    pub etag: Option<String>,
+    /// When it was completed, RFC 3339.
+    pub completed_at: String,
+    /// Whether the zip was verified while it streamed.
+    pub verified: bool,
+    /// The tool and its version, e.g. `wyvern 0.1.0`.
+    pub tool: String,
+    /// With extraction: where the members went, instead of the zip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extracted: Option<Extracted>,
+    /// What verification could not check, or checked only weakly (e.g. a checksum whose
+    /// multihash code is unknown, an MD5 match): `<member>: <message>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// Where extraction wrote a deliverable's members.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extracted {
+    /// The folder (relative to the destination) holding the members.
+    pub folder: String,
+    /// How many files were written.
+    pub members: u64,
+}
+
+/// What is at a receipt's path.
+#[derive(Debug)]
+pub(crate) enum Found {
+    /// Nothing.
+    Missing,
+    /// Something that is not a receipt (too large, not JSON, not a receipt's fields): why.
+    NotAReceipt(String),
+    /// A receipt.
+    Receipt(Receipt),
+}
+
+impl Receipt {
+    /// Reads what is at `path`. Only the sink's own failures are errors.
+    pub(crate) async fn read(sink: &Arc<dyn Sink>, path: &ObjectPath) -> Result<Found> {
+        let bytes = match sink.get_small(path, RECEIPT_LIMIT).await {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return Ok(Found::Missing),
+            Err(wyvern_sinks::Error::TooLarge { .. }) => {
+                return Ok(Found::NotAReceipt(format!("it is larger than {RECEIPT_LIMIT} bytes")));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(match serde_json::from_slice::<Self>(&bytes) {
+            Ok(receipt) if receipt.sha256.len() == 64 && receipt.sha256.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Found::Receipt(receipt)
+            }
+            Ok(_) => Found::NotAReceipt("its sha256 is not a SHA-256".to_owned()),
+            Err(e) => Found::NotAReceipt(format!("it cannot be read: {e}")),
+        })
+    }
+
+    /// Writes it at `path`.
+    pub(crate) async fn write(&self, sink: &Arc<dyn Sink>, path: &ObjectPath) -> Result<()> {
+        let mut json = serde_json::to_vec_pretty(self).map_err(|e| Error::Internal(e.to_string()))?;
+        json.push(b'\n');
+        Ok(sink.put_small(path, Bytes::from(json)).await?)
+    }
+
+    /// Verification's warnings as a receipt keeps them: `<member>: <message>`, the first
+    /// [`MAX_WARNINGS`], then how many more there were.
+    pub(crate) fn warnings_of(warnings: &[wyvern_unpack::Problem]) -> Vec<String> {
+        let mut kept: Vec<String> =
+            warnings.iter().take(MAX_WARNINGS).map(|w| format!("{}: {}", w.member, w.message)).collect();
+        if warnings.len() > MAX_WARNINGS {
+            kept.push(format!("(and {} more warnings)", warnings.len() - MAX_WARNINGS));
+        }
+        kept
+    }
+
+    /// Whether it vouches for the zip as the destination lists it (`zip`, and the receipt's own
+    /// listing `listed`): the size it recorded, and the zip not written after it; else why not.
+    pub(crate) fn vouches_for(&self, zip: &ObjectInfo, listed: Option<&ObjectInfo>) -> Result<(), String> {
+        if self.extracted.is_some() {
+            return Err("its receipt is of an extraction".to_owned());
+        }
+        if self.bytes != zip.size {
+            return Err(format!("its receipt records {} bytes and the zip has {}", self.bytes, zip.size));
+        }
+        if let Some(listed) = listed
+            && !written_after(listed, zip)
+        {
+            return Err("the zip was written after its receipt".to_owned());
+        }
+        Ok(())
+    }
+}
+
+/// Whether a receipt was written after (or with) the object `written` (receipts are written once
+/// a zip is in place; a zip replaced since is not vouched for). Unknown times vouch for nothing
+/// against; they are not evidence of a change.
+pub(crate) fn written_after(receipt: &ObjectInfo, written: &ObjectInfo) -> bool {
+    match (receipt.modified, written.modified) {
+        (Some(receipt), Some(written)) => receipt >= written,
+        _ => true,
+    }
+}
