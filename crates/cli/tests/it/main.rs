@@ -8,6 +8,7 @@ mod docs;
 mod download;
 mod faults;
 mod hostile;
+mod metadata;
 mod network;
 mod orders;
 mod pipes;
@@ -206,6 +207,45 @@ fn assert_no_secrets(run: &Run) {
             "a secret ({secret:.12}…) leaked: {run:#?}"
         );
     }
+}
+
+/// The members of the zip at `path`, in order: names and bytes.
+pub fn members_of(path: &Path) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::fs::File::open(path).expect("open")).expect("zip");
+    (0..archive.len())
+        .map(|i| {
+            let mut file = archive.by_index(i).expect("member");
+            let mut data = Vec::new();
+            file.read_to_end(&mut data).expect("read");
+            (file.name().expect("name").into_owned(), data)
+        })
+        .collect()
+}
+
+/// Writes a copy of the zip `original` to `out` whose members `edit` changed (their names and
+/// bytes, in order): stored, but JSON members deflated, so that a large item makes a small zip.
+pub fn rewrite_zip(original: &Path, out: &Path, edit: impl FnOnce(&mut Vec<(String, Vec<u8>)>)) {
+    use std::io::Write;
+    let mut members = members_of(original);
+    edit(&mut members);
+    let mut writer = zip::ZipWriter::new(std::fs::File::create(out).expect("create"));
+    for (name, data) in members {
+        let method =
+            if name.ends_with(".json") { zip::CompressionMethod::Deflated } else { zip::CompressionMethod::Stored };
+        let options = zip::write::SimpleFileOptions::default().compression_method(method).large_file(false);
+        writer.start_file(name.as_str(), options).expect("start");
+        writer.write_all(&data).expect("write");
+    }
+    writer.finish().expect("finish");
+}
+
+/// The STAC item (the `_l1b.json` member) among `members`, changed by `edit`.
+pub fn edit_item(members: &mut [(String, Vec<u8>)], edit: impl FnOnce(&mut serde_json::Value)) {
+    let (_, data) = members.iter_mut().find(|(name, _)| name.ends_with("_l1b.json")).expect("the item");
+    let mut item: serde_json::Value = serde_json::from_slice(data).expect("item");
+    edit(&mut item);
+    *data = serde_json::to_vec(&item).expect("json");
 }
 
 /// Every file under `dir`, relative, sorted; hidden temporary files included.

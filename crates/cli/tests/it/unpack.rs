@@ -109,28 +109,12 @@ async fn no_verify_keeps_a_corrupt_zip_and_says_so() {
 /// A copy of a generated deliverable whose item asks for `checksum(imagery)` on its imagery
 /// instead of BLAKE2b-512. The item stays the last member, after the imagery.
 fn with_imagery_checksum(original: &std::path::Path, out: &std::path::Path, checksum: impl Fn(&[u8]) -> String) {
-    use std::io::{Read, Write};
-    let mut archive = zip::ZipArchive::new(std::fs::File::open(original).expect("open")).expect("zip");
-    let mut members = Vec::new();
-    for i in 0..archive.len() {
-        let mut file = archive.by_index(i).expect("member");
-        let mut data = Vec::new();
-        file.read_to_end(&mut data).expect("read");
-        members.push((file.name().expect("name").into_owned(), data));
-    }
-    let imagery = members.iter().find(|(n, _)| n.ends_with("_l1b.tiff")).expect("imagery").1.clone();
-    let mut writer = zip::ZipWriter::new(std::fs::File::create(out).expect("create"));
-    for (name, mut data) in members {
-        if name.ends_with("_l1b.json") {
-            let mut item: serde_json::Value = serde_json::from_slice(&data).expect("item");
+    crate::rewrite_zip(original, out, |members| {
+        let imagery = members.iter().find(|(n, _)| n.ends_with("_l1b.tiff")).expect("imagery").1.clone();
+        crate::edit_item(members, |item| {
             item["assets"]["Cloud optimized GeoTiff"]["file:checksum"] = checksum(&imagery).into();
-            data = serde_json::to_vec(&item).expect("json");
-        }
-        let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-        writer.start_file(name.as_str(), stored).expect("start");
-        writer.write_all(&data).expect("write");
-    }
-    writer.finish().expect("finish");
+        });
+    });
 }
 
 fn sha3_256(data: &[u8]) -> String {
