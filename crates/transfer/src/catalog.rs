@@ -118,7 +118,7 @@ impl Held {
 
     pub(crate) async fn read_receipt(&self, sink: &Arc<dyn Sink>) -> Result<Receipt> {
         match Receipt::read(sink, &self.receipt.path).await? {
-            Found::Receipt(receipt) => Ok(receipt),
+            Found::Receipt(receipt) => Ok(*receipt),
             Found::Missing => Err(invalid("its receipt is gone")),
             Found::NotAReceipt(why) => Err(invalid(&format!("its receipt is not one: {why}"))),
         }

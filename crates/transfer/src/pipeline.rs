@@ -336,7 +336,7 @@ pub(crate) async fn existing(
         (IfExists::Fail, There::Whole(_) | There::Unvouched(_)) => {
             Err(Error::Exists(format!("{}/{}", sink.location(), job.path)))
         }
-        (IfExists::Skip, There::Whole(present)) => Ok(Some(present)),
+        (IfExists::Skip, There::Whole(present)) => Ok(Some(*present)),
         (IfExists::Skip, There::Unvouched(why)) => {
             observer.warn(&format!("{} is there, but {why}: fetching it again", job.shown_path(options)));
             Ok(None)
@@ -350,7 +350,7 @@ enum There {
     Nothing,
     /// Something its receipt does not vouch for: why.
     Unvouched(String),
-    Whole(Present),
+    Whole(Box<Present>),
 }
 
 /// What a listing says of `path` (when it covers its folder), else what the sink says.
@@ -375,13 +375,13 @@ async fn zip_there(sink: &Arc<dyn Sink>, job: &Job, listing: Option<&Listing>) -
     }
     let stamped = listed.modified.is_some() && zip.modified.is_some();
     if sink.stamps_writes() && stamped {
-        return Ok(There::Whole(Present { bytes: zip.size, receipt: None }));
+        return Ok(There::Whole(Box::new(Present { bytes: zip.size, receipt: None })));
     }
     Ok(match Receipt::read(sink, &receipt_path).await? {
         Found::Missing => There::Unvouched("its receipt is gone".to_owned()),
         Found::NotAReceipt(why) => There::Unvouched(format!("its receipt is not one: {why}")),
         Found::Receipt(receipt) => match receipt.vouches_for(&zip, Some(&listed)) {
-            Ok(()) => There::Whole(Present { bytes: zip.size, receipt: Some(receipt) }),
+            Ok(()) => There::Whole(Box::new(Present { bytes: zip.size, receipt: Some(*receipt) })),
             Err(why) => There::Unvouched(why),
         },
     })
@@ -408,7 +408,7 @@ async fn extracted_there(sink: &Arc<dyn Sink>, job: &Job, listing: Option<&Listi
     } else if files.iter().any(|file| !written_after(&listed, file)) {
         There::Unvouched("a file in its folder was written after its receipt".to_owned())
     } else {
-        There::Whole(Present { bytes: receipt.bytes, receipt: Some(receipt) })
+        There::Whole(Box::new(Present { bytes: receipt.bytes, receipt: Some(*receipt) }))
     })
 }
 

@@ -68,7 +68,7 @@ pub(crate) enum Found {
     /// Something that is not a receipt (too large, not JSON, not a receipt's fields): why.
     NotAReceipt(String),
     /// A receipt.
-    Receipt(Receipt),
+    Receipt(Box<Receipt>),
 }
 
 impl Receipt {
@@ -84,7 +84,7 @@ impl Receipt {
         };
         Ok(match serde_json::from_slice::<Self>(&bytes) {
             Ok(receipt) if receipt.sha256.len() == 64 && receipt.sha256.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                Found::Receipt(receipt)
+                Found::Receipt(Box::new(receipt))
             }
             Ok(_) => Found::NotAReceipt("its sha256 is not a SHA-256".to_owned()),
             Err(e) => Found::NotAReceipt(format!("it cannot be read: {e}")),

@@ -803,7 +803,7 @@ struct Thinning {
 impl Thinning {
     fn push(&mut self, p: [f64; 2]) {
         let stride = self.stride.max(1);
-        if self.seen % stride == 0 {
+        if self.seen.is_multiple_of(stride) {
             self.kept.push(p);
             if self.kept.len() >= 2 * LINE_VERTICES {
                 self.kept = self.kept.iter().step_by(2).copied().collect();
@@ -816,7 +816,7 @@ impl Thinning {
 
     fn finish(mut self) -> Vec<[f64; 2]> {
         if let Some(last) = self.last
-            && (self.seen - 1) % self.stride.max(1) != 0
+            && !(self.seen - 1).is_multiple_of(self.stride.max(1))
         {
             self.kept.push(last);
         }
