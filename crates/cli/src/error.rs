@@ -145,7 +145,7 @@ pub fn print(error: &(dyn std::error::Error + 'static), hint: Option<String>) {
     print_about("", error, hint);
 }
 
-/// [`print`], the first line starting with `about` (what the failure is about).
+/// [`print()`], the first line starting with `about` (what the failure is about).
 pub fn print_about(about: &str, error: &(dyn std::error::Error + 'static), hint: Option<String>) {
     let lines = wyvern_transfer::error_causes(error);
     errln!("error: {about}{}", lines.first().map_or("", String::as_str));

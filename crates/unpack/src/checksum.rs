@@ -316,7 +316,7 @@ impl Hasher {
         }
     }
 
-    /// The digest: the algorithm's natural length (BLAKE3: [`BLAKE3_KEPT`] bytes of its output,
+    /// The digest: the algorithm's natural length (BLAKE3: 64 bytes of its output,
     /// enough for any multihash a STAC item carries).
     pub fn finalize(self) -> Vec<u8> {
         match self.0 {
