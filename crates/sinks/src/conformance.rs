@@ -81,7 +81,7 @@ fn fail(what: &str) -> impl Fn(crate::Error) -> String + '_ {
 }
 
 async fn read(sink: &dyn Sink, path: &ObjectPath) -> Result<Option<Bytes>, String> {
-    sink.get_small(path, 1 << 20).await.map_err(fail("get_small"))
+    sink.get_small(path, 64 << 20).await.map_err(fail("get_small"))
 }
 
 /// Uploads `content` in `chunk`-sized writes and finishes.

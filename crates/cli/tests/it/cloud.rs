@@ -176,12 +176,6 @@ async fn a_no_op_resync_of_a_bucket_costs_listing_pages_only() {
     assert_eq!(proxy.responses() - before, 2, "one listing per order folder");
 }
 
-/// Peak RSS of the children this test process has waited for, in bytes (Linux reports KiB).
-fn children_peak_rss() -> u64 {
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).expect("getrusage");
-    u64::try_from(usage.max_rss()).unwrap_or(0) * 1024
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_gib_to_s3_in_flat_memory() {
     let Some((_, url)) = buckets().into_iter().find(|(name, _)| *name == "s3") else { return };
@@ -190,16 +184,16 @@ async fn one_gib_to_s3_in_flat_memory() {
         Sandbox::builder().deliverable_size_of(small, 64 << 20).deliverable_size_of(TEST_DELIVERABLE, 1 << 30),
     )
     .await;
-    let run = world.run(&["deliverable", "download", small, "--to", &url, "-q"]).await;
+    let (run, usage) = world.run_measured(&["deliverable", "download", small, "--to", &url, "-q"]).await;
     assert_eq!(run.code, 0, "{run:#?}");
-    let after_small = children_peak_rss();
+    let after_small = usage.peak_rss;
     let big = world.sandbox.deliverable(TEST_DELIVERABLE).await.expect("generated");
     assert!(big.len >= 1 << 30, "{}", big.len);
-    let run = world.run(&["deliverable", "download", TEST_DELIVERABLE, "--to", &url, "-q"]).await;
+    let (run, usage) = world.run_measured(&["deliverable", "download", TEST_DELIVERABLE, "--to", &url, "-q"]).await;
     assert_eq!(run.code, 0, "{run:#?}");
-    let after_big = children_peak_rss();
+    let after_big = usage.peak_rss;
     eprintln!(
-        "peak RSS of wyvern: {} MiB for 64 MiB, {} MiB for 1 GiB (max so far); {} requests",
+        "peak RSS of wyvern: {} MiB for 64 MiB, {} MiB for 1 GiB; {} requests",
         after_small >> 20,
         after_big >> 20,
         world.deliverable_requests(TEST_DELIVERABLE).len()

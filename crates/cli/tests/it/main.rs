@@ -92,9 +92,31 @@ impl World {
         finish(child).await
     }
 
+    /// Runs `wyvern ARGS` and measures what the `wyvern` process cost (see [`Usage`]).
+    pub async fn run_measured(&self, args: &[&str]) -> (Run, Usage) {
+        let file = self.dir.path().join(format!("usage-{}", uuid::Uuid::new_v4().simple()));
+        let mut runner = ["python3", "-c", MEASURE, file.to_str().expect("utf-8")].map(str::to_owned).to_vec();
+        runner.extend(self.runner.iter().cloned());
+        let mut child = self.spawn_under(&runner, args, &[]);
+        drop(child.stdin.take());
+        let run = finish(child).await;
+        let text = std::fs::read_to_string(&file).expect("the usage");
+        let (rss, cpu) = text.split_once(' ').expect("two figures");
+        let usage = Usage {
+            peak_rss: rss.parse::<u64>().expect("KiB") << 10,
+            cpu: std::time::Duration::from_secs_f64(cpu.parse().expect("seconds")),
+        };
+        eprintln!("{:?}: {:?} of CPU, peak RSS {} MiB", args.first(), usage.cpu, usage.peak_rss >> 20);
+        (run, usage)
+    }
+
     /// Starts `wyvern ARGS` without waiting for it (for signals); [`finish`] collects it.
     pub fn spawn(&self, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Child {
-        let mut command = match self.runner.split_first() {
+        self.spawn_under(&self.runner, args, env)
+    }
+
+    fn spawn_under(&self, runner: &[String], args: &[&str], env: &[(&str, &str)]) -> tokio::process::Child {
+        let mut command = match runner.split_first() {
             Some((program, runner_args)) => {
                 let mut command = tokio::process::Command::new(program);
                 command.args(runner_args).arg(env!("CARGO_BIN_EXE_wyvern"));
@@ -177,6 +199,23 @@ impl World {
         self.sandbox.requests().into_iter().filter(|r| r.path.contains(id) && !r.path.contains("/orders/")).collect()
     }
 }
+
+/// What a run of `wyvern` cost: its peak RSS (bytes) and CPU time.
+#[derive(Debug, Clone, Copy)]
+pub struct Usage {
+    pub peak_rss: u64,
+    pub cpu: std::time::Duration,
+}
+
+/// Runs the command it is given and writes its peak RSS (KiB) and CPU time (s) to the file
+/// named first. A small Python parent measures it because a child of the test process would
+/// report the test's own peak RSS: Linux carries the peak of the process that spawns a program
+/// into the program's (`getrusage(RUSAGE_CHILDREN)` in the test saw the test's growth).
+const MEASURE: &str = "import resource, subprocess, sys
+code = subprocess.run(sys.argv[2:]).returncode
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+open(sys.argv[1], 'w').write(f'{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}')
+sys.exit(code if code >= 0 else 128 - code)";
 
 /// Waits for a spawned run and checks its output for secrets.
 pub async fn finish(child: tokio::process::Child) -> Run {

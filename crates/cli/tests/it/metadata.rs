@@ -15,32 +15,11 @@ use crate::{Run, World, edit_item, rewrite_zip};
 const PEAK_RSS: u64 = 256 << 20;
 const CPU: Duration = Duration::from_secs(10);
 
-/// Runs the command it is given and writes its peak RSS (KiB) and CPU time (s) to the file
-/// named first. (A child of the test process itself would report the test's own RSS: Linux
-/// carries the peak of the process that spawns a program into the program's.)
-const MEASURE: &str = "import resource, subprocess, sys
-code = subprocess.run(sys.argv[2:]).returncode
-usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-open(sys.argv[1], 'w').write(f'{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}')
-sys.exit(code if code >= 0 else 128 - code)";
-
-/// A world whose runs are measured (see [`measured`]).
-async fn measuring(builder: wyvern_sandbox::SandboxBuilder) -> (World, PathBuf) {
-    let world = World::with(builder).await;
-    let usage = world.dir.path().join("usage");
-    let runner = ["python3", "-c", MEASURE, usage.to_str().expect("utf-8")];
-    (world.with_runner(&runner), usage)
-}
-
-/// Runs `wyvern ARGS` in a measuring world and checks what it cost.
-async fn measured(world: &(World, PathBuf), args: &[&str]) -> Run {
-    let run = world.0.run(args).await;
-    let usage = std::fs::read_to_string(&world.1).expect("the usage");
-    let (rss, cpu) = usage.split_once(' ').expect("two figures");
-    let (peak, cpu) = (rss.parse::<u64>().expect("KiB") << 10, Duration::from_secs_f64(cpu.parse().expect("s")));
-    eprintln!("{:?}: {cpu:?} of CPU, peak RSS {} MiB", args.first(), peak >> 20);
-    assert!(cpu < CPU, "{args:?} took {cpu:?} of CPU: {run:#?}");
-    assert!(peak < PEAK_RSS, "{args:?}: peak RSS {} MiB", peak >> 20);
+/// Runs `wyvern ARGS` and checks what it cost.
+async fn measured(world: &World, args: &[&str]) -> Run {
+    let (run, usage) = world.run_measured(args).await;
+    assert!(usage.cpu < CPU, "{args:?} took {:?} of CPU: {run:#?}", usage.cpu);
+    assert!(usage.peak_rss < PEAK_RSS, "{args:?}: peak RSS {} MiB", usage.peak_rss >> 20);
     run
 }
 
@@ -92,9 +71,9 @@ async fn a_deliverable_of_huge_metadata_costs_what_a_plain_one_does() {
     // Four such deliverables in one order.
     let ids = ["hostile-1", "hostile-2", "hostile-3", "hostile-4"];
     let builder = Sandbox::builder().order("hostile-order", "completed", Some("fulfilled"), OrderShape::Flat, &ids);
-    let world = measuring(ids.iter().fold(builder, |b, id| b.deliverable_file(id, &hostile))).await;
+    let world = World::with(ids.iter().fold(builder, |b, id| b.deliverable_file(id, &hostile))).await;
     let zip = hostile.to_str().expect("utf-8");
-    let dest = world.0.dest();
+    let dest = world.dest();
     let dest_arg = dest.to_str().expect("utf-8");
     let run = measured(&world, &["inspect", zip]).await;
     assert_eq!(run.code, 0, "{run:#?}");
@@ -381,10 +360,10 @@ async fn maps_thumbnails_and_report_paths_hold_against_what_items_claim() {
                 json!({"type": "Polygon", "coordinates": [[[-1e308, 0], [1e308, 0], [0, 1e308], [-1e308, 0]]]});
         });
     });
-    let world = measuring(Sandbox::builder().deliverable_file(TEST_DELIVERABLE, &zip)).await;
-    let dest = world.0.dest();
+    let world = World::with(Sandbox::builder().deliverable_file(TEST_DELIVERABLE, &zip)).await;
+    let dest = world.dest();
     let dest_arg = dest.to_str().expect("utf-8");
-    let run = world.0.run(&["order", "download", TEST_ORDER, "--to", dest_arg]).await;
+    let run = world.run(&["order", "download", TEST_ORDER, "--to", dest_arg]).await;
     assert_eq!(run.code, 0, "{run:#?}");
     let page = scratch.path().join("report.html");
     let run = measured(&world, &["report", dest_arg, "-o", page.to_str().expect("utf-8")]).await;
@@ -400,14 +379,14 @@ async fn maps_thumbnails_and_report_paths_hold_against_what_items_claim() {
     let fifo = scratch.path().join("fifo");
     assert!(std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo").success());
     for path in [fifo.as_path(), Path::new("/dev/null"), scratch.path()] {
-        let run = world.0.run(&["report", dest_arg, "-o", path.to_str().expect("utf-8")]).await;
+        let run = world.run(&["report", dest_arg, "-o", path.to_str().expect("utf-8")]).await;
         assert_eq!(run.code, 1, "{}: {run:#?}", path.display());
         assert!(run.stderr.contains("not a regular file") && run.stderr.contains("hint:"), "{}", run.stderr);
     }
     assert!(std::fs::metadata("/dev/null").expect("null").file_type().is_char_device());
     let link = scratch.path().join("link.html");
     std::os::unix::fs::symlink(&page, &link).expect("link");
-    let run = world.0.run(&["report", dest_arg, "-o", link.to_str().expect("utf-8")]).await;
+    let run = world.run(&["report", dest_arg, "-o", link.to_str().expect("utf-8")]).await;
     assert_eq!(run.code, 0, "{run:#?}");
 }
 

@@ -252,10 +252,14 @@ async fn messages_fit_what_happened() {
     assert!(run.stderr.contains("if it came from Wyvern, download it again"), "{}", run.stderr);
     assert!(!run.stderr.contains("nothing was kept"), "{}", run.stderr);
 
-    // A skipped deliverable's hash is its receipt's, and says so.
+    // A skipped deliverable's hash is its receipt's, and says so (a zip changed with its size and
+    // dated back to its receipt's time is what a skip cannot notice: `verify DEST` does).
     let mut corrupted = std::fs::read(&zip).expect("zip");
     corrupted[1000] ^= 0xff;
     std::fs::write(&zip, &corrupted).expect("corrupt it, same size");
+    let receipt = std::path::Path::new(&zip).with_extension("receipt.json");
+    let dated = std::fs::metadata(&receipt).and_then(|m| m.modified()).expect("the receipt's time");
+    std::fs::File::options().write(true).open(&zip).and_then(|f| f.set_modified(dated)).expect("dated back");
     let run = world.run(&["order", "download", TEST_ORDER, "--to", &dest]).await;
     assert!(run.stdout.starts_with("skipped") && run.stdout.contains("per its receipt"), "{}", run.stdout);
     let run = world.run(&["order", "download", TEST_ORDER, "--to", &dest, "--json"]).await;

@@ -171,12 +171,6 @@ async fn failures_continue_by_default_and_stop_with_fail_fast() {
     assert_eq!(s["downloaded"].as_u64(), Some(0), "the test order sorts first and stops the run: {s}");
 }
 
-/// Peak RSS of the children this test process has waited for, in bytes (Linux reports KiB).
-fn children_peak_rss() -> u64 {
-    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).expect("getrusage");
-    u64::try_from(usage.max_rss()).unwrap_or(0) * 1024
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_a_thousand_orders_with_sixteen_at_once() {
     let small = World::with(many_orders(100)).await;
@@ -186,19 +180,20 @@ async fn load_a_thousand_orders_with_sixteen_at_once() {
             .to_vec()
     };
     let dest = small.dest();
-    let run = small.run(&args(dest.to_str().expect("utf-8")).iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let (run, usage) =
+        small.run_measured(&args(dest.to_str().expect("utf-8")).iter().map(String::as_str).collect::<Vec<_>>()).await;
     assert_eq!(run.code, 0, "{run:#?}");
-    let peak_100 = children_peak_rss();
+    let peak_100 = usage.peak_rss;
 
     let world = World::with(many_orders(1000)).await;
     let dest = world.dest();
     let args = args(dest.to_str().expect("utf-8"));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let started = std::time::Instant::now();
-    let run = world.run(&args).await;
+    let (run, usage) = world.run_measured(&args).await;
     let elapsed = started.elapsed();
     assert_eq!(run.code, 0, "{run:#?}");
-    let peak_1000 = children_peak_rss();
+    let peak_1000 = usage.peak_rss;
     let s = summary(&run);
     assert_eq!(
         (s["downloaded"].as_u64(), s["failed"].as_u64(), s["not_ready"].as_u64()),

@@ -191,7 +191,7 @@ async fn observers_see_every_byte_and_the_warnings() {
     assert_eq!(watch.starts.lock().expect("lock").len(), 1);
     assert_eq!(watch.starts.lock().expect("lock")[0].1, Some(receipt.bytes));
     let warnings = watch.warnings.lock().expect("lock").clone();
-    assert!(warnings.iter().any(|w| w.contains("without a matching receipt")), "{warnings:?}");
+    assert!(warnings.iter().any(|w| w.contains("is there, but it has no receipt: fetching it again")), "{warnings:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
