@@ -62,6 +62,12 @@ fn wait_for(name: &str, port: u16, child: &mut Child) -> anyhow::Result<()> {
     bail!("{name} did not listen on {port} within 60 s")
 }
 
+/// Installs the servers that are missing (s3s-fs with cargo, Azurite with npm; moto and WsgiDAV
+/// come with the venv).
+pub fn install(root: &Path, venv: &Path) -> anyhow::Result<()> {
+    Tools::install(&root.join("target").join("emulators"), venv).map(drop)
+}
+
 impl Emulators {
     /// Installs what is missing and starts every server.
     pub fn start(root: &Path) -> anyhow::Result<Self> {

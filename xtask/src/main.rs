@@ -90,13 +90,18 @@ fn debug_wyvern() -> PathBuf {
 }
 
 fn test() -> anyhow::Result<()> {
+    // What needs no workspace build (the Python venv, the corpora, the storage servers, cargo-deny)
+    // is made ready on another thread while the workspace compiles: downloads and the tools'
+    // own builds fill the cores the compiler leaves idle (a fresh machine's run: see
+    // docs/benchmarks.md). Its steps print as they go, between the compiler's.
+    let ready = std::thread::spawn(prepare);
     run("format check", cargo().args(["fmt", "--all", "--check"]))?;
     run("clippy", cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]))?;
     run("docs", cargo().args(["doc", "--workspace", "--no-deps", "--quiet"]).env("RUSTDOCFLAGS", "-D warnings"))?;
-    supply_chain()?;
     run("build the tests", cargo().args(["build", "--workspace", "--all-targets", "--quiet"]))?;
-    let venv = corpus::venv(&root())?;
-    let corpora = corpus::build(&root(), &venv)?;
+    let (venv, corpora) = timed("wait for the venv, the corpora and the tools", || ready.join())
+        .map_err(|_| anyhow::anyhow!("preparing the tests' tools panicked"))??;
+    supply_chain()?;
     let emulators = emulators::Emulators::start(&root())?;
     let nextest = cargo().args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success());
     let mut tests = cargo();
@@ -140,6 +145,17 @@ fn test() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The tests' tools and data, each installed once: the Python venv, the corpora (with the Debian
+/// and npm tools they need), the storage servers, cargo-deny. Returns the venv and the corpora's
+/// environment.
+fn prepare() -> anyhow::Result<(PathBuf, Vec<(String, String)>)> {
+    let venv = corpus::venv(&root())?;
+    let corpora = corpus::build(&root(), &venv)?;
+    emulators::install(&root(), &venv)?;
+    install_deny()?;
+    Ok((venv, corpora))
+}
+
 /// Installs the Python package (`pip install ./python`) and runs its pytest suite against the
 /// replica and the storage emulators, beside the cargo-built binary it must match.
 fn python(venv: &Path, emulators: &[(String, String)]) -> anyhow::Result<()> {
@@ -162,17 +178,30 @@ const CARGO_DENY: &str = "cargo-deny@0.20.2";
 /// Where cargo-deny finds the database of its default URL: `<db-path>/advisory-db-<URL hash>`.
 const ADVISORY_DB: &str = "target/advisory-dbs/advisory-db-3157b0e258782691";
 
+/// Where cargo-deny is installed.
+fn deny() -> PathBuf {
+    root().join("target/tools/bin/cargo-deny")
+}
+
+/// Installs cargo-deny under `target/tools` when it is not there.
+fn install_deny() -> anyhow::Result<()> {
+    if deny().exists() {
+        return Ok(());
+    }
+    run(
+        &format!("install {CARGO_DENY} (once, under target/tools; about 3 minutes)"),
+        cargo()
+            .args(["install", "--quiet", "--locked", "--debug", "--root"])
+            .arg(root().join("target/tools"))
+            .arg(CARGO_DENY),
+    )
+}
+
 /// `cargo deny check` with fetching off: advisories from the snapshot in
 /// `supply-chain/advisory-db.bundle`, licenses, bans and sources (deny.toml).
 fn supply_chain() -> anyhow::Result<()> {
-    let tools = root().join("target/tools");
-    let deny = tools.join("bin/cargo-deny");
-    if !deny.exists() {
-        run(
-            &format!("install {CARGO_DENY} (once, under target/tools; about 3 minutes)"),
-            cargo().args(["install", "--quiet", "--locked", "--debug", "--root"]).arg(&tools).arg(CARGO_DENY),
-        )?;
-    }
+    install_deny()?;
+    let deny = deny();
     let db = root().join(ADVISORY_DB);
     let _ = std::fs::remove_dir_all(&db);
     run(
