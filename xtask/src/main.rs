@@ -113,30 +113,6 @@ fn test() -> anyhow::Result<()> {
     }
     tests.envs(emulators.env.iter().chain(&corpora).map(|(k, v)| (k, v)));
     run("tests against the replica and the storage emulators", &mut tests)?;
-    // The CLI suite again at -vvv: every run asserts that no secret shows at any log level.
-    // (The multi-hundred-megabyte transfers and the 1,000-order load test are left out: they add
-    // time, not kinds of log lines.)
-    let mut verbose = cargo();
-    if nextest {
-        // `--workspace` and a filter, not `--package`: one package alone resolves its
-        // dependencies' features apart from the workspace's and compiles many of them again.
-        verbose.args(["nextest", "run", "--workspace", "--no-fail-fast", "-E"]);
-        verbose.arg("package(wyvern-cli) & not (test(one_gib) | test(remote_inspect) | test(load_))");
-    } else {
-        verbose.args([
-            "test",
-            "--package",
-            "wyvern-cli",
-            "--no-fail-fast",
-            "--",
-            "--skip",
-            "one_gib",
-            "--skip",
-            "remote_inspect",
-        ]);
-    }
-    verbose.env("WYVERN_TEST_VERBOSE", "1").envs(emulators.env.iter().map(|(k, v)| (k, v)));
-    run("the CLI tests again at -vvv: no secret in any output", &mut verbose)?;
     python(&venv, &emulators.env)?;
     drop(emulators);
     if nextest {

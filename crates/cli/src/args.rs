@@ -8,8 +8,8 @@ use clap::{Args, Parser, Subcommand};
 use wyvern_core::OrderId;
 
 use wyvern_core::env::{
-    WYVERN_API_URL, WYVERN_CA_CERT, WYVERN_CONNECTIONS, WYVERN_MAX_RETRIES, WYVERN_READ_TIMEOUT, WYVERN_SEGMENT_SIZE,
-    WYVERN_SPEED_LIMIT, WYVERN_SPEED_TIME, WYVERN_TOKEN_FILE,
+    WYVERN_API_URL, WYVERN_CA_CERT, WYVERN_CONNECTIONS, WYVERN_LOG_FILE, WYVERN_MAX_RETRIES, WYVERN_READ_TIMEOUT,
+    WYVERN_SEGMENT_SIZE, WYVERN_SPEED_LIMIT, WYVERN_SPEED_TIME, WYVERN_TOKEN_FILE,
 };
 use wyvern_transfer::{IfExists, Shard};
 
@@ -44,6 +44,11 @@ pub struct Cli {
     /// Log more on stderr (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+
+    /// Also append the full log, every level of every library (what -vvv prints), to this file,
+    /// whatever stderr shows (for runs nobody watches).
+    #[arg(long, global = true, env = WYVERN_LOG_FILE, value_name = "PATH")]
+    pub log_file: Option<PathBuf>,
 
     /// Retries of a failed request or interrupted download before giving up.
     #[arg(long, global = true, env = WYVERN_MAX_RETRIES, value_name = "N", default_value_t = wyvern_core::DEFAULT_RETRIES)]

@@ -37,7 +37,11 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
         }
     };
     let json = cli.json;
-    log::init(cli.quiet, cli.verbose);
+    if let Err(e) = log::init(cli.quiet, cli.verbose, cli.log_file.as_deref()) {
+        errln!("error: cannot open the log file: {e}");
+        errln!("hint: give --log-file (or $WYVERN_LOG_FILE) a path in a folder this user may write to");
+        return Exit::Failure as u8;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {

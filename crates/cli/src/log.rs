@@ -14,8 +14,9 @@ use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::output::errln;
 
-/// Sets up logging for a run: `quiet` keeps errors only, each `-v` shows more.
-pub fn init(quiet: bool, verbose: u8) {
+/// Sets up logging for a run: `quiet` keeps errors only, each `-v` shows more; `file`, when given,
+/// gets every event of every level, in the full format.
+pub fn init(quiet: bool, verbose: u8, file: Option<&std::path::Path>) -> std::io::Result<()> {
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -25,20 +26,29 @@ pub fn init(quiet: bool, verbose: u8) {
         }
         (false, _) => "trace",
     };
-    let asked = tracing_subscriber::EnvFilter::try_from_env("WYVERN_LOG").ok();
+    let asked = tracing_subscriber::EnvFilter::try_from_env(wyvern_core::env::WYVERN_LOG).ok();
     let full = verbose > 0 || asked.is_some();
     let filter = asked.unwrap_or_else(|| tracing_subscriber::EnvFilter::new(default));
-    let registry = tracing_subscriber::registry().with(filter);
-    // A second run in one process (the Python package's) keeps the first one's logging.
-    let _ = if full {
+    let stderr = if full {
         let format = tracing_subscriber::fmt::layer()
             .with_writer(AboveBars)
             .with_ansi(crate::progress::colour())
             .with_target(verbose >= 2);
-        registry.with(format).try_init()
+        format.with_filter(filter).boxed()
     } else {
-        registry.with(Short).try_init()
+        Short.with_filter(filter).boxed()
     };
+    let file = match file {
+        Some(path) => Some(std::fs::OpenOptions::new().create(true).append(true).open(path)?),
+        None => None,
+    };
+    let file = file.map(|file| {
+        let format = tracing_subscriber::fmt::layer().with_writer(std::sync::Mutex::new(file)).with_ansi(false);
+        format.with_filter(tracing_subscriber::EnvFilter::new("trace"))
+    });
+    // A second run in one process (the Python package's) keeps the first one's logging.
+    let _ = tracing_subscriber::registry().with(stderr).with(file).try_init();
+    Ok(())
 }
 
 /// The short form: `warning: <what it is about>: <what happened>[, retrying in <s> s (<n>/<max>)]`.

@@ -178,6 +178,8 @@ impl ClientBuilder {
                 reason: format!("not PEM certificates: {e}"),
             })?);
         }
+        // reqwest is built without a TLS provider (see `wyvern_sinks::tls`): rustls's ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .tls_certs_merge(roots)
             .user_agent(self.user_agent)

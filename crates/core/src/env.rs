@@ -20,5 +20,9 @@ pub const WYVERN_SPEED_LIMIT: &str = "WYVERN_SPEED_LIMIT";
 pub const WYVERN_SPEED_TIME: &str = "WYVERN_SPEED_TIME";
 /// PEM certificates of private certificate authorities to trust beside the system's.
 pub const WYVERN_CA_CERT: &str = "WYVERN_CA_CERT";
+/// What to log, as a tracing `EnvFilter` directive (e.g. `wyvern_core=debug`), in the full format.
+pub const WYVERN_LOG: &str = "WYVERN_LOG";
+/// A file to append the full log to, at every level (the same as `--log-file`).
+pub const WYVERN_LOG_FILE: &str = "WYVERN_LOG_FILE";
 /// The directory holding the login cache (default: the platform's config dir + `/wyvern`).
 pub const WYVERN_CONFIG_DIR: &str = "WYVERN_CONFIG_DIR";

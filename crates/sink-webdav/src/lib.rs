@@ -64,6 +64,7 @@ impl WebDavSink {
         let base = Url::parse(&format!("{scheme}://{host}{port}{path}")).map_err(|e| invalid(&e.to_string()))?;
         let credentials = (!url.username().is_empty())
             .then(|| (url.username().to_owned(), url.password().unwrap_or_default().to_owned()));
+        wyvern_sinks::tls::install();
         let http = reqwest::Client::builder()
             .user_agent(concat!("wyvern-sink-webdav/", env!("CARGO_PKG_VERSION")))
             .build()

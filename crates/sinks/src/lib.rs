@@ -13,6 +13,7 @@ mod local;
 mod object;
 mod path;
 mod registry;
+pub mod tls;
 
 use async_trait::async_trait;
 use bytes::Bytes;

@@ -353,6 +353,7 @@ pub(crate) fn from_url(url: &url::Url) -> Result<Arc<dyn Sink>> {
 
     let invalid = |reason: String| Error::InvalidDestination { location: shown(url), reason };
     let (scheme, prefix) = ObjectStoreScheme::parse(url).map_err(|e| invalid(e.to_string()))?;
+    crate::tls::install();
     let built: Option<object_store::Result<Arc<dyn ObjectStore>>> = match scheme {
         #[cfg(feature = "aws")]
         ObjectStoreScheme::AmazonS3 => {

@@ -368,7 +368,12 @@ async fn write_item(sink: &Arc<dyn Sink>, held: &Held, objects: &Objects) -> Res
             (item, Layout::Zip { file: format!("{deliverable}.zip"), receipt: &receipt, inspection })
         }
     };
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = item
+        .document
+        .dropped
+        .iter()
+        .map(|dropped| format!("{dropped} left out of its item: past what this tool reads"))
+        .collect();
     let vouched = held.vouched(&receipt, objects);
     if let Err(why) = &vouched {
         warnings.push(format!("not verified: {why} (`wyvern verify` reads it again)"));

@@ -25,7 +25,8 @@ use serde_json::{Map, Value};
 pub const LINE_VERTICES: usize = 256;
 /// At most this many rings or lines are kept of one footprint.
 pub const FOOTPRINT_LINES: usize = 16;
-/// JSON values kept of an item's properties and assets: nodes, and bytes of text.
+/// JSON values kept of an item's properties, and again of its assets and bands (each has a
+/// budget of its own, so that one cannot exhaust the other's): nodes, and bytes of text.
 const VALUE_NODES: usize = 200_000;
 const VALUE_BYTES: usize = 4 << 20;
 /// Assets kept of one item.
@@ -70,9 +71,9 @@ pub struct Document {
 impl Document {
     /// Reads `json` (a whole JSON text) within the bounds of this module.
     pub fn read(json: &[u8]) -> Result<Self, serde_json::Error> {
-        let budget = Budget::new();
+        let budgets = [Budget::new(), Budget::new()];
         let mut deserializer = serde_json::Deserializer::from_slice(json);
-        let document = deserializer.deserialize_any(DocumentVisitor(&budget))?;
+        let document = deserializer.deserialize_any(DocumentVisitor(&budgets))?;
         deserializer.end()?;
         Ok(document)
     }
@@ -373,8 +374,8 @@ impl<'de> Visitor<'de> for Text<'_> {
     }
 }
 
-/// The top level of a JSON member.
-struct DocumentVisitor<'a>(&'a Budget);
+/// The top level of a JSON member, with the budgets of its properties and of its assets.
+struct DocumentVisitor<'a>(&'a [Budget; 2]);
 
 impl<'de> Visitor<'de> for DocumentVisitor<'_> {
     type Value = Document;
@@ -386,7 +387,7 @@ impl<'de> Visitor<'de> for DocumentVisitor<'_> {
     anything_else_is!(Document::default(); bool, numbers, str, unit, seq);
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Document, A::Error> {
-        let budget = self.0;
+        let [properties, assets] = self.0;
         let mut document = Document::default();
         while let Some(key) = map.next_key_seed(Text(MAX_TEXT, None))? {
             match key.as_deref().unwrap_or_default() {
@@ -406,12 +407,12 @@ impl<'de> Visitor<'de> for DocumentVisitor<'_> {
                     }
                 }
                 "properties" => {
-                    let entries = map.next_value_seed(EntriesSeed { budget, most: usize::MAX })?;
+                    let entries = map.next_value_seed(EntriesSeed { budget: properties, most: usize::MAX })?;
                     document.dropped.extend(entries.dropped.iter().map(|key| format!("properties.{key}")));
                     document.properties = entries.kept.into_iter().collect();
                 }
                 "assets" => {
-                    let entries = map.next_value_seed(EntriesSeed { budget, most: MAX_ASSETS })?;
+                    let entries = map.next_value_seed(EntriesSeed { budget: assets, most: MAX_ASSETS })?;
                     document.dropped.extend(entries.dropped.iter().map(|key| format!("assets.{key}")));
                     if entries.beyond > 0 {
                         document.dropped.push(format!("assets ({} past the first {MAX_ASSETS})", entries.beyond));
@@ -422,7 +423,7 @@ impl<'de> Visitor<'de> for DocumentVisitor<'_> {
                     });
                     document.assets = Some(assets.collect());
                 }
-                "bands" => document.bands = map.next_value_seed(Kept(budget))?,
+                "bands" => document.bands = map.next_value_seed(Kept(assets))?,
                 "links" => document.item_links = map.next_value_seed(ItemLinks)?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -895,6 +896,18 @@ mod tests {
             let text = serde_json::to_vec(&serde_json::json!({"geometry": wrong})).expect("json");
             assert_eq!(Document::read(&text).expect("read").geometry, None, "{wrong}");
         }
+    }
+
+    #[test]
+    fn properties_cannot_exhaust_the_assets_budget() {
+        let item = serde_json::json!({
+            "type": "Feature",
+            "properties": {"noise": vec![0; VALUE_NODES + 1]},
+            "assets": {"data": {"href": "./x.tif", "file:checksum": "1220ab"}},
+        });
+        let document = Document::read(&serde_json::to_vec(&item).expect("json")).expect("read");
+        assert_eq!(document.dropped, ["properties.noise"]);
+        assert_eq!(document.assets.as_ref().map(Vec::len), Some(1));
     }
 
     #[test]

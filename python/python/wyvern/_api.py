@@ -287,7 +287,9 @@ def catalog(destination: PathOrUrl) -> Dict[str, Any]:
     bucket URL a sync wrote to): ``catalog.json`` at its root, a catalog per order and an item per
     deliverable, hrefs relative (``wyvern catalog``; see docs/catalog.md). Items already up to
     date are not read. Returns what it did: ``root``, ``items_written``, ``items_kept``,
-    ``catalogs_written`` and ``left_out`` (deliverables it could not describe, with why).
+    ``catalogs_written``, ``left_out`` (deliverables it could not describe, with why) and
+    ``warnings`` (what items left out of their deliverable's STAC item, or why one is not
+    verified: ``deliverable`` and ``reason`` each).
     Open the result with ``pystac.Catalog.from_file(result["root"])``.
     """
     return json.loads(_native.catalog(os.fspath(destination)))

@@ -183,7 +183,8 @@ async fn one_gib_to_s3_in_flat_memory() {
     let world = World::with(
         Sandbox::builder().deliverable_size_of(small, 64 << 20).deliverable_size_of(TEST_DELIVERABLE, 1 << 30),
     )
-    .await;
+    .await
+    .without_log();
     let (run, usage) = world.run_measured(&["deliverable", "download", small, "--to", &url, "-q"]).await;
     assert_eq!(run.code, 0, "{run:#?}");
     let after_small = usage.peak_rss;
@@ -210,7 +211,7 @@ async fn one_gib_to_s3_in_flat_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remote_inspect_reads_a_tiny_fraction_and_verify_reads_it_all() {
     let Some((_, url)) = buckets().into_iter().find(|(name, _)| *name == "s3") else { return };
-    let world = World::with(Sandbox::builder().deliverable_size_of(TEST_DELIVERABLE, 200 << 20)).await;
+    let world = World::with(Sandbox::builder().deliverable_size_of(TEST_DELIVERABLE, 200 << 20)).await.without_log();
     let run = world.run(&["deliverable", "download", TEST_DELIVERABLE, "--to", &url, "-q"]).await;
     assert_eq!(run.code, 0, "{run:#?}");
     let zip = format!("{url}/{TEST_DELIVERABLE}.zip");

@@ -130,3 +130,21 @@ fn regex_escape(text: &str) -> String {
         out
     })
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_file_gets_every_level_while_stderr_stays_quiet() {
+    let world = World::new().await;
+    let log = world.dir.path().join("wyvern.log");
+    let run = world.run(&["order", "download", TEST_ORDER, "--to", world.dest().to_str().expect("utf-8")]).await;
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert_eq!(run.stderr, "", "stderr at the default verbosity");
+    let text = std::fs::read_to_string(&log).expect("the log");
+    for level in ["TRACE", "DEBUG"] {
+        assert!(text.contains(level), "{level} in the log");
+    }
+    assert!(!text.contains('\u{1b}'), "no colours in a file");
+    // A folder where the file cannot be: said before anything else, with a hint.
+    let run = world.run(&["--log-file", world.dir.path().to_str().expect("utf-8"), "order", "show", TEST_ORDER]).await;
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(run.stderr.contains("cannot open the log file") && run.stderr.contains("hint:"), "{}", run.stderr);
+}

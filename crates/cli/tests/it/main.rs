@@ -34,6 +34,21 @@ pub struct World {
     token: String,
     /// A command the binary runs under (e.g. `setpriv` to drop privileges).
     runner: Vec<String>,
+    /// Where every run appends its full log, every level of every library (`--log-file`):
+    /// checked for secrets when the world is dropped. `None` for the tests that move
+    /// gigabytes, whose trace logs would only add time.
+    log: Option<PathBuf>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        let Some(log) = &self.log else { return };
+        if std::thread::panicking() {
+            return;
+        }
+        let text = std::fs::read(log).map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).unwrap_or_default();
+        assert_no_secrets(&Run { code: 0, stdout: String::new(), stderr: text });
+    }
 }
 
 /// What one run of the binary did.
@@ -58,7 +73,15 @@ impl World {
 
     pub async fn with(builder: SandboxBuilder) -> Self {
         let sandbox = builder.start().await.expect("sandbox starts");
-        Self { sandbox, dir: tempfile::tempdir().expect("tempdir"), token: TEST_TOKEN.to_owned(), runner: Vec::new() }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = Some(dir.path().join("wyvern.log"));
+        Self { sandbox, dir, token: TEST_TOKEN.to_owned(), runner: Vec::new(), log }
+    }
+
+    /// Runs without `--log-file` (the gigabyte tests).
+    pub fn without_log(mut self) -> Self {
+        self.log = None;
+        self
     }
 
     /// Runs the binary as `runner... wyvern ARGS`.
@@ -124,12 +147,8 @@ impl World {
             }
             None => tokio::process::Command::new(env!("CARGO_BIN_EXE_wyvern")),
         };
-        // `cargo xtask test` runs this suite a second time at -vvv, to prove that no log level
-        // shows a secret (see `assert_no_secrets`).
-        let verbose = std::env::var_os("WYVERN_TEST_VERBOSE").is_some();
         command
             .args(args)
-            .args(verbose.then_some("-vvv"))
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("WYVERN_API_URL", self.sandbox.api_url())
@@ -140,6 +159,10 @@ impl World {
             .stderr(std::process::Stdio::piped());
         if !self.token.is_empty() {
             command.env("WYVERN_TOKEN", &self.token);
+        }
+        // Every level of every library, to prove that none shows a secret (see `Drop`).
+        if let Some(log) = &self.log {
+            command.env("WYVERN_LOG_FILE", log);
         }
         // The storage emulators' settings, from `cargo xtask test`.
         for (key, value) in
@@ -177,6 +200,7 @@ impl World {
             .env("WYVERN_TOKEN", &self.token)
             .env("WYVERN_CONFIG_DIR", self.dir.path().join("config"))
             .env("WYVERN_MAX_RETRIES", "3")
+            .envs(self.log.iter().map(|log| ("WYVERN_LOG_FILE", log)))
             .envs(env.iter().copied())
             .status()
             .expect("script runs");

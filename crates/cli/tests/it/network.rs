@@ -267,7 +267,7 @@ async fn messages_fit_what_happened() {
 }
 
 /// An HTTPS server (Python's standard library) whose certificate a private CA signed (made by
-/// openssl): an order, and a deliverable that redirects to plain http. Returns its URL and the
+/// openssl): an order, a deliverable that redirects to plain http, and 404 to any `HEAD`. Returns its URL and the
 /// CA's certificate.
 async fn tls_server(dir: &std::path::Path) -> (String, std::path::PathBuf, tokio::process::Child) {
     // A private CA, and the server's certificate signed by it.
@@ -287,6 +287,10 @@ async fn tls_server(dir: &std::path::Path) -> (String, std::path::PathBuf, tokio
 import http.server, json, ssl, sys
 class Handler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args): pass
+    def do_HEAD(self):
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
     def do_GET(self):
         if self.path.startswith("/1.0/tasking/orders/"):
             body = json.dumps({{"id": "{TEST_ORDER}", "status": "completed", "reason_code": "fulfilled", "links": []}}).encode()
@@ -342,4 +346,30 @@ async fn certificates_and_insecure_redirects_say_what_to_do() {
     assert_eq!(run.code, 1, "{run:#?}");
     assert!(run.stderr.contains("plain http: refused"), "{}", run.stderr);
     assert!(!run.stderr.contains("--allow-http") && !run.stderr.contains("secret"), "{}", run.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buckets_over_tls_handshake_with_the_same_provider() {
+    // The object stores' HTTP client is built without a TLS provider of its own (rustls's ring
+    // is installed for the process): a real handshake with a bucket endpoint over https.
+    let world = World::new().await;
+    let (url, ca, _server) = tls_server(world.dir.path()).await;
+    let ca = ca.to_str().expect("utf-8").to_owned();
+    let mut env = vec![
+        ("AWS_ENDPOINT", url.as_str()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_DEFAULT_REGION", "us-east-1"),
+    ];
+    let zip = "s3://test-bucket/x.zip";
+    let untrusted = world.run_with(&["inspect", zip], &env, None).await;
+    assert_eq!(untrusted.code, 1, "{untrusted:#?}");
+    assert!(untrusted.stderr.to_lowercase().contains("certificate"), "{}", untrusted.stderr);
+    // The test's CA trusted as the system's would be: the handshake succeeds, and the server
+    // (no S3 server) answers.
+    env.push(("SSL_CERT_FILE", ca.as_str()));
+    let trusted = world.run_with(&["inspect", zip], &env, None).await;
+    assert_eq!(trusted.code, 1, "{trusted:#?}");
+    assert!(!trusted.stderr.to_lowercase().contains("certificate"), "{}", trusted.stderr);
+    assert!(!trusted.stderr.contains("panicked"), "{}", trusted.stderr);
 }

@@ -173,7 +173,7 @@ async fn failures_continue_by_default_and_stop_with_fail_fast() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn load_a_thousand_orders_with_sixteen_at_once() {
-    let small = World::with(many_orders(100)).await;
+    let small = World::with(many_orders(100)).await.without_log();
     let args = |dest: &str| -> Vec<String> {
         ["sync", "--all", "--to", dest, "--json", "--concurrency", "16", "--max-per-host", "16", "-q"]
             .map(str::to_owned)
@@ -185,7 +185,7 @@ async fn load_a_thousand_orders_with_sixteen_at_once() {
     assert_eq!(run.code, 0, "{run:#?}");
     let peak_100 = usage.peak_rss;
 
-    let world = World::with(many_orders(1000)).await;
+    let world = World::with(many_orders(1000)).await.without_log();
     let dest = world.dest();
     let args = args(dest.to_str().expect("utf-8"));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
