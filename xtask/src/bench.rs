@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::replica::{Replica, TEST_DELIVERABLE, TEST_ORDER, TOKEN};
 use anyhow::{Context, bail};
-use wyvern_sandbox::{TEST_DELIVERABLE, TEST_ORDER, TEST_TOKEN};
 
 use crate::emulators::Emulators;
 use crate::link::{Link, Shape};
@@ -175,7 +175,7 @@ fn resync(target: &Path, report: &mut String) -> anyhow::Result<()> {
     let emulators = Emulators::start(&root())?;
     let mut rows = String::new();
     for (orders, per_order, to) in [(100u64, 10u64, "s3"), (1000, 10, "local")] {
-        let replica = Replica::start_many(target, orders, per_order)?;
+        let replica = Served::start_many(target, orders, per_order)?;
         let api = Link::start(replica.addr()?, Shape { rtt: Duration::ZERO, rate: None })?;
         let env = |key: &str| emulators.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default();
         let storage = Link::start(
@@ -195,7 +195,7 @@ fn resync(target: &Path, report: &mut String) -> anyhow::Result<()> {
                 .args(["--api-url", &api.url(), "sync", "--all", "--to", &dest, "--concurrency", "16", "-q"])
                 .envs(emulators.env.iter().map(|(k, v)| (k, v)))
                 .env("AWS_ENDPOINT", storage.url())
-                .env("WYVERN_TOKEN", TEST_TOKEN);
+                .env("WYVERN_TOKEN", TOKEN);
             command
         };
         let deliverables = orders * per_order;
@@ -244,7 +244,7 @@ fn python_api() -> anyhow::Result<PathBuf> {
 /// `wyvern.Client.download` of the test order (its one deliverable) into `dest`, from `python`.
 fn python_download(python: &Path, label: &str, api: &str, dest: &str, env: &[(String, String)]) -> Tool {
     let script = format!(
-        "import os, wyvern\nwyvern.Client(token='{TEST_TOKEN}', api_url='{api}').download('{TEST_ORDER}', to=os.path.expandvars('{dest}'))\n"
+        "import os, wyvern\nwyvern.Client(token='{TOKEN}', api_url='{api}').download('{TEST_ORDER}', to=os.path.expandvars('{dest}'))\n"
     );
     let mut env = env.to_vec();
     env.push(("SCRIPT".to_owned(), script));
@@ -257,13 +257,13 @@ fn local(target: &Path, python: Option<&Path>, options: &Options, report: &mut S
     let sizes: Vec<u64> = if options.sweep { vec![64 << 20, 256 << 20, 1 << 30, 4 << 30] } else { vec![options.size] };
     let mut sweep = Vec::new();
     for &size in &sizes {
-        let replica = Replica::start(target, size, false)?;
+        let replica = Served::start(target, size, false)?;
         let mut tools = download_tools(target, &replica.api);
         if let Some(python) = python {
             tools.insert(1, python_download(python, "wyvern (Python API)", &replica.api, "$OUT", &[]));
         }
         if let Some(baseline) = &options.baseline {
-            let token = [("WYVERN_TOKEN".to_owned(), TEST_TOKEN.to_owned())];
+            let token = [("WYVERN_TOKEN".to_owned(), TOKEN.to_owned())];
             tools.insert(1, wyvern(baseline, "wyvern (baseline)", &replica.api, "", "\"$OUT\"", &token));
         }
         let rows = compare(&tools, options.runs)?;
@@ -296,12 +296,12 @@ fn local(target: &Path, python: Option<&Path>, options: &Options, report: &mut S
 
 /// Through the link proxy: parallel ranges against one stream.
 fn link(target: &Path, options: &Options, report: &mut String) -> anyhow::Result<()> {
-    let replica = Replica::start(target, options.link_size, false)?;
+    let replica = Served::start(target, options.link_size, false)?;
     let link = Link::start(replica.addr()?, options.shape)?;
     let url = link.url();
-    let auth = format!("Authorization: Bearer {TEST_TOKEN}");
+    let auth = format!("Authorization: Bearer {TOKEN}");
     let deliverable = format!("{url}/1.0/tasking/deliverables/{TEST_DELIVERABLE}/");
-    let token = [("WYVERN_TOKEN".to_owned(), TEST_TOKEN.to_owned())];
+    let token = [("WYVERN_TOKEN".to_owned(), TOKEN.to_owned())];
     let mut tools: Vec<Tool> = ["", "--connections 8"]
         .into_iter()
         .map(|flags| wyvern(&target.join("wyvern"), "wyvern", &url, flags, "\"$OUT\"", &token))
@@ -325,13 +325,13 @@ fn link(target: &Path, options: &Options, report: &mut String) -> anyhow::Result
 /// `rclone copyurl`, and the upload alone (`rclone copyto` of a local copy); then a remote
 /// inspection of the uploaded zip, counting the bytes it reads.
 fn s3(target: &Path, python: Option<&Path>, options: &Options, report: &mut String) -> anyhow::Result<()> {
-    let replica = Replica::start(target, options.size, true)?;
+    let replica = Served::start(target, options.size, true)?;
     let emulators = Emulators::start(&root())?;
     let env = |key: &str| emulators.env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default();
     let endpoint = env("AWS_ENDPOINT");
     let binary = target.join("wyvern");
     let mut wyvern_env = emulators.env.clone();
-    wyvern_env.push(("WYVERN_TOKEN".to_owned(), TEST_TOKEN.to_owned()));
+    wyvern_env.push(("WYVERN_TOKEN".to_owned(), TOKEN.to_owned()));
     let mut tools = vec![wyvern(
         &target.join("wyvern"),
         "wyvern to S3",
@@ -422,8 +422,8 @@ fn wyvern(binary: &Path, label: &str, api: &str, flags: &str, dest: &str, env: &
 /// The download contenders, against the replica at `api`.
 fn download_tools(target: &Path, api: &str) -> Vec<Tool> {
     let url = format!("{api}/1.0/tasking/deliverables/{TEST_DELIVERABLE}/");
-    let auth = format!("Authorization: Bearer {TEST_TOKEN}");
-    let token = [("WYVERN_TOKEN".to_owned(), TEST_TOKEN.to_owned())];
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    let token = [("WYVERN_TOKEN".to_owned(), TOKEN.to_owned())];
     let curl = format!("curl -sSf -H '{auth}' -o \"$OUT/d.zip\" '{url}'");
     let mut tools = vec![
         wyvern(&target.join("wyvern"), "wyvern", api, "", "\"$OUT\"", &token),
@@ -440,7 +440,7 @@ fn download_tools(target: &Path, api: &str) -> Vec<Tool> {
     }
     if Command::new("python3").args(["-c", "import requests"]).status().is_ok_and(|s| s.success()) {
         let script = format!(
-            "import requests,os\nwith requests.get('{url}', headers={{'Authorization': 'Bearer {TEST_TOKEN}'}}, stream=True) as r:\n r.raise_for_status()\n with open(os.environ['OUT']+'/d.zip','wb') as f:\n  for chunk in r.iter_content(chunk_size=8192): f.write(chunk)\n"
+            "import requests,os\nwith requests.get('{url}', headers={{'Authorization': 'Bearer {TOKEN}'}}, stream=True) as r:\n r.raise_for_status()\n with open(os.environ['OUT']+'/d.zip','wb') as f:\n  for chunk in r.iter_content(chunk_size=8192): f.write(chunk)\n"
         );
         tools.push(
             Tool::new("python requests", "python3 -c \"$SCRIPT\"".to_owned()).env(&[("SCRIPT".to_owned(), script)]),
@@ -461,31 +461,22 @@ fn aria2c(auth: &str, url: &str) -> Option<Tool> {
     Some(Tool::new("aria2c -x4", command))
 }
 
-/// The replica serving one deliverable of a given size, stopped when dropped.
-struct Replica {
-    child: std::process::Child,
-    api: String,
+/// The replica serving one deliverable of a given size (generated, and in the page cache).
+struct Served {
+    replica: Replica,
     /// The deliverable's size.
     bytes: u64,
 }
 
-impl Drop for Replica {
-    /// Stops the replica with SIGINT, so that it removes its generated deliverables (SIGKILL
-    /// would leave gigabytes in the temporary folder).
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
-        for _ in 0..50 {
-            if self.child.try_wait().is_ok_and(|status| status.is_some()) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Served {
+    type Target = Replica;
+
+    fn deref(&self) -> &Replica {
+        &self.replica
     }
 }
 
-impl Replica {
+impl Served {
     /// Starts the replica; with `redirect`, the API answers with a presigned storage link.
     fn start(target: &Path, size: u64, redirect: bool) -> anyhow::Result<Self> {
         let args: Vec<String> = redirect.then(|| "--redirect-to-storage".to_owned()).into_iter().collect();
@@ -500,53 +491,20 @@ impl Replica {
     }
 
     fn start_with(target: &Path, size: u64, args: &[String]) -> anyhow::Result<Self> {
-        let mut child = Command::new(target.join("wyvern-sandbox"))
-            .args(["--size", &size.to_string()])
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting the replica")?;
-        let api = {
-            use std::io::BufRead;
-            let stdout = child.stdout.take().context("replica stdout")?;
-            let mut line = String::new();
-            std::io::BufReader::new(stdout).read_line(&mut line)?;
-            line.trim().to_owned()
-        };
-        let mut replica = Self { child, api, bytes: 0 };
+        let mut args = args.to_vec();
+        args.extend(["--size".to_owned(), size.to_string()]);
+        let replica = Replica::start(&target.join("wyvern-sandbox"), &args)?;
         // Generates the deliverable and warms the page cache.
         eprintln!("\n==> generate a {} deliverable", mib(size));
         let output = Command::new("curl")
-            .args(["-sSf", "-H", &format!("Authorization: Bearer {TEST_TOKEN}"), "-o", "/dev/null"])
+            .args(["-sSf", "-H", &format!("Authorization: Bearer {TOKEN}"), "-o", "/dev/null"])
             .args(["-L", "-w", "%{size_download}", &replica.deliverable_url()])
             .output()?;
         if !output.status.success() {
             bail!("the replica did not serve its deliverable: {}", String::from_utf8_lossy(&output.stderr));
         }
-        replica.bytes = String::from_utf8_lossy(&output.stdout).trim().parse()?;
-        Ok(replica)
-    }
-
-    fn deliverable_url(&self) -> String {
-        format!("{}/1.0/tasking/deliverables/{TEST_DELIVERABLE}/", self.api)
-    }
-
-    fn addr(&self) -> anyhow::Result<std::net::SocketAddr> {
-        Ok(self.api.trim_start_matches("http://").parse()?)
-    }
-
-    /// A link to the deliverable that needs no token: the replica's storage URL.
-    fn presigned_link(&self) -> anyhow::Result<String> {
-        let output = Command::new("curl")
-            .args(["-sSf", "-H", &format!("Authorization: Bearer {TEST_TOKEN}"), "-o", "/dev/null"])
-            .args(["-w", "%{redirect_url}", &self.deliverable_url()])
-            .output()?;
-        let link = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        if link.is_empty() {
-            bail!("the replica gave no storage link");
-        }
-        Ok(link)
+        let bytes = String::from_utf8_lossy(&output.stdout).trim().parse()?;
+        Ok(Self { replica, bytes })
     }
 }
 

@@ -4,12 +4,13 @@ mod bench;
 mod corpus;
 mod emulators;
 mod link;
+mod replica;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, bail};
-use wyvern_sandbox::{Sandbox, TEST_ORDER, TEST_TOKEN};
+use replica::{Replica, TEST_DELIVERABLE, TEST_ORDER, TOKEN};
 
 const USAGE: &str = "usage: cargo xtask <task>
 
@@ -80,13 +81,13 @@ fn timed<T>(step: &str, work: impl FnOnce() -> T) -> T {
 /// Builds the `wyvern` binary and returns its path.
 fn build_wyvern() -> anyhow::Result<PathBuf> {
     run("build the wyvern binary", cargo().args(["build", "--quiet", "--package", "wyvern-cli", "--bin", "wyvern"]))?;
-    Ok(debug_wyvern())
+    Ok(debug_binary("wyvern"))
 }
 
-/// Where a debug build puts the `wyvern` binary.
-fn debug_wyvern() -> PathBuf {
+/// Where a debug build puts the binary `name`.
+fn debug_binary(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
-    target.join("debug").join(format!("wyvern{}", std::env::consts::EXE_SUFFIX))
+    target.join("debug").join(format!("{name}{}", std::env::consts::EXE_SUFFIX))
 }
 
 fn test() -> anyhow::Result<()> {
@@ -144,7 +145,7 @@ fn python(venv: &Path, emulators: &[(String, String)]) -> anyhow::Result<()> {
             .env("PATH", &path)
             // The binary `cargo build --workspace` made: building it alone would resolve its
             // dependencies' features apart from the workspace's and compile most of them again.
-            .env("WYVERN_CARGO_BINARY", debug_wyvern())
+            .env("WYVERN_CARGO_BINARY", debug_binary("wyvern"))
             .envs(emulators.iter().map(|(k, v)| (k, v))),
     )
 }
@@ -195,14 +196,18 @@ fn supply_chain() -> anyhow::Result<()> {
 }
 
 fn demo() -> anyhow::Result<()> {
-    let wyvern = build_wyvern()?;
+    // The two binaries the demo runs, in one build (their dependencies resolved together).
+    run(
+        "build wyvern and the sandbox replica",
+        cargo().args(["build", "--quiet", "-p", "wyvern-cli", "--bin", "wyvern", "-p", "wyvern-sandbox"]),
+    )?;
+    let wyvern = debug_binary("wyvern");
     let dest = root().join("wyvern-demo");
-    let runtime = tokio::runtime::Runtime::new()?;
-    let sandbox = runtime.block_on(Sandbox::builder().start())?;
-    eprintln!("\nThe sandbox replica of Wyvern's API is listening on {}.", sandbox.api_url());
+    let sandbox = Replica::start(&debug_binary("wyvern-sandbox"), &[])?;
+    eprintln!("\nThe sandbox replica of Wyvern's API is listening on {}.", sandbox.api);
     let wyvern_cmd = |args: &[&str]| {
         let mut command = Command::new(&wyvern);
-        command.args(["--api-url", sandbox.api_url()]).args(args).env("WYVERN_TOKEN", TEST_TOKEN);
+        command.args(["--api-url", &sandbox.api]).args(args).env("WYVERN_TOKEN", TOKEN);
         command
     };
     let dest_arg = dest.to_str().context("the demo folder is not UTF-8")?;
@@ -220,7 +225,7 @@ fn demo() -> anyhow::Result<()> {
         let size = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
         eprintln!("  {:>10}  {}", size, file.strip_prefix(&dest).unwrap_or(&file).display());
     }
-    let zip = dest.join(TEST_ORDER).join(format!("{}.zip", wyvern_sandbox::TEST_DELIVERABLE));
+    let zip = dest.join(TEST_ORDER).join(format!("{TEST_DELIVERABLE}.zip"));
     run("wyvern inspect: what the deliverable holds", Command::new(&wyvern).arg("inspect").arg(&zip))?;
     run(
         &format!("wyvern catalog {dest_arg}: a STAC catalog of the folder (pystac, rasterio, STAC browsers)"),

@@ -134,7 +134,7 @@ fn regex_escape(text: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_log_file_gets_every_level_while_stderr_stays_quiet() {
     let world = World::new().await;
-    let log = world.dir.path().join("wyvern.log");
+    let log = world.log().expect("a log").to_owned();
     let run = world.run(&["order", "download", TEST_ORDER, "--to", world.dest().to_str().expect("utf-8")]).await;
     assert_eq!(run.code, 0, "{run:#?}");
     assert_eq!(run.stderr, "", "stderr at the default verbosity");

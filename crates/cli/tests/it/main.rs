@@ -36,8 +36,10 @@ pub struct World {
     runner: Vec<String>,
     /// Where every run appends its full log, every level of every library (`--log-file`):
     /// checked for secrets when the world is dropped. `None` for the tests that move
-    /// gigabytes, whose trace logs would only add time.
+    /// gigabytes, whose trace logs would only add time. In a folder of its own, which any user
+    /// may write to (some runs drop privileges), apart from the files tests list.
     log: Option<PathBuf>,
+    _logs: tempfile::TempDir,
 }
 
 impl Drop for World {
@@ -74,8 +76,18 @@ impl World {
     pub async fn with(builder: SandboxBuilder) -> Self {
         let sandbox = builder.start().await.expect("sandbox starts");
         let dir = tempfile::tempdir().expect("tempdir");
-        let log = Some(dir.path().join("wyvern.log"));
-        Self { sandbox, dir, token: TEST_TOKEN.to_owned(), runner: Vec::new(), log }
+        let logs = tempfile::tempdir().expect("tempdir");
+        let log = logs.path().join("wyvern.log");
+        std::fs::write(&log, b"").expect("the log");
+        for (path, mode) in [(logs.path(), 0o777), (log.as_path(), 0o666)] {
+            std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).expect("chmod");
+        }
+        Self { sandbox, dir, token: TEST_TOKEN.to_owned(), runner: Vec::new(), log: Some(log), _logs: logs }
+    }
+
+    /// The file every run appends its full log to.
+    pub fn log(&self) -> Option<&Path> {
+        self.log.as_deref()
     }
 
     /// Runs without `--log-file` (the gigabyte tests).
