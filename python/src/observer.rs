@@ -46,7 +46,9 @@ impl Observer for PyObserver {
     }
 
     fn warn(&self, message: &str) {
-        Python::attach(|py| call(py, &self.0, "warn", (message,)));
+        // Text from elsewhere may be in it: escaped, as the CLI prints it.
+        let message = wyvern_core::printable(message);
+        Python::attach(|py| call(py, &self.0, "warn", (message.as_ref(),)));
     }
 }
 

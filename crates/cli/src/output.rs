@@ -66,14 +66,14 @@ pub fn err(line: fmt::Arguments<'_>) {
     around_bars(&std::io::stderr(), || write_line(&mut std::io::stderr().lock(), &STDERR_CLOSED, &line));
 }
 
-/// Lines on stderr whose ESC characters are the program's own styling: tracing's coloured
+/// A line on stderr whose ESC characters are the program's own styling: tracing's coloured
 /// format (which escapes ESC, BEL, DEL and C1 controls in the values it prints itself). Every
-/// other unsafe character is escaped.
+/// other unsafe character is escaped, line breaks too (an event is one line).
 pub fn err_styled(lines: &str) {
     let safe: String = lines
         .chars()
         .map(|c| match c {
-            '\x1b' | '\n' => c.to_string(),
+            '\x1b' => c.to_string(),
             c if wyvern_core::is_unsafe(c) => c.escape_unicode().to_string(),
             c => c.to_string(),
         })

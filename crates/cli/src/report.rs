@@ -341,6 +341,7 @@ impl Report {
     pub fn audited(&mut self, audited: &wyvern_transfer::Audited) {
         let (order, deliverable) = (audited.order_id.as_deref(), audited.deliverable_id.as_str());
         let destination = audited.destination.as_str();
+        let shown = printable(destination);
         match &audited.result {
             Ok((bytes, sha256)) => {
                 self.tally.downloaded += 1;
@@ -355,7 +356,7 @@ impl Report {
                         Some(sha) => format!("sha256 {}, as its receipt says", &sha[..16.min(sha.len())]),
                         None => "every file as its STAC item says".to_owned(),
                     };
-                    outln!("{:<10} {destination} ({}, {what})", "verified", HumanBytes(*bytes));
+                    outln!("{:<10} {shown} ({}, {what})", "verified", HumanBytes(*bytes));
                 }
             }
             Err(error) => {
@@ -367,7 +368,7 @@ impl Report {
                         "status": "failed", "error": wyvern_transfer::error_line(error),
                     }));
                 }
-                error::print_about(&format!("{destination}: "), error, error.hint());
+                error::print_about(&format!("{shown}: "), error, error.hint());
             }
         }
     }

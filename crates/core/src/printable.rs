@@ -5,11 +5,22 @@
 
 use std::borrow::Cow;
 
-/// Whether `c` must not reach a terminal as it is: C0 and C1 controls, DEL, and the bidi
-/// controls (U+061C, U+200E-U+200F, U+202A-U+202E, U+2066-U+2069).
+/// Whether `c` must not reach a terminal as it is: C0 and C1 controls, DEL, the bidi controls
+/// (U+061C, U+200E-U+200F, U+202A-U+202E, U+2066-U+2069), the line and paragraph separators
+/// (U+2028, U+2029: line breaks to some terminals), and the invisible characters that hide text
+/// (zero-width space and joiners U+200B-U+200D, U+2060-U+2064, U+FEFF, the soft hyphen).
 pub fn is_unsafe(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || matches!(
+            c,
+            '\u{ad}'
+                | '\u{61c}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+        )
 }
 
 /// `text` with every unsafe character ([`is_unsafe`]) escaped as `\u{..}`; `\n` and `\t` too.
@@ -67,6 +78,9 @@ mod tests {
         ("pop directional isolate", '\u{2069}'),
         ("right-to-left mark", '\u{200f}'),
         ("Arabic letter mark", '\u{61c}'),
+        ("line separator", '\u{2028}'),
+        ("zero-width space", '\u{200b}'),
+        ("byte order mark", '\u{feff}'),
     ];
 
     #[test]

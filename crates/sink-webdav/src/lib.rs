@@ -223,10 +223,6 @@ impl Sink for WebDavSink {
         self.location.clone()
     }
 
-    fn stamps_writes(&self) -> bool {
-        true
-    }
-
     async fn check(&self) -> Result<()> {
         let probe = ObjectPath::parse(&format!(".wyvern-check-{}", uuid::Uuid::new_v4().simple())).expect("valid name");
         self.put_small(&probe, Bytes::from_static(b"check")).await?;

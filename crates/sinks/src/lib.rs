@@ -50,9 +50,10 @@ pub trait Sink: std::fmt::Debug + Send + Sync {
     fn location(&self) -> String;
 
     /// Whether [`ObjectInfo::modified`] is the time the store itself gave an object when it was
-    /// written, which no client can set (object stores, WebDAV servers). A sync then takes a
-    /// receipt listed as written after its zip as vouching for it, without reading it. A local
-    /// folder's file times can be set by any program, so there receipts are read.
+    /// written, which no client can set (S3, GCS, Azure; not WebDAV, whose servers may take a
+    /// client's time). A sync then takes a receipt listed as written after its zip as vouching
+    /// for it, without reading it. A local folder's file times can be set by any program, so
+    /// there receipts are read.
     fn stamps_writes(&self) -> bool {
         false
     }

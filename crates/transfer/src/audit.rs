@@ -69,7 +69,7 @@ async fn check(sink: &Arc<dyn Sink>, held: &Held, objects: &Objects, observer: &
         result = Some(match &receipt.extracted {
             Some(extracted) => {
                 destination = format!("{}/{}", location.trim_end_matches('/'), extracted.folder);
-                check_extracted(sink, &extracted.folder, objects).await.map(|bytes| (bytes, None))
+                check_extracted(sink, &extracted.folder, extracted.members, objects).await.map(|bytes| (bytes, None))
             }
             None => check_zip(sink, held, receipt, observer).await.map(|(bytes, sha)| (bytes, Some(sha))),
         });
@@ -103,17 +103,24 @@ async fn check_zip(
     if inspection.bytes != receipt.bytes {
         return changed(format!("it has {} bytes, its receipt records {}", inspection.bytes, receipt.bytes));
     }
-    if sha256 != receipt.sha256 {
+    if !sha256.eq_ignore_ascii_case(&receipt.sha256) {
         return changed(format!("its SHA-256 is {sha256:.16}…, its receipt records {:.16}…", receipt.sha256));
     }
     Ok((inspection.bytes, sha256))
 }
 
-/// An extracted deliverable's files against the sizes and checksums its STAC item records.
-async fn check_extracted(sink: &Arc<dyn Sink>, folder: &str, objects: &Objects) -> Result<u64> {
+/// An extracted deliverable's files: as many as its receipt counts (`members`), and each its
+/// STAC item describes with the size and checksum the item records (an item that records
+/// neither for any file leaves nothing to compare: a failure).
+async fn check_extracted(sink: &Arc<dyn Sink>, folder: &str, members: u64, objects: &Objects) -> Result<u64> {
+    let files = crate::catalog::under(objects, folder).len() as u64;
+    let shown_folder = format!("{}/{folder}", sink.location());
+    if files < members {
+        return Err(Error::Changed { path: shown_folder, why: format!("it holds {files} of its {members} files") });
+    }
     let (item, _) = extracted_item(sink, folder, objects).await?;
-    let shown = |member: &str| format!("{}/{folder}/{member}", sink.location());
-    let mut bytes = 0;
+    let shown = |member: &str| format!("{shown_folder}/{member}");
+    let (mut bytes, mut compared) = (0, 0);
     for asset in &item.assets {
         let Some(member) = &asset.member else { continue };
         let path = ObjectPath::parse(&format!("{folder}/{member}"))
@@ -122,6 +129,7 @@ async fn check_extracted(sink: &Arc<dyn Sink>, folder: &str, objects: &Objects) 
             return Err(Error::Changed { path: shown(member), why: "it is missing".to_owned() });
         };
         bytes += found.size;
+        compared += usize::from(asset.size.is_some() || asset.checksum.is_some());
         if let Some(size) = asset.size.filter(|&size| size != found.size) {
             let why = format!("it has {} bytes, the STAC item records {size}", found.size);
             return Err(Error::Changed { path: shown(member), why });
@@ -147,6 +155,10 @@ async fn check_extracted(sink: &Arc<dyn Sink>, folder: &str, objects: &Objects) 
             let why = format!("its {algorithm} is not the one the STAC item records");
             return Err(Error::Changed { path: shown(member), why });
         }
+    }
+    if compared == 0 {
+        let why = "its STAC item records no file's size or checksum: nothing to compare".to_owned();
+        return Err(Error::Changed { path: shown_folder, why });
     }
     Ok(bytes)
 }

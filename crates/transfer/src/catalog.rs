@@ -118,7 +118,12 @@ impl Held {
 
     pub(crate) async fn read_receipt(&self, sink: &Arc<dyn Sink>) -> Result<Receipt> {
         match Receipt::read(sink, &self.receipt.path).await? {
-            Found::Receipt(receipt) => Ok(*receipt),
+            Found::Receipt(receipt) => {
+                receipt
+                    .belongs_to(self.deliverable(), self.order.as_deref(), &self.base)
+                    .map_err(|why| invalid(&why))?;
+                Ok(*receipt)
+            }
             Found::Missing => Err(invalid("its receipt is gone")),
             Found::NotAReceipt(why) => Err(invalid(&format!("its receipt is not one: {why}"))),
         }
@@ -361,7 +366,7 @@ async fn write_item(sink: &Arc<dyn Sink>, held: &Held, objects: &Objects) -> Res
         Some(extracted) => {
             let (item, _) = extracted_item(sink, &extracted.folder, objects).await?;
             let folder = extracted.folder.rsplit('/').next().unwrap_or(deliverable).to_owned();
-            (item, Layout::Extracted { folder, files: under(objects, &extracted.folder), full: &extracted.folder })
+            (item, Layout::Extracted { folder, objects, full: &extracted.folder })
         }
         None => {
             let (inspection, item) = zipped_item(sink, held).await?;
@@ -412,7 +417,7 @@ pub(crate) async fn extracted_item(sink: &Arc<dyn Sink>, folder: &str, objects: 
             && document.is_item()
         {
             let member = key[folder.len() + 1..].to_owned();
-            return Ok((wyvern_unpack::stac::parse_item(&member, &document), member));
+            return Ok((wyvern_unpack::stac::parse_item(&member, &std::sync::Arc::new(document)), member));
         }
     }
     Err(invalid("its extracted members hold no STAC item"))
@@ -422,9 +427,9 @@ pub(crate) async fn extracted_item(sink: &Arc<dyn Sink>, folder: &str, objects: 
 enum Layout<'a> {
     /// A zip beside the item (`file`), inspected.
     Zip { file: String, receipt: &'a Receipt, inspection: Inspection },
-    /// Members extracted into `folder` beside the item (`full`, from the destination's root),
-    /// which holds `files`.
-    Extracted { folder: String, files: Vec<(&'a String, &'a ObjectInfo)>, full: &'a str },
+    /// Members extracted into `folder` beside the item (`full`, from the destination's root);
+    /// what the destination holds.
+    Extracted { folder: String, objects: &'a Objects, full: &'a str },
 }
 
 /// Who a deliverable is.
@@ -503,6 +508,22 @@ fn catalog_item(item: &Item, ids: &Ids<'_>, layout: &Layout<'_>, warnings: &mut 
     value
 }
 
+/// A path as a relative href: each byte that is not unreserved in a URI path (RFC 3986: letters,
+/// digits, `-._~`, sub-delimiters, `:@`, and `/` between segments) percent-encoded, so that a
+/// member named `%2e%2e`, `a#b` or `a?b` is the file of that name to every reader, not a parent
+/// folder, a fragment or a query.
+fn href_path(path: &str) -> String {
+    let mut href = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&byte) {
+            href.push(char::from(byte));
+        } else {
+            href.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    href
+}
+
 /// Whether a JSON value holds an `href` anywhere (a link of its own, which the catalog cannot
 /// vouch for).
 fn has_href(value: &Value) -> bool {
@@ -527,10 +548,9 @@ fn located(asset: &Map<String, Value>, target: &str, layout: &Layout<'_>) -> Opt
         .map(|(key, value)| (key.clone(), value.clone()))
         .collect();
     match layout {
-        Layout::Extracted { folder, files, full } => {
-            let path = format!("{full}/{target}");
-            files.iter().any(|(key, _)| **key == path).then_some(())?;
-            asset.insert("href".into(), json!(format!("./{folder}/{target}")));
+        Layout::Extracted { folder, objects, full } => {
+            objects.contains_key(&format!("{full}/{target}")).then_some(())?;
+            asset.insert("href".into(), json!(format!("./{}/{}", href_path(folder), href_path(target))));
         }
         Layout::Zip { file, inspection, .. } => {
             let entry: &EntryReport = inspection.entries.iter().find(|e| e.name == target)?;
@@ -562,4 +582,16 @@ fn located(asset: &Map<String, Value>, target: &str, layout: &Layout<'_>) -> Opt
         }
     }
     Some(Value::Object(asset))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::href_path;
+
+    #[test]
+    fn member_paths_become_hrefs_that_name_them() {
+        assert_eq!(href_path("a/b_c-1.tiff"), "a/b_c-1.tiff");
+        assert_eq!(href_path("%2e%2e/x #1?.tif"), "%252e%252e/x%20%231%3F.tif");
+        assert_eq!(href_path("é\\x"), "%C3%A9%5Cx");
+    }
 }

@@ -380,11 +380,20 @@ async fn zip_there(sink: &Arc<dyn Sink>, job: &Job, listing: Option<&Listing>) -
     Ok(match Receipt::read(sink, &receipt_path).await? {
         Found::Missing => There::Unvouched("its receipt is gone".to_owned()),
         Found::NotAReceipt(why) => There::Unvouched(format!("its receipt is not one: {why}")),
-        Found::Receipt(receipt) => match receipt.vouches_for(&zip, Some(&listed)) {
-            Ok(()) => There::Whole(Box::new(Present { bytes: zip.size, receipt: Some(*receipt) })),
-            Err(why) => There::Unvouched(why),
-        },
+        Found::Receipt(receipt) => {
+            let vouched = belongs_to(&receipt, job).and_then(|()| receipt.vouches_for(&zip, Some(&listed)));
+            match vouched {
+                Ok(()) => There::Whole(Box::new(Present { bytes: zip.size, receipt: Some(*receipt) })),
+                Err(why) => There::Unvouched(why),
+            }
+        }
     })
+}
+
+/// Whether `receipt` is `job`'s.
+fn belongs_to(receipt: &Receipt, job: &Job) -> std::result::Result<(), String> {
+    let folder = job.extract_folder().map(|f| f.to_string()).unwrap_or_default();
+    receipt.belongs_to(job.deliverable_id.as_str(), job.order_id.as_ref().map(|o| o.as_str()), &folder)
 }
 
 async fn extracted_there(sink: &Arc<dyn Sink>, job: &Job, listing: Option<&Listing>) -> Result<There> {
@@ -395,6 +404,9 @@ async fn extracted_there(sink: &Arc<dyn Sink>, job: &Job, listing: Option<&Listi
         Found::NotAReceipt(why) => return Ok(There::Unvouched(format!("its receipt is not one: {why}"))),
         Found::Receipt(receipt) => receipt,
     };
+    if let Err(why) = belongs_to(&receipt, job) {
+        return Ok(There::Unvouched(why));
+    }
     let Some(members) = receipt.extracted.as_ref().map(|e| e.members) else {
         return Ok(There::Unvouched("its receipt is of a zip, not an extraction".to_owned()));
     };
@@ -443,8 +455,8 @@ async fn deliver(
         order_id: job.order_id.as_ref().map(ToString::to_string),
         bytes,
         sha256,
-        source: source.name().to_owned(),
-        etag,
+        source: crate::receipt::cut(source.name()),
+        etag: etag.as_deref().map(crate::receipt::cut),
         completed_at: time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
             .map_err(|e| Error::Internal(e.to_string()))?,

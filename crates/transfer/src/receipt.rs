@@ -16,8 +16,23 @@ use crate::{Error, Result};
 /// A receipt larger than this is not one of ours (they are a few hundred bytes, a few KiB with
 /// warnings), and is not read.
 pub const RECEIPT_LIMIT: u64 = 256 << 10;
-/// A receipt keeps at most this many of its verification's warnings.
+/// A receipt keeps at most this many of its verification's warnings, each cut to
+/// [`MAX_FIELD`] bytes, as it cuts text from the server (ETag, source): so that no receipt it
+/// writes is larger than [`RECEIPT_LIMIT`].
 const MAX_WARNINGS: usize = 64;
+const MAX_FIELD: usize = 1024;
+
+/// `text` cut to [`MAX_FIELD`] bytes (at a character's boundary), marked `…` when cut.
+pub(crate) fn cut(text: &str) -> String {
+    if text.len() <= MAX_FIELD {
+        return text.to_owned();
+    }
+    let mut end = MAX_FIELD;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
 
 /// The receipt written beside each deliverable (`<deliverable_id>.receipt.json`): what arrived,
 /// from where, and whether it was verified. A re-run skips a deliverable whose receipt matches
@@ -102,11 +117,25 @@ impl Receipt {
     /// [`MAX_WARNINGS`], then how many more there were.
     pub(crate) fn warnings_of(warnings: &[wyvern_unpack::Problem]) -> Vec<String> {
         let mut kept: Vec<String> =
-            warnings.iter().take(MAX_WARNINGS).map(|w| format!("{}: {}", w.member, w.message)).collect();
+            warnings.iter().take(MAX_WARNINGS).map(|w| cut(&format!("{}: {}", w.member, w.message))).collect();
         if warnings.len() > MAX_WARNINGS {
             kept.push(format!("(and {} more warnings)", warnings.len() - MAX_WARNINGS));
         }
         kept
+    }
+
+    /// Whether it is the receipt of `deliverable` of `order` (extracted into `folder`, when it
+    /// says it was extracted): a receipt copied or edited from another is not.
+    pub(crate) fn belongs_to(&self, deliverable: &str, order: Option<&str>, folder: &str) -> Result<(), String> {
+        if self.deliverable_id != deliverable || self.order_id.as_deref() != order {
+            return Err("its receipt is another deliverable's".to_owned());
+        }
+        match &self.extracted {
+            Some(extracted) if extracted.folder != folder => {
+                Err("its receipt names another folder of members".to_owned())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Whether it vouches for the zip as the destination lists it (`zip`, and the receipt's own
@@ -134,5 +163,37 @@ pub(crate) fn written_after(receipt: &ObjectInfo, written: &ObjectInfo) -> bool 
     match (receipt.modified, written.modified) {
         (Some(receipt), Some(written)) => receipt >= written,
         _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipts_written_stay_under_the_limit_whatever_the_warnings() {
+        let warning = wyvern_unpack::Problem {
+            member: "m".repeat(70_000),
+            check: "zip",
+            expected: None,
+            actual: None,
+            message: "\"".repeat(10_000),
+        };
+        let receipt = Receipt {
+            deliverable_id: "d".to_owned(),
+            order_id: None,
+            bytes: 1,
+            sha256: "0".repeat(64),
+            source: cut(&"s".repeat(100_000)),
+            etag: Some(cut(&"e".repeat(100_000))),
+            completed_at: String::new(),
+            verified: true,
+            tool: String::new(),
+            extracted: None,
+            warnings: Receipt::warnings_of(&vec![warning; 1000]),
+        };
+        let json = serde_json::to_vec_pretty(&receipt).expect("json");
+        assert!((json.len() as u64) < RECEIPT_LIMIT / 2, "{} bytes", json.len());
+        assert_eq!(receipt.warnings.len(), MAX_WARNINGS + 1);
     }
 }

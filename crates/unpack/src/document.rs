@@ -37,6 +37,8 @@ const MAX_LINKS: usize = 4096;
 const MAX_EXTENSIONS: usize = 64;
 /// The longest text kept of a type, an id, an href or an extension.
 const MAX_TEXT: usize = 4096;
+/// What was dropped is named this many times, then counted.
+const MAX_DROPPED: usize = 16;
 
 /// A JSON member, as far as the checks and the catalog are concerned.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -68,13 +70,34 @@ pub struct Document {
     pub dropped: Vec<String>,
 }
 
+/// What the JSON values kept of a zip's documents may still cost, shared by every JSON member
+/// of one zip (so that many members cannot each spend a budget): one for properties, one for
+/// assets and bands.
+#[derive(Debug)]
+pub struct Budgets([Budget; 2]);
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Self([Budget::new(), Budget::new()])
+    }
+}
+
 impl Document {
-    /// Reads `json` (a whole JSON text) within the bounds of this module.
+    /// Reads `json` (a whole JSON text) within the bounds of this module, with budgets of its own.
     pub fn read(json: &[u8]) -> Result<Self, serde_json::Error> {
-        let budgets = [Budget::new(), Budget::new()];
+        Self::read_within(json, &Budgets::default())
+    }
+
+    /// Reads `json` within the bounds of this module, spending `budgets` (those of its zip).
+    pub fn read_within(json: &[u8], budgets: &Budgets) -> Result<Self, serde_json::Error> {
         let mut deserializer = serde_json::Deserializer::from_slice(json);
-        let document = deserializer.deserialize_any(DocumentVisitor(&budgets))?;
+        let mut document = deserializer.deserialize_any(DocumentVisitor(&budgets.0))?;
         deserializer.end()?;
+        if document.dropped.len() > MAX_DROPPED {
+            let more = document.dropped.len() - MAX_DROPPED;
+            document.dropped.truncate(MAX_DROPPED);
+            document.dropped.push(format!("(and {more} more)"));
+        }
         Ok(document)
     }
 
@@ -263,6 +286,7 @@ macro_rules! seed {
 }
 
 /// What the values kept may still cost.
+#[derive(Debug)]
 struct Budget {
     nodes: Cell<usize>,
     bytes: Cell<usize>,
@@ -271,6 +295,18 @@ struct Budget {
 impl Budget {
     fn new() -> Self {
         Self { nodes: Cell::new(VALUE_NODES), bytes: Cell::new(VALUE_BYTES) }
+    }
+
+    /// Keeps one value read with [`Kept`] when it fits; one that does not is dropped whole and
+    /// what it had spent is given back.
+    fn keep<E>(&self, read: impl FnOnce(&Self) -> Result<Option<Value>, E>) -> Result<Option<Value>, E> {
+        let before = (self.nodes.get(), self.bytes.get());
+        let value = read(self)?;
+        if value.is_none() {
+            self.nodes.set(before.0);
+            self.bytes.set(before.1);
+        }
+        Ok(value)
     }
 
     /// Spends one node and `bytes`, when they are left.
@@ -409,13 +445,19 @@ impl<'de> Visitor<'de> for DocumentVisitor<'_> {
                 "properties" => {
                     let entries = map.next_value_seed(EntriesSeed { budget: properties, most: usize::MAX })?;
                     document.dropped.extend(entries.dropped.iter().map(|key| format!("properties.{key}")));
+                    if entries.beyond > 0 {
+                        document.dropped.push(format!("properties ({} more)", entries.beyond));
+                    }
                     document.properties = entries.kept.into_iter().collect();
                 }
                 "assets" => {
                     let entries = map.next_value_seed(EntriesSeed { budget: assets, most: MAX_ASSETS })?;
                     document.dropped.extend(entries.dropped.iter().map(|key| format!("assets.{key}")));
                     if entries.beyond > 0 {
-                        document.dropped.push(format!("assets ({} past the first {MAX_ASSETS})", entries.beyond));
+                        document.dropped.push(format!(
+                            "assets ({} more, past the first {MAX_ASSETS} or the budget)",
+                            entries.beyond
+                        ));
                     }
                     let assets = entries.kept.into_iter().filter_map(|(key, asset)| match asset {
                         Value::Object(asset) => Some((key, asset)),
@@ -423,7 +465,7 @@ impl<'de> Visitor<'de> for DocumentVisitor<'_> {
                     });
                     document.assets = Some(assets.collect());
                 }
-                "bands" => document.bands = map.next_value_seed(Kept(assets))?,
+                "bands" => document.bands = assets.keep(|budget| map.next_value_seed(Kept(budget)))?,
                 "links" => document.item_links = map.next_value_seed(ItemLinks)?,
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -446,7 +488,7 @@ struct Entries {
     kept: Vec<(String, Value)>,
     /// Keys whose values did not fit the budget.
     dropped: Vec<String>,
-    /// Entries past the first `most`.
+    /// Entries past the first `most`, or dropped past the first [`MAX_DROPPED`].
     beyond: usize,
 }
 
@@ -464,15 +506,19 @@ impl<'de> Visitor<'de> for EntriesSeed<'_> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Entries, A::Error> {
         let mut entries = Entries::default();
         while let Some(key) = map.next_key_seed(Text(MAX_TEXT, Some(self.budget)))? {
-            if entries.kept.len() + entries.dropped.len() >= self.most {
+            if entries.kept.len() + entries.dropped.len() + entries.beyond >= self.most {
                 map.next_value::<IgnoredAny>()?;
                 entries.beyond += 1;
                 continue;
             }
-            match (key, map.next_value_seed(Kept(self.budget))?) {
+            match (key, self.budget.keep(|budget| map.next_value_seed(Kept(budget)))?) {
                 (Some(key), Some(value)) => entries.kept.push((key, value)),
                 (Some(key), None) => entries.dropped.push(key),
-                (None, _) => entries.dropped.push("(a key too long to keep)".to_owned()),
+                (None, _) => entries.dropped.push("(a key past the budget)".to_owned()),
+            }
+            if entries.dropped.len() > MAX_DROPPED {
+                entries.dropped.pop();
+                entries.beyond += 1;
             }
         }
         Ok(entries)
@@ -667,15 +713,19 @@ enum Read {
     Kept(Coordinates),
     /// Read for the extent, not kept (past [`FOOTPRINT_LINES`]): its depth.
     Skipped(usize),
+    /// An empty array: of any depth, never kept.
+    Empty,
     /// Not coordinates.
     Invalid,
 }
 
 impl Read {
-    fn depth(&self) -> Option<usize> {
+    /// Its depth; `Some(None)` for an empty array (any depth), `None` when invalid.
+    fn depth(&self) -> Option<Option<usize>> {
         match self {
-            Self::Kept(coordinates) => coordinates.depth(),
-            Self::Skipped(depth) => Some(*depth),
+            Self::Kept(coordinates) => coordinates.depth().map(Some),
+            Self::Skipped(depth) => Some(Some(*depth)),
+            Self::Empty => Some(None),
             Self::Invalid => None,
         }
     }
@@ -722,7 +772,7 @@ impl<'de> Visitor<'de> for ElementSeed<'_> {
 fn read_array<'de, A: SeqAccess<'de>>(shape: &Shape, mut seq: A) -> Result<Read, A::Error> {
     let mut next = || seq.next_element_seed(ElementSeed(shape));
     match next()? {
-        None => Ok(Read::Kept(Coordinates::Parts(Vec::new()))),
+        None => Ok(Read::Empty),
         Some(Element::Number(x)) => {
             let y = match next()? {
                 Some(Element::Number(y)) => Some(y),
@@ -763,24 +813,32 @@ fn read_array<'de, A: SeqAccess<'de>>(shape: &Shape, mut seq: A) -> Result<Read,
             Ok(Read::Kept(Coordinates::Line(line.finish())))
         }
         Some(Element::Array(first)) => {
-            let depth = first.depth();
-            let (mut parts, mut valid) = (Vec::new(), depth.is_some());
+            // The children's depth: the first that is not empty says it.
+            let (mut depth, mut valid) = (None, true);
+            let mut parts = Vec::new();
             let mut element = Some(Element::Array(first));
             while let Some(read) = element {
-                match read {
-                    Element::Array(read) if read.depth() == depth => {
-                        if let Read::Kept(coordinates) = read {
-                            parts.push(coordinates);
+                match (read, depth) {
+                    (Element::Array(read), _) if read.depth() == Some(None) => {}
+                    (Element::Array(read), known) => match read.depth().flatten() {
+                        Some(d) if known.is_none_or(|known| known == d) => {
+                            depth = Some(d);
+                            if let Read::Kept(coordinates) = read {
+                                parts.push(coordinates);
+                            }
                         }
-                    }
+                        _ => valid = false,
+                    },
                     _ => valid = false,
                 }
                 element = next()?;
             }
+            // Kept only around something kept: parts are bounded by the lines kept.
             Ok(match depth {
-                Some(depth) if valid && parts.is_empty() => Read::Skipped(depth + 1),
-                Some(_) if valid => Read::Kept(Coordinates::Parts(parts)),
-                _ => Read::Invalid,
+                _ if !valid => Read::Invalid,
+                None => Read::Empty,
+                Some(_) if !parts.is_empty() => Read::Kept(Coordinates::Parts(parts)),
+                Some(depth) => Read::Skipped(depth + 1),
             })
         }
         Some(Element::Other) => {
@@ -896,6 +954,44 @@ mod tests {
             let text = serde_json::to_vec(&serde_json::json!({"geometry": wrong})).expect("json");
             assert_eq!(Document::read(&text).expect("read").geometry, None, "{wrong}");
         }
+    }
+
+    #[test]
+    fn empty_and_countless_parts_cost_nothing() {
+        let empties = vec![serde_json::json!([[]]); 200_000];
+        let polygons: Vec<Value> = (0..500)
+            .map(|i| serde_json::json!([[[i % 170, 0], [i % 170, 1], [i % 170 + 1, 1], [i % 170, 0]]]))
+            .collect();
+        for (coordinates, polygons_kept) in
+            [(Value::from(empties), None), (Value::from(polygons), Some(FOOTPRINT_LINES))]
+        {
+            let item = serde_json::json!({"geometry": {"type": "MultiPolygon", "coordinates": coordinates}});
+            let geometry = Document::read(&serde_json::to_vec(&item).expect("json")).expect("read").geometry;
+            match (geometry, polygons_kept) {
+                (None, None) => {}
+                (Some(footprint), Some(kept)) => {
+                    let Coordinates::Parts(polygons) = &footprint.coordinates else { panic!("parts") };
+                    assert_eq!(polygons.len(), kept);
+                    assert_eq!(footprint.extent, [0.0, 0.0, 170.0, 1.0], "the extent of every polygon");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_dropped_gives_its_budget_back_and_drops_are_counted() {
+        let mut properties = serde_json::Map::new();
+        properties.insert("a-noise".into(), serde_json::json!(vec![0; VALUE_NODES + 1]));
+        properties.insert("platform".into(), serde_json::json!("p"));
+        for i in 0..100 {
+            properties.insert(format!("z{i}"), serde_json::json!("x".repeat(VALUE_BYTES / 2 + 1)));
+        }
+        let item = serde_json::json!({"type": "Feature", "properties": properties, "assets": {}});
+        let document = Document::read(&serde_json::to_vec(&item).expect("json")).expect("read");
+        assert_eq!(document.properties.get("platform"), Some(&Value::from("p")), "kept after the noise");
+        assert!(document.dropped.len() <= MAX_DROPPED + 1, "{:?}", document.dropped);
+        assert!(document.dropped.last().is_some_and(|d| d.contains("more")), "{:?}", document.dropped);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::io::{self, Read};
 
 use flate2::read::DeflateDecoder;
 
+use crate::document::{Budgets, Document};
 use crate::error::VerifyError;
 use crate::format::{
     CENTRAL_FIXED, CENTRAL_HEADER, CentralEntry, DESCRIPTOR_WINDOW, Directory, END, END_FIXED, End, LOCAL_FIXED,
@@ -53,6 +54,7 @@ pub fn inspect_random(source: &str, zip: &mut dyn RandomAccess) -> Result<Inspec
     let (central, offset) = read_directory(zip, &mut reads, &mut structure)?;
     let mut names = HashSet::new();
     let mut listing = Listing { bytes: len, ..Listing::default() };
+    let budgets = Budgets::default();
     for entry in &central {
         check_name(&entry.name, &mut names)?;
         if encrypted(entry.flags) {
@@ -76,7 +78,7 @@ pub fn inspect_random(source: &str, zip: &mut dyn RandomAccess) -> Result<Inspec
                 kept = read_member_prefix(zip, &mut reads, &Span::of(entry, start), limit);
             }
             match kept {
-                Ok(kept) => listing.store_kept(&entry.name, kept),
+                Ok(kept) => listing.store_kept(&entry.name, kept, &budgets),
                 Err(VerifyError::Io(e)) if e.kind() == io::ErrorKind::InvalidData => {
                     problems.push(Problem::structure(format!("{}: its data cannot be inflated: {e}", entry.name)));
                 }
@@ -110,7 +112,7 @@ pub fn inspect_random(source: &str, zip: &mut dyn RandomAccess) -> Result<Inspec
 pub fn read_digest_plan(zip: &mut dyn RandomAccess) -> Result<DigestPlan, VerifyError> {
     let mut reads = Reads::default();
     let (central, _) = read_directory(zip, &mut reads, &mut |_| {})?;
-    let mut items = Vec::new();
+    let (mut items, budgets) = (Vec::new(), Budgets::default());
     for entry in central.iter().filter(|e| is_json(&e.name) && e.size <= JSON_LIMIT as u64).take(MAX_KEPT) {
         // The header and the data in one read, unless the header's extra field is long.
         let guess = LOCAL_FIXED as u64 + entry.name.len() as u64 + HEADER_SLACK + entry.compressed_size;
@@ -126,10 +128,10 @@ pub fn read_digest_plan(zip: &mut dyn RandomAccess) -> Result<DigestPlan, Verify
         };
         let start = entry.offset + header.len;
         let Ok(json) = read_member_prefix(zip, &mut reads, &Span::of(entry, start), JSON_LIMIT) else { continue };
-        if let Ok(document) = crate::document::Document::read(&json)
+        if let Ok(document) = Document::read_within(&json, &budgets)
             && document.is_item()
         {
-            items.push(stac::parse_item(&entry.name, &document));
+            items.push(stac::parse_item(&entry.name, &std::sync::Arc::new(document)));
         }
     }
     Ok(DigestPlan::from_items(&items))

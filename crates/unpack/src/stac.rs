@@ -2,6 +2,8 @@
 //! hrefs relative or absolute, bands in `eo:bands` on the asset, in `properties`, or STAC 1.1
 //! `bands`), and the kind of each member.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -139,7 +141,7 @@ pub struct Item {
     pub assets: Vec<Asset>,
     /// The item as read, within bounds (for a catalog of the destination).
     #[serde(skip)]
-    pub document: Document,
+    pub document: Arc<Document>,
 }
 
 /// At most this many bands are described (the arrays' lengths are checked whatever they are).
@@ -241,7 +243,7 @@ fn bbox_on_earth(bbox: &[f64]) -> bool {
 }
 
 /// Reads the item `document`, found in `member`.
-pub fn parse_item(member: &str, document: &Document) -> Item {
+pub fn parse_item(member: &str, document: &Arc<Document>) -> Item {
     let properties = &document.properties;
     let text = |key: &str| properties.get(key).and_then(Value::as_str).map(fact);
     let asset_list = document.assets.as_deref().unwrap_or_default();
@@ -295,7 +297,7 @@ pub fn parse_item(member: &str, document: &Document) -> Item {
         bands,
         band_lists,
         assets,
-        document: document.clone(),
+        document: Arc::clone(document),
     }
 }
 

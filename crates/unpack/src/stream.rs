@@ -3,9 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{self, BufRead};
+use std::sync::Arc;
 
 use crate::checksum::{Algorithm, Hasher, Multihash, WYVERN_ALGORITHM};
-use crate::document::Document;
+use crate::document::{Budgets, Document};
 use crate::error::VerifyError;
 use crate::format::{
     CENTRAL_FIXED, CENTRAL_HEADER, CentralEntry, DESCRIPTOR, DESCRIPTOR_WINDOW, Directory, END, END_FIXED, End,
@@ -56,7 +57,7 @@ pub struct Listing {
     pub digests: BTreeMap<String, Digests>,
     /// JSON members (STAC catalog and item) up to [`JSON_LIMIT`] bytes each, read within
     /// bounds (or why they could not be read), the first [`MAX_KEPT`].
-    pub json: BTreeMap<String, Result<Document, String>>,
+    pub json: BTreeMap<String, Result<Arc<Document>, String>>,
     /// The first [`HEADER_BYTES`] of each TIFF member, the first [`MAX_KEPT`].
     pub tiff_heads: BTreeMap<String, Vec<u8>>,
     /// JSON and TIFF members past the first [`MAX_KEPT`] of their kind: listed, not read.
@@ -87,11 +88,12 @@ impl Listing {
         Some(limit)
     }
 
-    /// Keeps what was read of the member `name`: a JSON member read into a [`Document`], a
-    /// TIFF's header as it is.
-    pub(crate) fn store_kept(&mut self, name: &str, kept: Vec<u8>) {
+    /// Keeps what was read of the member `name`: a JSON member read into a [`Document`] (spending
+    /// `budgets`, the zip's), a TIFF's header as it is.
+    pub(crate) fn store_kept(&mut self, name: &str, kept: Vec<u8>, budgets: &Budgets) {
         if is_json(name) {
-            self.json.insert(name.to_owned(), Document::read(&kept).map_err(|e| e.to_string()));
+            let document = Document::read_within(&kept, budgets).map(Arc::new).map_err(|e| e.to_string());
+            self.json.insert(name.to_owned(), document);
         } else {
             self.tiff_heads.insert(name.to_owned(), kept);
         }
@@ -121,9 +123,12 @@ pub struct DigestPlan {
 }
 
 /// What is computed for members no item read so far names, when the items were not read ahead:
-/// everything up to [`SPECULATE_ALL_UP_TO`], then these.
+/// everything up to [`SPECULATE_ALL_UP_TO`], then these; and only these once the zip's members
+/// have had [`SPECULATE_ALL_IN_ALL`] hashed every way (a small zip of many members that inflate
+/// far would otherwise cost a dozen hashes of each).
 const SPECULATIVE: [Algorithm; 2] = [WYVERN_ALGORITHM, Algorithm::Sha2_256];
 const SPECULATE_ALL_UP_TO: u64 = 4 << 20;
+const SPECULATE_ALL_IN_ALL: u64 = 16 << 20;
 
 impl DigestPlan {
     /// The items were not read ahead.
@@ -202,6 +207,8 @@ pub fn verify_stream<R: BufRead>(
         listing: Listing::default(),
         names: HashSet::new(),
         out: vec![0; READ_BUFFER],
+        budgets: Budgets::default(),
+        speculated: 0,
     };
     loop {
         let offset = pass.input.offset;
@@ -233,6 +240,10 @@ struct Pass<R> {
     names: HashSet<String>,
     /// Inflated bytes, reused from member to member.
     out: Vec<u8>,
+    /// What the zip's JSON documents may keep, together.
+    budgets: Budgets,
+    /// Bytes hashed every way on speculation so far (see [`SPECULATE_ALL_IN_ALL`]).
+    speculated: u64,
 }
 
 impl<R: BufRead> Pass<R> {
@@ -254,7 +265,11 @@ impl<R: BufRead> Pass<R> {
             return Err(VerifyError::UnsupportedMethod { entry: header.name, method: header.method });
         }
         let data = self.input.offset;
-        let (algorithms, narrow_at) = self.plan.algorithms(&header.name);
+        let (mut algorithms, mut narrow_at) = self.plan.algorithms(&header.name);
+        if narrow_at.is_some() && self.speculated >= SPECULATE_ALL_IN_ALL {
+            algorithms.retain(|algorithm| SPECULATIVE.contains(algorithm));
+            narrow_at = None;
+        }
         let mut member = Member {
             name: header.name.clone(),
             crc: crc32fast::Hasher::new(),
@@ -290,8 +305,11 @@ impl<R: BufRead> Pass<R> {
         }
         member.visitor.end().map_err(VerifyError::Io)?;
         let Member { name, hashers, keep, kept, size, .. } = member;
+        if narrow_at.is_some() {
+            self.speculated += size.min(SPECULATE_ALL_UP_TO);
+        }
         if keep.is_some() && !(is_json(&name) && size > JSON_LIMIT as u64) {
-            self.listing.store_kept(&name, kept);
+            self.listing.store_kept(&name, kept, &self.budgets);
             if let Some(Ok(document)) = self.listing.json.get(&name)
                 && document.is_item()
             {
