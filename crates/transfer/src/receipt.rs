@@ -24,14 +24,7 @@ const MAX_FIELD: usize = 1024;
 
 /// `text` cut to [`MAX_FIELD`] bytes (at a character's boundary), marked `…` when cut.
 pub(crate) fn cut(text: &str) -> String {
-    if text.len() <= MAX_FIELD {
-        return text.to_owned();
-    }
-    let mut end = MAX_FIELD;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
+    wyvern_unpack::document::cut(text, MAX_FIELD)
 }
 
 /// The receipt written beside each deliverable (`<deliverable_id>.receipt.json`): what arrived,

@@ -212,6 +212,18 @@ fn thin(line: &[[f64; 2]], most: usize) -> Vec<[f64; 2]> {
     out
 }
 
+/// `text` cut to at most `most` bytes (at a character's boundary), marked `…` when cut.
+pub fn cut(text: &str, most: usize) -> String {
+    if text.len() <= most {
+        return text.to_owned();
+    }
+    let mut end = most;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 /// Whether a position is on Earth: finite, longitude within ±180 and latitude within ±90.
 pub fn on_earth([x, y]: [f64; 2]) -> bool {
     x.is_finite() && y.is_finite() && (-180.0..=180.0).contains(&x) && (-90.0..=90.0).contains(&y)

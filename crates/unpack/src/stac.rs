@@ -187,14 +187,7 @@ fn string_list(value: Option<&Value>) -> Vec<String> {
 
 /// A text fact, cut at [`MAX_FACT`] bytes.
 fn fact(text: &str) -> String {
-    if text.len() <= MAX_FACT {
-        return text.to_owned();
-    }
-    let mut end = MAX_FACT;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
+    crate::document::cut(text, MAX_FACT)
 }
 
 /// The entries of a band array, when `value` is one.
