@@ -237,7 +237,7 @@ fn have(program: &str) -> bool {
 /// The Python package, an optimised build in the tests' venv: its interpreter.
 fn python_api() -> anyhow::Result<PathBuf> {
     let venv = crate::corpus::venv(&root())?;
-    crate::corpus::install_package(&root(), &venv, true)?;
+    crate::corpus::install_package(&root(), &venv, true, &[])?;
     Ok(venv.join("bin/python"))
 }
 

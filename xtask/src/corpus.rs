@@ -58,8 +58,15 @@ pub fn venv(root: &Path) -> anyhow::Result<PathBuf> {
 
 /// Installs the Python package into `venv` with the documented command, `pip install ./python`
 /// (`release`: an optimised build, as users get; else a debug one, quicker to build). Both share
-/// `target/` with cargo. Returns the `PATH` that puts the venv first, for what runs in it.
-pub fn install_package(root: &Path, venv: &Path, release: bool) -> anyhow::Result<std::ffi::OsString> {
+/// `target/` with cargo, built with `env` added (the test run's clippy wrapper, so that the
+/// workspace's crates are not compiled again). Returns the `PATH` that puts the venv first, for
+/// what runs in it.
+pub fn install_package(
+    root: &Path,
+    venv: &Path,
+    release: bool,
+    env: &[(String, std::ffi::OsString)],
+) -> anyhow::Result<std::ffi::OsString> {
     let bin = venv.join("bin");
     // maturin's build backend runs the `maturin` the venv holds.
     let path = std::env::join_paths(
@@ -69,7 +76,8 @@ pub fn install_package(root: &Path, venv: &Path, release: bool) -> anyhow::Resul
     pip.current_dir(root)
         .args(["install", "--quiet", "--disable-pip-version-check", "--no-build-isolation", "--force-reinstall"])
         .args(["--no-deps", "./python"])
-        .env("PATH", &path);
+        .env("PATH", &path)
+        .envs(env.iter().cloned());
     if !release {
         pip.env("MATURIN_PEP517_ARGS", "--profile dev");
     }

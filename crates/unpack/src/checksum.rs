@@ -158,7 +158,7 @@ impl Algorithm {
             Self::Blake2s(bytes) => {
                 State::Blake2s(blake2s_simd::Params::new().hash_length(usize::from(bytes)).to_state())
             }
-            Self::Blake3 => State::Blake3(Box::new(blake3::Hasher::new())),
+            Self::Blake3 => State::Blake3(Box::default()),
         })
     }
 }
