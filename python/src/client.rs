@@ -11,7 +11,10 @@ use pyo3::prelude::*;
 use serde_json::{Value, json};
 use wyvern_core::{Error as ApiError, Order, OrderId, RetryPolicy, Token};
 use wyvern_sinks::Sink;
-use wyvern_transfer::{Batch, Done, ErrorKind, IfExists, Observer, Options, Shard, Silent, order_jobs, registry};
+use wyvern_transfer::{
+    Batch, CatalogRefresh, ErrorKind, Event, IfExists, Observer, Options, Request, Shard, Silent, Status, Wanted,
+    registry,
+};
 
 use crate::errors::{self, OrRaise};
 use crate::observer::PyObserver;
@@ -53,21 +56,6 @@ fn order_json(order: &Order) -> String {
         "deliverables": order.deliverables().iter().map(|d| d.id.as_str().to_owned()).collect::<Vec<_>>(),
     })
     .to_string()
-}
-
-/// A deliverable that arrived (or was there), as the CLI's `--json` line says it.
-fn result_json(done: &Done, outcome: &wyvern_transfer::Outcome) -> Value {
-    let receipt = outcome.receipt();
-    json!({
-        "order_id": done.job.order_id.as_ref().map(|id| id.as_str()),
-        "deliverable_id": done.job.deliverable_id.as_str(),
-        "destination": done.destination,
-        "status": outcome.status(),
-        "bytes": outcome.bytes(),
-        "sha256": receipt.map(|r| r.sha256.as_str()),
-        "verified": receipt.map(|r| r.verified),
-        "warnings": receipt.map_or(&[][..], |r| &r.warnings[..]),
-    })
 }
 
 /// Waits for the clean-ups of `sink`'s dropped uploads, whatever became of the call (not
@@ -190,34 +178,33 @@ impl Client {
             return Err(invalid("extract needs verify", "extraction always verifies: leave verify=True"));
         }
         let options = Options { if_exists, verify, extract };
-        let concurrency = concurrency.max(1);
+        let wanted = ids.map_or(Wanted::Account, Wanted::Orders);
+        let request = Request { concurrency: concurrency.max(1), shard, strict, ..Request::new(wanted) };
         let sink = wyvern_transfer::destination(&registry(), to).or_raise()?;
         let batch = Batch::new(self.client.clone(), sink.clone(), options).observed(self::observer(observer));
         let work = async {
-            let mut failures = Vec::new();
-            let mut not_ready = Vec::new();
-            let mut jobs = Vec::new();
-            let mut orders = std::pin::pin!(wyvern_transfer::orders(&self.client, ids, concurrency).await.or_raise()?);
-            while let Some((id, order)) = orders.next().await {
-                match order.and_then(|order| order_jobs(&order, shard, batch.observer())) {
-                    Ok(more) => jobs.extend(more),
-                    Err(e) if !strict && e.kind() == ErrorKind::NotReady => not_ready.push(id.to_string()),
-                    Err(e) => failures.push(e),
+            let mut ended = Vec::new();
+            let mut events = batch.sync(&request);
+            while let Some(event) = events.next().await {
+                match event.or_raise()? {
+                    Event::Delivered(line) | Event::Skipped(line) | Event::Failed(line) | Event::NotReady(line) => {
+                        ended.push(line);
+                    }
+                    _ => {}
                 }
             }
-            let done: Vec<Done> = batch.run(jobs, concurrency).collect().await;
-            Ok((done, failures, not_ready))
+            Ok(ended)
         };
         let finished = block_on(py, work);
         settle(py, &sink)?;
-        let (done, failures, not_ready) = finished?;
         let mut results = Vec::new();
-        let mut raised: Vec<Py<PyAny>> =
-            failures.iter().map(|e| errors::transfer(e).into_value(py).into_any()).collect();
-        for done in &done {
-            match &done.result {
-                Ok(outcome) => results.push(result_json(done, outcome)),
-                Err(e) => raised.push(errors::transfer(e).into_value(py).into_any()),
+        let mut raised: Vec<Py<PyAny>> = Vec::new();
+        let mut not_ready = Vec::new();
+        for line in finished? {
+            match (&line.failure, line.status) {
+                (Some(_), Status::NotReady) => not_ready.extend(line.order_id),
+                (Some(error), _) => raised.push(errors::transfer(error).into_value(py).into_any()),
+                (None, _) => results.push(serde_json::to_value(&line).unwrap_or_default()),
             }
         }
         Ok((Value::Array(results).to_string(), raised, not_ready))
@@ -260,13 +247,9 @@ pub fn catalog(py: Python<'_>, destination: &str) -> PyResult<String> {
         let sink = wyvern_transfer::destination(&registry(), destination).or_raise()?;
         let scope = wyvern_transfer::catalog::Scope::All;
         let refreshed = wyvern_transfer::catalog::refresh(&sink, &scope).await.or_raise()?;
-        let root = format!("{}/{}", sink.location().trim_end_matches('/'), wyvern_transfer::catalog::CATALOG);
-        Ok((refreshed, root))
+        Ok(CatalogRefresh::new(refreshed, sink.location(), None))
     })?;
-    let (refreshed, root) = refreshed;
-    let mut value = serde_json::to_value(refreshed).unwrap_or_default();
-    value["root"] = json!(root);
-    Ok(value.to_string())
+    Ok(serde_json::to_string(&refreshed).unwrap_or_default())
 }
 
 /// Writes the HTML report of everything at `destination` to `output` (`wyvern report`); how many

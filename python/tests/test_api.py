@@ -153,6 +153,33 @@ def test_inspect_and_verify_return_the_cli_json(client: wyvern.Client, dest: Pat
             assert json.loads(cli.stdout) == value, command
 
 
+def test_results_are_the_cli_json_lines(client: wyvern.Client, api_url: str, tmp_path: Path) -> None:
+    """One serialisation: a Result's to_dict() and `wyvern sync --json`'s line for the same
+    deliverable carry the same keys and values (the destination aside: two folders)."""
+    binary = os.environ.get("WYVERN_CARGO_BINARY")
+    if not binary:
+        pytest.skip("WYVERN_CARGO_BINARY is not set (cargo xtask test sets it)")
+    orders = [SANDBOX.PARTIAL_ORDER, SANDBOX.PENDING_ORDER]
+    env = {**os.environ, "WYVERN_API_URL": api_url, "WYVERN_TOKEN": SANDBOX.TOKEN}
+    for attempt in ("downloaded", "skipped"):
+        results = client.sync(orders, to=tmp_path / "python")
+        cli = subprocess.run(
+            [binary, "--json", "sync", *orders, "--to", str(tmp_path / "cli")], capture_output=True, env=env, check=True
+        )
+        lines = [json.loads(line) for line in cli.stdout.splitlines()]
+        delivered = {line["deliverable_id"]: line for line in lines if line.get("status") == attempt}
+        assert sorted(delivered) == sorted(SANDBOX.PARTIAL_DELIVERABLES), lines
+        for result in results:
+            line = delivered[result.deliverable_id]
+            mine = result.to_dict()
+            assert mine["destination"] == str(tmp_path / "python" / SANDBOX.PARTIAL_ORDER / f"{result.deliverable_id}.zip")
+            assert mine["status"] == attempt
+            del mine["destination"], line["destination"]
+            assert mine == line
+        summary = next(line["summary"] for line in lines if "summary" in line)
+        assert (summary[attempt], summary["not_ready"], summary["failed"]) == (2, 1, 0), summary
+
+
 def test_verify_raises_on_a_damaged_zip(client: wyvern.Client, dest: Path, tmp_path: Path) -> None:
     (result,) = client.download(SANDBOX.ORDER, to=dest)
     data = bytearray(Path(result.destination).read_bytes())

@@ -32,6 +32,11 @@ impl Exit {
         Self::of_kind(error.kind())
     }
 
+    /// The exit code of a sync: its failures'.
+    pub fn of_summary(summary: &wyvern_transfer::Summary) -> Self {
+        Self::combine(summary.failures.iter().map(|kind| Self::of_kind(*kind)))
+    }
+
     fn of_kind(kind: ErrorKind) -> Self {
         match kind {
             ErrorKind::Corrupt => Self::Verification,

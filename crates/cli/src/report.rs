@@ -1,69 +1,20 @@
-//! What the commands print: results on stdout (a line each, or `--json` objects), notes and
-//! errors on stderr, and the tally behind the exit code and the sync summary.
+//! What the commands print: results on stdout (a line each, or `--json` objects: a sync's
+//! events as the library serialises them), notes and errors on stderr.
 
 use indicatif::HumanBytes;
-use serde::Serialize;
-use wyvern_core::{DeliverableId, Order, OrderId, printable};
+use wyvern_core::{Order, printable};
+use wyvern_transfer::{CatalogLine, CatalogRefresh, Event, Line, PlanLine, Status, Summary};
 
-use wyvern_transfer::catalog::Refreshed;
-use wyvern_transfer::{Action, Done, Outcome, Planned, Shard};
-
-use crate::error::{self, Exit};
+use crate::commands::AuditTally;
+use crate::error;
 use crate::output::{self, errln, outln};
+use crate::progress::Progress;
 
-/// Counts for the summary.
-#[derive(Debug, Default, Clone, Copy, Serialize)]
-pub struct Tally {
-    pub downloaded: u64,
-    pub skipped: u64,
-    pub not_ready: u64,
-    pub failed: u64,
-    /// Bytes downloaded in this run (skipped deliverables not counted).
-    pub bytes: u64,
-}
-
+/// Prints what the commands produce, as lines for people or `--json` objects.
 #[derive(Debug)]
 pub struct Report {
     json: bool,
     quiet: bool,
-    tally: Tally,
-    failures: Vec<Exit>,
-    /// With `sync --plan`: deliverables to fetch and to skip.
-    planned: (u64, u64),
-}
-
-/// One `sync --plan --json` line per deliverable.
-#[derive(Serialize)]
-struct PlanLine<'a> {
-    order_id: Option<&'a str>,
-    deliverable_id: &'a str,
-    destination: &'a str,
-    /// `fetch` or `skip`.
-    action: &'static str,
-    /// Of a deliverable to skip: its size at the destination.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    bytes: Option<u64>,
-}
-
-/// One `--json` line per deliverable.
-#[derive(Serialize)]
-struct Line<'a> {
-    order_id: Option<&'a str>,
-    deliverable_id: Option<&'a str>,
-    destination: Option<&'a str>,
-    status: &'static str,
-    bytes: Option<u64>,
-    sha256: Option<&'a str>,
-    /// `null` on a skipped line whose receipt was not read (see `from_receipt`).
-    verified: Option<bool>,
-    /// On a skipped line: the SHA-256 and the verdict are the receipt's, not a new reading of
-    /// the file (a skip decided from a listing reads no receipt: they are `null` then).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    from_receipt: bool,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    warnings: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
 }
 
 /// The STAC bands' scale, offset and nodata in one line: one value when every band agrees, else
@@ -94,15 +45,11 @@ fn print_warnings(warnings: impl IntoIterator<Item = impl AsRef<str>>) {
 
 impl Report {
     pub fn new(json: bool, quiet: bool) -> Self {
-        Self { json, quiet, tally: Tally::default(), failures: Vec::new(), planned: (0, 0) }
+        Self { json, quiet }
     }
 
     pub fn quiet(&self) -> bool {
         self.quiet
-    }
-
-    pub fn tally(&self) -> Tally {
-        self.tally
     }
 
     /// A note for people, on stderr.
@@ -130,112 +77,75 @@ impl Report {
         }
     }
 
-    /// How one deliverable of a batch ended.
-    pub fn finished(&mut self, done: &Done) {
-        let (order, deliverable) = (done.job.order_id.as_ref(), &done.job.deliverable_id);
-        match &done.result {
-            Ok(outcome) => self.done(order, deliverable, &done.destination, outcome),
-            Err(e) => self.failed(order, Some(deliverable), Some(&done.destination), e),
+    /// An event of a sync (or of a download, an extraction): `--json` prints its serialisation,
+    /// people get a line. `overall`: a `sync`, with an overall progress line and a summary.
+    pub fn event(&self, event: &Event, progress: &Progress, overall: bool) {
+        match event {
+            Event::Queued(queued) if overall => progress.begin(queued.queued),
+            Event::Queued(_) | Event::Started(_) | Event::Progressed(_) => {}
+            Event::Delivered(line) | Event::Skipped(line) | Event::Failed(line) | Event::NotReady(line) => {
+                if line.destination.is_some() {
+                    progress.one_done();
+                }
+                self.line(line);
+            }
+            Event::Planned(planned) => self.planned(planned),
+            Event::Catalog(line) => self.catalog(&line.catalog),
+            Event::Summary(summary) => {
+                if overall {
+                    progress.end();
+                    self.summary(summary);
+                }
+            }
         }
     }
 
-    fn done(&mut self, order: Option<&OrderId>, deliverable: &DeliverableId, destination: &str, outcome: &Outcome) {
-        let (receipt, bytes) = (outcome.receipt(), outcome.bytes());
-        let skipped = matches!(outcome, Outcome::Skipped(_));
-        if skipped {
-            self.tally.skipped += 1;
-        } else {
-            self.tally.downloaded += 1;
-            self.tally.bytes += bytes;
-        }
-        let status = outcome.status();
-        let warnings = receipt.map_or(&[][..], |r| &r.warnings[..]);
+    /// How a deliverable (or an order) ended.
+    fn line(&self, line: &Line) {
         if self.json {
-            output::json(&Line {
-                order_id: order.map(OrderId::as_str),
-                deliverable_id: Some(deliverable.as_str()),
-                destination: Some(destination),
-                status,
-                bytes: Some(bytes),
-                sha256: receipt.map(|r| r.sha256.as_str()),
-                verified: receipt.map(|r| r.verified),
-                from_receipt: skipped && receipt.is_some(),
-                warnings,
-                error: None,
-            });
-        } else if !self.quiet {
-            let size = HumanBytes(bytes);
-            match receipt {
-                Some(receipt) => {
-                    let sha = &receipt.sha256[..16.min(receipt.sha256.len())];
-                    let verified = if receipt.verified { "verified" } else { "not verified" };
+            output::json(line);
+        }
+        if let Some(error) = &line.failure {
+            if line.status == Status::NotReady {
+                if !self.json && !self.quiet {
+                    outln!("not ready  {}", printable(&error.to_string()));
+                }
+            } else {
+                error::print(error, error.hint());
+            }
+            return;
+        }
+        if self.quiet {
+            return;
+        }
+        let skipped = line.status == Status::Skipped;
+        if !self.json {
+            let (status, destination) = (line.status.as_str(), line.destination.as_deref().unwrap_or("-"));
+            let size = HumanBytes(line.bytes.unwrap_or(0));
+            match &line.sha256 {
+                Some(sha) => {
+                    let sha = &sha[..16.min(sha.len())];
+                    let verified = if line.verified == Some(true) { "verified" } else { "not verified" };
                     let source = if skipped { " per its receipt" } else { "" };
                     outln!("{status:<10} {destination} ({size}, sha256 {sha}, {verified}{source})");
                 }
                 None => outln!("{status:<10} {destination} ({size}, listed with its receipt)"),
             }
         }
-        if !self.quiet && !skipped {
-            print_warnings(warnings);
+        if !skipped {
+            print_warnings(&line.warnings);
         }
     }
 
-    pub fn not_ready(&mut self, order: &OrderId, why: &wyvern_transfer::Error) {
-        self.tally.not_ready += 1;
+    /// The closing summary of `sync` (or of `sync --plan`).
+    fn summary(&self, summary: &Summary) {
         if self.json {
-            output::json(&Line {
-                order_id: Some(order.as_str()),
-                deliverable_id: None,
-                destination: None,
-                status: "not_ready",
-                bytes: None,
-                sha256: None,
-                verified: Some(false),
-                from_receipt: false,
-                warnings: &[],
-                error: None,
-            });
-        } else if !self.quiet {
-            outln!("not ready  {}", printable(&why.to_string()));
+            return output::json(summary);
         }
-    }
-
-    pub fn failed(
-        &mut self,
-        order: Option<&OrderId>,
-        deliverable: Option<&DeliverableId>,
-        destination: Option<&str>,
-        error: &wyvern_transfer::Error,
-    ) {
-        self.tally.failed += 1;
-        self.failures.push(Exit::of(error));
-        if self.json {
-            output::json(&Line {
-                order_id: order.map(OrderId::as_str),
-                deliverable_id: deliverable.map(DeliverableId::as_str),
-                destination,
-                status: "failed",
-                bytes: None,
-                sha256: None,
-                verified: Some(false),
-                from_receipt: false,
-                warnings: &[],
-                error: Some(wyvern_transfer::error_line(error)),
-            });
+        if self.quiet {
+            return;
         }
-        error::print(error, error.hint());
-    }
-
-    /// The closing summary of `sync`.
-    pub fn summary(&self) {
-        let t = self.tally;
-        if self.json {
-            #[derive(Serialize)]
-            struct Summary {
-                summary: Tally,
-            }
-            output::json(&Summary { summary: t });
-        } else if !self.quiet {
+        if let Some(t) = summary.summary {
             outln!(
                 "sync: {} downloaded ({}), {} skipped, {} not ready, {} failed",
                 t.downloaded,
@@ -245,54 +155,30 @@ impl Report {
                 t.failed
             );
         }
+        if let Some(t) = summary.plan {
+            outln!("plan: {} to fetch, {} to skip, {} not ready, {} failed", t.fetch, t.skip, t.not_ready, t.failed);
+        }
     }
 
     /// What `sync --plan` found for one deliverable.
-    pub fn planned(&mut self, planned: &Planned) {
-        let (job, destination) = (&planned.job, planned.destination.as_str());
-        let (action, bytes) = match &planned.action {
-            Ok(Action::Fetch) => ("fetch", None),
-            Ok(Action::Skip(present)) => ("skip", Some(present.bytes)),
-            Err(e) => return self.failed(job.order_id.as_ref(), Some(&job.deliverable_id), Some(destination), e),
-        };
-        if action == "fetch" {
-            self.planned.0 += 1;
-        } else {
-            self.planned.1 += 1;
-        }
+    fn planned(&self, planned: &PlanLine) {
         if self.json {
-            output::json(&PlanLine {
-                order_id: job.order_id.as_ref().map(OrderId::as_str),
-                deliverable_id: job.deliverable_id.as_str(),
-                destination,
-                action,
-                bytes,
-            });
-        } else if !self.quiet {
-            match bytes {
-                Some(bytes) => outln!("{action:<10} {destination} ({}, there)", HumanBytes(bytes)),
-                None => outln!("{action:<10} {destination}"),
-            }
+            return output::json(planned);
         }
-    }
-
-    /// The closing summary of `sync --plan`.
-    pub fn plan_summary(&self) {
-        let ((fetch, skip), t) = (self.planned, self.tally);
-        if self.json {
-            let line = serde_json::json!({
-                "plan": { "fetch": fetch, "skip": skip, "not_ready": t.not_ready, "failed": t.failed }
-            });
-            output::json(&line);
-        } else if !self.quiet {
-            outln!("plan: {fetch} to fetch, {skip} to skip, {} not ready, {} failed", t.not_ready, t.failed);
+        if self.quiet {
+            return;
+        }
+        let (action, destination) = (planned.action, &planned.destination);
+        match planned.bytes {
+            Some(bytes) => outln!("{action:<10} {destination} ({}, there)", HumanBytes(bytes)),
+            None => outln!("{action:<10} {destination}"),
         }
     }
 
     /// What a catalog refresh did (`wyvern catalog`, `sync --catalog`); a shard's refresh wrote
     /// items only.
-    pub fn catalog(&self, location: &str, refreshed: &Refreshed, shard: Option<Shard>) {
-        let root = format!("{}/{}", location.trim_end_matches('/'), wyvern_transfer::catalog::CATALOG);
+    fn catalog(&self, catalog: &CatalogRefresh) {
+        let refreshed = &catalog.refreshed;
         for left in &refreshed.left_out {
             errln!("warning: {} is left out of the catalog: {}", left.deliverable, printable(&left.reason));
         }
@@ -300,21 +186,22 @@ impl Report {
             errln!("warning: {}: {}", warning.deliverable, printable(&warning.reason));
         }
         if self.json {
-            let mut line = serde_json::to_value(refreshed).unwrap_or_default();
-            line["root"] = serde_json::json!(shard.is_none().then_some(&root));
-            output::json(&serde_json::json!({ "catalog": line }));
-        } else if !self.quiet {
-            let (written, kept) = (refreshed.items_written, refreshed.items_kept);
-            match shard {
-                Some(shard) => outln!(
-                    "catalog: items written {written}, up to date {kept} (shard {shard}: run `wyvern catalog {location}` \
-                     after the last shard to link them)"
-                ),
-                None => outln!(
-                    "catalog: items written {written}, up to date {kept}, catalogs written {}: {root}",
-                    refreshed.catalogs_written
-                ),
-            }
+            return output::json(&CatalogLine { catalog: catalog.clone() });
+        }
+        if self.quiet {
+            return;
+        }
+        let (written, kept, location) = (refreshed.items_written, refreshed.items_kept, &catalog.location);
+        match (catalog.shard, &catalog.root) {
+            (Some(shard), _) => outln!(
+                "catalog: items written {written}, up to date {kept} (shard {shard}: run `wyvern catalog {location}` \
+                 after the last shard to link them)"
+            ),
+            (None, root) => outln!(
+                "catalog: items written {written}, up to date {kept}, catalogs written {}: {}",
+                refreshed.catalogs_written,
+                root.as_deref().unwrap_or("-")
+            ),
         }
     }
 
@@ -338,14 +225,12 @@ impl Report {
     }
 
     /// One deliverable an audit (`verify DEST`) read again.
-    pub fn audited(&mut self, audited: &wyvern_transfer::Audited) {
+    pub fn audited(&self, audited: &wyvern_transfer::Audited) {
         let (order, deliverable) = (audited.order_id.as_deref(), audited.deliverable_id.as_str());
         let destination = audited.destination.as_str();
         let shown = printable(destination);
         match &audited.result {
             Ok((bytes, sha256)) => {
-                self.tally.downloaded += 1;
-                self.tally.bytes += bytes;
                 if self.json {
                     output::json(&serde_json::json!({
                         "order_id": order, "deliverable_id": deliverable, "destination": destination,
@@ -360,8 +245,6 @@ impl Report {
                 }
             }
             Err(error) => {
-                self.tally.failed += 1;
-                self.failures.push(Exit::of(error));
                 if self.json {
                     output::json(&serde_json::json!({
                         "order_id": order, "deliverable_id": deliverable, "destination": destination,
@@ -374,19 +257,14 @@ impl Report {
     }
 
     /// The closing summary of an audit.
-    pub fn audit_summary(&self) {
-        let t = self.tally;
+    pub fn audit_summary(&self, t: &AuditTally) {
         if self.json {
             output::json(
-                &serde_json::json!({ "audit": { "verified": t.downloaded, "failed": t.failed, "bytes": t.bytes } }),
+                &serde_json::json!({ "audit": { "verified": t.verified, "failed": t.failed, "bytes": t.bytes } }),
             );
         } else if !self.quiet {
-            outln!("verify: {} verified ({}), {} failed", t.downloaded, HumanBytes(t.bytes), t.failed);
+            outln!("verify: {} verified ({}), {} failed", t.verified, HumanBytes(t.bytes), t.failed);
         }
-    }
-
-    pub fn exit(&self) -> Exit {
-        Exit::combine(self.failures.iter().copied())
     }
 }
 

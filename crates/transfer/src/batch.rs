@@ -194,6 +194,16 @@ impl Batch {
         &*self.observer
     }
 
+    /// The observer, shared.
+    pub(crate) fn observer_arc(&self) -> Arc<dyn Observer> {
+        self.observer.clone()
+    }
+
+    /// The API client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Fetches one deliverable (its skip check asks the sink).
     pub async fn fetch(&self, job: &Job) -> Result<Outcome> {
         self.fetch_known(job, None).await

@@ -120,7 +120,7 @@ pub enum Error {
 }
 
 /// The kinds of [`Error`] a caller acts on differently.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// The order is not fulfilled (yet, or ever).

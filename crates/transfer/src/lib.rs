@@ -44,6 +44,7 @@ mod observer;
 mod pipeline;
 mod receipt;
 mod shard;
+mod sync;
 mod zipfile;
 
 pub use audit::{Audited, audit};
@@ -56,6 +57,10 @@ pub use job::{IfExists, Job, Options, Outcome, Present};
 pub use observer::{Meter, Observer, Silent};
 pub use receipt::{Extracted, RECEIPT_LIMIT, Receipt};
 pub use shard::Shard;
+pub use sync::{
+    CatalogLine, CatalogRefresh, Event, Line, PlanLine, PlanTally, Progressed, Queued, Request, Started, Status,
+    Summary, Tally, Wanted,
+};
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -63,10 +63,18 @@ class Result:
     """Whether the zip was verified while it streamed (of a skipped one, as ``sha256``)."""
     warnings: Tuple[str, ...] = ()
     """What verification could not check, or checked only weakly."""
+    from_receipt: bool = False
+    """Of a skipped one: ``sha256`` and ``verified`` are its receipt's, not a new reading."""
+    _line: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def _from_dict(cls, value: Dict[str, Any]) -> "Result":
-        return cls(**{**value, "warnings": tuple(value.get("warnings", ()))})
+        return cls(**{**value, "warnings": tuple(value.get("warnings", ())), "_line": dict(value)})
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The result as ``wyvern sync --json`` prints its line: the same keys and values (both
+        are the engine's one serialisation of the event)."""
+        return dict(self._line)
 
 
 def _results(answer: Tuple[str, List[BaseException], List[str]]) -> List[Result]:

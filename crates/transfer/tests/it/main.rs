@@ -1,5 +1,5 @@
-//! The pipeline as a library, against the sandbox replica over real HTTP: batches as streams of
-//! outcomes, receipts, the kinds of errors, cancellation, observers, waiting, named zips, and
+//! The pipeline as a library, against the sandbox replica over real HTTP: the sync engine's
+//! events, batches as streams of outcomes, receipts, the kinds of errors, cancellation, observers, waiting, named zips, and
 //! the `examples/` program into a bucket.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,8 +12,8 @@ use wyvern_core::{Client, Token};
 use wyvern_sandbox::{Fault, Sandbox, SandboxBuilder, TEST_DELIVERABLE, TEST_ORDER, TEST_TOKEN};
 use wyvern_sinks::Sink;
 use wyvern_transfer::{
-    Batch, Done, Error, ErrorKind, Job, Meter, Observer, Options, Outcome, Receipt, open_destination, order_jobs,
-    registry,
+    Batch, Done, Error, ErrorKind, Event, Job, Meter, Observer, Options, Outcome, Queued, Receipt, Request, Wanted,
+    open_destination, order_jobs, registry,
 };
 
 #[path = "../../examples/sync_to_bucket.rs"]
@@ -285,4 +285,96 @@ async fn the_example_syncs_an_order_into_a_bucket() {
     assert_eq!(listed.len(), 4, "two zips and their receipts: {listed:?}");
     let again = example::sync(world.sandbox.api_url(), TEST_TOKEN, PARTIAL_ORDER, &to).await.expect("sync");
     assert!(again.iter().all(|d| matches!(d.result, Ok(Outcome::Skipped(_)))), "{again:?}");
+}
+
+/// A sync's events, in order, with their serialisations (the CLI's `--json` lines).
+async fn sync(batch: &Batch, request: &Request) -> Vec<(Event, serde_json::Value)> {
+    let events: Vec<Event> = batch.sync(request).map(|e| e.expect("no error of the whole run")).collect().await;
+    events
+        .into_iter()
+        .map(|event| {
+            let json = serde_json::to_value(&event).expect("serialises");
+            (event, json)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sync_engine_streams_events_a_summary_and_the_catalog() {
+    let world = World::new().await;
+    let batch = world.batch(Options::default()).await;
+    let orders = vec![PARTIAL_ORDER.parse().expect("id"), PENDING_ORDER.parse().expect("id")];
+    let request = Request { concurrency: 2, catalog: true, ..Request::new(Wanted::Orders(orders)) };
+
+    let events = sync(&batch, &request).await;
+    let position = |wanted: &dyn Fn(&Event) -> bool| events.iter().position(|(e, _)| wanted(e)).expect("sent");
+    let queued = position(&|e| matches!(e, Event::Queued(Queued { queued: 2 })));
+    let delivered: Vec<&serde_json::Value> =
+        events.iter().filter(|(e, _)| matches!(e, Event::Delivered(_))).map(|(_, json)| json).collect();
+    assert_eq!(delivered.len(), 2, "{events:?}");
+    for line in &delivered {
+        let keys: Vec<&str> = line.as_object().expect("object").keys().map(String::as_str).collect();
+        assert_eq!(keys, ["bytes", "deliverable_id", "destination", "order_id", "sha256", "status", "verified"]);
+        assert_eq!((line["status"].as_str(), line["verified"].as_bool()), (Some("downloaded"), Some(true)));
+        let started = position(
+            &|e| matches!(e, Event::Started(s) if Some(s.started.as_str()) == line["deliverable_id"].as_str()),
+        );
+        let ended = position(
+            &|e| matches!(e, Event::Delivered(l) if l.deliverable_id.as_deref() == line["deliverable_id"].as_str()),
+        );
+        assert!(queued < started && started < ended, "{events:?}");
+    }
+    let (not_ready, json) = &events[position(&|e| matches!(e, Event::NotReady(_)))];
+    assert_eq!(json["order_id"].as_str(), Some(PENDING_ORDER));
+    assert!(
+        matches!(not_ready, Event::NotReady(line) if line.failure.as_ref().is_some_and(|e| e.kind() == ErrorKind::NotReady))
+    );
+    // The summary, then the catalog, end the stream.
+    let n = events.len();
+    let Event::Summary(summary) = &events[n - 2].0 else { panic!("{events:?}") };
+    assert!(!summary.failed());
+    assert_eq!(events[n - 2].1["summary"]["downloaded"], 2);
+    assert_eq!(events[n - 2].1["summary"]["not_ready"], 1);
+    let Event::Catalog(catalog) = &events[n - 1].0 else { panic!("{events:?}") };
+    assert_eq!(catalog.catalog.refreshed.items_written, 2);
+    assert!(events[n - 1].1["catalog"]["root"].as_str().is_some_and(|root| root.ends_with("catalog.json")));
+
+    // Planned again: everything would be skipped, nothing is fetched.
+    let plan = sync(&batch, &Request { plan: true, ..request.clone() }).await;
+    let skips = plan.iter().filter(|(e, _)| matches!(e, Event::Planned(p) if p.action == "skip")).count();
+    assert_eq!(skips, 2, "{plan:?}");
+    assert!(!plan.iter().any(|(e, _)| matches!(e, Event::Started(_) | Event::Delivered(_))));
+    let (_, last) = plan.last().expect("summary");
+    assert_eq!(last["plan"], serde_json::json!({ "fetch": 0, "skip": 2, "not_ready": 1, "failed": 0 }));
+
+    // Strict (a download of named orders): an order not ready is a failure, and its kind is the
+    // summary's.
+    let strict = sync(&batch, &Request { strict: true, catalog: false, ..request }).await;
+    assert_eq!(strict.iter().filter(|(e, _)| matches!(e, Event::Skipped(_))).count(), 2);
+    let Some((Event::Summary(summary), _)) = strict.last() else { panic!("{strict:?}") };
+    assert_eq!(summary.failures.iter().copied().collect::<Vec<_>>(), [ErrorKind::NotReady]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fail_fast_sync_stops_at_the_first_failure_and_a_bad_destination_ends_the_stream() {
+    let world = World::with(Sandbox::builder().fault(TEST_DELIVERABLE, Fault::CorruptByte { offset: 100_000 })).await;
+    let batch = world.batch(Options::default()).await;
+    let orders = vec![TEST_ORDER.parse().expect("id"), PARTIAL_ORDER.parse().expect("id")];
+    let request = Request { fail_fast: true, ..Request::new(Wanted::Orders(orders)) };
+    let events = sync(&batch, &request).await;
+    let failed = events.iter().filter(|(e, _)| matches!(e, Event::Failed(_))).count();
+    let delivered = events.iter().filter(|(e, _)| matches!(e, Event::Delivered(_))).count();
+    // One at a time, the corrupt one first: nothing after it.
+    assert_eq!((failed, delivered), (1, 0), "{events:?}");
+    let Some((Event::Summary(summary), _)) = events.last() else { panic!("{events:?}") };
+    assert_eq!(summary.failures.iter().copied().collect::<Vec<_>>(), [ErrorKind::Corrupt]);
+
+    let file = world.dir.path().join("a-file");
+    std::fs::write(&file, b"not a folder").expect("file");
+    let sink = wyvern_transfer::destination(&registry(), file.to_str().expect("utf-8")).expect("sink");
+    let batch = Batch::new(world.client(TEST_TOKEN), sink, Options::default());
+    let request = Request::new(Wanted::Deliverables(vec![TEST_DELIVERABLE.to_owned(), "not an id!".to_owned()]));
+    let events: Vec<_> = batch.sync(&request).collect().await;
+    assert!(matches!(events.first(), Some(Ok(Event::Failed(line))) if line.deliverable_id.is_none()), "{events:?}");
+    assert!(matches!(events.last(), Some(Err(Error::Destination { .. }))), "{events:?}");
 }
