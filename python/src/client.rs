@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use wyvern_core::{Error as ApiError, Order, OrderId, RetryPolicy, Token};
 use wyvern_sinks::Sink;
 use wyvern_transfer::{
-    Batch, CatalogRefresh, ErrorKind, Event, IfExists, Observer, Options, Request, Shard, Silent, Status, Wanted,
+    Batch, CatalogRefresh, ErrorKind, Event, IfExists, Line, Observer, Options, Request, Shard, Silent, Status, Wanted,
     registry,
 };
 
@@ -112,7 +112,9 @@ impl Client {
         let token = match token {
             Some(token) => Token::new(token),
             None => block_on(py, async {
-                wyvern_cli::auth::resolve(token_file.as_deref(), &anonymous).await.map_err(|f| errors::cli(&f))
+                wyvern_credentials::resolve(token_file.as_deref(), &anonymous)
+                    .await
+                    .map_err(|e| errors::credentials(&e))
             })?,
         };
         let token = token.ok_or(ApiError::MissingToken).or_raise()?;
@@ -186,11 +188,18 @@ impl Client {
             let mut ended = Vec::new();
             let mut events = batch.sync(&request);
             while let Some(event) = events.next().await {
-                match event.or_raise()? {
-                    Event::Delivered(line) | Event::Skipped(line) | Event::Failed(line) | Event::NotReady(line) => {
+                match event {
+                    Ok(Event::Delivered(line) | Event::Skipped(line) | Event::Failed(line) | Event::NotReady(line)) => {
                         ended.push(line);
                     }
-                    _ => {}
+                    Ok(_) => {}
+                    // A destination that cannot be written to fails every deliverable left: one
+                    // failure among the results, as the others.
+                    Err(error @ wyvern_transfer::Error::Destination { .. }) => {
+                        ended.push(Line::from_error(error));
+                        break;
+                    }
+                    Err(error) => return Err(errors::transfer(&error)),
                 }
             }
             Ok(ended)

@@ -6,7 +6,7 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::PyList;
-use wyvern_transfer::ErrorKind;
+use wyvern_transfer::{ErrorKind, Hint, Setting};
 
 create_exception!(wyvern, WyvernError, PyException, "Base class of every wyvern error.");
 create_exception!(wyvern, NotReadyError, WyvernError, "The order is not fulfilled (yet, or ever).");
@@ -48,7 +48,29 @@ pub fn exception(kind: ErrorKind, message: String, hint: Option<String>) -> PyEr
 
 /// A pipeline failure as its exception.
 pub fn transfer(error: &wyvern_transfer::Error) -> PyErr {
-    exception(error.kind(), wyvern_transfer::error_line(error), error.hint())
+    exception(error.kind(), wyvern_transfer::error_line(error), error.hint().map(|hint| keywords(&hint)))
+}
+
+/// A library hint in the Python package's words: settings by their keyword arguments.
+fn keywords(hint: &Hint) -> String {
+    hint.render(|setting, value| {
+        match setting {
+            Setting::IfExists => return format!("if_exists=\"{}\"", value.unwrap_or("skip")),
+            Setting::Timeout => "Client.wait(timeout=...)",
+            Setting::Verify => "verify=True",
+            Setting::Token => {
+                "pass Client(token=...), or set WYVERN_TOKEN or WYVERN_TOKEN_FILE, or run `wyvern auth login`"
+            }
+            Setting::TokenSource => "Client(token=...), WYVERN_TOKEN or WYVERN_TOKEN_FILE",
+            Setting::CaCert => "Client(ca_cert=PATH)",
+            Setting::Api => "Client(api_url=...) or Client(sandbox=True)",
+            Setting::AllowHttp => "pass Client(allow_http=True)",
+            Setting::Retries => "Client(retries=...)",
+            Setting::Wait => "`Client.wait(order_id)`",
+            _ => return setting.describe(value),
+        }
+        .to_owned()
+    })
 }
 
 /// Raises pipeline and API errors as their exceptions.
@@ -63,7 +85,11 @@ impl<T, E: Into<wyvern_transfer::Error>> OrRaise<T> for Result<T, E> {
     }
 }
 
-/// A failure of the command line's own work (reading the token file or the login cache).
-pub fn cli(failure: &wyvern_cli::error::Failure) -> PyErr {
-    exception(failure.kind(), wyvern_transfer::error_line(failure), failure.hint_text())
+/// No token could be had (the token file, the login cache, refreshing it).
+pub fn credentials(error: &wyvern_credentials::Error) -> PyErr {
+    let kind = match error {
+        wyvern_credentials::Error::Api { source, .. } => ErrorKind::of_api(source),
+        _ => ErrorKind::Other,
+    };
+    exception(kind, wyvern_transfer::error_line(error), error.hint())
 }

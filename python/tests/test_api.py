@@ -83,7 +83,7 @@ def test_not_ready_unknown_and_refused_raise_their_exceptions(client: wyvern.Cli
     with pytest.raises(wyvern.NotReadyError) as not_ready:
         client.download(SANDBOX.PENDING_ORDER, to=dest)
     assert "is not ready for download" in str(not_ready.value)
-    assert not_ready.value.hint == "`wyvern order wait ORDER_ID` waits until the order is fulfilled"
+    assert not_ready.value.hint == "`Client.wait(order_id)` waits until the order is fulfilled"
     assert not_ready.value.__notes__ == [f"hint: {not_ready.value.hint}"]
     with pytest.raises(wyvern.NotFoundError) as unknown:
         client.order("00000000-0000-0000-0000-00000000dead")
@@ -178,6 +178,15 @@ def test_results_are_the_cli_json_lines(client: wyvern.Client, api_url: str, tmp
             assert mine == line
         summary = next(line["summary"] for line in lines if "summary" in line)
         assert (summary[attempt], summary["not_ready"], summary["failed"]) == (2, 1, 0), summary
+
+
+def test_an_unwritable_destination_raises_with_the_results(client: wyvern.Client, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(wyvern.WyvernError) as failed:
+        client.sync([SANDBOX.ORDER, SANDBOX.PENDING_ORDER], to=blocker)
+    assert failed.value.kind == "destination", failed.value
+    assert (failed.value.results, len(failed.value.errors)) == ([], 1)
 
 
 def test_verify_raises_on_a_damaged_zip(client: wyvern.Client, dest: Path, tmp_path: Path) -> None:

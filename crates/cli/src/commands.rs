@@ -71,7 +71,7 @@ pub async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
             errln!("logged in to {}; token stored in {}", anonymous.base_url(), path.display());
         }
         Command::Auth(AuthCommand::Logout) => {
-            let removed = auth::logout(&anonymous)?;
+            let removed = wyvern_credentials::logout(&anonymous).await?;
             errln!("{} for {}", if removed { "token forgotten" } else { "no stored token" }, anonymous.base_url());
         }
         Command::Inspect { zip, preview } => {
@@ -168,10 +168,12 @@ pub async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
     Ok(Exit::Success)
 }
 
-/// The client of the commands that call the API: the token found (see [`auth::resolve`]),
+/// The client of the commands that call the API: the token found (see
+/// [`wyvern_credentials::resolve`]),
 /// `per_host` connections to a storage host at most.
 async fn connect(cli: &Cli, anonymous: &Client, per_host: Option<usize>) -> Result<Client, Failure> {
-    let token = auth::resolve(cli.token_file.as_deref(), anonymous).await?.ok_or(ApiError::MissingToken)?;
+    let token =
+        wyvern_credentials::resolve(cli.token_file.as_deref(), anonymous).await?.ok_or(ApiError::MissingToken)?;
     settings::client(cli, Some(token), per_host)
 }
 

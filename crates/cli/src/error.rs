@@ -1,7 +1,7 @@
 //! Errors shown to people: the chain of causes, a `hint:` when there is something to do, and a
 //! documented exit code chosen from the error's kind.
 
-use wyvern_transfer::ErrorKind;
+use wyvern_transfer::{ErrorKind, Hint, Setting};
 
 use crate::output::errln;
 
@@ -76,17 +76,9 @@ pub enum Failure {
         /// What to do about it.
         hint: Option<String>,
     },
-    /// The API failed during the command's own work (logging in, refreshing a cached token).
-    #[error("{action}")]
-    Api {
-        /// What was being done.
-        action: String,
-        /// What the API said.
-        #[source]
-        source: wyvern_core::Error,
-        /// What to do about it.
-        hint: Option<String>,
-    },
+    /// No token could be had (a token file, the login cache, logging in, refreshing).
+    #[error(transparent)]
+    Credentials(#[from] wyvern_credentials::Error),
 }
 
 impl From<wyvern_core::Error> for Failure {
@@ -101,21 +93,13 @@ impl Failure {
         Self::Local { message: message.into(), source: None, hint: None }
     }
 
-    /// The same, with `hint` shown under it (a transfer failure keeps its own).
-    pub fn hint(self, hint: impl Into<String>) -> Self {
-        match self {
-            Self::Local { message, source, .. } => Self::Local { message, source, hint: Some(hint.into()) },
-            Self::Api { action, source, .. } => Self::Api { action, source, hint: Some(hint.into()) },
-            transfer => transfer,
-        }
-    }
-
     /// Its kind (the command's own failures are [`ErrorKind::Other`]).
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Transfer(error) => error.kind(),
             Self::Local { .. } => ErrorKind::Other,
-            Self::Api { source, .. } => ErrorKind::of_api(source),
+            Self::Credentials(wyvern_credentials::Error::Api { source, .. }) => ErrorKind::of_api(source),
+            Self::Credentials(_) => ErrorKind::Other,
         }
     }
 
@@ -127,8 +111,9 @@ impl Failure {
     /// What to do about it, when there is something.
     pub fn hint_text(&self) -> Option<String> {
         match self {
-            Self::Transfer(error) => error.hint(),
-            Self::Local { hint, .. } | Self::Api { hint, .. } => hint.clone(),
+            Self::Transfer(error) => hint(error),
+            Self::Local { hint, .. } => hint.clone(),
+            Self::Credentials(error) => error.hint(),
         }
     }
 }
@@ -143,6 +128,31 @@ impl<T, E: std::error::Error + Send + Sync + 'static> Context<T> for Result<T, E
     fn context(self, message: impl FnOnce() -> String) -> Result<T, Failure> {
         self.map_err(|e| Failure::Local { message: message(), source: Some(Box::new(e)), hint: None })
     }
+}
+
+/// The hint of a library error, in the command line's words.
+pub fn hint(error: &wyvern_transfer::Error) -> Option<String> {
+    error.hint().map(|hint| flags(&hint))
+}
+
+/// A library hint in the command line's words: settings by their flags.
+fn flags(hint: &Hint) -> String {
+    hint.render(|setting, value| {
+        match setting {
+            Setting::IfExists => return format!("--if-exists {}", value.unwrap_or("skip")),
+            Setting::Timeout => "--timeout",
+            Setting::Verify => "verification on (without --no-verify)",
+            Setting::Token => "set WYVERN_TOKEN, pass --token-file PATH, or run `wyvern auth login`",
+            Setting::TokenSource => "WYVERN_TOKEN or the --token-file",
+            Setting::CaCert => "--ca-cert PATH",
+            Setting::Api => "--api-url, --sandbox",
+            Setting::AllowHttp => "pass --allow-http",
+            Setting::Retries => "--retries",
+            Setting::Wait => "`wyvern order wait ORDER_ID`",
+            _ => return setting.describe(value),
+        }
+        .to_owned()
+    })
 }
 
 /// A failure and its causes, one line each, then its hint; on stderr.

@@ -7,7 +7,7 @@
 #![allow(rustdoc::bare_urls, rustdoc::invalid_html_tags)]
 
 mod args;
-pub mod auth;
+mod auth;
 mod commands;
 pub mod error;
 mod log;

@@ -111,7 +111,7 @@ impl Report {
                     outln!("not ready  {}", printable(&error.to_string()));
                 }
             } else {
-                error::print(error, error.hint());
+                error::print(error, error::hint(error));
             }
             return;
         }
@@ -140,7 +140,11 @@ impl Report {
     /// The closing summary of `sync` (or of `sync --plan`).
     fn summary(&self, summary: &Summary) {
         if self.json {
-            return output::json(summary);
+            // A plan's keys sorted, as its line has always had them.
+            return match summary.plan {
+                Some(_) => output::json(&serde_json::to_value(summary).unwrap_or_default()),
+                None => output::json(summary),
+            };
         }
         if self.quiet {
             return;
@@ -186,7 +190,8 @@ impl Report {
             errln!("warning: {}: {}", warning.deliverable, printable(&warning.reason));
         }
         if self.json {
-            return output::json(&CatalogLine { catalog: catalog.clone() });
+            // Keys sorted, as the line has always had them.
+            return output::json(&serde_json::to_value(CatalogLine { catalog: catalog.clone() }).unwrap_or_default());
         }
         if self.quiet {
             return;
@@ -251,7 +256,7 @@ impl Report {
                         "status": "failed", "error": wyvern_transfer::error_line(error),
                     }));
                 }
-                error::print_about(&format!("{shown}: "), error, error.hint());
+                error::print_about(&format!("{shown}: "), error, error::hint(error));
             }
         }
     }

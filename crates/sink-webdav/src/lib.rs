@@ -87,7 +87,7 @@ impl WebDavSink {
     }
 
     fn error(&self, action: &str, path: &str, detail: impl std::fmt::Display) -> Error {
-        Error::Backend { location: self.location.clone(), message: format!("{action} {path}: {detail}"), source: None }
+        Error::Generic { location: self.location.clone(), message: format!("{action} {path}: {detail}"), source: None }
     }
 
     /// Sends a request; `ok` lists the statuses that count as success.
@@ -102,7 +102,13 @@ impl WebDavSink {
         if ok.contains(&response.status()) {
             Ok(response)
         } else {
-            Err(self.error(action, path, format!("HTTP {}", response.status())))
+            let status = response.status();
+            Err(Error::of_http_status(
+                status.as_u16(),
+                self.location.clone(),
+                format!("{action} {path}: HTTP {status}"),
+                None,
+            ))
         }
     }
 

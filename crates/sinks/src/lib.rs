@@ -5,6 +5,7 @@
 //! [`Upload::finish`] succeeds, and leaves nothing behind when aborted or dropped. This is the
 //! public API boundary for third-party sink crates.
 
+pub mod atomic;
 pub mod cleanup;
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -18,7 +19,7 @@ pub mod tls;
 use async_trait::async_trait;
 use bytes::Bytes;
 
-pub use error::Error;
+pub use error::{Error, Source};
 pub use local::LocalSink;
 pub use object::ObjectStoreSink;
 pub use path::{InvalidPath, ObjectPath};

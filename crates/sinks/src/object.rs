@@ -40,11 +40,7 @@ impl ObjectStoreSink {
     }
 
     fn error(&self, action: &str, path: &Path, source: object_store::Error) -> Error {
-        Error::Backend {
-            location: self.location.clone(),
-            message: format!("{action} {path}"),
-            source: Some(Box::new(source)),
-        }
+        Error::of_object_store(source, self.location.clone(), format!("{action} {path}"))
     }
 
     fn relative(&self, key: &Path) -> Option<ObjectPath> {

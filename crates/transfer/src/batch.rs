@@ -69,7 +69,7 @@ pub fn deliverable_id(client: &Client, target: &str) -> Result<DeliverableId> {
     if !client.is_api_origin(&url) {
         return Err(invalid(
             format!("{} is not on the API's origin {}", wyvern_core::redact_url(&url), client.base_url()),
-            "the token is only sent to the API; pass --api-url (or --sandbox) for the API this link belongs to",
+            "the token is only sent to the API; set the API ({api}) this link belongs to",
         ));
     }
     DeliverableId::from_href(&url).map_err(|e| invalid(e.to_string(), "give a deliverable id or its URL"))

@@ -3,6 +3,8 @@
 //! [`Error::is_retryable`] says whether trying again later could help.
 
 use wyvern_core::Error as ApiError;
+
+use crate::Hint;
 use wyvern_sinks::ObjectPath;
 use wyvern_unpack::VerifyError;
 
@@ -192,8 +194,9 @@ impl Error {
         matches!(self.kind(), ErrorKind::Network | ErrorKind::NotReady)
     }
 
-    /// What the user can do about it, when there is something.
-    pub fn hint(&self) -> Option<String> {
+    /// What the user can do about it, when there is something: settings to change are named
+    /// as [`Setting`](crate::Setting)s, for each front-end to render in its words.
+    pub fn hint(&self) -> Option<Hint> {
         let text = match self {
             Self::Corrupt { named: true, .. } => {
                 "the zip is damaged, cut short, or built so that readers could see it differently; if it came from \
@@ -203,35 +206,47 @@ impl Error {
                 "nothing was kept; run the command again, and tell Wyvern support if the same deliverable fails twice"
             }
             Self::Changed { .. } => {
-                "it changed since it was delivered: fetch it again with `--if-exists overwrite` (or remove its \
+                "it changed since it was delivered: fetch it again with {if_exists:overwrite} (or remove its \
                  receipt and sync again)"
             }
-            Self::Destination { .. } => {
-                "check that the folder or bucket exists and that these credentials (or this user) may write to it"
-            }
-            Self::Exists(_) => "use --if-exists skip or --if-exists overwrite",
+            Self::Destination { source, .. } => match &**source {
+                wyvern_sinks::Error::NotFound { .. } => {
+                    "the bucket (or folder) does not exist: check its name, or create it"
+                }
+                wyvern_sinks::Error::PermissionDenied { .. } => {
+                    "the store refused these credentials here (a mistyped key or secret, or no permission to write \
+                     there): check them, or give another destination"
+                }
+                wyvern_sinks::Error::Unauthenticated { .. } => {
+                    "the store found no credentials, or refused them: set them in the environment (e.g. \
+                     AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS, \
+                     AZURE_STORAGE_ACCOUNT_KEY; the sinks guide lists them)"
+                }
+                _ => "check that the folder or bucket exists and that these credentials (or this user) may write to it",
+            },
+            Self::Exists(_) => "use {if_exists:skip} or {if_exists:overwrite}",
             Self::Io { action: "writing", .. } => "check that the folder exists and that this user may write to it",
             Self::Io { .. } => "check the path: it must name a file this user may read",
-            Self::Sink(error) if crate::error_line(error).contains("BadDigest") => {
+            Self::Sink(wyvern_sinks::Error::ChecksumRefused { .. }) => {
                 "the bucket refused bytes that did not match their checksum: something between this machine and \
                  the bucket changed them; run the command again (nothing is kept without its receipt)"
             }
-            Self::Wait { waited: Some(_), .. } => "wait longer (--timeout), or run the same command again later",
+            Self::Wait { waited: Some(_), .. } => "wait longer ({timeout}), or try again later",
             Self::Wait { waited: None, .. } => "the order ended without imagery; order it again, or ask Wyvern support",
-            Self::Unframed => "download it without --no-verify: verifying the zip tells whether it is whole",
-            Self::Invalid { hint, .. } => return hint.clone(),
+            Self::Unframed => "download it with {verify}: verifying the zip tells whether it is whole",
+            Self::Invalid { hint, .. } => return hint.clone().map(Hint::new),
             Self::Api(api) => match api {
-                ApiError::MissingToken => "set WYVERN_TOKEN, pass --token-file PATH, or run `wyvern auth login`",
+                ApiError::MissingToken => "{token}",
                 ApiError::InvalidToken { .. } => {
-                    "WYVERN_TOKEN (or the --token-file) must hold the token alone, on one line: check what was pasted"
+                    "the token ({token_source}) must be alone, on one line: check what was pasted"
                 }
                 ApiError::InsecureRedirect { .. } => {
                     "the server sent a link to plain http, which would expose the bytes and the link; nothing can be \
                      done on this side: tell Wyvern support"
                 }
                 ApiError::Certificate { .. } => {
-                    "if the server uses a private certificate authority, pass --ca-cert PATH (its PEM certificate) or \
-                     add it to the system's trust store; check the machine's clock too"
+                    "if the server uses a private certificate authority, give {ca_cert} (its PEM certificate) or add \
+                     it to the system's trust store; check the machine's clock too"
                 }
                 ApiError::TooLarge { .. } => {
                     "the server sent far more than such a response holds; tell Wyvern support if it goes on"
@@ -240,23 +255,24 @@ impl Error {
                     "the order says it is fulfilled but names nothing to download; tell Wyvern support"
                 }
                 ApiError::Unauthenticated { .. } => {
-                    "check the token (WYVERN_TOKEN, --token-file or `wyvern auth login`) and that it belongs to this \
-                     API (--api-url, --sandbox)"
+                    "check the token ({token_source}, or `wyvern auth login`) and that it belongs to this API ({api})"
                 }
-                ApiError::NotFound { .. } => "check the id and the API: sandbox orders exist only with --sandbox",
-                ApiError::NotReady { .. } => "`wyvern order wait ORDER_ID` waits until the order is fulfilled",
+                ApiError::NotFound { .. } => {
+                    "check the id and the API ({api}): sandbox orders exist only on the sandbox API"
+                }
+                ApiError::NotReady { .. } => "{wait} waits until the order is fulfilled",
                 ApiError::NotAZip { .. } => "the server sent an error page instead of the deliverable; try again later",
                 ApiError::PlainHttp { .. } => {
-                    "use an https:// API URL, or pass --allow-http if you accept sending the token unencrypted"
+                    "use an https:// API URL, or {allow_http} if you accept sending the token unencrypted"
                 }
                 api if api.is_transient() => {
-                    "the network or the server failed repeatedly; try again later, or raise --retries"
+                    "the network or the server failed repeatedly; try again later, or raise {retries}"
                 }
                 _ => return None,
             },
             _ => return None,
         };
-        Some(text.to_owned())
+        Some(Hint::new(text))
     }
 }
 

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use futures::StreamExt;
+use wyvern_sinks::atomic::AtomicFile;
 use wyvern_sinks::{ObjectPath, Sink};
 use wyvern_unpack::document::on_earth;
 use wyvern_unpack::{EntryReport, Item, Kind, Picture};
@@ -85,13 +86,12 @@ pub async fn report(sink: &Arc<dyn Sink>, out: &mut (dyn Write + Send)) -> Resul
     Ok(written)
 }
 
-/// Writes the report of everything at `sink` to the file `output`: into a temporary file beside
-/// it (readable by all, as a page to share), renamed over it once complete, so a failed run
-/// leaves no half page.
+/// Writes the report of everything at `sink` to the file `output`, whole or not at all (an
+/// [`AtomicFile`], readable by all: a page to share), so a failed run leaves no half page.
 pub async fn write(sink: &Arc<dyn Sink>, output: &std::path::Path) -> Result<Written> {
     // What is there is replaced only when it is a file (a device or a pipe would be written to,
     // or replaced by a file, as root).
-    if let Ok(meta) = std::fs::metadata(output)
+    if let Ok(meta) = tokio::fs::metadata(output).await
         && !meta.is_file()
     {
         return Err(Error::Invalid {
@@ -99,28 +99,21 @@ pub async fn write(sink: &Arc<dyn Sink>, output: &std::path::Path) -> Result<Wri
             hint: Some("give the path of a new file, or of a report to replace".to_owned()),
         });
     }
-    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let temporary = output.with_file_name(format!(".{name}.{}.wyvern-new", std::process::id()));
     let io = |action: &'static str| {
         let path = output.display().to_string();
         move |source| Error::Io { action, path: path.clone(), source }
     };
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
-    let file = options.open(&temporary).map_err(io("writing"))?;
-    let mut writer = std::io::BufWriter::new(file);
-    let written = match report(sink, &mut writer).await {
-        Ok(written) => writer.flush().map(|()| written).map_err(io("writing")),
-        Err(e) => Err(e),
-    };
-    let renamed =
-        written.and_then(|written| std::fs::rename(&temporary, output).map(|()| written).map_err(io("writing")));
-    if renamed.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    renamed
+    let target = output.to_path_buf();
+    let mut page = blocking(move || AtomicFile::create(&target, 0o644)).await.map_err(io("writing"))?;
+    // Written to the page's buffer; what reaches the disk goes in 8 KiB writes.
+    let written = report(sink, &mut page).await?;
+    blocking(move || page.commit()).await.map_err(io("writing"))?;
+    Ok(written)
+}
+
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
 }
 
 /// Reads what the page says of a deliverable: its receipt, item and members.

@@ -37,6 +37,7 @@ mod audit;
 mod batch;
 pub mod catalog;
 mod error;
+mod hint;
 pub mod html;
 mod job;
 mod listing;
@@ -53,6 +54,7 @@ pub use batch::{
     order_jobs, orders, registry, thumbnail, verify, wait,
 };
 pub use error::{Error, ErrorKind, error_causes, error_line};
+pub use hint::{Hint, Setting};
 pub use job::{IfExists, Job, Options, Outcome, Present};
 pub use observer::{Meter, Observer, Silent};
 pub use receipt::{Extracted, RECEIPT_LIMIT, Receipt};

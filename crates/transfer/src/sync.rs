@@ -24,7 +24,8 @@ use crate::shard::Shard;
 use crate::{Error, ErrorKind, Result};
 
 /// Events a consumer has not taken yet, at most: the engine waits for the consumer beyond
-/// that (started and progress events are dropped instead, never queued without bound).
+/// that (started and progress events are dropped instead, never queued without bound). The work
+/// runs as the consumer polls the stream: a consumer that stops polling stops the transfers.
 const BACKLOG: usize = 256;
 
 /// A deliverable's progress is reported at most this often.
@@ -96,7 +97,8 @@ pub enum Event {
     Planned(PlanLine),
     /// With [`Request::catalog`]: what the catalog refresh did.
     Catalog(CatalogLine),
-    /// The end of a sync (not sent when the run stops on an error of the whole run).
+    /// The end of a sync's deliveries (not sent when the run stops on an error of the whole run;
+    /// with [`Request::catalog`], the catalog's refresh follows it).
     Summary(Summary),
 }
 
@@ -259,6 +261,11 @@ impl Line {
         }
     }
 
+    /// The line of a failure of no deliverable in particular.
+    pub fn from_error(error: Error) -> Self {
+        Self::failed(None, None, None, error)
+    }
+
     /// The line of an order not ready.
     fn not_ready(order: &OrderId, why: Error) -> Self {
         Self { status: Status::NotReady, error: None, ..Self::failed(Some(order), None, None, why) }
@@ -388,6 +395,9 @@ impl Emitter {
         }
         // A consumer that went away wants no more events; the run ends with its stream.
         let _ = self.events.send(Ok(event)).await;
+        // Let the consumer take it before the work goes on: what the work does next (a
+        // warning to the observer) comes after it, as it happened.
+        tokio::task::yield_now().await;
     }
 
     async fn line(&mut self, line: Line) {
@@ -483,7 +493,7 @@ impl Batch {
                 for target in targets {
                     match crate::deliverable_id(self.client(), target) {
                         Ok(id) => jobs.push(Job::single(id)),
-                        Err(error) => emitter.line(Line::failed(None, None, None, error)).await,
+                        Err(error) => emitter.line(Line::from_error(error)).await,
                     }
                 }
                 return Ok(jobs);

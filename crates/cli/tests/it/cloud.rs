@@ -115,6 +115,19 @@ async fn failed_transfers_leave_no_object_and_no_multipart_upload() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_that_does_not_exist_is_named_as_such_in_every_store() {
+    let world = World::new().await;
+    for (name, url) in buckets() {
+        // The same store, another bucket (container): `scheme://<bucket>/...`.
+        let (scheme, rest) = url.split_once("://").expect("url");
+        let missing = format!("{scheme}://no-such-bucket{}", &rest[rest.find('/').unwrap_or(rest.len())..]);
+        let run = world.run(&["order", "download", TEST_ORDER, "--to", &missing]).await;
+        assert_eq!(run.code, 1, "{name}: {run:#?}");
+        assert!(run.stderr.contains("hint: the bucket (or folder) does not exist"), "{name}: {}", run.stderr);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_to_a_bucket_twice_transfers_nothing_the_second_time() {
     let world = World::new().await;
     for (name, url) in buckets() {

@@ -67,3 +67,30 @@ async fn gcs_client_path_against_an_xml_compatible_server() {
         conformance::run(sink).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_failures_keep_their_kind() {
+    let Ok(endpoint) = std::env::var("AWS_ENDPOINT") else {
+        eprintln!("skipped: AWS_ENDPOINT is not set (cargo xtask test starts the S3 emulator and sets it)");
+        return;
+    };
+    wyvern_sinks::tls::install();
+    let store = |bucket: &str, secret: &str| {
+        let store = object_store::aws::AmazonS3Builder::from_env()
+            .with_endpoint(&endpoint)
+            .with_bucket_name(bucket)
+            .with_secret_access_key(secret)
+            .with_retry(object_store::RetryConfig { max_retries: 0, ..Default::default() })
+            .build()
+            .expect("store");
+        wyvern_sinks::ObjectStoreSink::new(Arc::new(store), "wyvern".into(), format!("s3://{bucket}/wyvern"))
+    };
+    let missing = wyvern_sinks::ObjectPath::parse("no/such/object.zip").expect("path");
+    let error = store("test-bucket", "test").get_range(&missing, 0..10).await.expect_err("missing");
+    assert!(matches!(error, wyvern_sinks::Error::NotFound { .. }), "{error:?}");
+    let error = store("no-such-bucket", "test").check().await.expect_err("no bucket");
+    assert!(matches!(error, wyvern_sinks::Error::NotFound { .. }), "{error:?}");
+    // S3 answers a bad signature with 403, as it answers a refused permission.
+    let error = store("test-bucket", "not-the-secret").check().await.expect_err("refused");
+    assert!(matches!(error, wyvern_sinks::Error::PermissionDenied { .. }), "{error:?}");
+}

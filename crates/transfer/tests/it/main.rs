@@ -110,7 +110,7 @@ async fn errors_say_their_kind_and_whether_a_retry_could_help() {
     let error = order_jobs(&pending, None, &wyvern_transfer::Silent).expect_err("not ready");
     assert_eq!(error.kind(), ErrorKind::NotReady);
     assert!(error.is_retryable());
-    assert!(error.hint().expect("hint").contains("wait"), "{:?}", error.hint());
+    assert!(error.hint().expect("hint").to_string().contains("wait"), "{:?}", error.hint());
 
     let unknown = client.order(&"00000000-0000-0000-0000-00000000dead".parse().expect("id")).await;
     let error = Error::from(unknown.expect_err("unknown"));
@@ -261,7 +261,7 @@ async fn named_zips_are_inspected_verified_and_their_damage_is_corrupt() {
         .await
         .expect_err("damaged");
     assert!(matches!(error, Error::Corrupt { named: true, .. }), "{error:?}");
-    assert!(error.hint().expect("hint").contains("damaged"), "{:?}", error.hint());
+    assert!(error.hint().expect("hint").to_string().contains("damaged"), "{:?}", error.hint());
 
     let missing = wyvern_transfer::inspect(&registry(), "/nonexistent/x.zip").await.expect_err("missing");
     assert_eq!(missing.kind(), ErrorKind::Invalid);
