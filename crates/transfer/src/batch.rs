@@ -14,10 +14,10 @@ use wyvern_core::{Client, DeliverableId, Error as ApiError, Order, OrderId, Orde
 use wyvern_sinks::{Registry, Sink};
 use wyvern_unpack::Inspection;
 
+use crate::inventory::Inventory;
 use crate::job::{IfExists, Job, Options, Outcome, Present};
-use crate::listing::Listing;
 use crate::observer::{Observer, Silent};
-use crate::pipeline::{self, Opened};
+use crate::pipeline::{self, Delivery, Ready};
 use crate::shard::Shard;
 use crate::zipfile::ZipFile;
 use crate::{Error, Result};
@@ -209,13 +209,13 @@ impl Batch {
         self.fetch_known(job, None).await
     }
 
-    async fn fetch_known(&self, job: &Job, listing: Option<&Listing>) -> Result<Outcome> {
+    async fn fetch_known(&self, job: &Job, listing: Option<&Inventory>) -> Result<Outcome> {
         let work = async {
             if let Some(present) = self.existing(job, listing).await? {
                 return Ok(Outcome::Skipped(present));
             }
             self.writable().await?;
-            let receipt = pipeline::fetch(&self.client, &self.sink, job, self.options, &*self.observer).await?;
+            let receipt = pipeline::fetch(&self.client, &self.delivery(job)).await?;
             Ok(Outcome::Downloaded(receipt))
         };
         tokio::select! {
@@ -225,11 +225,16 @@ impl Batch {
         }
     }
 
+    /// What a delivery of `job` works with.
+    fn delivery<'a>(&'a self, job: &'a Job) -> Delivery<'a> {
+        Delivery { sink: &self.sink, job, options: self.options, observer: &*self.observer }
+    }
+
     /// What of `job` is at the destination already. A destination that cannot even be read (no
     /// such bucket, refused credentials) is named as one, as the check before the first transfer
     /// would name it.
-    async fn existing(&self, job: &Job, listing: Option<&Listing>) -> Result<Option<Present>> {
-        match pipeline::existing(&self.sink, job, self.options, &*self.observer, listing).await {
+    async fn existing(&self, job: &Job, listing: Option<&Inventory>) -> Result<Option<Present>> {
+        match pipeline::existing(&self.delivery(job), listing).await {
             Err(error @ Error::Sink(_)) => {
                 self.writable().await?;
                 Err(error)
@@ -249,11 +254,11 @@ impl Batch {
     /// What is at the destination already, for the skip checks of `jobs`: one listing of each
     /// folder they go to, or of the whole destination when they are many (none when
     /// [`IfExists::Overwrite`] makes the checks moot).
-    async fn listing(&self, jobs: &[Job], concurrency: usize) -> Option<Arc<Listing>> {
+    async fn listing(&self, jobs: &[Job], concurrency: usize) -> Option<Arc<Inventory>> {
         if self.options.if_exists == IfExists::Overwrite {
             return None;
         }
-        Some(Arc::new(Listing::of(&self.sink, jobs, concurrency).await))
+        Some(Arc::new(Inventory::of(&self.sink, jobs, concurrency).await))
     }
 
     /// Where a job goes, as the destination shows it.
@@ -272,13 +277,13 @@ impl Batch {
     }
 
     /// `jobs`, with the listing of what is there already.
-    async fn listed(&self, jobs: Vec<Job>, concurrency: usize) -> (Vec<Job>, Option<Arc<Listing>>) {
+    async fn listed(&self, jobs: Vec<Job>, concurrency: usize) -> (Vec<Job>, Option<Arc<Inventory>>) {
         let listing = self.listing(&jobs, concurrency).await;
         (jobs, listing)
     }
 
     /// Runs `jobs`, `concurrency` at a time.
-    fn each(&self, jobs: Vec<Job>, listing: Option<Arc<Listing>>, concurrency: usize) -> BoxStream<'_, Done> {
+    fn each(&self, jobs: Vec<Job>, listing: Option<Arc<Inventory>>, concurrency: usize) -> BoxStream<'_, Done> {
         futures::stream::iter(jobs)
             .map(move |job| self.done(job, listing.clone()))
             .buffer_unordered(concurrency.max(1))
@@ -286,7 +291,7 @@ impl Batch {
     }
 
     /// Fetches `job`.
-    async fn done(&self, job: Job, listing: Option<Arc<Listing>>) -> Done {
+    async fn done(&self, job: Job, listing: Option<Arc<Inventory>>) -> Done {
         let result = self.fetch_known(&job, listing.as_deref()).await;
         Done { destination: self.destination(&job), job, result }
     }
@@ -434,14 +439,18 @@ pub async fn extract(
     let job = Job::single(deliverable_id);
     let options = Options { if_exists, verify: true, extract: true };
     let destination = format!("{}/{}", sink.location().trim_end_matches('/'), job.shown_path(options));
-    let result = match pipeline::existing(sink, &job, options, observer, None).await {
+    let delivery = Delivery { sink, job: &job, options, observer };
+    let result = match pipeline::existing(&delivery, None).await {
         Ok(Some(present)) => Ok(Outcome::Skipped(present)),
         Ok(None) => {
-            let source = async {
+            let ready = async {
                 let plan = zip.plan().await;
-                Ok(Opened { source: zip.source().await?, etag: None, partial: None, plan })
+                Ok(Ready { source: zip.source().await?, etag: None, partial: None, plan })
             };
-            pipeline::run(sink, &job, options, observer, source).await.map(Outcome::Downloaded).map_err(named)
+            match ready.await {
+                Ok(ready) => delivery.deliver(ready).await.map(Outcome::Downloaded).map_err(named),
+                Err(e) => Err(e),
+            }
         }
         Err(e) => Err(e),
     };

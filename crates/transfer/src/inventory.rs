@@ -17,7 +17,7 @@ const FOLDERS_BEFORE_WHOLE: usize = 16;
 
 /// The objects under the folders listed.
 #[derive(Debug, Default)]
-pub(crate) struct Listing {
+pub(crate) struct Inventory {
     /// The folders listed; the whole destination when `whole`.
     folders: HashSet<String>,
     whole: bool,
@@ -29,7 +29,7 @@ fn folder_of(path: &ObjectPath) -> Option<&str> {
     path.as_str().rsplit_once('/').map(|(folder, _)| folder)
 }
 
-impl Listing {
+impl Inventory {
     /// Lists the folders `jobs` go to, `concurrency` at once, or the whole destination when they
     /// are more than [`FOLDERS_BEFORE_WHOLE`]. Jobs at the destination's root are left to the
     /// sink (a root can hold anything), as are folders whose listing fails.
