@@ -8,20 +8,59 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 use serde_json::{Value, json};
 use wyvern_core::{Error as ApiError, Order, OrderId, RetryPolicy, Token};
-use wyvern_sinks::Sink;
+use wyvern_sinks::{Registry, Sink};
 use wyvern_transfer::{
     Batch, CatalogRefresh, ErrorKind, Event, IfExists, Line, Observer, Options, Request, Shard, Silent, Status, Wanted,
-    registry,
 };
 
 use crate::errors::{self, OrRaise};
 use crate::observer::PyObserver;
 use crate::{block_on, runtime};
 
+/// The sink schemes a destination or a zip can name: the built-in ones and WebDAV's.
+fn registry() -> Registry {
+    Registry::with_builtins().with(wyvern_sink_webdav::register)
+}
+
 /// How long an interrupted call waits for the aborts of its uploads.
 const SETTLE: Duration = Duration::from_secs(60);
+
+/// The keyword arguments of `Client(api_url, ...)`.
+#[derive(Debug, Default, FromPyObject)]
+#[pyo3(from_item_all)]
+struct ClientSettings {
+    #[pyo3(default)]
+    token: Option<String>,
+    #[pyo3(default)]
+    token_file: Option<PathBuf>,
+    #[pyo3(default)]
+    retries: Option<u32>,
+    #[pyo3(default)]
+    connections: Option<usize>,
+    #[pyo3(default)]
+    ca_cert: Option<PathBuf>,
+    allow_http: bool,
+}
+
+/// The keyword arguments of `Client.transfer(order_ids, to, ...)`.
+#[derive(Debug, Default, FromPyObject)]
+#[pyo3(from_item_all)]
+struct TransferSettings {
+    extract: bool,
+    verify: bool,
+    #[pyo3(default)]
+    if_exists: Option<String>,
+    #[pyo3(default = 1)]
+    concurrency: usize,
+    #[pyo3(default)]
+    shard: Option<String>,
+    strict: bool,
+    #[pyo3(default)]
+    observer: Option<Py<PyAny>>,
+}
 
 /// An API client holding its token.
 #[pyclass(module = "wyvern._native", frozen)]
@@ -77,18 +116,10 @@ impl Client {
     /// A client of `api_url`. The token is `token`, else the file `token_file`, else
     /// `$WYVERN_TOKEN`, else the `wyvern auth login` cache for this API.
     #[new]
-    #[allow(clippy::too_many_arguments)] // the Python signature, keywords all
-    #[pyo3(signature = (api_url, token=None, token_file=None, retries=None, connections=None, ca_cert=None, allow_http=false))]
-    fn new(
-        py: Python<'_>,
-        api_url: String,
-        token: Option<String>,
-        token_file: Option<PathBuf>,
-        retries: Option<u32>,
-        connections: Option<usize>,
-        ca_cert: Option<PathBuf>,
-        allow_http: bool,
-    ) -> PyResult<Self> {
+    #[pyo3(signature = (api_url, **settings))]
+    fn new(py: Python<'_>, api_url: String, settings: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let ClientSettings { token, token_file, retries, connections, ca_cert, allow_http } =
+            settings.map(|settings| settings.extract()).transpose()?.unwrap_or_default();
         let pem = match &ca_cert {
             Some(path) => Some(std::fs::read(path).map_err(|e| {
                 invalid(format!("reading the CA certificates {}: {e}", path.display()), "give a PEM file")
@@ -157,25 +188,24 @@ impl Client {
     /// Fetches the deliverables of `order_ids` (every order the account lists when `None`) into
     /// `to`. Returns the results as JSON, the exceptions of the deliverables (or orders) that
     /// failed, and the orders skipped as not ready (with `strict`, those are failures).
-    #[pyo3(signature = (order_ids, to, *, extract, verify, if_exists, concurrency, shard, strict, observer=None))]
-    #[allow(clippy::too_many_arguments)] // the Python signature, keywords all
+    #[pyo3(signature = (order_ids, to, **settings))]
     fn transfer(
         &self,
         py: Python<'_>,
         order_ids: Option<Vec<String>>,
         to: &str,
-        extract: bool,
-        verify: bool,
-        if_exists: &str,
-        concurrency: usize,
-        shard: Option<&str>,
-        strict: bool,
-        observer: Option<Py<PyAny>>,
+        settings: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<(String, Vec<Py<PyAny>>, Vec<String>)> {
+        let TransferSettings { extract, verify, if_exists, concurrency, shard, strict, observer } =
+            settings.map(|settings| settings.extract()).transpose()?.unwrap_or_default();
         let ids = order_ids.map(|ids| ids.iter().map(|id| order_id(id)).collect::<PyResult<Vec<_>>>()).transpose()?;
-        let if_exists: IfExists = if_exists.parse().map_err(|e: String| invalid(e, "give skip, overwrite or fail"))?;
+        let if_exists: IfExists = if_exists
+            .as_deref()
+            .unwrap_or("skip")
+            .parse()
+            .map_err(|e: String| invalid(e, "give skip, overwrite or fail"))?;
         let shard: Option<Shard> =
-            shard.map(str::parse).transpose().map_err(|e: String| invalid(e, "give K/N, e.g. 0/4"))?;
+            shard.as_deref().map(str::parse).transpose().map_err(|e: String| invalid(e, "give K/N, e.g. 0/4"))?;
         if extract && !verify {
             return Err(invalid("extract needs verify", "extraction always verifies: leave verify=True"));
         }

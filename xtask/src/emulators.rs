@@ -76,89 +76,109 @@ impl Emulators {
         let run_dir = dir.join(format!("run-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&run_dir);
         std::fs::create_dir_all(&run_dir)?;
-        let mut emulators = Self { children: Vec::new(), env: Vec::new(), run_dir: run_dir.clone() };
+        let mut emulators = Self { children: Vec::new(), env: Vec::new(), run_dir };
+        emulators.s3(&tools)?;
+        emulators.azure(&tools, root)?;
+        emulators.gcs(&tools)?;
+        emulators.webdav(&tools)?;
+        Ok(emulators)
+    }
 
-        // S3: s3s-fs serves buckets as folders under its root.
-        let s3_port = free_port()?;
-        let s3_root = run_dir.join("s3");
+    /// Points the tests at a server.
+    fn set(&mut self, vars: &[(&str, String)]) {
+        self.env.extend(vars.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    }
+
+    /// S3: s3s-fs serves buckets as folders under its root.
+    fn s3(&mut self, tools: &Tools) -> anyhow::Result<()> {
+        let port = free_port()?;
+        let s3_root = self.run_dir.join("s3");
         std::fs::create_dir_all(s3_root.join("test-bucket"))?;
-        emulators.spawn(
+        self.spawn(
             "s3s-fs",
-            s3_port,
+            port,
             Command::new(&tools.s3s_fs)
-                .args(["--host", "127.0.0.1", "--port", &s3_port.to_string(), "--access-key", "test"])
+                .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", "test"])
                 .args(["--secret-key", "test"])
                 .arg(&s3_root),
         )?;
+        self.set(&[
+            ("AWS_ENDPOINT", format!("http://127.0.0.1:{port}")),
+            ("AWS_ALLOW_HTTP", "true".into()),
+            ("AWS_ACCESS_KEY_ID", "test".into()),
+            ("AWS_SECRET_ACCESS_KEY", "test".into()),
+            ("AWS_DEFAULT_REGION", "us-east-1".into()),
+            ("WYVERN_TEST_S3_URL", "s3://test-bucket/wyvern".into()),
+            ("WYVERN_TEST_S3_DATA_DIR", s3_root.display().to_string()),
+        ]);
+        Ok(())
+    }
 
-        // Azure: Azurite, with the container made by one signed request.
-        let az_port = free_port()?;
-        emulators.spawn(
+    /// Azure: Azurite, with the container made by one signed request.
+    fn azure(&mut self, tools: &Tools, root: &Path) -> anyhow::Result<()> {
+        let port = free_port()?;
+        let data = self.run_dir.join("azurite");
+        self.spawn(
             "azurite",
-            az_port,
+            port,
             Command::new(&tools.azurite)
-                .args(["--blobHost", "127.0.0.1", "--blobPort", &az_port.to_string(), "-l"])
-                .arg(run_dir.join("azurite"))
+                .args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string(), "-l"])
+                .arg(data)
                 .args(["--skipApiVersionCheck", "--disableTelemetry", "--silent"]),
         )?;
-        let az_endpoint = format!("http://127.0.0.1:{az_port}");
+        let endpoint = format!("http://127.0.0.1:{port}");
         run(
             "create the Azurite container",
             Command::new("python3")
                 .arg(root.join("xtask/scripts/azurite_mkcontainer.py"))
-                .args([&az_endpoint, "test-bucket"]),
+                .args([&endpoint, "test-bucket"]),
         )?;
+        self.set(&[
+            ("AZURE_STORAGE_ACCOUNT_NAME", "devstoreaccount1".into()),
+            ("AZURE_STORAGE_ACCOUNT_KEY", AZURITE_KEY.into()),
+            ("AZURE_STORAGE_ENDPOINT", format!("{endpoint}/devstoreaccount1")),
+            ("AZURE_ALLOW_HTTP", "true".into()),
+            ("WYVERN_TEST_AZURE_URL", "az://test-bucket/wyvern".into()),
+        ]);
+        Ok(())
+    }
 
-        // GCS client path: moto speaks the XML API object_store's GCS client uses.
-        let gcs_port = free_port()?;
-        emulators.spawn(
-            "moto",
-            gcs_port,
-            Command::new(&tools.moto).args(["-H", "127.0.0.1", "-p", &gcs_port.to_string()]),
-        )?;
-        let gcs_base = format!("http://127.0.0.1:{gcs_port}");
+    /// The GCS client path: moto speaks the XML API object_store's GCS client uses.
+    fn gcs(&mut self, tools: &Tools) -> anyhow::Result<()> {
+        let port = free_port()?;
+        self.spawn("moto", port, Command::new(&tools.moto).args(["-H", "127.0.0.1", "-p", &port.to_string()]))?;
+        let base = format!("http://127.0.0.1:{port}");
         run(
             "create the GCS-path bucket",
             Command::new("python3").args([
                 "-c",
                 "import sys, urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1], method='PUT'))",
-                &format!("{gcs_base}/testbucket"),
+                &format!("{base}/testbucket"),
             ]),
         )?;
-        let service_account = gcs_service_account(&run_dir, &gcs_base)?;
+        let service_account = gcs_service_account(&self.run_dir, &base)?;
+        self.set(&[
+            ("GOOGLE_SERVICE_ACCOUNT", service_account.display().to_string()),
+            ("WYVERN_TEST_GCS_URL", "gs://testbucket/wyvern".into()),
+        ]);
+        Ok(())
+    }
 
-        // WebDAV, for the example third-party sink crate.
-        let dav_port = free_port()?;
-        let dav_root = run_dir.join("webdav");
+    /// WebDAV, for the example third-party sink crate.
+    fn webdav(&mut self, tools: &Tools) -> anyhow::Result<()> {
+        let port = free_port()?;
+        let dav_root = self.run_dir.join("webdav");
         std::fs::create_dir_all(&dav_root)?;
-        emulators.spawn(
+        self.spawn(
             "wsgidav",
-            dav_port,
+            port,
             Command::new(&tools.wsgidav)
-                .args(["--host", "127.0.0.1", "--port", &dav_port.to_string(), "--auth", "anonymous", "--no-config"])
+                .args(["--host", "127.0.0.1", "--port", &port.to_string(), "--auth", "anonymous", "--no-config"])
                 .arg("--root")
                 .arg(&dav_root),
         )?;
-
-        let env = [
-            ("AWS_ENDPOINT", format!("http://127.0.0.1:{s3_port}")),
-            ("AWS_ALLOW_HTTP", "true".into()),
-            ("AWS_ACCESS_KEY_ID", "test".into()),
-            ("AWS_SECRET_ACCESS_KEY", "test".into()),
-            ("AWS_DEFAULT_REGION", "us-east-1".into()),
-            ("AZURE_STORAGE_ACCOUNT_NAME", "devstoreaccount1".into()),
-            ("AZURE_STORAGE_ACCOUNT_KEY", AZURITE_KEY.into()),
-            ("AZURE_STORAGE_ENDPOINT", format!("{az_endpoint}/devstoreaccount1")),
-            ("AZURE_ALLOW_HTTP", "true".into()),
-            ("GOOGLE_SERVICE_ACCOUNT", service_account.display().to_string()),
-            ("WYVERN_TEST_S3_URL", "s3://test-bucket/wyvern".into()),
-            ("WYVERN_TEST_S3_DATA_DIR", s3_root.display().to_string()),
-            ("WYVERN_TEST_AZURE_URL", "az://test-bucket/wyvern".into()),
-            ("WYVERN_TEST_GCS_URL", "gs://testbucket/wyvern".into()),
-            ("WYVERN_TEST_WEBDAV_URL", format!("webdav://127.0.0.1:{dav_port}/wyvern")),
-        ];
-        emulators.env = env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-        Ok(emulators)
+        self.set(&[("WYVERN_TEST_WEBDAV_URL", format!("webdav://127.0.0.1:{port}/wyvern"))]);
+        Ok(())
     }
 
     fn spawn(&mut self, name: &'static str, port: u16, command: &mut Command) -> anyhow::Result<()> {

@@ -5,6 +5,8 @@ mod corpus;
 mod emulators;
 mod link;
 mod replica;
+#[cfg(test)]
+mod tidy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};

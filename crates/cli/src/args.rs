@@ -11,7 +11,7 @@ use wyvern_core::env::{
     WYVERN_API_URL, WYVERN_CA_CERT, WYVERN_CONNECTIONS, WYVERN_LOG_FILE, WYVERN_MAX_RETRIES, WYVERN_READ_TIMEOUT,
     WYVERN_SEGMENT_SIZE, WYVERN_SPEED_LIMIT, WYVERN_SPEED_TIME, WYVERN_TOKEN_FILE,
 };
-use wyvern_transfer::{IfExists, Shard};
+use wyvern_transfer::{IfExists, Request, Shard, Wanted};
 
 /// Fetch Wyvern imagery deliverables to disk, verified.
 #[derive(Debug, Parser)]
@@ -246,6 +246,21 @@ pub struct SyncArgs {
     /// written: run `wyvern catalog DEST` once the last shard is done to link them.
     #[arg(long, conflicts_with = "plan")]
     pub catalog: bool,
+}
+
+impl SyncArgs {
+    /// What the library's sync is asked to do.
+    pub fn request(&self) -> Request {
+        let wanted = if self.all { Wanted::Account } else { Wanted::Orders(self.order_ids.clone()) };
+        Request {
+            concurrency: usize::from(self.concurrency),
+            shard: self.shard,
+            fail_fast: self.fail_fast,
+            catalog: self.catalog,
+            plan: self.plan,
+            ..Request::new(wanted)
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use clap::CommandFactory;
 use futures::StreamExt;
 use wyvern_core::{Client, Error as ApiError, OrderStatus};
-use wyvern_sinks::Sink;
+use wyvern_sinks::{Registry, Sink};
 use wyvern_transfer::catalog::Scope;
 use wyvern_transfer::{Batch, CatalogLine, CatalogRefresh, Event, Line, Options, Request, Wanted};
 
@@ -17,6 +17,12 @@ use crate::progress::Progress;
 use crate::report::Report;
 use crate::{auth, settings};
 
+/// The sink schemes a destination or a zip can name: the built-in ones (local disk, `s3://`,
+/// `gs://`, `az://`, `file://`) and the WebDAV sink crate's (`webdav://`, `webdavs://`).
+pub fn registry() -> Registry {
+    Registry::with_builtins().with(wyvern_sink_webdav::register)
+}
+
 /// The sinks a command opened to write to: settled (their aborted uploads cleaned up) before
 /// the process exits, even when the command itself was interrupted.
 #[derive(Debug, Default)]
@@ -26,7 +32,7 @@ impl Opened {
     /// The sink `to` names (a batch checks it before its first transfer; `checked` checks it
     /// now).
     async fn destination(&self, to: &str, checked: bool) -> Result<Arc<dyn Sink>, Failure> {
-        let sink = wyvern_transfer::destination(&wyvern_transfer::registry(), to)?;
+        let sink = wyvern_transfer::destination(&registry(), to)?;
         if checked {
             wyvern_transfer::check_destination(&sink).await?;
         }
@@ -74,31 +80,11 @@ pub async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
             let removed = wyvern_credentials::logout(&anonymous).await?;
             errln!("{} for {}", if removed { "token forgotten" } else { "no stored token" }, anonymous.base_url());
         }
-        Command::Inspect { zip, preview } => {
-            let inspection = wyvern_transfer::inspect(&wyvern_transfer::registry(), zip).await?;
-            report.inspection(&inspection);
-            if *preview {
-                crate::preview::show(zip, &inspection, &report).await;
-            }
-            // Content problems are listed (the data was not read); a structure that readers
-            // could see differently is a failed verification.
-            return Ok(if inspection.has_structure_problems() { Exit::Verification } else { Exit::Success });
-        }
-        Command::Verify { zip } if names_a_destination(zip) => {
-            let sink = opened.destination(zip, false).await?;
-            let progress = Progress::new(cli.quiet);
-            let mut audited = wyvern_transfer::audit(&sink, &progress, AUDIT_CONCURRENCY).await?;
-            let mut tally = AuditTally::default();
-            while let Some(audited) = audited.next().await {
-                report.audited(&audited);
-                tally.add(&audited);
-            }
-            report.audit_summary(&tally);
-            return Ok(Exit::combine(tally.failures));
-        }
+        Command::Inspect { zip, preview } => return inspect(zip, *preview, &report).await,
+        Command::Verify { zip } if names_a_destination(zip) => return audit(zip, opened, &report).await,
         Command::Verify { zip } => {
             let progress = Progress::new(cli.quiet);
-            let inspection = wyvern_transfer::verify(&wyvern_transfer::registry(), zip, &progress).await?;
+            let inspection = wyvern_transfer::verify(&registry(), zip, &progress).await?;
             report.inspection(&inspection);
             return Ok(if inspection.problems.is_empty() { Exit::Success } else { Exit::Verification });
         }
@@ -116,13 +102,8 @@ pub async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
         Command::Extract { zip, to, if_exists } => {
             let sink = opened.destination(to, true).await?;
             let progress = Progress::new(cli.quiet);
-            let done =
-                wyvern_transfer::extract(&wyvern_transfer::registry(), zip, &sink, *if_exists, &progress).await?;
-            let event = Line::from(done).into_event();
-            report.event(&event, &progress, false);
-            if let Event::Failed(line) = &event {
-                return Ok(line.failure.as_ref().map_or(Exit::Failure, Exit::of));
-            }
+            let done = wyvern_transfer::extract(&registry(), zip, &sink, *if_exists, &progress).await?;
+            return Ok(report_one(&report, Line::from(done).into_event(), &progress));
         }
         Command::Order(OrderCommand::Show { order_id }) => {
             let client = connect(&cli, &anonymous, None).await?;
@@ -131,12 +112,8 @@ pub async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
             return Ok(Exit::Success);
         }
         Command::Order(OrderCommand::Wait { order_id, interval, timeout }) => {
-            let changed = |order: &wyvern_core::Order| {
-                let status = order.status.as_ref().map_or("unknown", OrderStatus::as_str);
-                let reason = order.reason_code.as_ref().map_or("no reason yet", |r| r.as_str());
-                report.note(&format!("order {order_id}: {status} ({reason})"));
-            };
             let client = connect(&cli, &anonymous, None).await?;
+            let changed = |order: &wyvern_core::Order| report.note(&state_of(order));
             let order = wyvern_transfer::wait(&client, order_id, *interval, *timeout, changed).await?;
             report.order(&order);
             return Ok(Exit::Success);
@@ -153,19 +130,51 @@ pub async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
         }
         Command::Sync(args) => {
             let client = connect(&cli, &anonymous, Some(usize::from(args.max_per_host))).await?;
-            let wanted = if args.all { Wanted::Account } else { Wanted::Orders(args.order_ids.clone()) };
-            let request = Request {
-                concurrency: usize::from(args.concurrency),
-                shard: args.shard,
-                fail_fast: args.fail_fast,
-                catalog: args.catalog,
-                plan: args.plan,
-                ..Request::new(wanted)
-            };
-            return sync(&client, &request, &args.destination, opened, report, true).await;
+            return sync(&client, &args.request(), &args.destination, opened, report, true).await;
         }
     }
     Ok(Exit::Success)
+}
+
+/// `wyvern inspect`: content problems are listed (the data was not read); a structure that
+/// readers could see differently is a failed verification.
+async fn inspect(zip: &str, preview: bool, report: &Report) -> Result<Exit, Failure> {
+    let inspection = wyvern_transfer::inspect(&registry(), zip).await?;
+    report.inspection(&inspection);
+    if preview {
+        crate::preview::show(zip, &inspection, report).await;
+    }
+    Ok(if inspection.has_structure_problems() { Exit::Verification } else { Exit::Success })
+}
+
+/// `wyvern verify DEST`: every deliverable at the destination read again.
+async fn audit(destination: &str, opened: &Opened, report: &Report) -> Result<Exit, Failure> {
+    let sink = opened.destination(destination, false).await?;
+    let progress = Progress::new(report.quiet());
+    let mut audited = wyvern_transfer::audit(&sink, &progress, AUDIT_CONCURRENCY).await?;
+    let mut tally = AuditTally::default();
+    while let Some(audited) = audited.next().await {
+        report.audited(&audited);
+        tally.add(&audited);
+    }
+    report.audit_summary(&tally);
+    Ok(Exit::combine(tally.failures))
+}
+
+/// Renders the event of one deliverable's end; its exit code.
+fn report_one(report: &Report, event: Event, progress: &Progress) -> Exit {
+    report.event(&event, progress, false);
+    match &event {
+        Event::Failed(line) => line.failure.as_ref().map_or(Exit::Failure, Exit::of),
+        _ => Exit::Success,
+    }
+}
+
+/// An order's state, for `order wait`'s notes.
+fn state_of(order: &wyvern_core::Order) -> String {
+    let status = order.status.as_ref().map_or("unknown", OrderStatus::as_str);
+    let reason = order.reason_code.as_ref().map_or("no reason yet", |r| r.as_str());
+    format!("order {}: {status} ({reason})", order.id)
 }
 
 /// The client of the commands that call the API: the token found (see

@@ -18,7 +18,7 @@ const MAX_ROWS: u16 = 40;
 
 /// Why the preview is not drawn, when it is not.
 fn not_drawn() -> Option<&'static str> {
-    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+    if wyvern_core::env::var_os(wyvern_core::env::NO_COLOR).is_some_and(|v| !v.is_empty()) {
         Some("NO_COLOR is set")
     } else if !std::io::stdout().is_terminal() {
         Some("stdout is not a terminal")
@@ -38,7 +38,7 @@ pub async fn show(zip: &str, inspection: &Inspection, report: &Report) {
         .filter(|(width, height)| width.0 > 0 && height.0 > 0)
         .map_or((80, 24), |(width, height)| (width.0, height.0.saturating_sub(2)));
     let (width, height) = (u32::from(columns.clamp(8, MAX_COLUMNS)), 2 * u32::from(rows.clamp(4, MAX_ROWS)));
-    match wyvern_transfer::thumbnail(&wyvern_transfer::registry(), zip, inspection, width, height).await {
+    match wyvern_transfer::thumbnail(&crate::commands::registry(), zip, inspection, width, height).await {
         Ok(Some((member, picture))) => {
             out_bytes(draw(&picture).as_bytes());
             report.note(&format!("preview: {member} ({} x {} px as drawn)", picture.width, picture.height));

@@ -22,12 +22,13 @@ fn bars_shown() -> bool {
 /// Whether stderr may be coloured: a terminal, `NO_COLOR` unset or empty, `CLICOLOR` not `0`
 /// (`CLICOLOR_FORCE` set and not `0` forces colour).
 pub fn colour() -> bool {
-    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
-    let is = |name: &str, value: &str| std::env::var_os(name).is_some_and(|v| v == value);
-    if set("CLICOLOR_FORCE") && !is("CLICOLOR_FORCE", "0") {
+    use wyvern_core::env::{CLICOLOR, CLICOLOR_FORCE, NO_COLOR, var_os};
+    let set = |name: &str| var_os(name).is_some_and(|v| !v.is_empty());
+    let is = |name: &str, value: &str| var_os(name).is_some_and(|v| v == value);
+    if set(CLICOLOR_FORCE) && !is(CLICOLOR_FORCE, "0") {
         return true;
     }
-    !set("NO_COLOR") && !is("CLICOLOR", "0") && bars_shown()
+    !set(NO_COLOR) && !is(CLICOLOR, "0") && bars_shown()
 }
 
 #[derive(Debug)]

@@ -290,83 +290,93 @@ impl Report {
                 serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
             outln!("  {kind:<10} {:>12}  {}  {}", HumanBytes(e.size).to_string(), e.crc32, printable(&e.name));
         }
-        // Every text below comes from the zip: escaped.
-        let show = |v: &Option<String>| v.as_deref().map_or_else(|| "-".to_owned(), |v| printable(v).into_owned());
-        for item in &i.items {
-            outln!("item      {}", show(&item.id));
-            outln!("  datetime     {}", show(&item.datetime));
-            outln!("  platform     {}", show(&item.platform));
-            outln!("  level        {}", show(&item.processing_level));
-            outln!("  cloud cover  {}", item.cloud_cover.map_or_else(|| "-".to_owned(), |c| format!("{c}%")));
-            outln!("  bbox         {}", item.bbox.as_ref().map_or_else(|| "-".to_owned(), |b| format!("{b:?}")));
-            outln!(
-                "  shape        {}",
-                item.shape.as_ref().map_or_else(|| "-".to_owned(), |s| format!("{s:?} (rows, columns)"))
-            );
-            outln!("  projection   {}", show(&item.proj_code));
-            let bands: Vec<String> = item
-                .bands
-                .iter()
-                .map(|b| match (b.name.as_deref().map(printable), b.wavelength_um) {
-                    (Some(name), Some(um)) => format!("{name} ({um} µm)"),
-                    (Some(name), None) => name.into_owned(),
-                    (None, Some(um)) => format!("{um} µm"),
-                    (None, None) => "?".to_owned(),
-                })
-                .collect();
-            outln!("  bands        {}: {}", bands.len(), bands.join(", "));
-            if let Some(line) = band_values(&item.bands) {
-                outln!("  values       {}", printable(&line));
-            }
-        }
-        for r in &i.rasters {
-            outln!(
-                "raster    {}\n  {} x {}, {} band{} of {}, EPSG:{}, nodata {}, {} compression{}, {} {}x{}, \
+        i.items.iter().for_each(print_item);
+        i.rasters.iter().for_each(print_raster);
+        print_verdict(i);
+    }
+}
+
+/// A STAC item's facts. Every text comes from the zip: escaped.
+fn print_item(item: &wyvern_unpack::Item) {
+    let show = |v: &Option<String>| v.as_deref().map_or_else(|| "-".to_owned(), |v| printable(v).into_owned());
+    outln!("item      {}", show(&item.id));
+    outln!("  datetime     {}", show(&item.datetime));
+    outln!("  platform     {}", show(&item.platform));
+    outln!("  level        {}", show(&item.processing_level));
+    outln!("  cloud cover  {}", item.cloud_cover.map_or_else(|| "-".to_owned(), |c| format!("{c}%")));
+    outln!("  bbox         {}", item.bbox.as_ref().map_or_else(|| "-".to_owned(), |b| format!("{b:?}")));
+    outln!(
+        "  shape        {}",
+        item.shape.as_ref().map_or_else(|| "-".to_owned(), |s| format!("{s:?} (rows, columns)"))
+    );
+    outln!("  projection   {}", show(&item.proj_code));
+    let bands: Vec<String> = item
+        .bands
+        .iter()
+        .map(|b| match (b.name.as_deref().map(printable), b.wavelength_um) {
+            (Some(name), Some(um)) => format!("{name} ({um} µm)"),
+            (Some(name), None) => name.into_owned(),
+            (None, Some(um)) => format!("{um} µm"),
+            (None, None) => "?".to_owned(),
+        })
+        .collect();
+    outln!("  bands        {}: {}", bands.len(), bands.join(", "));
+    if let Some(line) = band_values(&item.bands) {
+        outln!("  values       {}", printable(&line));
+    }
+}
+
+/// A GeoTIFF's header.
+fn print_raster(r: &wyvern_unpack::Raster) {
+    outln!(
+        "raster    {}\n  {} x {}, {} band{} of {}, EPSG:{}, nodata {}, {} compression{}, {} {}x{}, \
                  {} interleave, {} overview(s){}{}",
-                printable(&r.name),
-                r.width,
-                r.height,
-                r.bands,
-                if r.bands == 1 { "" } else { "s" },
-                r.data_type,
-                r.epsg.map_or_else(|| "?".to_owned(), |e| e.to_string()),
-                printable(r.nodata.as_deref().unwrap_or("-")),
-                r.compression,
-                if r.predictor == "none" { String::new() } else { format!(" ({} predictor)", r.predictor) },
-                if r.tiled { "tiled" } else { "stripped" },
-                r.block[0],
-                r.block[1],
-                r.interleave,
-                r.overviews.map_or_else(|| "?".to_owned(), |o| o.to_string()),
-                if r.bigtiff { ", BigTIFF" } else { "" },
-                match (r.scale, r.offset) {
-                    (None, None) => String::new(),
-                    (scale, offset) => format!(", scale {} offset {}", scale.unwrap_or(1.0), offset.unwrap_or(0.0)),
-                },
-            );
-        }
-        if i.problems.is_empty() {
-            let verdict = if i.verified {
-                "none: every member matches its CRC-32 and the STAC metadata"
-            } else {
-                "none seen (headers only; `wyvern verify` reads every byte)"
-            };
-            outln!("problems  {verdict}");
+        printable(&r.name),
+        r.width,
+        r.height,
+        r.bands,
+        if r.bands == 1 { "" } else { "s" },
+        r.data_type,
+        r.epsg.map_or_else(|| "?".to_owned(), |e| e.to_string()),
+        printable(r.nodata.as_deref().unwrap_or("-")),
+        r.compression,
+        if r.predictor == "none" { String::new() } else { format!(" ({} predictor)", r.predictor) },
+        if r.tiled { "tiled" } else { "stripped" },
+        r.block[0],
+        r.block[1],
+        r.interleave,
+        r.overviews.map_or_else(|| "?".to_owned(), |o| o.to_string()),
+        if r.bigtiff { ", BigTIFF" } else { "" },
+        match (r.scale, r.offset) {
+            (None, None) => String::new(),
+            (scale, offset) => format!(", scale {} offset {}", scale.unwrap_or(1.0), offset.unwrap_or(0.0)),
+        },
+    );
+}
+
+/// What is wrong, what could not be checked, and how much was read.
+fn print_verdict(i: &wyvern_unpack::Inspection) {
+    if i.problems.is_empty() {
+        let verdict = if i.verified {
+            "none: every member matches its CRC-32 and the STAC metadata"
         } else {
-            outln!("problems  {}", i.problems.len());
-            for p in &i.problems {
-                outln!("  {} [{}]: {}", printable(&p.member), p.check, printable(&p.message));
-            }
+            "none seen (headers only; `wyvern verify` reads every byte)"
+        };
+        outln!("problems  {verdict}");
+    } else {
+        outln!("problems  {}", i.problems.len());
+        for p in &i.problems {
+            outln!("  {} [{}]: {}", printable(&p.member), p.check, printable(&p.message));
         }
-        if !i.warnings.is_empty() {
-            outln!("warnings  {}", i.warnings.len());
-            for w in &i.warnings {
-                outln!("  {} [{}]: {}", printable(&w.member), w.check, printable(&w.message));
-            }
+    }
+    if !i.warnings.is_empty() {
+        outln!("warnings  {}", i.warnings.len());
+        for w in &i.warnings {
+            outln!("  {} [{}]: {}", printable(&w.member), w.check, printable(&w.message));
         }
-        if let Some(read) = i.bytes_read {
-            let share = if i.bytes > 0 { read as f64 * 100.0 / i.bytes as f64 } else { 0.0 };
-            outln!("read      {} of {} ({share:.2}%)", HumanBytes(read), HumanBytes(i.bytes));
-        }
+    }
+    if let Some(read) = i.bytes_read {
+        let share = if i.bytes > 0 { read as f64 * 100.0 / i.bytes as f64 } else { 0.0 };
+        outln!("read      {} of {} ({share:.2}%)", HumanBytes(read), HumanBytes(i.bytes));
     }
 }

@@ -1,3 +1,6 @@
+//! The API client: [`Client`] and its builder (base URL, token, timeouts, retries, parallel
+//! ranges, private CAs), orders, downloads, login and refresh.
+
 use std::collections::HashSet;
 use std::ops::Range;
 use std::sync::Mutex;
@@ -12,13 +15,13 @@ use crate::defaults::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_CONNECTIONS, DEFAULT_READ_TIMEOUT, DEFAULT_SEGMENT_SIZE, DEFAULT_SPEED_LIMIT,
     DEFAULT_SPEED_TIME,
 };
-use crate::download::{Chunk, Download, LowSpeed};
+use crate::download::{Chunk, Download};
 use crate::error::Error;
 use crate::ids::{DeliverableId, OrderId};
 use crate::model::Order;
 use crate::retry::RetryPolicy;
 use crate::token::Token;
-use crate::transport::{HostSlots, Inner, Parallel, Resume, Transport, read_body};
+use crate::transport::{HostSlots, Inner, LowSpeed, Parallel, Resume, Transport, read_body};
 use crate::url_redact::redact_url;
 
 /// Wyvern's production API (not confirmed by public docs; override with `--api-url`).

@@ -26,3 +26,19 @@ pub const WYVERN_LOG: &str = "WYVERN_LOG";
 pub const WYVERN_LOG_FILE: &str = "WYVERN_LOG_FILE";
 /// The directory holding the login cache (default: the platform's config dir + `/wyvern`).
 pub const WYVERN_CONFIG_DIR: &str = "WYVERN_CONFIG_DIR";
+/// Set and not empty: no colour, and no `inspect --preview` drawing (<https://no-color.org>).
+pub const NO_COLOR: &str = "NO_COLOR";
+/// `0`: no colour.
+pub const CLICOLOR: &str = "CLICOLOR";
+/// Set and not `0`: colour even when stderr is not a terminal.
+pub const CLICOLOR_FORCE: &str = "CLICOLOR_FORCE";
+
+/// The value of `name`, when it is set and valid Unicode.
+pub fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// The value of `name`, when it is set (as the OS holds it).
+pub fn var_os(name: &str) -> Option<std::ffi::OsString> {
+    std::env::var_os(name)
+}

@@ -1,3 +1,5 @@
+//! The API client's errors, sorted by what a caller does about them.
+
 use std::time::Duration;
 
 use crate::model::{OrderStatus, ReasonCode};

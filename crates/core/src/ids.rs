@@ -1,3 +1,5 @@
+//! Order and deliverable ids: non-empty, safe as a URL path segment and as a file name.
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -15,7 +15,6 @@ mod ids;
 mod model;
 mod printable;
 mod retry;
-mod segments;
 mod token;
 mod transport;
 mod url_redact;

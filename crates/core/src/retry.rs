@@ -1,3 +1,6 @@
+//! Retrying failed requests and interrupted bodies: backoff with jitter, `Retry-After`, a
+//! finite budget.
+
 use std::time::{Duration, SystemTime};
 
 use rand::Rng;

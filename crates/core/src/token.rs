@@ -1,3 +1,5 @@
+//! Bearer tokens that never show themselves, and what the API's login and refresh return.
+
 use std::fmt;
 
 /// A bearer token. Its `Debug` and `Display` never show the secret.

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use reqwest::header::{self, HeaderMap};
@@ -14,7 +15,6 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
 use crate::Result;
-use crate::download::LowSpeed;
 use crate::encoding::Decoder;
 use crate::error::Error;
 use crate::retry::{RetryPolicy, retry_after};
@@ -46,6 +46,14 @@ impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transport").field("base", &self.inner.base.as_str()).field("token", &self.inner.token).finish()
     }
+}
+
+/// The low-speed rule: a body that brings fewer than `limit` bytes a second over `time` of
+/// reading is cut and resumed, as a stalled one is.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LowSpeed {
+    pub limit: u64,
+    pub time: Duration,
 }
 
 /// How deliverables are split into ranged requests.

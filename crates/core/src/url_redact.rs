@@ -1,3 +1,5 @@
+//! URLs as people and logs may see them: no query, fragment or credentials.
+
 use url::Url;
 
 /// A URL as it may be shown to people and logs: without query, fragment or credentials

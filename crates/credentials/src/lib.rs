@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
-use wyvern_core::env::{WYVERN_CONFIG_DIR, WYVERN_TOKEN};
+use wyvern_core::env::{self, WYVERN_CONFIG_DIR, WYVERN_TOKEN};
 use wyvern_core::{Client, Token, TokenSet};
 use wyvern_sinks::atomic::AtomicFile;
 
@@ -95,7 +95,7 @@ fn now() -> u64 {
 
 /// The login cache's path.
 pub fn cache_path() -> Result<PathBuf> {
-    let dir = match std::env::var_os(WYVERN_CONFIG_DIR) {
+    let dir = match env::var_os(WYVERN_CONFIG_DIR) {
         Some(dir) => PathBuf::from(dir),
         None => dirs::config_dir().ok_or(Error::NoConfigDir)?.join("wyvern"),
     };
@@ -110,7 +110,7 @@ pub async fn resolve(token_file: Option<&Path>, api: &Client) -> Result<Option<T
         let text = tokio::fs::read_to_string(path).await.map_err(file("reading the token file", path))?;
         return Token::new(text).map(Some).ok_or_else(|| Error::EmptyTokenFile(path.to_path_buf()));
     }
-    if let Some(token) = std::env::var(WYVERN_TOKEN).ok().and_then(Token::new) {
+    if let Some(token) = env::var(WYVERN_TOKEN).and_then(Token::new) {
         return Ok(Some(token));
     }
     let path = cache_path()?;

@@ -86,17 +86,7 @@ pub fn write_deliverable(product: &Product, path: &Path) -> io::Result<u64> {
     let stored = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
     let deflated = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated);
 
-    let catalog = json!({
-        "type": "Catalog",
-        "stac_version": "1.0.0",
-        "id": folder,
-        "description": "Wyvern product delivery",
-        "links": [
-            { "rel": "root", "href": "./catalog.json", "type": "application/json" },
-            { "rel": "item", "href": format!("./{stem}/{stem}.json"), "type": "application/json" }
-        ]
-    });
-    put_json(&mut zip, &format!("{folder}/catalog.json"), &catalog, deflated)?;
+    put_json(&mut zip, &format!("{folder}/catalog.json"), &catalog(&folder, &stem), deflated)?;
 
     let names: Vec<String> = product.wavelengths_nm().iter().map(|nm| format!("Band_{nm}nm")).collect();
     let mut rng = Rng(seed_of(&product.guid));
@@ -129,6 +119,48 @@ pub fn write_deliverable(product: &Product, path: &Path) -> io::Result<u64> {
         },
     )?;
 
+    let [mask, pq] = put_masks(&mut zip, product, &radiance, &names, &mut rng, &format!("{dir}/{stem}"))?;
+
+    let preview = put_member(&mut zip, &format!("{dir}/{stem}_preview.png"), stored, |w| {
+        write_png(w, product.width, product.height, &mut rng)
+    })?;
+    let thumbnail = put_member(&mut zip, &format!("{dir}/{stem}_thumbnail.png"), stored, |w| {
+        write_png(w, product.width.div_ceil(8), product.height.div_ceil(8), &mut rng)
+    })?;
+
+    let item = stac_item(product, &names, [&data, &mask, &pq, &preview, &thumbnail]);
+    put_json(&mut zip, &format!("{dir}/{stem}.json"), &item, deflated)?;
+    let mut out = zip.finish()?;
+    out.flush()?;
+    out.get_ref().sync_all()?;
+    out.get_ref().metadata().map(|m| m.len())
+}
+
+/// The delivery's root catalog, linking its item.
+fn catalog(folder: &str, stem: &str) -> Value {
+    json!({
+        "type": "Catalog",
+        "stac_version": "1.0.0",
+        "id": folder,
+        "description": "Wyvern product delivery",
+        "links": [
+            { "rel": "root", "href": "./catalog.json", "type": "application/json" },
+            { "rel": "item", "href": format!("./{stem}/{stem}.json"), "type": "application/json" }
+        ]
+    })
+}
+
+/// The data mask and the pixel-quality mask, beside the radiance (`prefix` is its path without
+/// `.tiff`).
+fn put_masks<W: Write + io::Seek>(
+    zip: &mut ZipWriter<W>,
+    product: &Product,
+    radiance: &TiffSpec,
+    names: &[String],
+    rng: &mut Rng,
+    prefix: &str,
+) -> io::Result<[Written; 2]> {
+    let stored = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
     let mask_names =
         ["QA_CLEAR_MASK", "QA_CLOUD_MASK", "QA_HAZE_MASK", "QA_CLOUD_SHADOW_MASK"].map(str::to_owned).to_vec();
     let data_mask = TiffSpec {
@@ -138,7 +170,7 @@ pub fn write_deliverable(product: &Product, path: &Path) -> io::Result<u64> {
         band_names: mask_names,
         ..radiance.clone()
     };
-    let mask = put_member(&mut zip, &format!("{dir}/{stem}_data_mask.tiff"), stored, |w| {
+    let mask = put_member(zip, &format!("{prefix}_data_mask.tiff"), stored, |w| {
         data_mask
             .write(w, |row, buf| {
                 for (col, pixel) in buf.chunks_exact_mut(4).enumerate() {
@@ -156,7 +188,7 @@ pub fn write_deliverable(product: &Product, path: &Path) -> io::Result<u64> {
         band_names: names.iter().map(|n| format!("{n} Pixel Quality Mask")).collect(),
         ..radiance.clone()
     };
-    let pq = put_member(&mut zip, &format!("{dir}/{stem}_pixel_quality_mask.tiff"), stored, |w| {
+    let pq = put_member(zip, &format!("{prefix}_pixel_quality_mask.tiff"), stored, |w| {
         quality
             .write(w, |row, buf| {
                 let bands = usize::from(product.bands);
@@ -168,19 +200,7 @@ pub fn write_deliverable(product: &Product, path: &Path) -> io::Result<u64> {
             .map(drop)
     })?;
 
-    let preview = put_member(&mut zip, &format!("{dir}/{stem}_preview.png"), stored, |w| {
-        write_png(w, product.width, product.height, &mut rng)
-    })?;
-    let thumbnail = put_member(&mut zip, &format!("{dir}/{stem}_thumbnail.png"), stored, |w| {
-        write_png(w, product.width.div_ceil(8), product.height.div_ceil(8), &mut rng)
-    })?;
-
-    let item = stac_item(product, &names, [&data, &mask, &pq, &preview, &thumbnail]);
-    put_json(&mut zip, &format!("{dir}/{stem}.json"), &item, deflated)?;
-    let mut out = zip.finish()?;
-    out.flush()?;
-    out.get_ref().sync_all()?;
-    out.get_ref().metadata().map(|m| m.len())
+    Ok([mask, pq])
 }
 
 /// Size and BLAKE2b-512 of a member, for its STAC asset.

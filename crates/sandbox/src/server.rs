@@ -1,3 +1,6 @@
+//! The replica's HTTP server: Wyvern's documented endpoints (orders, deliverables, login and
+//! refresh), served from generated deliverables, with the faults a test asks for.
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,6 +20,8 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::body::serve;
+use crate::faults::{Fault, OrderFault, OrderShape};
 use crate::generate::{Product, write_deliverable};
 
 /// The documented sandbox test order: completed, fulfilled.
@@ -40,131 +45,6 @@ pub const TEST_USERNAME: &str = "sandbox@example.com";
 pub const TEST_PASSWORD: &str = "correct horse battery staple";
 /// Size of generated deliverables unless told otherwise (a small clipped scene).
 pub const DEFAULT_DELIVERABLE_SIZE: u64 = 512 << 10;
-
-/// How the replica misbehaves for one deliverable. Counted faults (`times`) apply to the first
-/// requests of that deliverable's bytes and then stop.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Fault {
-    /// Answer with a 302 to a presigned-style URL on the storage host, which refuses requests
-    /// that carry an `Authorization` header (as S3 does).
-    RedirectToStorage,
-    /// 429 with `Retry-After` for the first `times` requests.
-    RateLimit {
-        /// How many requests are refused.
-        times: u32,
-        /// The `Retry-After` value in seconds.
-        retry_after_secs: u64,
-    },
-    /// A 5xx status for the first `times` requests.
-    ServerError {
-        /// How many requests fail.
-        times: u32,
-        /// Which status.
-        status: u16,
-    },
-    /// Close the connection when the body reaches byte `offset`, for the first `times` bodies.
-    CutAt {
-        /// Absolute offset in the deliverable.
-        offset: u64,
-        /// How many bodies are cut.
-        times: u32,
-    },
-    /// Announce the full Content-Length but always send `missing` bytes fewer.
-    ShortBody {
-        /// How many bytes are never sent.
-        missing: u64,
-    },
-    /// Send the body chunked, without Content-Length.
-    Chunked,
-    /// Answer with an HTML error page and status 200.
-    HtmlPage,
-    /// Flip the byte at `offset` in every body.
-    CorruptByte {
-        /// Absolute offset in the deliverable.
-        offset: u64,
-    },
-    /// Ignore `Range` and do not advertise `Accept-Ranges`.
-    IgnoreRange,
-    /// Send the body up to byte `offset`, then nothing more (the connection stays open), for the
-    /// first `times` bodies.
-    Stall {
-        /// Absolute offset in the deliverable.
-        offset: u64,
-        /// How many bodies stall.
-        times: u32,
-    },
-    /// Send at most this many bytes a second.
-    Throttle {
-        /// The rate.
-        bytes_per_sec: u64,
-    },
-    /// With [`Fault::RedirectToStorage`]: each presigned link is good for one request; asked
-    /// again, the storage host answers 403 `Request has expired`.
-    ExpiringLinks,
-    /// After the first `bodies` bodies, the deliverable is served as a new version: the same
-    /// bytes under another ETag, so `If-Range` with the old one gets the whole body.
-    NewVersionAfter {
-        /// How many bodies the first version serves.
-        bodies: u32,
-    },
-    /// As [`Fault::NewVersionAfter`], but ranges are served whatever `If-Range` says (a server
-    /// that ignores it): a resumed body gets bytes of the new version under the new ETag.
-    NewVersionIgnoringIfRange {
-        /// How many bodies the first version serves.
-        bodies: u32,
-    },
-    /// After byte `offset`, send `bytes_per_sec` in small pieces (a trickle, never silent long
-    /// enough for a read timeout), for the first `times` bodies.
-    Trickle {
-        /// Absolute offset in the deliverable.
-        offset: u64,
-        /// The trickle's rate.
-        bytes_per_sec: u64,
-        /// How many bodies trickle.
-        times: u32,
-    },
-    /// Answer a request for the whole deliverable with `206` and the bytes from `from` on.
-    PartialToPlainGet {
-        /// Where the bytes sent start.
-        from: u64,
-    },
-    /// Send the body with this `Content-Encoding`: `gzip` compresses it; any other name sends
-    /// the bytes as they are under that name.
-    Encoded {
-        /// The encoding's name.
-        encoding: &'static str,
-    },
-    /// Refuse with `403` and a text body that never ends.
-    EndlessErrorBody,
-    /// Answer every request for the deliverable this much later (the round trip of a distant
-    /// server).
-    Latency {
-        /// The delay, in milliseconds.
-        millis: u64,
-    },
-}
-
-/// How an order's JSON is served, when not as usual.
-#[derive(Debug, Clone, PartialEq)]
-pub enum OrderFault {
-    /// This JSON instead of the order's.
-    Raw(Value),
-    /// The order's JSON gzip-encoded (`Content-Encoding: gzip`).
-    Gzip,
-    /// A JSON body that never ends.
-    Endless,
-}
-
-/// How an order's JSON is shaped: the two shapes the public docs show.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OrderShape {
-    /// `status` and `reason_code` as top-level strings.
-    Flat,
-    /// `status` as a STAPI status object `{status_code, reason_code, timestamp, links}`, with the
-    /// deliverable links inside it.
-    Nested,
-}
 
 #[derive(Debug, Clone)]
 struct OrderFixture {
@@ -391,7 +271,7 @@ impl Sandbox {
 }
 
 #[derive(Debug)]
-struct Shared {
+pub(crate) struct Shared {
     tokens: Mutex<Vec<String>>,
     deliverable_size: u64,
     sizes: HashMap<String, u64>,
@@ -407,12 +287,12 @@ struct Shared {
     /// Requests per (deliverable, fault index), for counted faults.
     counters: Mutex<HashMap<(String, usize), u32>>,
     /// Body bytes sent per deliverable.
-    sent: Mutex<HashMap<String, Arc<AtomicU64>>>,
+    pub(crate) sent: Mutex<HashMap<String, Arc<AtomicU64>>>,
     /// Presigned links issued (their number is part of the link) and those already used.
     links: Mutex<(u64, std::collections::HashSet<u64>)>,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -436,12 +316,12 @@ impl Shared {
         lock(&self.tokens).iter().any(|t| t == token)
     }
 
-    fn faults(&self, id: &str) -> &[Fault] {
+    pub(crate) fn faults(&self, id: &str) -> &[Fault] {
         self.faults.get(id).map_or(&[], Vec::as_slice)
     }
 
     /// Counts one more use of a counted fault; true while it still applies.
-    fn fault_applies(&self, id: &str, index: usize, times: u32) -> bool {
+    pub(crate) fn fault_applies(&self, id: &str, index: usize, times: u32) -> bool {
         let mut counters = lock(&self.counters);
         let used = counters.entry((id.to_owned(), index)).or_default();
         *used += 1;
@@ -452,7 +332,7 @@ impl Shared {
         self.orders.values().any(|o| o.deliverables.iter().any(|d| d == id))
     }
 
-    async fn generated(&self, id: &str) -> anyhow::Result<Served> {
+    pub(crate) async fn generated(&self, id: &str) -> anyhow::Result<Served> {
         let mut generated = self.generated.lock().await;
         if let Some(served) = generated.get(id) {
             return Ok(served.clone());
@@ -511,7 +391,7 @@ impl Shared {
     }
 }
 
-fn error(status: StatusCode, detail: &str) -> Response {
+pub(crate) fn error(status: StatusCode, detail: &str) -> Response {
     (status, Json(json!({ "detail": detail }))).into_response()
 }
 
@@ -657,254 +537,6 @@ async fn presigned(
 pub fn signature(id: &str, link: u64) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(format!("sandbox-signing-key/{id}/{link}")))
-}
-
-async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Response {
-    let served = match state.generated(id).await {
-        Ok(served) => served,
-        Err(e) => {
-            return error(StatusCode::INTERNAL_SERVER_ERROR, &format!("generating the deliverable failed: {e:#}"));
-        }
-    };
-    let faults = state.faults(id);
-    if faults.contains(&Fault::HtmlPage) {
-        return (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
-            "<!doctype html><html><body><h1>Service temporarily unavailable</h1></body></html>",
-        )
-            .into_response();
-    }
-    let ranges = !faults.contains(&Fault::IgnoreRange);
-    let new_version = faults.iter().enumerate().any(|(index, fault)| match *fault {
-        Fault::NewVersionAfter { bodies } | Fault::NewVersionIgnoringIfRange { bodies } => {
-            !state.fault_applies(id, index, bodies)
-        }
-        _ => false,
-    });
-    let etag = match new_version {
-        true => format!("{}-v2\"", served.etag.trim_end_matches('"')),
-        false => served.etag.clone(),
-    };
-    let ignores_if_range = faults.iter().any(|f| matches!(f, Fault::NewVersionIgnoringIfRange { .. }));
-    let if_range_ok = ignores_if_range || headers.get(header::IF_RANGE).is_none_or(|v| v.as_bytes() == etag.as_bytes());
-    if let Some(encoding) = faults.iter().find_map(|f| match f {
-        Fault::Encoded { encoding } => Some(*encoding),
-        _ => None,
-    }) {
-        return encoded(&served, encoding).await;
-    }
-    let range = headers
-        .get(header::RANGE)
-        .filter(|_| ranges && if_range_ok)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("bytes="))
-        .and_then(|v| v.split_once('-'))
-        .and_then(|(first, last)| Some((first.parse::<u64>().ok()?, last.parse::<u64>().ok())));
-    if range.is_some_and(|(first, last)| first >= served.len || last.is_some_and(|last| last < first)) {
-        return (StatusCode::RANGE_NOT_SATISFIABLE, [(header::CONTENT_RANGE, format!("bytes */{}", served.len))])
-            .into_response();
-    }
-    // A plain GET answered with part of the deliverable.
-    let mut range = range;
-    if let Some(from) = faults.iter().find_map(|f| match f {
-        Fault::PartialToPlainGet { from } => Some(*from),
-        _ => None,
-    }) && headers.get(header::RANGE).is_none()
-    {
-        range = Some((from.min(served.len - 1), None));
-    }
-    let from = range.map_or(0, |(first, _)| first);
-    // Where the range ends (exclusive): a bounded range stops before the end of the file.
-    let range_end = range.and_then(|(_, last)| last).map_or(served.len, |last| (last + 1).min(served.len));
-    let mut end = range_end;
-    let mut cut = None;
-    let mut stall = None;
-    let mut corrupt = None;
-    let mut rate = None;
-    let mut trickle = None;
-    for (index, fault) in faults.iter().enumerate() {
-        match *fault {
-            Fault::CutAt { offset, times }
-                if offset > from && offset < range_end && state.fault_applies(id, index, times) =>
-            {
-                cut = Some(offset)
-            }
-            Fault::Stall { offset, times }
-                if offset > from && offset < range_end && state.fault_applies(id, index, times) =>
-            {
-                stall = Some(offset)
-            }
-            Fault::Throttle { bytes_per_sec } => rate = Some(bytes_per_sec.max(1)),
-            Fault::Trickle { offset, bytes_per_sec, times }
-                if offset < range_end && state.fault_applies(id, index, times) =>
-            {
-                trickle = Some((offset, bytes_per_sec.max(1)));
-            }
-            Fault::ShortBody { missing } => end = end.min(served.len.saturating_sub(missing)).max(from),
-            Fault::CorruptByte { offset } => corrupt = Some(offset),
-            _ => {}
-        }
-    }
-    let file = match std::fs::File::open(&served.path) {
-        Ok(file) => file,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-    };
-    let stop = cut.or(stall).unwrap_or(end);
-    let body = file_pieces(file, from..stop);
-    let mut position = from;
-    let sent = lock(&state.sent).entry(id.to_owned()).or_default().clone();
-    let body = body.then(move |chunk| async move {
-        if let (Some(rate), Ok(chunk)) = (rate, &chunk) {
-            tokio::time::sleep(std::time::Duration::from_secs_f64(chunk.len() as f64 / rate as f64)).await;
-        }
-        chunk
-    });
-    // A trickle: past its offset, pieces of a tenth of a second's worth, each after its time.
-    let mut at = from;
-    let body = body.flat_map(move |chunk| {
-        let pieces: Vec<std::io::Result<Bytes>> = match (chunk, trickle) {
-            (Ok(chunk), Some((offset, rate))) if at + chunk.len() as u64 > offset => {
-                let fast = offset.saturating_sub(at) as usize;
-                let piece = (rate / 10).max(1) as usize;
-                let mut pieces = vec![Ok(chunk.slice(..fast))];
-                pieces.extend(
-                    (fast..chunk.len()).step_by(piece).map(|i| Ok(chunk.slice(i..(i + piece).min(chunk.len())))),
-                );
-                at += chunk.len() as u64;
-                pieces
-            }
-            (chunk, _) => {
-                at += chunk.as_ref().map_or(0, |c| c.len() as u64);
-                vec![chunk]
-            }
-        };
-        futures::stream::iter(pieces).then(move |piece| async move {
-            if let (Some((_, rate)), Ok(piece)) = (trickle, &piece)
-                && !piece.is_empty()
-                && piece.len() as u64 <= (rate / 10).max(1)
-            {
-                tokio::time::sleep(std::time::Duration::from_secs_f64(piece.len() as f64 / rate as f64)).await;
-            }
-            piece
-        })
-    });
-    let body = body.map(move |chunk| {
-        let chunk = chunk?;
-        sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-        let chunk_start = position;
-        position += chunk.len() as u64;
-        Ok::<Bytes, std::io::Error>(match corrupt {
-            Some(offset) if (chunk_start..position).contains(&offset) => {
-                let mut bytes = chunk.to_vec();
-                bytes[(offset - chunk_start) as usize] ^= 0xff;
-                bytes.into()
-            }
-            _ => chunk,
-        })
-    });
-    // A cut ends the body with an error, which makes the server drop the connection. It waits a
-    // moment first, so that the bytes before the cut are flushed and reach the client.
-    let tail = futures::stream::iter(cut).then(|_| async {
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        Err(std::io::Error::other("fault: connection cut"))
-    });
-    // A stall keeps the connection open and silent, until the client gives up.
-    let tail = tail.chain(futures::stream::iter(stall).then(|_| async {
-        tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
-        Err(std::io::Error::other("fault: stalled"))
-    }));
-    let mut response = Response::new(Body::from_stream(body.chain(tail)));
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
-    h.insert(header::ETAG, HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"x\"")));
-    if let Ok(disposition) = HeaderValue::from_str(&format!("attachment; filename=\"{id}.zip\"")) {
-        h.insert(header::CONTENT_DISPOSITION, disposition);
-    }
-    if ranges {
-        h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    }
-    if !faults.contains(&Fault::Chunked) {
-        h.insert(header::CONTENT_LENGTH, HeaderValue::from(range_end - from));
-    }
-    if range.is_some() {
-        *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-        if let Ok(range) = HeaderValue::from_str(&format!("bytes {from}-{}/{}", range_end - 1, served.len)) {
-            response.headers_mut().insert(header::CONTENT_RANGE, range);
-        }
-    }
-    response
-}
-
-/// Bytes of a file served as they are read, in pieces of 64 KiB: read in large blocks on a thread
-/// of their own (one read per MiB, no copy but the kernel's), so that the replica costs the
-/// machine it shares with its clients as little as a static file server would.
-fn file_pieces(
-    mut file: std::fs::File,
-    range: std::ops::Range<u64>,
-) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
-    const BLOCK: u64 = 1 << 20;
-    const PIECE: usize = 64 << 10;
-    let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
-    tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Seek};
-        if let Err(e) = file.seek(std::io::SeekFrom::Start(range.start)) {
-            let _ = sender.blocking_send(Err(e));
-            return;
-        }
-        let mut left = range.end.saturating_sub(range.start);
-        while left > 0 {
-            let mut block = Vec::with_capacity(BLOCK.min(left) as usize);
-            let read = match (&mut file).take(BLOCK.min(left)).read_to_end(&mut block) {
-                Ok(0) => Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the file is shorter")),
-                other => other,
-            };
-            let block = match read {
-                Ok(n) => {
-                    left -= n as u64;
-                    Ok(Bytes::from(block))
-                }
-                Err(e) => Err(e),
-            };
-            let failed = block.is_err();
-            if sender.blocking_send(block).is_err() || failed {
-                return;
-            }
-        }
-    });
-    let blocks = futures::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|block| (block, receiver))
-    });
-    blocks.flat_map(|block| {
-        let pieces: Vec<std::io::Result<Bytes>> = match block {
-            Ok(block) => {
-                (0..block.len()).step_by(PIECE).map(|i| Ok(block.slice(i..(i + PIECE).min(block.len())))).collect()
-            }
-            Err(e) => vec![Err(e)],
-        };
-        futures::stream::iter(pieces)
-    })
-}
-
-/// The whole deliverable under a `Content-Encoding` (see [`Fault::Encoded`]).
-async fn encoded(served: &Served, encoding: &str) -> Response {
-    let bytes = match tokio::fs::read(&served.path).await {
-        Ok(bytes) => bytes,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-    };
-    let body = if encoding == "gzip" {
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        std::io::Write::write_all(&mut encoder, &bytes).and_then(|()| encoder.finish()).unwrap_or_default()
-    } else {
-        bytes
-    };
-    let encoding = HeaderValue::from_str(encoding).unwrap_or(HeaderValue::from_static("x-unknown"));
-    let mut response = Response::new(Body::from(body));
-    let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/zip"));
-    h.insert(header::CONTENT_ENCODING, encoding);
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    response
 }
 
 async fn login(State(state): State<Arc<Shared>>, headers: HeaderMap, body: Option<Json<Value>>) -> Response {

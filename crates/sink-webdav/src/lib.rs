@@ -18,6 +18,9 @@ use tokio::task::JoinHandle;
 use url::Url;
 use wyvern_sinks::{Error, ObjectInfo, ObjectPath, Registry, Result, Sink, Upload};
 
+/// Listings asked again after a server error, at most.
+const LISTING_ATTEMPTS: u32 = 3;
+
 /// The URL schemes this crate serves.
 pub const SCHEMES: [&str; 2] = ["webdav", "webdavs"];
 
@@ -163,13 +166,23 @@ impl WebDavSink {
 
     /// The files (not collections, not hidden) directly in `folder`, and its sub-folders.
     async fn propfind(&self, folder: &str) -> Result<(Vec<ObjectInfo>, Vec<String>)> {
-        let request =
-            self.request(Method::from_bytes(b"PROPFIND").expect("method"), self.url(folder)).header("Depth", "1");
-        let response =
-            match self.send(request, &[StatusCode::MULTI_STATUS, StatusCode::NOT_FOUND], "listing", folder).await? {
-                response if response.status() == StatusCode::NOT_FOUND => return Ok((Vec::new(), Vec::new())),
-                response => response,
-            };
+        let listed = [StatusCode::MULTI_STATUS, StatusCode::NOT_FOUND];
+        let mut attempts = 0;
+        let response = loop {
+            let request =
+                self.request(Method::from_bytes(b"PROPFIND").expect("method"), self.url(folder)).header("Depth", "1");
+            match self.send(request, &listed, "listing", folder).await {
+                Ok(response) if response.status() == StatusCode::NOT_FOUND => return Ok((Vec::new(), Vec::new())),
+                Ok(response) => break response,
+                // A listing is safe to ask again; some servers (WsgiDAV) answer one that meets
+                // a concurrent write to the folder with a 500.
+                Err(Error::Generic { .. }) if attempts < LISTING_ATTEMPTS => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << attempts)).await;
+                }
+                Err(error) => return Err(error),
+            }
+        };
         let text = response.text().await.map_err(|e| self.error("listing", folder, e.without_url()))?;
         let document = roxmltree::Document::parse(&text).map_err(|e| self.error("listing", folder, e))?;
         let own = self.url(folder).path().to_owned();

@@ -9,6 +9,7 @@ pub mod atomic;
 pub mod cleanup;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod env;
 mod error;
 mod local;
 mod object;

@@ -1,3 +1,6 @@
+//! The object-store sink (S3, GCS, Azure through `object_store`): multipart uploads published
+//! only when complete, checksums the store checks, and the URLs that name them.
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -328,13 +331,15 @@ fn s3_integrity(
 ) -> std::result::Result<object_store::aws::AmazonS3Builder, String> {
     use object_store::aws::Checksum;
 
+    use crate::env;
+
     let unsigned = |builder: object_store::aws::AmazonS3Builder| {
-        if std::env::var_os("AWS_UNSIGNED_PAYLOAD").is_some() { builder } else { builder.with_unsigned_payload(true) }
+        if env::is_set(env::AWS_UNSIGNED_PAYLOAD) { builder } else { builder.with_unsigned_payload(true) }
     };
-    if std::env::var_os("AWS_CHECKSUM_ALGORITHM").is_some() {
+    if env::is_set(env::AWS_CHECKSUM_ALGORITHM) {
         return Ok(unsigned(builder));
     }
-    let asked = std::env::var("WYVERN_S3_CHECKSUM").unwrap_or_default().to_ascii_lowercase();
+    let asked = env::var(env::WYVERN_S3_CHECKSUM).unwrap_or_default().to_ascii_lowercase();
     match asked.as_str() {
         "" | "crc64nvme" => Ok(unsigned(builder.with_checksum_algorithm(Checksum::CRC64NVME))),
         "sha256" => Ok(unsigned(builder.with_checksum_algorithm(Checksum::SHA256))),

@@ -1,3 +1,5 @@
+//! [`ObjectPath`]: a relative path that cannot escape its destination.
+
 use std::fmt;
 
 /// A relative object path such as `order/deliverable.zip`: `/`-separated segments, none empty,

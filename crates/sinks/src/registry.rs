@@ -1,3 +1,6 @@
+//! Which sink a destination URL names: schemes mapped to factories, the built-in ones and any a
+//! sink crate registers.
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +30,14 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
+    /// The registry with `add` applied: `Registry::with_builtins().with(my_sink::register)` is the
+    /// built-in schemes and a sink crate's.
+    #[must_use]
+    pub fn with(mut self, add: impl FnOnce(&mut Self)) -> Self {
+        add(&mut self);
+        self
+    }
+
     /// A registry with `file` and the cloud schemes this build supports.
     pub fn with_builtins() -> Self {
         let mut registry = Self::default();

@@ -10,12 +10,12 @@
 
 use futures::StreamExt;
 use wyvern_core::{Client, Token};
-use wyvern_transfer::{Batch, Done, Options, Silent, open_destination, order_jobs, registry};
+use wyvern_transfer::{Batch, Done, Options, Silent, open_destination, order_jobs};
 
 /// Fetches every deliverable of `order` into `to`, four at a time; one [`Done`] each.
 pub async fn sync(api: &str, token: &str, order: &str, to: &str) -> Result<Vec<Done>, Box<dyn std::error::Error>> {
     let client = Client::builder().base_url(api).token(Token::new(token)).build()?;
-    let sink = open_destination(&registry(), to).await?;
+    let sink = open_destination(&wyvern_sinks::Registry::with_builtins(), to).await?;
     let order = client.order(&order.parse()?).await?;
     let jobs = order_jobs(&order, None, &Silent)?;
     let batch = Batch::new(client, sink.clone(), Options::default());

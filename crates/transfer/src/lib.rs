@@ -5,13 +5,14 @@
 //! ```no_run
 //! # async fn example() -> Result<(), wyvern_transfer::Error> {
 //! use futures::StreamExt;
-//! use wyvern_transfer::{Batch, Options, open_destination, order_jobs, registry};
+//! use wyvern_sinks::Registry;
+//! use wyvern_transfer::{Batch, Options, open_destination, order_jobs};
 //!
 //! let client = wyvern_core::Client::builder()
 //!     .base_url(wyvern_core::SANDBOX_API_URL)
 //!     .token(wyvern_core::Token::new(std::env::var("WYVERN_TOKEN").unwrap_or_default()))
 //!     .build()?;
-//! let sink = open_destination(&registry(), "imagery/").await?;
+//! let sink = open_destination(&Registry::with_builtins(), "imagery/").await?;
 //! let order = client.order(&"00000000-0000-0000-0000-000000000000".parse().unwrap()).await?;
 //! let jobs = order_jobs(&order, None, &wyvern_transfer::Silent)?;
 //! let batch = Batch::new(client, sink, Options::default());
@@ -36,12 +37,15 @@
 mod audit;
 mod batch;
 pub mod catalog;
+mod destination;
 mod error;
 mod hint;
 pub mod html;
 mod inventory;
 mod job;
+mod named;
 mod observer;
+mod orders;
 mod pipeline;
 mod receipt;
 mod shard;
@@ -49,14 +53,14 @@ mod sync;
 mod zipfile;
 
 pub use audit::{Audited, audit};
-pub use batch::{
-    Action, Batch, Done, Planned, check_destination, deliverable_id, destination, extract, inspect, open_destination,
-    order_jobs, orders, registry, thumbnail, verify, wait,
-};
+pub use batch::{Action, Batch, Done, Planned};
+pub use destination::{check_destination, destination, open_destination};
 pub use error::{Error, ErrorKind, error_causes, error_line};
 pub use hint::{Hint, Setting};
 pub use job::{IfExists, Job, Options, Outcome, Present};
+pub use named::{extract, inspect, thumbnail, verify};
 pub use observer::{Meter, Observer, Silent};
+pub use orders::{deliverable_id, order_jobs, orders, wait};
 pub use receipt::{Extracted, RECEIPT_LIMIT, Receipt};
 pub use shard::Shard;
 pub use sync::{

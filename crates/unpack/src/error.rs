@@ -1,3 +1,5 @@
+//! Why a zip failed verification, member by member.
+
 /// Why a zip failed verification. Each problem names the member it concerns, with the expected
 /// and actual values.
 #[derive(Debug, thiserror::Error)]

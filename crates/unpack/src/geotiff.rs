@@ -66,24 +66,8 @@ pub fn read_header(name: &str, head: &[u8]) -> Result<Raster, String> {
         5 | 6 => format!("complex{bits}"),
         _ => format!("uint{bits}"),
     };
-    let compression = match first.number(259).unwrap_or(1) {
-        1 => "none".to_owned(),
-        5 => "lzw".to_owned(),
-        6 | 7 => "jpeg".to_owned(),
-        8 | 32946 => "deflate".to_owned(),
-        32773 => "packbits".to_owned(),
-        34887 => "lerc".to_owned(),
-        34925 => "lzma".to_owned(),
-        50000 => "zstd".to_owned(),
-        50001 => "webp".to_owned(),
-        other => format!("code {other}"),
-    };
-    let predictor = match first.number(317).unwrap_or(1) {
-        1 => "none".to_owned(),
-        2 => "horizontal".to_owned(),
-        3 => "floating-point".to_owned(),
-        other => format!("code {other}"),
-    };
+    let compression = compression_name(first.number(259).unwrap_or(1));
+    let predictor = predictor_name(first.number(317).unwrap_or(1));
     let tiled = first.number(322).is_some();
     let block = if tiled {
         [first.number(322).unwrap_or(0), first.number(323).unwrap_or(0)]
@@ -96,32 +80,7 @@ pub fn read_header(name: &str, head: &[u8]) -> Result<Raster, String> {
     let metadata = first.text(42112).unwrap_or_default();
     let scale = band_metadata(&metadata, "scale");
     let offset = band_metadata(&metadata, "offset");
-    // Further directories: overviews have bit 0 of NewSubfileType set; masks (bit 2) are not
-    // overviews.
-    let mut overviews = Some(0);
-    let mut seen = vec![tiff.first];
-    let mut next = first.next;
-    while next != 0 {
-        if seen.len() >= MAX_IMAGES || seen.contains(&next) {
-            overviews = None;
-            break;
-        }
-        seen.push(next);
-        match tiff.directory(next) {
-            Ok(image) => {
-                let kind = image.number(254).unwrap_or(0);
-                if kind & 1 == 1 && kind & 4 == 0 {
-                    overviews = overviews.map(|n| n + 1);
-                }
-                next = image.next;
-            }
-            Err(_) => {
-                // The rest of the directories lie past the bytes read.
-                overviews = None;
-                break;
-            }
-        }
-    }
+    let overviews = count_overviews(&tiff, first.next);
     Ok(Raster {
         name: name.to_owned(),
         width,
@@ -140,6 +99,53 @@ pub fn read_header(name: &str, head: &[u8]) -> Result<Raster, String> {
         scale,
         offset,
     })
+}
+
+/// The name of a TIFF compression code.
+fn compression_name(code: u32) -> String {
+    match code {
+        1 => "none".to_owned(),
+        5 => "lzw".to_owned(),
+        6 | 7 => "jpeg".to_owned(),
+        8 | 32946 => "deflate".to_owned(),
+        32773 => "packbits".to_owned(),
+        34887 => "lerc".to_owned(),
+        34925 => "lzma".to_owned(),
+        50000 => "zstd".to_owned(),
+        50001 => "webp".to_owned(),
+        other => format!("code {other}"),
+    }
+}
+
+/// The name of a TIFF predictor code.
+fn predictor_name(code: u32) -> String {
+    match code {
+        1 => "none".to_owned(),
+        2 => "horizontal".to_owned(),
+        3 => "floating-point".to_owned(),
+        other => format!("code {other}"),
+    }
+}
+
+/// The overviews among the directories after the first (from `next`): those with bit 0 of
+/// NewSubfileType set (masks, bit 2, are not overviews). `None` when they cannot all be read
+/// (they lie past the bytes read, or loop).
+fn count_overviews(tiff: &Tiff<'_>, mut next: u64) -> Option<u32> {
+    let mut overviews = 0;
+    let mut seen = vec![tiff.first];
+    while next != 0 {
+        if seen.len() >= MAX_IMAGES || seen.contains(&next) {
+            return None;
+        }
+        seen.push(next);
+        let image = tiff.directory(next).ok()?;
+        let kind = image.number(254).unwrap_or(0);
+        if kind & 1 == 1 && kind & 4 == 0 {
+            overviews += 1;
+        }
+        next = image.next;
+    }
+    Some(overviews)
 }
 
 /// The TIFF's framing: byte order, classic or big, where the first directory is.

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::checksum::{Multihash, digest_matches};
+use crate::document::Document;
 use crate::geotiff::{Raster, read_header};
 use crate::stac::{self, Item, Kind};
 use crate::stream::{Digests, Listing, MAX_KEPT};
@@ -106,26 +107,7 @@ impl Problem {
 /// [`crate::verify_stream`] (data read and digests known) or from headers only.
 pub fn inspect(source: &str, listing: &Listing, verified: bool) -> Inspection {
     let (mut problems, mut warnings) = (Vec::new(), Vec::new());
-    let mut items = Vec::new();
-    let mut catalogs = Vec::new();
-    for (name, document) in &listing.json {
-        match document {
-            Ok(document) if document.is_item() => {
-                // Assets not read are assets not checked (properties and footprints past the
-                // bounds matter to a catalog, which says so).
-                let unread: Vec<&str> =
-                    document.dropped.iter().map(String::as_str).filter(|d| d.starts_with("assets")).collect();
-                if !unread.is_empty() {
-                    let message = format!("not read, past what this tool reads, so not checked: {}", unread.join(", "));
-                    warnings.push(Problem::new(name, "stac-item", message));
-                }
-                items.push(stac::parse_item(name, document));
-            }
-            Ok(document) if document.is_catalog() => catalogs.push((name.clone(), document)),
-            Ok(_) => {}
-            Err(e) => problems.push(Problem::new(name, "json", format!("not valid JSON: {e}"))),
-        }
-    }
+    let (items, catalogs) = documents(listing, &mut problems, &mut warnings);
     if listing.unread > 0 {
         let message = format!(
             "{} JSON or TIFF members past the first {MAX_KEPT} of their kind were not read: their STAC and \
@@ -135,34 +117,7 @@ pub fn inspect(source: &str, listing: &Listing, verified: bool) -> Inspection {
         warnings.push(Problem::new("(archive)", "members", message));
     }
     let sizes: BTreeMap<&str, u64> = listing.entries.iter().map(|e| (e.name.as_str(), e.size)).collect();
-    let roles: BTreeMap<&str, &[String]> = items
-        .iter()
-        .flat_map(|item| item.assets.iter())
-        .filter_map(|asset| Some((asset.member.as_deref()?, asset.roles.as_slice())))
-        .collect();
-    let kind = |name: &str| {
-        let by_name = Kind::from_name(name);
-        match roles.get(name).and_then(|r| Kind::from_roles(r)) {
-            // The STAC item lists itself with role "metadata"; the catalog is a catalog whatever its roles.
-            _ if by_name == Kind::Catalog => Kind::Catalog,
-            Some(kind) => kind,
-            None => by_name,
-        }
-    };
-    let entries: Vec<EntryReport> = listing
-        .entries
-        .iter()
-        .map(|e| EntryReport {
-            name: e.name.clone(),
-            size: e.size,
-            compressed_size: e.compressed_size,
-            crc32: format!("{:08x}", e.crc32),
-            kind: kind(&e.name),
-            method: e.method,
-            data_offset: e.data,
-        })
-        .collect();
-
+    let entries = entry_reports(listing, &items);
     let mut rasters = Vec::new();
     for (name, head) in &listing.tiff_heads {
         match read_header(name, head) {
@@ -170,26 +125,7 @@ pub fn inspect(source: &str, listing: &Listing, verified: bool) -> Inspection {
             Err(e) => problems.push(Problem::new(name, "geotiff", format!("the GeoTIFF header cannot be read: {e}"))),
         }
     }
-
-    for (name, catalog) in &catalogs {
-        for target in stac::catalog_items(name, catalog) {
-            if !sizes.contains_key(target.as_str()) {
-                problems.push(Problem::mismatch(
-                    name,
-                    "catalog-link",
-                    "the item link",
-                    format!("member {target}"),
-                    "no such member".into(),
-                ));
-            } else if !items.iter().any(|item| item.member == target) {
-                problems.push(Problem::new(
-                    name,
-                    "catalog-link",
-                    format!("the item link points to {target}, which is not a STAC item"),
-                ));
-            }
-        }
-    }
+    check_catalogs(&catalogs, &items, &sizes, &mut problems);
     if items.is_empty() {
         problems.push(Problem::new("(archive)", "stac-item", "the deliverable holds no STAC item".to_owned()));
     }
@@ -207,6 +143,94 @@ pub fn inspect(source: &str, listing: &Listing, verified: bool) -> Inspection {
         warnings,
         verified,
         bytes_read: None,
+    }
+}
+
+/// The STAC items and catalogs among the JSON members; JSON that is not valid is a problem,
+/// assets past what was read a warning.
+fn documents<'a>(
+    listing: &'a Listing,
+    problems: &mut Vec<Problem>,
+    warnings: &mut Vec<Problem>,
+) -> (Vec<Item>, Vec<(String, &'a Document)>) {
+    let (mut items, mut catalogs) = (Vec::new(), Vec::new());
+    for (name, document) in &listing.json {
+        match document {
+            Ok(document) if document.is_item() => {
+                // Assets not read are assets not checked (properties and footprints past the
+                // bounds matter to a catalog, which says so).
+                let unread: Vec<&str> =
+                    document.dropped.iter().map(String::as_str).filter(|d| d.starts_with("assets")).collect();
+                if !unread.is_empty() {
+                    let message = format!("not read, past what this tool reads, so not checked: {}", unread.join(", "));
+                    warnings.push(Problem::new(name, "stac-item", message));
+                }
+                items.push(stac::parse_item(name, document));
+            }
+            Ok(document) if document.is_catalog() => catalogs.push((name.clone(), &**document)),
+            Ok(_) => {}
+            Err(e) => problems.push(Problem::new(name, "json", format!("not valid JSON: {e}"))),
+        }
+    }
+    (items, catalogs)
+}
+
+/// Each member, with its kind: what the STAC items' roles say of it, else what its name says.
+fn entry_reports(listing: &Listing, items: &[Item]) -> Vec<EntryReport> {
+    let roles: BTreeMap<&str, &[String]> = items
+        .iter()
+        .flat_map(|item| item.assets.iter())
+        .filter_map(|asset| Some((asset.member.as_deref()?, asset.roles.as_slice())))
+        .collect();
+    let kind = |name: &str| {
+        let by_name = Kind::from_name(name);
+        match roles.get(name).and_then(|r| Kind::from_roles(r)) {
+            // The STAC item lists itself with role "metadata"; the catalog is a catalog whatever its roles.
+            _ if by_name == Kind::Catalog => Kind::Catalog,
+            Some(kind) => kind,
+            None => by_name,
+        }
+    };
+    listing
+        .entries
+        .iter()
+        .map(|e| EntryReport {
+            name: e.name.clone(),
+            size: e.size,
+            compressed_size: e.compressed_size,
+            crc32: format!("{:08x}", e.crc32),
+            kind: kind(&e.name),
+            method: e.method,
+            data_offset: e.data,
+        })
+        .collect()
+}
+
+/// Every item link of a catalog member must name a member that is a STAC item.
+fn check_catalogs(
+    catalogs: &[(String, &Document)],
+    items: &[Item],
+    sizes: &BTreeMap<&str, u64>,
+    problems: &mut Vec<Problem>,
+) {
+    for (name, catalog) in catalogs {
+        for target in stac::catalog_items(name, catalog) {
+            if !sizes.contains_key(target.as_str()) {
+                problems.push(Problem::mismatch(
+                    name,
+                    "catalog-link",
+                    "the item link",
+                    format!("member {target}"),
+                    "no such member".into(),
+                ));
+            } else if !items.iter().any(|item| item.member == target) {
+                problems.push(Problem::new(
+                    name,
+                    "catalog-link",
+                    format!("the item link points to {target}, which is not a STAC item"),
+                ));
+            }
+        }
     }
 }
 

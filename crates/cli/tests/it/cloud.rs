@@ -25,7 +25,7 @@ fn buckets() -> Vec<(&'static str, String)> {
 }
 
 fn sink(url: &str) -> Arc<dyn Sink> {
-    wyvern_transfer::registry().resolve(url).expect("emulator sink")
+    wyvern_sinks::Registry::with_builtins().resolve(url).expect("emulator sink")
 }
 
 fn path(text: &str) -> ObjectPath {

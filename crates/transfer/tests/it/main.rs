@@ -13,7 +13,7 @@ use wyvern_sandbox::{Fault, Sandbox, SandboxBuilder, TEST_DELIVERABLE, TEST_ORDE
 use wyvern_sinks::Sink;
 use wyvern_transfer::{
     Batch, Done, Error, ErrorKind, Event, Job, Meter, Observer, Options, Outcome, Queued, Receipt, Request, Wanted,
-    open_destination, order_jobs, registry,
+    open_destination, order_jobs,
 };
 
 #[path = "../../examples/sync_to_bucket.rs"]
@@ -42,7 +42,9 @@ impl World {
     }
 
     async fn sink(&self) -> Arc<dyn Sink> {
-        open_destination(&registry(), self.dir.path().to_str().expect("utf-8")).await.expect("destination")
+        open_destination(&wyvern_sinks::Registry::with_builtins(), self.dir.path().to_str().expect("utf-8"))
+            .await
+            .expect("destination")
     }
 
     async fn batch(&self, options: Options) -> Batch {
@@ -248,22 +250,30 @@ async fn named_zips_are_inspected_verified_and_their_damage_is_corrupt() {
     let world = World::new().await;
     let served = world.sandbox.deliverable(TEST_DELIVERABLE).await.expect("served");
     let path = served.path.to_str().expect("utf-8");
-    let inspection = wyvern_transfer::inspect(&registry(), path).await.expect("inspect");
+    let inspection = wyvern_transfer::inspect(&wyvern_sinks::Registry::with_builtins(), path).await.expect("inspect");
     assert!(inspection.bytes_read.expect("counted") < inspection.bytes);
-    let verified = wyvern_transfer::verify(&registry(), path, &wyvern_transfer::Silent).await.expect("verify");
+    let verified = wyvern_transfer::verify(&wyvern_sinks::Registry::with_builtins(), path, &wyvern_transfer::Silent)
+        .await
+        .expect("verify");
     assert!(verified.verified && verified.problems.is_empty(), "{verified:?}");
 
     let mut bytes = std::fs::read(&served.path).expect("read");
     bytes[100_000] ^= 0xff;
     let damaged = world.dir.path().join("damaged.zip");
     std::fs::write(&damaged, bytes).expect("write");
-    let error = wyvern_transfer::verify(&registry(), damaged.to_str().expect("utf-8"), &wyvern_transfer::Silent)
-        .await
-        .expect_err("damaged");
+    let error = wyvern_transfer::verify(
+        &wyvern_sinks::Registry::with_builtins(),
+        damaged.to_str().expect("utf-8"),
+        &wyvern_transfer::Silent,
+    )
+    .await
+    .expect_err("damaged");
     assert!(matches!(error, Error::Corrupt { named: true, .. }), "{error:?}");
     assert!(error.hint().expect("hint").to_string().contains("damaged"), "{:?}", error.hint());
 
-    let missing = wyvern_transfer::inspect(&registry(), "/nonexistent/x.zip").await.expect_err("missing");
+    let missing = wyvern_transfer::inspect(&wyvern_sinks::Registry::with_builtins(), "/nonexistent/x.zip")
+        .await
+        .expect_err("missing");
     assert_eq!(missing.kind(), ErrorKind::Invalid);
 }
 
@@ -280,7 +290,7 @@ async fn the_example_syncs_an_order_into_a_bucket() {
     let done = example::sync(world.sandbox.api_url(), TEST_TOKEN, PARTIAL_ORDER, &to).await.expect("sync");
     assert_eq!(done.len(), 2);
     assert!(done.iter().all(|d| matches!(d.result, Ok(Outcome::Downloaded(_)))), "{done:?}");
-    let sink = registry().resolve(&to).expect("sink");
+    let sink = wyvern_sinks::Registry::with_builtins().resolve(&to).expect("sink");
     let listed = sink.list(None).await.expect("list");
     assert_eq!(listed.len(), 4, "two zips and their receipts: {listed:?}");
     let again = example::sync(world.sandbox.api_url(), TEST_TOKEN, PARTIAL_ORDER, &to).await.expect("sync");
@@ -371,7 +381,8 @@ async fn a_fail_fast_sync_stops_at_the_first_failure_and_a_bad_destination_ends_
 
     let file = world.dir.path().join("a-file");
     std::fs::write(&file, b"not a folder").expect("file");
-    let sink = wyvern_transfer::destination(&registry(), file.to_str().expect("utf-8")).expect("sink");
+    let sink = wyvern_transfer::destination(&wyvern_sinks::Registry::with_builtins(), file.to_str().expect("utf-8"))
+        .expect("sink");
     let batch = Batch::new(world.client(TEST_TOKEN), sink, Options::default());
     let request = Request::new(Wanted::Deliverables(vec![TEST_DELIVERABLE.to_owned(), "not an id!".to_owned()]));
     let events: Vec<_> = batch.sync(&request).collect().await;

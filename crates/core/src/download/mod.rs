@@ -1,17 +1,27 @@
+//! A deliverable's body as a stream of chunks: redirects to storage followed without the token,
+//! cuts resumed with ranged requests, presigned links re-resolved when they expire, and parallel
+//! ranges on a slow link.
+
+mod pace;
+mod response;
+mod segments;
+
 use std::ops::Range;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use reqwest::header::{self, HeaderMap};
+use reqwest::header;
 use reqwest::{Response, StatusCode};
 use url::Url;
 
 use crate::Result;
 use crate::encoding::Decoder;
 use crate::error::Error;
-use crate::segments::Segments;
 use crate::transport::{Resume, Transport};
 use crate::url_redact::redact_url;
+use pace::{Pace, Slow};
+use response::{changed, check_content_type, check_range, content_range, cut, decoder_for, is_framed, shown_range};
+use segments::Segments;
 
 /// Why a body was interrupted.
 type Cause = Box<dyn std::error::Error + Send + Sync>;
@@ -525,160 +535,4 @@ impl Version {
             _ => None,
         })
     }
-}
-
-/// The low-speed rule: a body that brings fewer than `limit` bytes a second over `time` of
-/// reading is cut and resumed, as a stalled one is.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct LowSpeed {
-    pub limit: u64,
-    pub time: Duration,
-}
-
-/// The low-speed rule's measure of a body: the bytes that came while its reads waited for the
-/// network, over windows of the rule's time (time the consumer keeps the bytes waiting does not
-/// count).
-#[derive(Debug)]
-struct Pace {
-    from: u64,
-    waited: Duration,
-    /// Windows in a row that were too slow.
-    slow: u32,
-}
-
-impl Pace {
-    fn new(from: u64) -> Self {
-        Self { from, waited: Duration::ZERO, slow: 0 }
-    }
-
-    /// A new response: a new window.
-    fn restart(&mut self, from: u64) {
-        (self.from, self.waited) = (from, Duration::ZERO);
-    }
-
-    /// How long reads may wait before the current window closes.
-    fn left(&self, rule: LowSpeed) -> Duration {
-        rule.time.saturating_sub(self.waited)
-    }
-
-    /// Adds a read that waited `waited`, the body now at `received`: when the window closes,
-    /// whether it was too slow.
-    fn measure(&mut self, rule: LowSpeed, waited: Duration, received: u64) -> Option<Slow> {
-        self.waited += waited;
-        if self.waited < rule.time {
-            return None;
-        }
-        let rate = received.saturating_sub(self.from) as f64 / self.waited.as_secs_f64();
-        self.restart(received);
-        if rate < rule.limit as f64 {
-            self.slow += 1;
-            Some(Slow { rate, limit: rule.limit, secs: rule.time.as_secs_f64() })
-        } else {
-            self.slow = 0;
-            None
-        }
-    }
-}
-
-/// A body cut for being too slow.
-#[derive(Debug, thiserror::Error)]
-#[error("slower than {limit} bytes/s over {secs} s of reading ({rate:.0} bytes/s)")]
-struct Slow {
-    rate: f64,
-    limit: u64,
-    secs: f64,
-}
-
-/// `bytes START-END of TOTAL`, for messages.
-fn shown_range(range: Option<(u64, u64, Option<u64>)>) -> String {
-    match range {
-        Some((start, end, Some(total))) => format!("bytes {start} to {} of {total}", end.saturating_sub(1)),
-        Some((start, end, None)) => format!("bytes {start} to {}", end.saturating_sub(1)),
-        None => "no Content-Range".to_owned(),
-    }
-}
-
-/// The decoder of a body sent with a `Content-Encoding`; an encoding this tool does not decode is
-/// named in the error.
-fn decoder_for(response: &Response) -> Result<Option<Decoder>> {
-    let decoder = Decoder::for_headers(response.headers()).map_err(|encoding| Error::NotAZip {
-        url: redact_url(response.url()),
-        reason: format!("it came {encoding}-encoded (Content-Encoding: {encoding}), which this tool does not decode"),
-    })?;
-    if let Some(decoder) = &decoder {
-        tracing::warn!(url = %redact_url(response.url()), "the server sent the deliverable {}-encoded although asked for identity: decoding it (a cut body restarts: ranges would count encoded bytes)", decoder.name());
-    }
-    Ok(decoder)
-}
-
-/// Whether a response's body has a marked end.
-fn is_framed(response: &Response) -> bool {
-    let chunked = response
-        .headers()
-        .get(header::TRANSFER_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    response.content_length().is_some() || chunked || response.version() >= reqwest::Version::HTTP_2
-}
-
-/// A decoding failure, as a cut in the body.
-fn cut(error: std::io::Error) -> Cause {
-    Box::new(error)
-}
-
-/// A ranged request answered with something else than the range asked for.
-fn changed(url: &str) -> Error {
-    Error::UnexpectedStatus {
-        status: 200,
-        url: url.to_owned(),
-        detail: Some(
-            "a range was answered with the whole body: the deliverable changed during the download, or the \
-             server stopped honouring ranges"
-                .to_owned(),
-        ),
-    }
-}
-
-/// Checks that a response is the range starting at `from`.
-fn check_range(response: &Response, url: &str, from: u64) -> Result<()> {
-    if response.status() != StatusCode::PARTIAL_CONTENT {
-        return Err(changed(url));
-    }
-    let range = content_range(response.headers());
-    if range.as_ref().map(|r| r.start) != Some(from) {
-        let got = shown_range(range.map(|r| (r.start, r.end, r.total)));
-        return Err(Error::UnexpectedStatus {
-            status: 206,
-            url: url.to_owned(),
-            detail: Some(format!("asked for the bytes from {from} on, got {got}")),
-        });
-    }
-    Ok(())
-}
-
-/// An HTML or JSON body is an error page, whatever the status said.
-fn check_content_type(headers: &HeaderMap, url: &Url) -> Result<()> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    if essence.starts_with("text/") || essence == "application/json" || essence.ends_with("+json") {
-        return Err(Error::NotAZip { url: redact_url(url), reason: format!("its content type is {content_type}") });
-    }
-    Ok(())
-}
-
-/// `Content-Range: bytes START-LAST/TOTAL`.
-struct ContentRange {
-    start: u64,
-    /// Exclusive.
-    end: u64,
-    /// `None` for `*`.
-    total: Option<u64>,
-}
-
-fn content_range(headers: &HeaderMap) -> Option<ContentRange> {
-    let value = headers.get(header::CONTENT_RANGE)?.to_str().ok()?;
-    let (range, total) = value.strip_prefix("bytes ")?.split_once('/')?;
-    let (start, last) = range.split_once('-')?;
-    let (start, last): (u64, u64) = (start.trim().parse().ok()?, last.trim().parse().ok()?);
-    Some(ContentRange { start, end: last.checked_add(1)?, total: total.trim().parse().ok() })
 }

@@ -1,11 +1,14 @@
 //! The forward pass over a zip: every member's data read once, as the bytes arrive, and the
 //! central directory and end records checked against what was read.
 
+mod input;
+mod plan;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::io::{self, BufRead};
 use std::sync::Arc;
 
-use crate::checksum::{Algorithm, Hasher, Multihash, WYVERN_ALGORITHM};
+use crate::checksum::{Algorithm, Hasher};
 use crate::document::{Budgets, Document};
 use crate::error::VerifyError;
 use crate::format::{
@@ -15,7 +18,10 @@ use crate::format::{
     u32_at,
 };
 use crate::geotiff::HEADER_BYTES;
-use crate::stac::{self, Item};
+use crate::stac;
+use input::{Ignore, Input};
+pub use plan::DigestPlan;
+use plan::{SPECULATE_ALL_IN_ALL, SPECULATE_ALL_UP_TO, SPECULATIVE};
 
 /// Central directories larger than this are refused, keeping memory bounded.
 pub(crate) const MAX_CENTRAL_DIRECTORY: u64 = 64 << 20;
@@ -105,71 +111,6 @@ pub const JSON_LIMIT: usize = 16 << 20;
 /// Members over 64 MiB may not expand more than this (imagery barely compresses).
 pub const MAX_RATIO: u64 = 100;
 const RATIO_FLOOR: u64 = 64 << 20;
-
-/// Which digests the pass computes for each member: those the STAC items ask for.
-///
-/// A digest costs about as much CPU as moving the bytes, so none is computed that no item asks
-/// for. The items are usually in the same zip, and often after the members they describe, so
-/// the plan comes from reading them ahead when the bytes can be reached at random
-/// ([`crate::read_digest_plan`]). Without that ([`DigestPlan::unknown`]), the pass learns from
-/// each item it meets; for a member no item met so far names, it computes every supported
-/// algorithm over its first 4 MiB (small members are then checked whatever an item met later
-/// asks for) and only Wyvern's BLAKE2b-512 and the common SHA2-256 past that.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DigestPlan {
-    wanted: BTreeMap<String, BTreeSet<Algorithm>>,
-    /// Every item was read ahead: a member no item names needs no digest.
-    complete: bool,
-}
-
-/// What is computed for members no item read so far names, when the items were not read ahead:
-/// everything up to [`SPECULATE_ALL_UP_TO`], then these; and only these once the zip's members
-/// have had [`SPECULATE_ALL_IN_ALL`] hashed every way (a small zip of many members that inflate
-/// far would otherwise cost a dozen hashes of each).
-const SPECULATIVE: [Algorithm; 2] = [WYVERN_ALGORITHM, Algorithm::Sha2_256];
-const SPECULATE_ALL_UP_TO: u64 = 4 << 20;
-const SPECULATE_ALL_IN_ALL: u64 = 16 << 20;
-
-impl DigestPlan {
-    /// The items were not read ahead.
-    pub fn unknown() -> Self {
-        Self::default()
-    }
-
-    /// The digests the items of a header-only inspection ask for.
-    pub fn from_inspection(inspection: &crate::Inspection) -> Self {
-        Self::from_items(&inspection.items)
-    }
-
-    /// The digests these items (every item of the zip) ask for.
-    pub fn from_items(items: &[Item]) -> Self {
-        let mut plan = Self { wanted: BTreeMap::new(), complete: true };
-        for item in items {
-            plan.learn(item);
-        }
-        plan
-    }
-
-    fn learn(&mut self, item: &Item) {
-        for asset in &item.assets {
-            let (Some(member), Some(checksum)) = (&asset.member, &asset.checksum) else { continue };
-            let wanted = self.wanted.entry(member.clone()).or_default();
-            if let Ok(Multihash::Known { algorithm, .. }) = Multihash::parse(checksum) {
-                wanted.insert(algorithm);
-            }
-        }
-    }
-
-    /// The algorithms to compute for `member`, and when they are speculative, the size past
-    /// which only [`SPECULATIVE`] are kept.
-    fn algorithms(&self, member: &str) -> (Vec<Algorithm>, Option<u64>) {
-        match self.wanted.get(member) {
-            Some(wanted) => (wanted.iter().copied().collect(), None),
-            None if self.complete => (Vec::new(), None),
-            None => (Algorithm::ALL.to_vec(), Some(SPECULATE_ALL_UP_TO)),
-        }
-    }
-}
 
 /// Receives each member's uncompressed bytes during the pass, e.g. to extract them.
 pub trait MemberVisitor {
@@ -647,165 +588,4 @@ fn compare(local: &[Entry], central: &[CentralEntry]) -> Result<(), VerifyError>
 
 pub(crate) fn malformed(offset: u64, reason: impl Into<String>) -> VerifyError {
     VerifyError::Malformed { offset, reason: reason.into() }
-}
-
-/// The reader's buffer, filled when empty (empty at the end of the input).
-fn filled<R: BufRead>(reader: &mut R) -> Result<&[u8], VerifyError> {
-    loop {
-        match reader.fill_buf() {
-            Ok(_) => break,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(VerifyError::Io(e)),
-        }
-    }
-    reader.fill_buf().map_err(VerifyError::Io)
-}
-
-/// The bytes, as the reader buffers them: looked at in place when the reader's buffer holds what
-/// is asked for (the data of a member, most of the time: no copy), and copied into a buffer of
-/// its own only where a record, a data descriptor or a look-ahead spans two of the reader's
-/// buffers.
-struct Input<R> {
-    inner: R,
-    /// Bytes taken from the reader to be looked at together: `buf[start..end]`, read before
-    /// anything still in the reader.
-    buf: Box<[u8]>,
-    start: usize,
-    end: usize,
-    /// The offset in the zip of the next byte to consume.
-    offset: u64,
-    eof: bool,
-}
-
-impl<R: BufRead> Input<R> {
-    fn new(inner: R) -> Self {
-        Self { inner, buf: vec![0; READ_BUFFER].into_boxed_slice(), start: 0, end: 0, offset: 0, eof: false }
-    }
-
-    /// At least `n` bytes (`n` at most [`READ_BUFFER`]), fewer only where the input ends; all
-    /// of the bytes left when it does.
-    fn fill(&mut self, n: usize) -> Result<&[u8], VerifyError> {
-        if self.start == self.end && !self.eof {
-            let available = filled(&mut self.inner)?.len();
-            if available == 0 {
-                self.eof = true;
-            } else if available >= n {
-                return filled(&mut self.inner);
-            }
-        }
-        while self.end - self.start < n && !self.eof {
-            // Keep copies large: start from the front when everything was consumed, and move
-            // what is left to the front when room runs short.
-            if self.start == self.end {
-                (self.start, self.end) = (0, 0);
-            } else if self.buf.len() - self.end < (self.buf.len() / 4).max(n - (self.end - self.start)) {
-                self.buf.copy_within(self.start..self.end, 0);
-                (self.start, self.end) = (0, self.end - self.start);
-            }
-            let room = self.buf.len() - self.end;
-            let chunk = filled(&mut self.inner)?;
-            if chunk.is_empty() {
-                self.eof = true;
-                break;
-            }
-            let copied = chunk.len().min(room);
-            self.buf[self.end..self.end + copied].copy_from_slice(&chunk[..copied]);
-            self.inner.consume(copied);
-            self.end += copied;
-        }
-        Ok(&self.buf[self.start..self.end])
-    }
-
-    fn eof_reached(&self) -> bool {
-        self.eof
-    }
-
-    /// Consumes `n` of the bytes the last [`Input::fill`] returned.
-    fn consume(&mut self, n: usize) {
-        if self.start == self.end {
-            self.inner.consume(n);
-        } else {
-            self.start += n;
-        }
-        self.offset += n as u64;
-    }
-
-    /// Exactly `n` bytes (at most [`READ_BUFFER`]), consumed.
-    fn take(&mut self, n: usize) -> Result<Vec<u8>, VerifyError> {
-        let bytes = match self.fill(n)? {
-            available if available.len() >= n => available[..n].to_vec(),
-            _ => return Err(self.truncated()),
-        };
-        self.consume(n);
-        Ok(bytes)
-    }
-
-    /// A whole record, consumed: its fixed part of `fixed` bytes and the variable part whose
-    /// length `variable_len` reads from the fixed part.
-    fn record(&mut self, fixed: usize, variable_len: fn(&[u8]) -> usize) -> Result<Vec<u8>, VerifyError> {
-        let head = self.fill(fixed)?;
-        if head.len() < fixed {
-            return Err(self.truncated());
-        }
-        let len = fixed + variable_len(head);
-        self.take(len)
-    }
-
-    /// The next record's signature, not consumed.
-    fn signature(&mut self) -> Result<u32, VerifyError> {
-        let bytes = self.fill(4)?;
-        if bytes.len() < 4 {
-            return Err(self.truncated());
-        }
-        Ok(u32_at(bytes, 0))
-    }
-
-    fn skip(&mut self, mut n: u64) -> Result<(), VerifyError> {
-        while n > 0 {
-            let available = self.fill(1)?.len();
-            if available == 0 {
-                return Err(self.truncated());
-            }
-            let step = available.min(usize::try_from(n).unwrap_or(usize::MAX));
-            self.consume(step);
-            n -= step as u64;
-        }
-        Ok(())
-    }
-
-    /// Reads to the end; returns how many bytes there were, and whether they were all zero.
-    fn drain(&mut self) -> Result<(u64, bool), VerifyError> {
-        let (mut count, mut zeros) = (0, true);
-        loop {
-            let available = self.fill(1)?;
-            if available.is_empty() {
-                return Ok((count, zeros));
-            }
-            zeros &= available.iter().all(|&b| b == 0);
-            let n = available.len();
-            self.consume(n);
-            count += n as u64;
-        }
-    }
-
-    fn truncated(&self) -> VerifyError {
-        VerifyError::Truncated { offset: self.offset + (self.end - self.start) as u64 }
-    }
-}
-
-/// The visitor of a pass that extracts nothing.
-struct Ignore;
-
-impl MemberVisitor for Ignore {
-    fn begin(&mut self, _: &str, _: Option<u64>) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn data(&mut self, _: &[u8]) -> io::Result<()> {
-        Ok(())
-    }
-
-    fn end(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }

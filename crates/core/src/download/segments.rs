@@ -8,8 +8,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use url::Url;
 
+use super::{Chunk, Download};
 use crate::Result;
-use crate::download::{Chunk, Download};
 use crate::error::Error;
 use crate::transport::Transport;
 

@@ -1,0 +1,33 @@
+//! Destinations: the sink a folder or URL names, and the check that it can be written to
+//! before any byte is fetched.
+
+use std::sync::Arc;
+
+use wyvern_sinks::{Registry, Sink};
+
+use crate::{Error, Result};
+
+/// The sink `to` names (not checked: see [`check_destination`]).
+pub fn destination(registry: &Registry, to: &str) -> Result<Arc<dyn Sink>> {
+    registry.resolve(to).map_err(|e| Error::Invalid {
+        message: e.to_string(),
+        hint: Some(
+            "give a folder, or a URL such as s3://bucket/prefix, gs://bucket/prefix or az://container/prefix"
+                .to_owned(),
+        ),
+    })
+}
+
+/// Whether `sink` exists and these credentials (or this user) may write there; nothing is left
+/// behind by the check.
+pub async fn check_destination(sink: &Arc<dyn Sink>) -> Result<()> {
+    sink.check().await.map_err(|source| Error::Destination { location: sink.location(), source: Arc::new(source) })
+}
+
+/// The sink `to` names, checked before any byte is fetched ([`destination`], then
+/// [`check_destination`]).
+pub async fn open_destination(registry: &Registry, to: &str) -> Result<Arc<dyn Sink>> {
+    let sink = destination(registry, to)?;
+    check_destination(&sink).await?;
+    Ok(sink)
+}
