@@ -121,6 +121,8 @@ impl Client {
         let ClientSettings { token, token_file, retries, connections, ca_cert, allow_http } =
             settings.map(|settings| settings.extract()).transpose()?.unwrap_or_default();
         let pem = match &ca_cert {
+            // `Client(...)` is synchronous Python: no async runtime waits on this thread.
+            #[allow(clippy::disallowed_methods)]
             Some(path) => Some(std::fs::read(path).map_err(|e| {
                 invalid(format!("reading the CA certificates {}: {e}", path.display()), "give a PEM file")
             })?),
@@ -252,7 +254,7 @@ impl Client {
 
 /// The inspection of a zip (a path or a sink URL), as JSON: `wyvern inspect --json`.
 #[pyfunction]
-pub fn inspect(py: Python<'_>, zip: &str) -> PyResult<String> {
+pub(crate) fn inspect(py: Python<'_>, zip: &str) -> PyResult<String> {
     let inspection = block_on(py, async { wyvern_transfer::inspect(&registry(), zip).await.or_raise() })?;
     Ok(serde_json::to_string(&inspection).unwrap_or_default())
 }
@@ -262,7 +264,7 @@ pub fn inspect(py: Python<'_>, zip: &str) -> PyResult<String> {
 /// holds the JSON, when the zip could be read to the end).
 #[pyfunction]
 #[pyo3(signature = (zip, observer=None))]
-pub fn verify(py: Python<'_>, zip: &str, observer: Option<Py<PyAny>>) -> PyResult<String> {
+pub(crate) fn verify(py: Python<'_>, zip: &str, observer: Option<Py<PyAny>>) -> PyResult<String> {
     let observer = self::observer(observer);
     let inspection = block_on(py, async { wyvern_transfer::verify(&registry(), zip, &*observer).await.or_raise() })?;
     let text = serde_json::to_string(&inspection).unwrap_or_default();
@@ -281,7 +283,7 @@ pub fn verify(py: Python<'_>, zip: &str, observer: Option<Py<PyAny>>) -> PyResul
 /// Writes or refreshes the STAC catalog of everything at `destination` (`wyvern catalog`); what
 /// it did, as JSON (the object `wyvern catalog --json` prints under `catalog`).
 #[pyfunction]
-pub fn catalog(py: Python<'_>, destination: &str) -> PyResult<String> {
+pub(crate) fn catalog(py: Python<'_>, destination: &str) -> PyResult<String> {
     let refreshed = block_on(py, async {
         let sink = wyvern_transfer::destination(&registry(), destination).or_raise()?;
         let scope = wyvern_transfer::catalog::Scope::All;
@@ -294,7 +296,7 @@ pub fn catalog(py: Python<'_>, destination: &str) -> PyResult<String> {
 /// Writes the HTML report of everything at `destination` to `output` (`wyvern report`); how many
 /// deliverables it shows, as JSON.
 #[pyfunction]
-pub fn report(py: Python<'_>, destination: &str, output: PathBuf) -> PyResult<String> {
+pub(crate) fn report(py: Python<'_>, destination: &str, output: PathBuf) -> PyResult<String> {
     let written = block_on(py, async {
         let sink = wyvern_transfer::destination(&registry(), destination).or_raise()?;
         wyvern_transfer::html::write(&sink, &output).await.or_raise()

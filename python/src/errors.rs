@@ -14,7 +14,7 @@ create_exception!(wyvern, AuthError, WyvernError, "The token was refused, or the
 create_exception!(wyvern, NotFoundError, WyvernError, "The order or deliverable does not exist on this API.");
 create_exception!(wyvern, VerificationError, WyvernError, "A zip is not whole and consistent; nothing of it was kept.");
 
-pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
+pub(crate) fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = module.py();
     module.add("WyvernError", py.get_type::<WyvernError>())?;
     module.add("NotReadyError", py.get_type::<NotReadyError>())?;
@@ -25,7 +25,7 @@ pub fn register(module: &Bound<'_, PyModule>) -> PyResult<()> {
 }
 
 /// The exception for a failure of `kind`, with its message and hint.
-pub fn exception(kind: ErrorKind, message: String, hint: Option<String>) -> PyErr {
+pub(crate) fn exception(kind: ErrorKind, message: String, hint: Option<String>) -> PyErr {
     let error = match kind {
         ErrorKind::NotReady => NotReadyError::new_err(message),
         ErrorKind::Auth => AuthError::new_err(message),
@@ -47,7 +47,7 @@ pub fn exception(kind: ErrorKind, message: String, hint: Option<String>) -> PyEr
 }
 
 /// A pipeline failure as its exception.
-pub fn transfer(error: &wyvern_transfer::Error) -> PyErr {
+pub(crate) fn transfer(error: &wyvern_transfer::Error) -> PyErr {
     exception(error.kind(), wyvern_transfer::error_line(error), error.hint().map(|hint| keywords(&hint)))
 }
 
@@ -74,7 +74,7 @@ fn keywords(hint: &Hint) -> String {
 }
 
 /// Raises pipeline and API errors as their exceptions.
-pub trait OrRaise<T> {
+pub(crate) trait OrRaise<T> {
     /// The value, or the exception of the error.
     fn or_raise(self) -> PyResult<T>;
 }
@@ -86,7 +86,7 @@ impl<T, E: Into<wyvern_transfer::Error>> OrRaise<T> for Result<T, E> {
 }
 
 /// No token could be had (the token file, the login cache, refreshing it).
-pub fn credentials(error: &wyvern_credentials::Error) -> PyErr {
+pub(crate) fn credentials(error: &wyvern_credentials::Error) -> PyErr {
     let kind = match error {
         wyvern_credentials::Error::Api { source, .. } => ErrorKind::of_api(source),
         _ => ErrorKind::Other,

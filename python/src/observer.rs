@@ -14,10 +14,10 @@ const FLUSH: Duration = Duration::from_millis(100);
 
 /// An observer written in Python.
 #[derive(Debug)]
-pub struct PyObserver(Py<PyAny>);
+pub(crate) struct PyObserver(Py<PyAny>);
 
 impl PyObserver {
-    pub fn new(observer: Py<PyAny>) -> Self {
+    pub(crate) fn new(observer: Py<PyAny>) -> Self {
         Self(observer)
     }
 }

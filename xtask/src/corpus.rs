@@ -11,7 +11,7 @@ use std::process::Command;
 use anyhow::{Context, bail};
 
 /// Every Python package the tests use, pinned (versions that install on CPython 3.11 here).
-pub const PYTHON_PACKAGES: &[&str] = &[
+pub(crate) const PYTHON_PACKAGES: &[&str] = &[
     "moto[server]==5.2.5",
     "wsgidav==4.4.0",
     "cheroot==11.1.2",
@@ -36,7 +36,7 @@ const DEBIAN: &[(&str, &str)] = &[
 const YAZL: &str = "yazl@3.3.1";
 
 /// The shared virtual environment, with [`PYTHON_PACKAGES`] installed.
-pub fn venv(root: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn venv(root: &Path) -> anyhow::Result<PathBuf> {
     let dir = root.join("target/venv");
     let marker = dir.join(".wyvern-packages");
     let wanted = PYTHON_PACKAGES.join("\n");
@@ -61,7 +61,7 @@ pub fn venv(root: &Path) -> anyhow::Result<PathBuf> {
 /// `target/` with cargo, built with `env` added (the test run's clippy wrapper, so that the
 /// workspace's crates are not compiled again). Returns the `PATH` that puts the venv first, for
 /// what runs in it.
-pub fn install_package(
+pub(crate) fn install_package(
     root: &Path,
     venv: &Path,
     release: bool,
@@ -107,7 +107,7 @@ fn which(command: &str) -> Option<PathBuf> {
 }
 
 /// Writes the zip corpus and the GeoTIFF deliverables; returns the tests' environment.
-pub fn build(root: &Path, venv: &Path) -> anyhow::Result<Vec<(String, String)>> {
+pub(crate) fn build(root: &Path, venv: &Path) -> anyhow::Result<Vec<(String, String)>> {
     debian_tools()?;
     let node = root.join("target/corpus-node");
     let yazl = node.join("node_modules/yazl");

@@ -18,7 +18,7 @@ const AZURITE_KEY: &str = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UV
 
 /// The running servers and the environment that points tests at them.
 #[derive(Debug)]
-pub struct Emulators {
+pub(crate) struct Emulators {
     children: Vec<(&'static str, Child)>,
     pub env: Vec<(String, String)>,
     run_dir: PathBuf,
@@ -64,13 +64,13 @@ fn wait_for(name: &str, port: u16, child: &mut Child) -> anyhow::Result<()> {
 
 /// Installs the servers that are missing (s3s-fs with cargo, Azurite with npm; moto and WsgiDAV
 /// come with the venv).
-pub fn install(root: &Path, venv: &Path) -> anyhow::Result<()> {
+pub(crate) fn install(root: &Path, venv: &Path) -> anyhow::Result<()> {
     Tools::install(&root.join("target").join("emulators"), venv).map(drop)
 }
 
 impl Emulators {
     /// Installs what is missing and starts every server.
-    pub fn start(root: &Path) -> anyhow::Result<Self> {
+    pub(crate) fn start(root: &Path) -> anyhow::Result<Self> {
         let dir = root.join("target").join("emulators");
         let tools = Tools::install(&dir, &crate::corpus::venv(root)?)?;
         let run_dir = dir.join(format!("run-{}", std::process::id()));

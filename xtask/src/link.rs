@@ -18,14 +18,14 @@ const QUEUE: usize = 512;
 
 /// How the link behaves.
 #[derive(Debug, Clone, Copy)]
-pub struct Shape {
+pub(crate) struct Shape {
     pub rtt: Duration,
     /// Bytes per second per connection and direction; `None` for no cap.
     pub rate: Option<u64>,
 }
 
 /// A running proxy; it stops with the process (its threads are detached).
-pub struct Link {
+pub(crate) struct Link {
     pub addr: SocketAddr,
     from_server: Arc<Counts>,
 }
@@ -39,7 +39,7 @@ struct Counts {
 
 impl Link {
     /// Listens on a free loopback port and forwards every connection to `upstream`.
-    pub fn start(upstream: SocketAddr, shape: Shape) -> std::io::Result<Self> {
+    pub(crate) fn start(upstream: SocketAddr, shape: Shape) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         let addr = listener.local_addr()?;
         let from_server = Arc::new(Counts::default());
@@ -56,17 +56,17 @@ impl Link {
         Ok(Self { addr, from_server })
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// Bytes carried from the server to clients so far.
-    pub fn bytes_from_server(&self) -> u64 {
+    pub(crate) fn bytes_from_server(&self) -> u64 {
         self.from_server.bytes.load(Ordering::Relaxed)
     }
 
     /// HTTP responses carried from the server so far (requests answered).
-    pub fn responses(&self) -> u64 {
+    pub(crate) fn responses(&self) -> u64 {
         self.from_server.responses.load(Ordering::Relaxed)
     }
 }

@@ -9,13 +9,13 @@ use anyhow::{Context, bail};
 
 /// The sandbox's test order and its deliverable, as Wyvern's download guide gives them (the
 /// replica serves both).
-pub const TEST_ORDER: &str = "00000000-0000-0000-0000-000000000000";
-pub const TEST_DELIVERABLE: &str = "00000000-0000-0000-0000-000000000001";
+pub(crate) const TEST_ORDER: &str = "00000000-0000-0000-0000-000000000000";
+pub(crate) const TEST_DELIVERABLE: &str = "00000000-0000-0000-0000-000000000001";
 /// The bearer token the replica is started with.
-pub const TOKEN: &str = "xtask-sandbox-token";
+pub(crate) const TOKEN: &str = "xtask-sandbox-token";
 
 /// A running replica, stopped when dropped.
-pub struct Replica {
+pub(crate) struct Replica {
     child: std::process::Child,
     /// The API's base URL.
     pub api: String,
@@ -40,7 +40,7 @@ impl Drop for Replica {
 impl Replica {
     /// Starts the replica `binary` with `args` (see `wyvern-sandbox --help`) and [`TOKEN`], and
     /// waits for the API's URL it prints.
-    pub fn start(binary: &Path, args: &[String]) -> anyhow::Result<Self> {
+    pub(crate) fn start(binary: &Path, args: &[String]) -> anyhow::Result<Self> {
         let mut child = Command::new(binary)
             .args(["--token", TOKEN])
             .args(args)
@@ -62,17 +62,17 @@ impl Replica {
     }
 
     /// The test deliverable's API URL.
-    pub fn deliverable_url(&self) -> String {
+    pub(crate) fn deliverable_url(&self) -> String {
         format!("{}/1.0/tasking/deliverables/{TEST_DELIVERABLE}/", self.api)
     }
 
     /// The API's address.
-    pub fn addr(&self) -> anyhow::Result<std::net::SocketAddr> {
+    pub(crate) fn addr(&self) -> anyhow::Result<std::net::SocketAddr> {
         Ok(self.api.trim_start_matches("http://").parse()?)
     }
 
     /// A link to the deliverable that needs no token: the replica's storage URL.
-    pub fn presigned_link(&self) -> anyhow::Result<String> {
+    pub(crate) fn presigned_link(&self) -> anyhow::Result<String> {
         let output = Command::new("curl")
             .args(["-sSf", "-H", &format!("Authorization: Bearer {TOKEN}"), "-o", "/dev/null"])
             .args(["-w", "%{redirect_url}", &self.deliverable_url()])

@@ -16,7 +16,7 @@ use wyvern_transfer::{IfExists, Request, Shard, Wanted};
 /// Fetch Wyvern imagery deliverables to disk, verified.
 #[derive(Debug, Parser)]
 #[command(name = "wyvern", version, max_term_width = 100)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// API base URL (default: https://api.wyvern.space, or the sandbox with --sandbox).
     #[arg(long, global = true, env = WYVERN_API_URL, value_name = "URL")]
     pub api_url: Option<String>,
@@ -88,7 +88,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Orders: show, wait for, download.
     #[command(subcommand)]
     Order(OrderCommand),
@@ -153,7 +153,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum OrderCommand {
+pub(crate) enum OrderCommand {
     /// Show an order: status, reason and deliverables.
     Show {
         /// The order id.
@@ -181,7 +181,7 @@ pub enum OrderCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum DeliverableCommand {
+pub(crate) enum DeliverableCommand {
     /// Download deliverables to DEST/<deliverable_id>.zip.
     Download {
         /// Deliverable ids, or deliverable URLs on the API.
@@ -193,7 +193,7 @@ pub enum DeliverableCommand {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum AuthCommand {
+pub(crate) enum AuthCommand {
     /// Exchange a username and password for a token, stored in the config dir (mode 0600).
     /// The password is read from the terminal, or from stdin when it is not one.
     Login {
@@ -207,7 +207,7 @@ pub enum AuthCommand {
 
 /// `wyvern sync`.
 #[derive(Debug, Args)]
-pub struct SyncArgs {
+pub(crate) struct SyncArgs {
     /// Orders to sync.
     #[arg(required_unless_present = "all", conflicts_with = "all")]
     pub order_ids: Vec<OrderId>,
@@ -250,7 +250,7 @@ pub struct SyncArgs {
 
 impl SyncArgs {
     /// What the library's sync is asked to do.
-    pub fn request(&self) -> Request {
+    pub(crate) fn request(&self) -> Request {
         let wanted = if self.all { Wanted::Account } else { Wanted::Orders(self.order_ids.clone()) };
         Request {
             concurrency: usize::from(self.concurrency),
@@ -264,7 +264,7 @@ impl SyncArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct Destination {
+pub(crate) struct Destination {
     /// Where to write: a folder, file:///path, s3://bucket/prefix, gs://bucket/prefix,
     /// az://container/prefix, or a URL of another registered sink scheme.
     #[arg(long = "to", value_name = "DEST", default_value = ".")]

@@ -10,7 +10,7 @@ use crate::error::{Context, Failure};
 
 /// `wyvern auth login`: asks for the credentials (the username unless given) and stores the
 /// token.
-pub async fn login(api: &Client, username: Option<String>) -> Result<PathBuf, Failure> {
+pub(crate) async fn login(api: &Client, username: Option<String>) -> Result<PathBuf, Failure> {
     let (username, password) = tokio::task::spawn_blocking(move || prompt(username))
         .await
         .map_err(|e| Failure::local(format!("reading the credentials: {e}")))??;

@@ -19,14 +19,14 @@ use crate::{auth, settings};
 
 /// The sink schemes a destination or a zip can name: the built-in ones (local disk, `s3://`,
 /// `gs://`, `az://`, `file://`) and the WebDAV sink crate's (`webdav://`, `webdavs://`).
-pub fn registry() -> Registry {
+pub(crate) fn registry() -> Registry {
     Registry::with_builtins().with(wyvern_sink_webdav::register)
 }
 
 /// The sinks a command opened to write to: settled (their aborted uploads cleaned up) before
 /// the process exits, even when the command itself was interrupted.
 #[derive(Debug, Default)]
-pub struct Opened(Mutex<Vec<Arc<dyn Sink>>>);
+pub(crate) struct Opened(Mutex<Vec<Arc<dyn Sink>>>);
 
 impl Opened {
     /// The sink `to` names (a batch checks it before its first transfer; `checked` checks it
@@ -41,7 +41,7 @@ impl Opened {
     }
 
     /// Waits for the clean-ups of every sink opened.
-    pub async fn settle(&self) {
+    pub(crate) async fn settle(&self) {
         let sinks = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
         for sink in sinks {
             sink.settle().await;
@@ -63,8 +63,8 @@ fn names_a_destination(argument: &str) -> bool {
 }
 
 /// Runs the command; its exit code.
-pub async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
-    let anonymous = settings::client(&cli, None, None)?;
+pub(crate) async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
+    let anonymous = settings::client(&cli, None, None).await?;
     let report = Report::new(cli.json, cli.quiet);
     match &cli.command {
         Command::Completions { shell } => {
@@ -183,12 +183,12 @@ fn state_of(order: &wyvern_core::Order) -> String {
 async fn connect(cli: &Cli, anonymous: &Client, per_host: Option<usize>) -> Result<Client, Failure> {
     let token =
         wyvern_credentials::resolve(cli.token_file.as_deref(), anonymous).await?.ok_or(ApiError::MissingToken)?;
-    settings::client(cli, Some(token), per_host)
+    settings::client(cli, Some(token), per_host).await
 }
 
 /// What an audit (`verify DEST`) found.
 #[derive(Debug, Default)]
-pub struct AuditTally {
+pub(crate) struct AuditTally {
     /// Deliverables read again and found as delivered.
     pub verified: u64,
     /// Deliverables that were not.

@@ -16,7 +16,7 @@ use crate::output::errln;
 
 /// Sets up logging for a run: `quiet` keeps errors only, each `-v` shows more; `file`, when given,
 /// gets every event of every level, in the full format.
-pub fn init(quiet: bool, verbose: u8, file: Option<&std::path::Path>) -> std::io::Result<()> {
+pub(crate) fn init(quiet: bool, verbose: u8, file: Option<&std::path::Path>) -> std::io::Result<()> {
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -39,6 +39,8 @@ pub fn init(quiet: bool, verbose: u8, file: Option<&std::path::Path>) -> std::io
         Short.with_filter(filter).boxed()
     };
     let file = match file {
+        // At start-up, before the async runtime exists.
+        #[allow(clippy::disallowed_methods)]
         Some(path) => Some(std::fs::OpenOptions::new().create(true).append(true).open(path)?),
         None => None,
     };

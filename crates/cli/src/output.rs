@@ -25,7 +25,7 @@ static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
 /// they are shown goes through it: the bars are taken down, the line written, the bars drawn
 /// again below it. (A line written past them would be taken for part of the bars, and erased or
 /// left half-drawn when they are drawn again.)
-pub fn display() -> &'static MultiProgress {
+pub(crate) fn display() -> &'static MultiProgress {
     static DISPLAY: OnceLock<MultiProgress> = OnceLock::new();
     DISPLAY.get_or_init(MultiProgress::new)
 }
@@ -40,14 +40,14 @@ fn around_bars(stream: &impl IsTerminal, write: impl FnOnce()) {
 }
 
 /// A line on stdout, unless stdout was closed.
-pub fn out(line: fmt::Arguments<'_>) {
+pub(crate) fn out(line: fmt::Arguments<'_>) {
     let line = line.to_string();
     let line = wyvern_core::printable_lines(&line);
     around_bars(&std::io::stdout(), || write_line(&mut std::io::stdout().lock(), &STDOUT_CLOSED, &line));
 }
 
 /// Bytes on stdout as they are, unless stdout was closed.
-pub fn out_bytes(bytes: &[u8]) {
+pub(crate) fn out_bytes(bytes: &[u8]) {
     if STDOUT_CLOSED.load(Ordering::Relaxed) {
         return;
     }
@@ -60,7 +60,7 @@ pub fn out_bytes(bytes: &[u8]) {
 }
 
 /// A line on stderr, unless stderr was closed.
-pub fn err(line: fmt::Arguments<'_>) {
+pub(crate) fn err(line: fmt::Arguments<'_>) {
     let line = line.to_string();
     let line = wyvern_core::printable_lines(&line);
     around_bars(&std::io::stderr(), || write_line(&mut std::io::stderr().lock(), &STDERR_CLOSED, &line));
@@ -69,7 +69,7 @@ pub fn err(line: fmt::Arguments<'_>) {
 /// A line on stderr whose ESC characters are the program's own styling: tracing's coloured
 /// format (which escapes ESC, BEL, DEL and C1 controls in the values it prints itself). Every
 /// other unsafe character is escaped, line breaks too (an event is one line).
-pub fn err_styled(lines: &str) {
+pub(crate) fn err_styled(lines: &str) {
     let safe: String = lines
         .chars()
         .map(|c| match c {
@@ -83,7 +83,7 @@ pub fn err_styled(lines: &str) {
 
 /// One `--json` line on stdout: `value` serialised, with the characters JSON leaves raw (C1
 /// controls, DEL, bidi controls) written as `\uXXXX` escapes.
-pub fn json(value: &impl serde::Serialize) {
+pub(crate) fn json(value: &impl serde::Serialize) {
     // Serialising our own types cannot fail.
     let text = serde_json::to_string(value).unwrap_or_default();
     out(format_args!("{}", wyvern_core::printable_json(&text)));

@@ -28,7 +28,7 @@ fn not_drawn() -> Option<&'static str> {
 }
 
 /// Draws the thumbnail of `zip` (as `inspection` found it) below the inspection.
-pub async fn show(zip: &str, inspection: &Inspection, report: &Report) {
+pub(crate) async fn show(zip: &str, inspection: &Inspection, report: &Report) {
     if let Some(why) = not_drawn() {
         report.note(&format!("preview: not drawn, {why}"));
         return;

@@ -21,7 +21,7 @@ fn bars_shown() -> bool {
 
 /// Whether stderr may be coloured: a terminal, `NO_COLOR` unset or empty, `CLICOLOR` not `0`
 /// (`CLICOLOR_FORCE` set and not `0` forces colour).
-pub fn colour() -> bool {
+pub(crate) fn colour() -> bool {
     use wyvern_core::env::{CLICOLOR, CLICOLOR_FORCE, NO_COLOR, var_os};
     let set = |name: &str| var_os(name).is_some_and(|v| !v.is_empty());
     let is = |name: &str, value: &str| var_os(name).is_some_and(|v| v == value);
@@ -32,7 +32,7 @@ pub fn colour() -> bool {
 }
 
 #[derive(Debug)]
-pub enum Progress {
+pub(crate) enum Progress {
     Bars { overall: Mutex<Option<Arc<Overall>>> },
     Lines,
     Off,
@@ -40,7 +40,7 @@ pub enum Progress {
 
 /// `sync`'s overall line: deliverables done of all, bytes, rate and time left.
 #[derive(Debug)]
-pub struct Overall {
+pub(crate) struct Overall {
     bar: ProgressBar,
     bytes: AtomicU64,
     started: Instant,
@@ -65,7 +65,7 @@ impl Overall {
 }
 
 impl Progress {
-    pub fn new(quiet: bool) -> Self {
+    pub(crate) fn new(quiet: bool) -> Self {
         if quiet {
             Self::Off
         } else if bars_shown() {
@@ -76,7 +76,7 @@ impl Progress {
     }
 
     /// Starts the overall line of `total` deliverables, above the bars (on a terminal).
-    pub fn begin(&self, total: u64) {
+    pub(crate) fn begin(&self, total: u64) {
         let Self::Bars { overall } = self else { return };
         let bar = display().insert(0, ProgressBar::new(total));
         let style = ProgressStyle::with_template("{prefix} [{bar:24}] {pos}/{len} deliverables, {msg}, eta {eta}")
@@ -90,7 +90,7 @@ impl Progress {
     }
 
     /// One more deliverable ended (whatever its outcome).
-    pub fn one_done(&self) {
+    pub(crate) fn one_done(&self) {
         if let Self::Bars { overall } = self
             && let Some(line) = &*overall.lock().unwrap_or_else(PoisonError::into_inner)
         {
@@ -100,7 +100,7 @@ impl Progress {
     }
 
     /// Ends the overall line (the summary follows on stdout).
-    pub fn end(&self) {
+    pub(crate) fn end(&self) {
         if let Self::Bars { overall } = self
             && let Some(line) = overall.lock().unwrap_or_else(PoisonError::into_inner).take()
         {
@@ -143,7 +143,7 @@ impl Observer for Progress {
 }
 
 #[derive(Debug)]
-pub struct Bar {
+pub(crate) struct Bar {
     bar: Option<ProgressBar>,
     /// The overall line, during a `sync`.
     overall: Option<Arc<Overall>>,

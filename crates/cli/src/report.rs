@@ -12,7 +12,7 @@ use crate::progress::Progress;
 
 /// Prints what the commands produce, as lines for people or `--json` objects.
 #[derive(Debug)]
-pub struct Report {
+pub(crate) struct Report {
     json: bool,
     quiet: bool,
 }
@@ -44,22 +44,22 @@ fn print_warnings(warnings: impl IntoIterator<Item = impl AsRef<str>>) {
 }
 
 impl Report {
-    pub fn new(json: bool, quiet: bool) -> Self {
+    pub(crate) fn new(json: bool, quiet: bool) -> Self {
         Self { json, quiet }
     }
 
-    pub fn quiet(&self) -> bool {
+    pub(crate) fn quiet(&self) -> bool {
         self.quiet
     }
 
     /// A note for people, on stderr.
-    pub fn note(&self, text: &str) {
+    pub(crate) fn note(&self, text: &str) {
         if !self.quiet {
             errln!("{}", printable(text));
         }
     }
 
-    pub fn order(&self, order: &Order) {
+    pub(crate) fn order(&self, order: &Order) {
         if self.json {
             return output::json(order);
         }
@@ -79,7 +79,7 @@ impl Report {
 
     /// An event of a sync (or of a download, an extraction): `--json` prints its serialisation,
     /// people get a line. `overall`: a `sync`, with an overall progress line and a summary.
-    pub fn event(&self, event: &Event, progress: &Progress, overall: bool) {
+    pub(crate) fn event(&self, event: &Event, progress: &Progress, overall: bool) {
         match event {
             Event::Queued(queued) if overall => progress.begin(queued.queued),
             Event::Queued(_) | Event::Started(_) | Event::Progressed(_) => {}
@@ -211,7 +211,7 @@ impl Report {
     }
 
     /// The HTML page `wyvern report` wrote.
-    pub fn page(&self, path: &std::path::Path, written: wyvern_transfer::html::Written) {
+    pub(crate) fn page(&self, path: &std::path::Path, written: wyvern_transfer::html::Written) {
         if self.json {
             let line = serde_json::json!({ "report": {
                 "path": path.display().to_string(),
@@ -230,7 +230,7 @@ impl Report {
     }
 
     /// One deliverable an audit (`verify DEST`) read again.
-    pub fn audited(&self, audited: &wyvern_transfer::Audited) {
+    pub(crate) fn audited(&self, audited: &wyvern_transfer::Audited) {
         let (order, deliverable) = (audited.order_id.as_deref(), audited.deliverable_id.as_str());
         let destination = audited.destination.as_str();
         let shown = printable(destination);
@@ -262,7 +262,7 @@ impl Report {
     }
 
     /// The closing summary of an audit.
-    pub fn audit_summary(&self, t: &AuditTally) {
+    pub(crate) fn audit_summary(&self, t: &AuditTally) {
         if self.json {
             output::json(
                 &serde_json::json!({ "audit": { "verified": t.verified, "failed": t.failed, "bytes": t.bytes } }),
@@ -275,7 +275,7 @@ impl Report {
 
 impl Report {
     /// The result of `inspect` or `verify`.
-    pub fn inspection(&self, inspection: &wyvern_unpack::Inspection) {
+    pub(crate) fn inspection(&self, inspection: &wyvern_unpack::Inspection) {
         if self.json {
             return output::json(inspection);
         }

@@ -8,7 +8,7 @@ use crate::args::Cli;
 use crate::error::{Context, Failure};
 
 /// Which base URL: `--api-url` > `$WYVERN_API_URL` (both through clap) > `--sandbox` > production.
-pub fn api_url(cli: &Cli) -> &str {
+pub(crate) fn api_url(cli: &Cli) -> &str {
     match (&cli.api_url, cli.sandbox) {
         (Some(url), _) => url,
         (None, true) => SANDBOX_API_URL,
@@ -18,7 +18,11 @@ pub fn api_url(cli: &Cli) -> &str {
 
 /// A client without a token (for login and refresh) or with one, and with a cap on the
 /// deliverable bodies streaming at once from one host.
-pub fn client(cli: &Cli, token: Option<wyvern_core::Token>, per_host: Option<usize>) -> Result<Client, Failure> {
+pub(crate) async fn client(
+    cli: &Cli,
+    token: Option<wyvern_core::Token>,
+    per_host: Option<usize>,
+) -> Result<Client, Failure> {
     let retry = RetryPolicy { max_retries: cli.retries, ..RetryPolicy::default() };
     let mut builder = Client::builder()
         .base_url(api_url(cli))
@@ -31,7 +35,7 @@ pub fn client(cli: &Cli, token: Option<wyvern_core::Token>, per_host: Option<usi
         .segment_size(cli.segment_size)
         .low_speed(cli.speed_limit, cli.speed_time);
     if let Some(path) = &cli.ca_cert {
-        let pem = std::fs::read(path).context(|| format!("reading the CA certificates {}", path.display()))?;
+        let pem = tokio::fs::read(path).await.context(|| format!("reading the CA certificates {}", path.display()))?;
         builder = builder.ca_certificates(pem);
     }
     if let Some(limit) = per_host {

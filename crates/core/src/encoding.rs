@@ -51,7 +51,7 @@ impl std::fmt::Debug for Decoder {
 impl Decoder {
     /// The decoder a response's `Content-Encoding` asks for: `Ok(None)` for none or `identity`,
     /// `Err` with the encoding's name when it is not one of gzip, deflate and brotli.
-    pub fn for_headers(headers: &HeaderMap) -> Result<Option<Self>, String> {
+    pub(crate) fn for_headers(headers: &HeaderMap) -> Result<Option<Self>, String> {
         let Some(value) = headers.get(header::CONTENT_ENCODING) else { return Ok(None) };
         let name = value.to_str().unwrap_or("(not text)").trim().to_ascii_lowercase();
         let out = Output::default();
@@ -66,12 +66,12 @@ impl Decoder {
     }
 
     /// The encoding's name, e.g. `gzip`.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// Decodes the next piece of the body.
-    pub fn push(&mut self, piece: &[u8]) -> io::Result<Bytes> {
+    pub(crate) fn push(&mut self, piece: &[u8]) -> io::Result<Bytes> {
         match &mut self.inner {
             Inner::Gzip(decoder) => decoder.write_all(piece)?,
             Inner::Deflate(decoder) => decoder.write_all(piece)?,
@@ -81,7 +81,7 @@ impl Decoder {
     }
 
     /// The body ended: the last decoded bytes; an error when the encoded stream was cut short.
-    pub fn finish(self) -> io::Result<Bytes> {
+    pub(crate) fn finish(self) -> io::Result<Bytes> {
         match self.inner {
             Inner::Gzip(decoder) => drop(decoder.finish()?),
             Inner::Deflate(decoder) => drop(decoder.finish()?),

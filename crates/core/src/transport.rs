@@ -90,34 +90,34 @@ pub(crate) struct Resume<'a> {
 }
 
 impl Transport {
-    pub fn new(inner: Inner) -> Self {
+    pub(crate) fn new(inner: Inner) -> Self {
         Self { inner: Arc::new(inner) }
     }
 
     /// The API's base URL.
-    pub fn base(&self) -> &Url {
+    pub(crate) fn base(&self) -> &Url {
         &self.inner.base
     }
 
     /// Whether `url` is on the API's own origin, the only place the token is ever sent.
-    pub fn is_api_origin(&self, url: &Url) -> bool {
+    pub(crate) fn is_api_origin(&self, url: &Url) -> bool {
         url.origin() == self.inner.base.origin()
     }
 
-    pub fn retry_policy(&self) -> RetryPolicy {
+    pub(crate) fn retry_policy(&self) -> RetryPolicy {
         self.inner.retry
     }
 
-    pub fn parallel(&self) -> Parallel {
+    pub(crate) fn parallel(&self) -> Parallel {
         self.inner.parallel
     }
 
-    pub fn low_speed(&self) -> Option<LowSpeed> {
+    pub(crate) fn low_speed(&self) -> Option<LowSpeed> {
         self.inner.low_speed
     }
 
     /// A slot for one more body from `url`'s host, when bodies per host are limited.
-    pub async fn slot(&self, url: &Url) -> Option<OwnedSemaphorePermit> {
+    pub(crate) async fn slot(&self, url: &Url) -> Option<OwnedSemaphorePermit> {
         match &self.inner.host_slots {
             Some(slots) => slots.acquire(url).await,
             None => None,
@@ -125,7 +125,7 @@ impl Transport {
     }
 
     /// A JSON `POST` with retries, returning a 2xx response.
-    pub async fn post_json(&self, url: &Url, body: &Value) -> Result<Response> {
+    pub(crate) async fn post_json(&self, url: &Url, body: &Value) -> Result<Response> {
         let response =
             self.with_retries(url, self.inner.retry, || self.inner.http.post(url.clone()).json(body)).await?;
         check_status(response, url).await

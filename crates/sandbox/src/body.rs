@@ -49,8 +49,8 @@ pub(crate) async fn serve(state: &Shared, id: &str, headers: &HeaderMap) -> Resp
     // Where the range ends (exclusive): a bounded range stops before the end of the file.
     let end = range.and_then(|(_, last)| last).map_or(served.len, |last| (last + 1).min(served.len));
     let shaping = Shaping::of(state, id, from..end, served.len);
-    let file = match std::fs::File::open(&served.path) {
-        Ok(file) => file,
+    let file = match tokio::fs::File::open(&served.path).await {
+        Ok(file) => file.into_std().await,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
     let sent = lock(&state.sent).entry(id.to_owned()).or_default().clone();

@@ -4,6 +4,9 @@
 //! `file:size` and `file:checksum` (BLAKE2b-512 multihash). Everything is streamed: memory use
 //! does not depend on the size asked for.
 
+// A synchronous writer: the replica runs it on a blocking thread.
+#![allow(clippy::disallowed_methods)]
+
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;

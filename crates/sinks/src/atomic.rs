@@ -3,6 +3,9 @@
 //! that failed half-way) never sees half a file. The login cache and `wyvern report`'s page are
 //! written this way; the local sink's uploads are the same idea with resumable partial files.
 
+// Blocking by design: callers run it on a blocking thread (`spawn_blocking`).
+#![allow(clippy::disallowed_methods)]
+
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

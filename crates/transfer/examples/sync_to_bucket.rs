@@ -13,7 +13,12 @@ use wyvern_core::{Client, Token};
 use wyvern_transfer::{Batch, Done, Options, Silent, open_destination, order_jobs};
 
 /// Fetches every deliverable of `order` into `to`, four at a time; one [`Done`] each.
-pub async fn sync(api: &str, token: &str, order: &str, to: &str) -> Result<Vec<Done>, Box<dyn std::error::Error>> {
+pub(crate) async fn sync(
+    api: &str,
+    token: &str,
+    order: &str,
+    to: &str,
+) -> Result<Vec<Done>, Box<dyn std::error::Error>> {
     let client = Client::builder().base_url(api).token(Token::new(token)).build()?;
     let sink = open_destination(&wyvern_sinks::Registry::with_builtins(), to).await?;
     let order = client.order(&order.parse()?).await?;

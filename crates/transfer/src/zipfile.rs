@@ -89,7 +89,7 @@ impl ZipFile {
         };
         let access: Box<dyn RandomAccess + Send> = match self {
             Self::Local(path) => {
-                let file = std::fs::File::open(path).map_err(io("opening", path))?;
+                let file = tokio::fs::File::open(path).await.map_err(io("opening", path))?.into_std().await;
                 Box::new(Counted { inner: file, read: read.clone() })
             }
             Self::Remote { sink, path, .. } => Box::new(Counted {

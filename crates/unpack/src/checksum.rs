@@ -345,7 +345,7 @@ impl Hasher {
 
 /// How much of BLAKE3's extendable output is computed: longer BLAKE3 multihashes are reported as
 /// not supported.
-pub const BLAKE3_KEPT: usize = 64;
+pub(crate) const BLAKE3_KEPT: usize = 64;
 
 /// How a computed digest compares with an expected multihash digest: equal on the expected
 /// length (a truncated multihash compares a prefix).

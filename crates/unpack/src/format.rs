@@ -65,12 +65,12 @@ pub(crate) struct LocalHeader {
 
 impl LocalHeader {
     /// The lengths of the name and the extra field, from the fixed part.
-    pub fn variable_len(fixed: &[u8]) -> usize {
+    pub(crate) fn variable_len(fixed: &[u8]) -> usize {
         usize::from(u16_at(fixed, 26)) + usize::from(u16_at(fixed, 28))
     }
 
     /// Parses a whole header (fixed part, name, extra field).
-    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, String> {
         if bytes.len() < LOCAL_FIXED || bytes.len() < LOCAL_FIXED + Self::variable_len(bytes) {
             return Err("the local header is cut short".to_owned());
         }
@@ -110,23 +110,23 @@ impl LocalHeader {
         })
     }
 
-    pub fn has_descriptor(&self) -> bool {
+    pub(crate) fn has_descriptor(&self) -> bool {
         self.flags & FLAG_DESCRIPTOR != 0
     }
 
     /// The CRC-32 the header vouches for: none when a data descriptor holds it.
-    pub fn declared_crc32(&self) -> Option<u32> {
+    pub(crate) fn declared_crc32(&self) -> Option<u32> {
         (!self.has_descriptor()).then_some(self.crc32)
     }
 
     /// The uncompressed size the header vouches for. With a data descriptor, writers put zero
     /// (the size was not known yet) or, some (libarchive), the size they knew.
-    pub fn declared_size(&self) -> Option<u64> {
+    pub(crate) fn declared_size(&self) -> Option<u64> {
         (!self.has_descriptor() || self.size != 0).then_some(self.size)
     }
 
     /// The compressed size the header vouches for (as [`LocalHeader::declared_size`]).
-    pub fn declared_compressed_size(&self) -> Option<u64> {
+    pub(crate) fn declared_compressed_size(&self) -> Option<u64> {
         (!self.has_descriptor() || self.compressed_size != 0).then_some(self.compressed_size)
     }
 }
@@ -153,12 +153,12 @@ pub(crate) struct CentralEntry {
 
 impl CentralEntry {
     /// The lengths of the name, extra field and comment, from the fixed part.
-    pub fn variable_len(fixed: &[u8]) -> usize {
+    pub(crate) fn variable_len(fixed: &[u8]) -> usize {
         usize::from(u16_at(fixed, 28)) + usize::from(u16_at(fixed, 30)) + usize::from(u16_at(fixed, 32))
     }
 
     /// Parses a whole record (fixed part, name, extra field, comment).
-    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+    pub(crate) fn parse(bytes: &[u8]) -> Result<Self, String> {
         if bytes.len() < CENTRAL_FIXED || bytes.len() < CENTRAL_FIXED + Self::variable_len(bytes) {
             return Err("the central directory record is cut short".to_owned());
         }
@@ -210,7 +210,7 @@ pub(crate) struct End {
 }
 
 impl End {
-    pub fn parse(bytes: &[u8]) -> Self {
+    pub(crate) fn parse(bytes: &[u8]) -> Self {
         Self {
             disk: u16_at(bytes, 4),
             directory_disk: u16_at(bytes, 6),
@@ -237,7 +237,7 @@ pub(crate) struct Zip64End {
 }
 
 impl Zip64End {
-    pub fn parse(bytes: &[u8]) -> Self {
+    pub(crate) fn parse(bytes: &[u8]) -> Self {
         Self {
             disk: u32_at(bytes, 16),
             directory_disk: u32_at(bytes, 20),
@@ -259,7 +259,7 @@ pub(crate) struct Locator {
 }
 
 impl Locator {
-    pub fn parse(bytes: &[u8]) -> Self {
+    pub(crate) fn parse(bytes: &[u8]) -> Self {
         Self { disk: u32_at(bytes, 4), offset: u64_at(bytes, 8), disks: u32_at(bytes, 16) }
     }
 }

@@ -59,7 +59,7 @@ enum Leg {
 }
 
 #[derive(Debug)]
-pub struct Options {
+pub(crate) struct Options {
     pub size: u64,
     pub runs: usize,
     pub sweep: bool,
@@ -72,7 +72,7 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn parse(args: &[String]) -> anyhow::Result<Self> {
+    pub(crate) fn parse(args: &[String]) -> anyhow::Result<Self> {
         let mut options = Self {
             size: 1 << 30,
             runs: 3,
@@ -120,7 +120,7 @@ fn parse_size(text: &str) -> anyhow::Result<u64> {
     Ok(size.as_u64())
 }
 
-pub fn bench(options: &Options) -> anyhow::Result<()> {
+pub(crate) fn bench(options: &Options) -> anyhow::Result<()> {
     if !have("/usr/bin/time") || !have("curl") {
         bail!("the bench measures with /usr/bin/time and compares with curl (Debian packages `time` and `curl`)");
     }

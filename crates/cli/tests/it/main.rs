@@ -1,5 +1,8 @@
 //! End-to-end tests: the real `wyvern` binary against the sandbox replica over real HTTP.
 
+// Tests are not the async code the rule protects: files are read and written plainly.
+#![allow(clippy::disallowed_methods)]
+
 mod auth;
 mod catalog;
 mod cloud;
@@ -29,7 +32,9 @@ pub const COLUMNS: u16 = 120;
 /// A sandbox, a scratch folder and a way to run the binary against them.
 #[derive(Debug)]
 pub struct World {
+    /// The replica the binary talks to.
     pub sandbox: Sandbox,
+    /// The scratch folder (destinations go in it).
     pub dir: tempfile::TempDir,
     token: String,
     /// A command the binary runs under (e.g. `setpriv` to drop privileges).
@@ -56,8 +61,11 @@ impl Drop for World {
 /// What one run of the binary did.
 #[derive(Debug)]
 pub struct Run {
+    /// The exit code.
     pub code: i32,
+    /// What it printed on stdout.
     pub stdout: String,
+    /// What it printed on stderr.
     pub stderr: String,
 }
 
@@ -69,10 +77,12 @@ impl Run {
 }
 
 impl World {
+    /// A world around the replica as built by default.
     pub async fn new() -> Self {
         Self::with(Sandbox::builder()).await
     }
 
+    /// A world around the replica `builder` builds.
     pub async fn with(builder: SandboxBuilder) -> Self {
         let sandbox = builder.start().await.expect("sandbox starts");
         let dir = tempfile::tempdir().expect("tempdir");
@@ -102,6 +112,7 @@ impl World {
         self
     }
 
+    /// The binary runs with `token` in `WYVERN_TOKEN` instead of the replica's.
     pub fn with_token(mut self, token: &str) -> Self {
         self.token = token.to_owned();
         self
@@ -117,6 +128,7 @@ impl World {
         self.run_with(args, &[], None).await
     }
 
+    /// Runs the binary with `args`, `env` added, and `stdin` as its input.
     pub async fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Run {
         let mut child = self.spawn(args, env);
         let mut input = child.stdin.take().expect("stdin");
@@ -239,7 +251,9 @@ impl World {
 /// What a run of `wyvern` cost: its peak RSS (bytes) and CPU time.
 #[derive(Debug, Clone, Copy)]
 pub struct Usage {
+    /// Peak resident memory, in bytes.
     pub peak_rss: u64,
+    /// CPU time, user and system.
     pub cpu: std::time::Duration,
 }
 
@@ -395,6 +409,7 @@ async fn requests(
 /// requests a client made), for tests of request counts; or flipping a bit on the way.
 #[derive(Debug)]
 pub struct CountingProxy {
+    /// Where it listens (`http://127.0.0.1:PORT`).
     pub url: String,
     /// Responses carried, and how many of them were errors (4xx, 5xx).
     responses: std::sync::Arc<(std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64)>,

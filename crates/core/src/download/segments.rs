@@ -46,7 +46,13 @@ impl Drop for Segment {
 
 impl Segments {
     /// Starts with `first`, a request already answered, then requests `rest` in segments.
-    pub fn start(transport: &Transport, url: &Url, etag: Option<String>, first: Download, rest: Range<u64>) -> Self {
+    pub(super) fn start(
+        transport: &Transport,
+        url: &Url,
+        etag: Option<String>,
+        first: Download,
+        rest: Range<u64>,
+    ) -> Self {
         let range = first.start_offset()..rest.start;
         let mut segments = Self { transport: transport.clone(), url: url.clone(), etag, rest, queue: VecDeque::new() };
         segments.queue.push_back(Segment::spawn(range, async { Ok(first) }));
@@ -67,7 +73,7 @@ impl Segments {
     }
 
     /// The next bytes in order, `None` once every segment arrived whole.
-    pub async fn next(&mut self) -> Result<Option<Bytes>> {
+    pub(super) async fn next(&mut self) -> Result<Option<Bytes>> {
         loop {
             let Some(segment) = self.queue.front_mut() else { return Ok(None) };
             match segment.bytes.recv().await {

@@ -7,6 +7,9 @@
 //! while written; a killed run's temporary file is continued only when it is a regular file this
 //! user owns, created as this sink creates them, and not locked by a running writer.
 
+// The file work runs on blocking threads (`LocalSink::blocking`, the upload's writer thread).
+#![allow(clippy::disallowed_methods)]
+
 mod upload;
 
 use std::io::{self, Read, Seek, Write};

@@ -2,6 +2,9 @@
 //! events, batches as streams of outcomes, receipts, the kinds of errors, cancellation, observers, waiting, named zips, and
 //! the `examples/` program into a bucket.
 
+// Tests are not the async code the rule protects: files are read and written plainly.
+#![allow(clippy::disallowed_methods)]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

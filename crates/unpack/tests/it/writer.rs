@@ -6,7 +6,7 @@ use std::io::Write;
 
 /// How a member's sizes and CRC-32 are given.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Descriptor {
+pub(crate) enum Descriptor {
     /// In the local header.
     None,
     /// After the data, with the 0x08074b50 signature, 4-byte sizes.
@@ -20,7 +20,7 @@ pub enum Descriptor {
 }
 
 #[derive(Debug, Clone)]
-pub struct Member {
+pub(crate) struct Member {
     pub name: String,
     pub data: Vec<u8>,
     pub deflate: bool,
@@ -32,7 +32,7 @@ pub struct Member {
 }
 
 impl Member {
-    pub fn new(name: &str, data: &[u8]) -> Self {
+    pub(crate) fn new(name: &str, data: &[u8]) -> Self {
         Self {
             name: name.to_owned(),
             data: data.to_vec(),
@@ -44,22 +44,22 @@ impl Member {
         }
     }
 
-    pub fn deflated(mut self) -> Self {
+    pub(crate) fn deflated(mut self) -> Self {
         self.deflate = true;
         self
     }
 
-    pub fn descriptor(mut self, descriptor: Descriptor) -> Self {
+    pub(crate) fn descriptor(mut self, descriptor: Descriptor) -> Self {
         self.descriptor = descriptor;
         self
     }
 
-    pub fn zip64(mut self) -> Self {
+    pub(crate) fn zip64(mut self) -> Self {
         self.zip64_local = true;
         self
     }
 
-    pub fn extras(mut self, local: &[u8], central: &[u8]) -> Self {
+    pub(crate) fn extras(mut self, local: &[u8], central: &[u8]) -> Self {
         self.local_extra = local.to_vec();
         self.central_extra = central.to_vec();
         self
@@ -67,7 +67,7 @@ impl Member {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct Archive {
+pub(crate) struct Archive {
     pub members: Vec<Member>,
     pub comment: Vec<u8>,
     /// Write zip64 end records (with the end record's fields at their maximum).
@@ -82,7 +82,7 @@ pub struct Archive {
 
 /// What was written, with where things are.
 #[derive(Debug, Clone)]
-pub struct Built {
+pub(crate) struct Built {
     pub bytes: Vec<u8>,
     /// Each member's local header offset.
     pub offsets: Vec<u64>,
@@ -102,11 +102,11 @@ struct Written {
 }
 
 impl Archive {
-    pub fn of(members: Vec<Member>) -> Self {
+    pub(crate) fn of(members: Vec<Member>) -> Self {
         Self { members, ..Self::default() }
     }
 
-    pub fn build(&self) -> Built {
+    pub(crate) fn build(&self) -> Built {
         let mut out = self.prefix.clone();
         let mut offsets = Vec::new();
         let mut written = Vec::new();
@@ -239,14 +239,14 @@ impl Archive {
 }
 
 /// Overwrites a little-endian u16 / u32 / u64 at `at`.
-pub fn put16(bytes: &mut [u8], at: u64, value: u16) {
+pub(crate) fn put16(bytes: &mut [u8], at: u64, value: u16) {
     bytes[at as usize..at as usize + 2].copy_from_slice(&value.to_le_bytes());
 }
 
-pub fn put32(bytes: &mut [u8], at: u64, value: u32) {
+pub(crate) fn put32(bytes: &mut [u8], at: u64, value: u32) {
     bytes[at as usize..at as usize + 4].copy_from_slice(&value.to_le_bytes());
 }
 
-pub fn put64(bytes: &mut [u8], at: u64, value: u64) {
+pub(crate) fn put64(bytes: &mut [u8], at: u64, value: u64) {
     bytes[at as usize..at as usize + 8].copy_from_slice(&value.to_le_bytes());
 }
