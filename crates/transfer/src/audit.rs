@@ -12,7 +12,7 @@ use futures::{Stream, StreamExt};
 use wyvern_sinks::{ObjectPath, Sink};
 use wyvern_unpack::{Multihash, VerifyError};
 
-use crate::catalog::{Held, Objects, extracted_item, holdings, nothing_there};
+use crate::holdings::{Held, Objects, extracted_item, holdings, nothing_there};
 use crate::observer::Observer;
 use crate::receipt::Receipt;
 use crate::zipfile::ZipFile;
@@ -113,7 +113,7 @@ async fn check_zip(
 /// STAC item describes with the size and checksum the item records (an item that records
 /// neither for any file leaves nothing to compare: a failure).
 async fn check_extracted(sink: &Arc<dyn Sink>, folder: &str, members: u64, objects: &Objects) -> Result<u64> {
-    let files = crate::catalog::under(objects, folder).len() as u64;
+    let files = crate::holdings::under(objects, folder).len() as u64;
     let shown_folder = format!("{}/{folder}", sink.location());
     if files < members {
         return Err(Error::Changed { path: shown_folder, why: format!("it holds {files} of its {members} files") });

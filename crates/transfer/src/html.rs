@@ -18,7 +18,7 @@ use wyvern_sinks::{ObjectPath, Sink};
 use wyvern_unpack::document::on_earth;
 use wyvern_unpack::{EntryReport, Item, Kind, Picture};
 
-use crate::catalog::{Held, Objects, extracted_item, holdings, under, zipped_item};
+use crate::holdings::{Held, Objects, extracted_item, holdings, nothing_there, under, zipped_item};
 use crate::receipt::Receipt;
 use crate::zipfile::ZipFile;
 use crate::{Error, Result};
@@ -66,7 +66,7 @@ pub struct Written {
 pub async fn report(sink: &Arc<dyn Sink>, out: &mut (dyn Write + Send)) -> Result<Written> {
     let (objects, held) = holdings(sink).await?;
     if held.is_empty() {
-        return Err(crate::catalog::nothing_there(sink));
+        return Err(nothing_there(sink));
     }
     let objects = &objects;
     let cards: Vec<Card> =

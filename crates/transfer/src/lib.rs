@@ -40,6 +40,7 @@ pub mod catalog;
 mod destination;
 mod error;
 mod hint;
+mod holdings;
 pub mod html;
 mod inventory;
 mod job;
