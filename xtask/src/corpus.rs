@@ -58,7 +58,7 @@ pub(crate) fn venv(root: &Path) -> anyhow::Result<PathBuf> {
 
 /// Installs the Python package into `venv` with the documented command, `pip install ./python`
 /// (`release`: an optimised build, as users get; else a debug one, quicker to build). Both share
-/// `target/` with cargo, built with `env` added (the test run's clippy wrapper, so that the
+/// `target/` with cargo, built with `env` added (the test run's build settings, so that the
 /// workspace's crates are not compiled again). Returns the `PATH` that puts the venv first, for
 /// what runs in it.
 pub(crate) fn install_package(

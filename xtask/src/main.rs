@@ -18,7 +18,7 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 tasks:
   demo   start the sandbox replica and download its test order into ./wyvern-demo/
-  test   fmt check, docs, clippy -D warnings, and every test (what CI runs)
+  test   fmt check, clippy -D warnings, docs, and every test (what CI runs)
   live   download the sandbox test order from Wyvern's real sandbox (needs WYVERN_TOKEN)
   emulators  start the storage emulators the tests use, print their environment, wait for Ctrl-C
   fuzz [SECONDS]  fuzz the zip inspector (needs cargo-fuzz; default 300 s), growing fuzz/corpus
@@ -99,19 +99,26 @@ fn test() -> anyhow::Result<()> {
     // docs/benchmarks.md). Its steps print as they go, between the compiler's.
     let ready = std::thread::spawn(prepare);
     run("format check", cargo().args(["fmt", "--all", "--check"]))?;
-    run("docs", cargo().args(["doc", "--workspace", "--no-deps", "--quiet"]).env("RUSTDOCFLAGS", "-D warnings"))?;
-    let lint = clippy()?;
+    let build = build_env();
     run(
-        "build the tests, clippy -D warnings as their compiler",
-        cargo().args(["build", "--workspace", "--all-targets", "--quiet"]).envs(lint.iter().cloned()),
+        "clippy",
+        cargo().args(["clippy", "--workspace", "--all-targets", "--quiet", "--", "-D", "warnings"]).envs(build.clone()),
     )?;
+    run(
+        "docs",
+        cargo()
+            .args(["doc", "--workspace", "--no-deps", "--quiet"])
+            .env("RUSTDOCFLAGS", "-D warnings")
+            .envs(build.clone()),
+    )?;
+    run("build the tests", cargo().args(["build", "--workspace", "--all-targets", "--quiet"]).envs(build.clone()))?;
     let (venv, corpora) = timed("wait for the venv, the corpora and the tools", || ready.join())
         .map_err(|_| anyhow::anyhow!("preparing the tests' tools panicked"))??;
     supply_chain()?;
     let emulators = emulators::Emulators::start(&root())?;
     let nextest = cargo().args(["nextest", "--version"]).output().is_ok_and(|o| o.status.success());
     let mut tests = cargo();
-    tests.envs(lint.iter().cloned());
+    tests.envs(build.clone());
     if nextest {
         tests.args(["nextest", "run", "--workspace", "--no-fail-fast"]);
     } else {
@@ -120,34 +127,20 @@ fn test() -> anyhow::Result<()> {
     }
     tests.envs(emulators.env.iter().chain(&corpora).map(|(k, v)| (k, v)));
     run("tests against the replica and the storage emulators", &mut tests)?;
-    python(&venv, &emulators.env, &lint)?;
+    python(&venv, &emulators.env, &build)?;
     drop(emulators);
     if nextest {
-        run("doc tests", cargo().args(["test", "--workspace", "--doc", "--quiet"]).envs(lint.iter().cloned()))?;
+        run("doc tests", cargo().args(["test", "--workspace", "--doc", "--quiet"]).envs(build))?;
     }
     Ok(())
 }
 
-/// The environment that makes cargo compile the workspace's own crates with clippy's driver,
-/// denying warnings (what `cargo clippy` sets, for a build): the tests' build is the lint pass,
-/// instead of a `cargo clippy` checking every dependency a second time (about 2 minutes of a
-/// fresh machine's run). Every later cargo command of the run passes it too, or the workspace
-/// would compile again (the wrapper is part of cargo's fingerprint).
-fn clippy() -> anyhow::Result<Vec<(String, std::ffi::OsString)>> {
-    let sysroot = Command::new(std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
-        .args(["--print", "sysroot"])
-        .output()
-        .context("running rustc --print sysroot")?;
-    let driver = Path::new(String::from_utf8_lossy(&sysroot.stdout).trim())
-        .join("bin")
-        .join(format!("clippy-driver{}", std::env::consts::EXE_SUFFIX));
-    if !driver.is_file() {
-        bail!("{} is missing; install clippy (rustup component add clippy)", driver.display());
-    }
-    Ok(vec![
-        ("RUSTC_WORKSPACE_WRAPPER".to_owned(), driver.into_os_string()),
-        ("CLIPPY_ARGS".to_owned(), "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__".into()),
-    ])
+/// The environment of every cargo command of a test run: no incremental compilation. A run
+/// builds the workspace's crates from scratch on a fresh machine, where writing the incremental
+/// caches only costs; every command of the run (the Python package's build too) passes the same
+/// setting, or cargo would compile the workspace again (it is part of the fingerprint).
+fn build_env() -> Vec<(String, std::ffi::OsString)> {
+    vec![("CARGO_INCREMENTAL".to_owned(), "0".into())]
 }
 
 /// The tests' tools and data, each installed once: the Python venv, the corpora (with the Debian
@@ -163,8 +156,8 @@ fn prepare() -> anyhow::Result<(PathBuf, Vec<(String, String)>)> {
 
 /// Installs the Python package (`pip install ./python`) and runs its pytest suite against the
 /// replica and the storage emulators, beside the cargo-built binary it must match.
-fn python(venv: &Path, emulators: &[(String, String)], lint: &[(String, std::ffi::OsString)]) -> anyhow::Result<()> {
-    let path = corpus::install_package(&root(), venv, false, lint)?;
+fn python(venv: &Path, emulators: &[(String, String)], build: &[(String, std::ffi::OsString)]) -> anyhow::Result<()> {
+    let path = corpus::install_package(&root(), venv, false, build)?;
     run(
         "the Python package's tests (pytest) against the replica and the storage emulators",
         Command::new(venv.join("bin/python"))
