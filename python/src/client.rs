@@ -28,8 +28,8 @@ fn registry() -> Registry {
 /// How long an interrupted call waits for the aborts of its uploads.
 const SETTLE: Duration = Duration::from_secs(60);
 
-/// The keyword arguments of `Client(api_url, ...)`.
-#[derive(Debug, Default, FromPyObject)]
+/// The keyword arguments of `Client(api_url, ...)` (`allow_http` required, the others optional).
+#[derive(Debug, FromPyObject)]
 #[pyo3(from_item_all)]
 struct ClientSettings {
     #[pyo3(default)]
@@ -45,8 +45,9 @@ struct ClientSettings {
     allow_http: bool,
 }
 
-/// The keyword arguments of `Client.transfer(order_ids, to, ...)`.
-#[derive(Debug, Default, FromPyObject)]
+/// The keyword arguments of `Client.transfer(order_ids, to, ...)` (`extract`, `verify` and
+/// `strict` required).
+#[derive(Debug, FromPyObject)]
 #[pyo3(from_item_all)]
 struct TransferSettings {
     extract: bool,
@@ -119,7 +120,7 @@ impl Client {
     #[pyo3(signature = (api_url, **settings))]
     fn new(py: Python<'_>, api_url: String, settings: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
         let ClientSettings { token, token_file, retries, connections, ca_cert, allow_http } =
-            settings.map(|settings| settings.extract()).transpose()?.unwrap_or_default();
+            settings.map_or_else(|| PyDict::new(py).extract(), |settings| settings.extract())?;
         let pem = match &ca_cert {
             // `Client(...)` is synchronous Python: no async runtime waits on this thread.
             #[allow(clippy::disallowed_methods)]
@@ -199,7 +200,7 @@ impl Client {
         settings: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<(String, Vec<Py<PyAny>>, Vec<String>)> {
         let TransferSettings { extract, verify, if_exists, concurrency, shard, strict, observer } =
-            settings.map(|settings| settings.extract()).transpose()?.unwrap_or_default();
+            settings.map_or_else(|| PyDict::new(py).extract(), |settings| settings.extract())?;
         let ids = order_ids.map(|ids| ids.iter().map(|id| order_id(id)).collect::<PyResult<Vec<_>>>()).transpose()?;
         let if_exists: IfExists = if_exists
             .as_deref()

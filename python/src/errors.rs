@@ -87,9 +87,6 @@ impl<T, E: Into<wyvern_transfer::Error>> OrRaise<T> for Result<T, E> {
 
 /// No token could be had (the token file, the login cache, refreshing it).
 pub(crate) fn credentials(error: &wyvern_credentials::Error) -> PyErr {
-    let kind = match error {
-        wyvern_credentials::Error::Api { source, .. } => ErrorKind::of_api(source),
-        _ => ErrorKind::Other,
-    };
+    let kind = error.api().map_or(ErrorKind::Other, ErrorKind::of_api);
     exception(kind, wyvern_transfer::error_line(error), error.hint())
 }

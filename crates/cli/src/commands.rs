@@ -178,8 +178,7 @@ fn state_of(order: &wyvern_core::Order) -> String {
 }
 
 /// The client of the commands that call the API: the token found (see
-/// [`wyvern_credentials::resolve`]),
-/// `per_host` connections to a storage host at most.
+/// [`wyvern_credentials::resolve`]), `per_host` connections to a storage host at most.
 async fn connect(cli: &Cli, anonymous: &Client, per_host: Option<usize>) -> Result<Client, Failure> {
     let token =
         wyvern_credentials::resolve(cli.token_file.as_deref(), anonymous).await?.ok_or(ApiError::MissingToken)?;

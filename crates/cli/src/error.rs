@@ -65,7 +65,7 @@ pub enum Failure {
     /// The pipeline, the API or a destination failed.
     #[error(transparent)]
     Transfer(#[from] wyvern_transfer::Error),
-    /// The command's own work failed: the token file, the login cache, a certificate file.
+    /// The command's own work failed: a certificate file, reading the credentials typed in.
     #[error("{message}")]
     Local {
         /// What failed.
@@ -73,8 +73,6 @@ pub enum Failure {
         /// Why.
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
-        /// What to do about it.
-        hint: Option<String>,
     },
     /// No token could be had (a token file, the login cache, logging in, refreshing).
     #[error(transparent)]
@@ -90,7 +88,7 @@ impl From<wyvern_core::Error> for Failure {
 impl Failure {
     /// A failure of the command's own work, with no cause.
     pub fn local(message: impl Into<String>) -> Self {
-        Self::Local { message: message.into(), source: None, hint: None }
+        Self::Local { message: message.into(), source: None }
     }
 
     /// Its kind (the command's own failures are [`ErrorKind::Other`]).
@@ -98,8 +96,7 @@ impl Failure {
         match self {
             Self::Transfer(error) => error.kind(),
             Self::Local { .. } => ErrorKind::Other,
-            Self::Credentials(wyvern_credentials::Error::Api { source, .. }) => ErrorKind::of_api(source),
-            Self::Credentials(_) => ErrorKind::Other,
+            Self::Credentials(error) => error.api().map_or(ErrorKind::Other, ErrorKind::of_api),
         }
     }
 
@@ -112,7 +109,7 @@ impl Failure {
     pub fn hint_text(&self) -> Option<String> {
         match self {
             Self::Transfer(error) => hint(error),
-            Self::Local { hint, .. } => hint.clone(),
+            Self::Local { .. } => None,
             Self::Credentials(error) => error.hint(),
         }
     }
@@ -120,13 +117,13 @@ impl Failure {
 
 /// Turns the errors of the command's own work into a [`Failure`] that says what was being done.
 pub trait Context<T> {
-    /// `message` (e.g. "reading the token file x"), caused by the error.
+    /// `message` (e.g. "reading the CA certificates x"), caused by the error.
     fn context(self, message: impl FnOnce() -> String) -> Result<T, Failure>;
 }
 
 impl<T, E: std::error::Error + Send + Sync + 'static> Context<T> for Result<T, E> {
     fn context(self, message: impl FnOnce() -> String) -> Result<T, Failure> {
-        self.map_err(|e| Failure::Local { message: message(), source: Some(Box::new(e)), hint: None })
+        self.map_err(|e| Failure::Local { message: message(), source: Some(Box::new(e)) })
     }
 }
 

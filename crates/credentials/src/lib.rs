@@ -51,17 +51,30 @@ pub enum Error {
         #[source]
         source: wyvern_core::Error,
     },
+    /// The login cache holds an empty refresh token.
+    #[error("empty refresh token in the login cache {}", .0.display())]
+    EmptyRefreshToken(PathBuf),
     /// A username or a password is missing.
     #[error("a username and a password are needed")]
     MissingCredentials,
 }
 
 impl Error {
+    /// What the API said, when that is why.
+    pub fn api(&self) -> Option<&wyvern_core::Error> {
+        match self {
+            Self::Api { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+
     /// What the user can do about it, when there is something.
     pub fn hint(&self) -> Option<String> {
         match self {
             Self::NoConfigDir => Some(format!("set {WYVERN_CONFIG_DIR}")),
-            Self::BadCache { .. } => Some("delete it and run `wyvern auth login` again".to_owned()),
+            Self::BadCache { .. } | Self::EmptyRefreshToken(_) => {
+                Some("delete it and run `wyvern auth login` again".to_owned())
+            }
             Self::Api { action: REFRESHING, .. } => Some("run `wyvern auth login` again".to_owned()),
             _ => None,
         }
@@ -120,9 +133,9 @@ pub async fn resolve(token_file: Option<&Path>, api: &Client) -> Result<Option<T
         return Ok(None);
     };
     let expired = entry.expires_at.is_some_and(|at| at <= now() + 30);
-    let refresh = entry.refresh_token.clone().and_then(Token::new);
-    match refresh {
+    match entry.refresh_token.clone() {
         Some(refresh) if expired => {
+            let refresh = Token::new(refresh).ok_or_else(|| Error::EmptyRefreshToken(path.clone()))?;
             tracing::info!("the cached token expired; refreshing it");
             let set = api.refresh(&refresh).await.map_err(|source| Error::Api { action: REFRESHING, source })?;
             let token = set.token.clone();

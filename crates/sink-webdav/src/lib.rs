@@ -166,21 +166,24 @@ impl WebDavSink {
 
     /// The files (not collections, not hidden) directly in `folder`, and its sub-folders.
     async fn propfind(&self, folder: &str) -> Result<(Vec<ObjectInfo>, Vec<String>)> {
-        let listed = [StatusCode::MULTI_STATUS, StatusCode::NOT_FOUND];
         let mut attempts = 0;
         let response = loop {
             let request =
                 self.request(Method::from_bytes(b"PROPFIND").expect("method"), self.url(folder)).header("Depth", "1");
-            match self.send(request, &listed, "listing", folder).await {
-                Ok(response) if response.status() == StatusCode::NOT_FOUND => return Ok((Vec::new(), Vec::new())),
-                Ok(response) => break response,
+            let response = request.send().await.map_err(|e| self.error("listing", folder, e.without_url()))?;
+            match response.status() {
+                StatusCode::NOT_FOUND => return Ok((Vec::new(), Vec::new())),
+                StatusCode::MULTI_STATUS => break response,
                 // A listing is safe to ask again; some servers (WsgiDAV) answer one that meets
                 // a concurrent write to the folder with a 500.
-                Err(Error::Generic { .. }) if attempts < LISTING_ATTEMPTS => {
+                status if status.is_server_error() && attempts < LISTING_ATTEMPTS => {
                     attempts += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(50 << attempts)).await;
                 }
-                Err(error) => return Err(error),
+                status => {
+                    let message = format!("listing {folder}: HTTP {status}");
+                    return Err(Error::of_http_status(status.as_u16(), self.location.clone(), message, None));
+                }
             }
         };
         let text = response.text().await.map_err(|e| self.error("listing", folder, e.without_url()))?;

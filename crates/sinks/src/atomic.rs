@@ -24,7 +24,8 @@ impl AtomicFile {
     /// for secrets, `0o644` for a page to share; the umask applies).
     pub fn create(target: &Path, mode: u32) -> io::Result<Self> {
         let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let temporary = target.with_file_name(format!(".{name}.{}.wyvern-new", std::process::id()));
+        // Unique per writer: two threads (or a killed run's leftover) never share one.
+        let temporary = target.with_file_name(format!(".{name}.{}.wyvern-new", uuid::Uuid::new_v4().simple()));
         let mut options = OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -42,12 +43,15 @@ impl AtomicFile {
         file.commit()
     }
 
-    /// Flushes the file to disk and renames it over the target.
+    /// Flushes the file to disk and renames it over the target; on failure the temporary file
+    /// is removed (by `Drop`).
     pub fn commit(mut self) -> io::Result<()> {
-        let file = self.file.take().expect("a file until committed");
-        let file = file.into_inner().map_err(io::IntoInnerError::into_error)?;
-        file.sync_all()?;
-        std::fs::rename(&self.temporary, &self.target)
+        let file = self.file.as_mut().expect("a file until committed");
+        file.flush()?;
+        file.get_ref().sync_all()?;
+        std::fs::rename(&self.temporary, &self.target)?;
+        self.file = None;
+        Ok(())
     }
 }
 

@@ -132,7 +132,7 @@ impl Batch {
     }
 
     /// Checks once, before the first transfer, that the sink can be written to (see
-    /// [`check_destination`]): a run that finds everything there already writes nothing, and
+    /// [`check_destination`](crate::check_destination)): a run that finds everything there already writes nothing, and
     /// checks nothing.
     async fn writable(&self) -> Result<()> {
         let checked = self.writable.get_or_init(|| async { self.sink.check().await.map_err(Arc::new) }).await;

@@ -90,10 +90,6 @@ impl Held {
         path(&format!("{}{ITEM_SUFFIX}", self.base))
     }
 
-    pub(crate) fn zip_path(&self) -> Result<ObjectPath> {
-        path(&format!("{}.zip", self.base))
-    }
-
     /// Whether its item was written after its receipt and its zip (else it is missing, or
     /// older than a deliverable fetched again, or than a zip changed since).
     fn item_is_current(&self, objects: &Objects) -> bool {

@@ -31,6 +31,11 @@ pub(crate) struct Held {
 }
 
 impl Held {
+    /// Where its zip is (or was).
+    pub(crate) fn zip_path(&self) -> Result<ObjectPath> {
+        path(&format!("{}.zip", self.base))
+    }
+
     pub(crate) async fn read_receipt(&self, sink: &Arc<dyn Sink>) -> Result<Receipt> {
         match Receipt::read(sink, &self.receipt.path).await? {
             Found::Receipt(receipt) => {
@@ -72,7 +77,7 @@ impl Held {
 pub(crate) fn nothing_there(sink: &Arc<dyn Sink>) -> Error {
     Error::Invalid {
         message: format!("{} holds no deliverable a sync wrote (no receipt)", sink.location()),
-        hint: Some("give the folder or bucket URL a `wyvern sync` wrote to".to_owned()),
+        hint: Some("give the folder or bucket URL a sync wrote to".to_owned()),
     }
 }
 

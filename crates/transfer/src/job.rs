@@ -108,11 +108,11 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// `"downloaded"` or `"skipped"`, as the CLI's `--json` lines and the Python package say.
+    /// `"downloaded"` or `"skipped"`, as the lines of a sync say it ([`crate::Status`]).
     pub fn status(&self) -> &'static str {
         match self {
-            Self::Downloaded(_) => "downloaded",
-            Self::Skipped(_) => "skipped",
+            Self::Downloaded(_) => crate::Status::Downloaded.as_str(),
+            Self::Skipped(_) => crate::Status::Skipped.as_str(),
         }
     }
 

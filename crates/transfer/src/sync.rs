@@ -3,7 +3,7 @@
 //! [`Batch::sync`] resolves what was asked for (orders by id, the whole account, deliverables by
 //! id or URL) into jobs, fetches them with bounded concurrency, refreshes the catalog when asked,
 //! and ends with a [`Summary`]. The CLI renders the events (a line each, or `--json`: an event
-//! serialises as the line it prints), the Python package turns them into its `Result` objects:
+//! it prints serialises as that line), the Python package turns them into its `Result` objects:
 //! one serialisation for both. Fail-fast, the catalog step and the tally are decided here; the
 //! exit code from the summary.
 
@@ -70,9 +70,11 @@ impl Request {
 }
 
 /// What happened during a sync, in order. A deliverable's end and an order not ready serialise
-/// as the line `wyvern sync --json` prints (see [`Line`]); the others as one-key objects
-/// (`{"summary": ...}`, `{"plan": ...}`, `{"catalog": ...}`, `{"queued": ...}`, `{"started": ...}`,
-/// `{"progressed": ...}`).
+/// as the line `wyvern sync --json` prints (see [`Line`]), a planned deliverable as its
+/// `sync --plan --json` line ([`PlanLine`]); the summary as `{"summary": ...}` (a plan's as
+/// `{"plan": ...}`), the catalog's refresh as `{"catalog": ...}`, and the progress events (which
+/// the CLI does not print) as `{"queued": n}`, `{"started": id, "bytes": ...}` and
+/// `{"progressed": id, "bytes": ..., "total": ...}`.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum Event {

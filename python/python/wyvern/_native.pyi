@@ -27,12 +27,13 @@ class Client:
     def __init__(
         self,
         api_url: str,
+        *,
+        allow_http: bool,
         token: Optional[str] = None,
         token_file: Optional[str] = None,
         retries: Optional[int] = None,
         connections: Optional[int] = None,
         ca_cert: Optional[str] = None,
-        allow_http: bool = False,
     ) -> None: ...
     @property
     def api_url(self) -> str: ...
@@ -45,10 +46,10 @@ class Client:
         *,
         extract: bool,
         verify: bool,
-        if_exists: str,
-        concurrency: int,
-        shard: Optional[str],
         strict: bool,
+        if_exists: str = "skip",
+        concurrency: int = 1,
+        shard: Optional[str] = None,
         observer: Any = None,
     ) -> Tuple[str, List[WyvernError], List[str]]: ...
 
