@@ -84,7 +84,7 @@ impl ZipFile {
                     "{} is not a regular file (a pipe or a device): inspecting reads a zip at random, from its end",
                     self.shown()
                 ),
-                hint: Some("verifying reads a zip as a stream, from a pipe too".to_owned()),
+                hint: Some("`wyvern verify` reads a zip as a stream, from a pipe too".to_owned()),
             });
         };
         let access: Box<dyn RandomAccess + Send> = match self {
