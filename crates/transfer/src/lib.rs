@@ -6,30 +6,40 @@
 //! # async fn example() -> Result<(), wyvern_transfer::Error> {
 //! use futures::StreamExt;
 //! use wyvern_sinks::Registry;
-//! use wyvern_transfer::{Batch, Options, open_destination, order_jobs};
+//! use wyvern_transfer::{Batch, Event, Options, Request, Wanted, open_destination};
 //!
 //! let client = wyvern_core::Client::builder()
 //!     .base_url(wyvern_core::SANDBOX_API_URL)
 //!     .token(wyvern_core::Token::new(std::env::var("WYVERN_TOKEN").unwrap_or_default()))
 //!     .build()?;
 //! let sink = open_destination(&Registry::with_builtins(), "imagery/").await?;
-//! let order = client.order(&"00000000-0000-0000-0000-000000000000".parse().unwrap()).await?;
-//! let jobs = order_jobs(&order, None, &wyvern_transfer::Silent)?;
+//! let order = "00000000-0000-0000-0000-000000000000".parse().unwrap();
+//! let request = Request { concurrency: 4, ..Request::new(Wanted::Orders(vec![order])) };
 //! let batch = Batch::new(client, sink, Options::default());
-//! let mut done = batch.run(jobs, 4);
-//! while let Some(done) = done.next().await {
-//!     println!("{}: {:?}", done.destination, done.result.map(|o| o.status()));
+//! let mut events = batch.sync(&request);
+//! while let Some(event) = events.next().await {
+//!     match event? {
+//!         Event::Delivered(line) | Event::Skipped(line) | Event::Failed(line) => {
+//!             println!("{}", serde_json::to_string(&line).unwrap_or_default());
+//!         }
+//!         Event::Summary(summary) => println!("{:?}", summary.summary),
+//!         _ => {}
+//!     }
 //! }
 //! # Ok(())
 //! # }
 //! ```
 //!
-//! - [`Batch`] runs [`Job`]s with bounded concurrency and yields a [`Done`] per deliverable as
-//!   it ends; [`orders`] and [`order_jobs`] plan a sync; [`wait`] waits for an order.
+//! - [`Batch::sync`] is the engine every front-end runs: what to sync in ([`Request`]), a stream
+//!   of [`Event`]s out (each serialises as the line `wyvern sync --json` prints), ending with a
+//!   [`Summary`].
+//! - [`Batch::run`] runs [`Job`]s with bounded concurrency and yields a [`Done`] per deliverable
+//!   as it ends; [`orders`] and [`order_jobs`] plan a sync; [`wait`] waits for an order.
 //! - [`inspect`], [`verify`] and [`extract`] work on a zip named by a path or a sink URL.
 //! - Progress and warnings go to an [`Observer`]; nothing is printed.
 //! - Failures are an [`Error`] whose [`Error::kind`] sorts them (not ready, auth, not found,
-//!   corrupt, destination, network...) and whose [`Error::hint`] says what to do.
+//!   corrupt, destination, network...) and whose [`Error::hint`] says what to do, naming the
+//!   [`Setting`]s to change.
 //!
 //! No state is global: uploads dropped mid-way are cleaned up by their sink, and
 //! [`Sink::settle`](wyvern_sinks::Sink::settle) waits for that sink's clean-ups only.
