@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use wyvern_core::env::{self, WYVERN_CONFIG_DIR, WYVERN_TOKEN};
 use wyvern_core::{Client, Token, TokenSet};
-use wyvern_sinks::atomic::AtomicFile;
+use wyvern_sinks::atomic::{self, AtomicFile};
 
 /// Why no token could be had.
 #[derive(Debug, thiserror::Error)]
@@ -202,10 +202,7 @@ async fn write_cache(path: &Path, cache: &Cache) -> Result<()> {
     // Serialising our own type cannot fail.
     let bytes = serde_json::to_vec_pretty(cache).unwrap_or_default();
     let target = path.to_path_buf();
-    tokio::task::spawn_blocking(move || AtomicFile::write(&target, 0o600, &bytes))
-        .await
-        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
-        .map_err(file("writing", path))
+    atomic::blocking(move || AtomicFile::write(&target, 0o600, &bytes)).await.map_err(file("writing", path))
 }
 
 /// Secrets in files others can read deserve a warning.

@@ -55,6 +55,11 @@ impl AtomicFile {
     }
 }
 
+/// Runs blocking file work (an [`AtomicFile`]'s, say) on a blocking thread, from async code.
+pub async fn blocking<T: Send + 'static>(work: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| Err(io::Error::other(e)))
+}
+
 impl Write for AtomicFile {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
         self.file.as_mut().expect("a file until committed").write(bytes)

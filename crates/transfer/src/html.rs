@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use futures::StreamExt;
-use wyvern_sinks::atomic::AtomicFile;
+use wyvern_sinks::atomic::{AtomicFile, blocking};
 use wyvern_sinks::{ObjectPath, Sink};
 use wyvern_unpack::document::on_earth;
 use wyvern_unpack::{EntryReport, Item, Kind, Picture};
@@ -109,11 +109,6 @@ pub async fn write(sink: &Arc<dyn Sink>, output: &std::path::Path) -> Result<Wri
     let written = report(sink, &mut page).await?;
     blocking(move || page.commit()).await.map_err(io("writing"))?;
     Ok(written)
-}
-
-/// Runs blocking file work off the async threads.
-async fn blocking<T: Send + 'static>(work: impl FnOnce() -> std::io::Result<T> + Send + 'static) -> std::io::Result<T> {
-    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| Err(std::io::Error::other(e)))
 }
 
 /// Reads what the page says of a deliverable: its receipt, item and members.

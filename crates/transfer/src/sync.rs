@@ -409,6 +409,16 @@ impl Emitter {
     fn failed(&self) -> bool {
         self.tally.failed > 0
     }
+
+    /// The summary so far: of a run, or with `plan` of a plan.
+    fn summary(&self, plan: bool) -> Summary {
+        let t = self.tally;
+        let (summary, plan) = match plan {
+            false => (Some(t), None),
+            true => (None, Some(PlanTally { not_ready: t.not_ready, failed: t.failed, ..self.planned })),
+        };
+        Summary { summary, plan, failures: self.failures.clone() }
+    }
 }
 
 impl Batch {
@@ -445,16 +455,7 @@ impl Batch {
             for planned in self.plan(jobs, request.concurrency).await {
                 emitter.send(plan_event(planned)).await;
             }
-            let summary = Summary {
-                summary: None,
-                plan: Some(PlanTally {
-                    not_ready: emitter.tally.not_ready,
-                    failed: emitter.tally.failed,
-                    ..emitter.planned
-                }),
-                failures: emitter.failures.clone(),
-            };
-            emitter.send(Event::Summary(summary)).await;
+            emitter.send(Event::Summary(emitter.summary(true))).await;
             return Ok(());
         }
         let scope = match request.shard {
@@ -475,8 +476,7 @@ impl Batch {
                 }
             }
         }
-        let summary = Summary { summary: Some(emitter.tally), plan: None, failures: emitter.failures.clone() };
-        emitter.send(Event::Summary(summary)).await;
+        emitter.send(Event::Summary(emitter.summary(false))).await;
         // A sync that found nothing to deliver (every order not ready) has nothing to catalog.
         if request.catalog && emitter.tally.downloaded + emitter.tally.skipped > 0 {
             let refreshed = crate::catalog::refresh(self.sink(), &scope).await?;
