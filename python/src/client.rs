@@ -10,7 +10,7 @@ use futures::StreamExt;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use serde_json::{Value, json};
-use wyvern_core::{Error as ApiError, Order, OrderId, RetryPolicy, Token};
+use wyvern_core::{Credentials, Error as ApiError, Order, OrderId, RetryPolicy, Token};
 use wyvern_sinks::{Registry, Sink};
 use wyvern_transfer::{
     Batch, CatalogRefresh, ErrorKind, Event, IfExists, Line, Observer, Options, Request, Shard, Silent, Status, Wanted,
@@ -36,6 +36,8 @@ struct ClientSettings {
     token: Option<String>,
     #[pyo3(default)]
     token_file: Option<PathBuf>,
+    #[pyo3(default)]
+    password_file: Option<PathBuf>,
     #[pyo3(default)]
     retries: Option<u32>,
     #[pyo3(default)]
@@ -115,11 +117,13 @@ fn settle(py: Python<'_>, sink: &Arc<dyn Sink>) -> PyResult<()> {
 #[pymethods]
 impl Client {
     /// A client of `api_url`. The token is `token`, else the file `token_file`, else
-    /// `$WYVERN_TOKEN`, else the `wyvern auth login` cache for this API.
+    /// `$WYVERN_TOKEN`, else a login with `$WYVERN_USERNAME` and `$WYVERN_PASSWORD` (or
+    /// `password_file`), else the `wyvern auth login` cache for this API; all but a fixed token
+    /// renew during long runs.
     #[new]
     #[pyo3(signature = (api_url, **settings))]
     fn new(py: Python<'_>, api_url: String, settings: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
-        let ClientSettings { token, token_file, retries, connections, ca_cert, allow_http } =
+        let ClientSettings { token, token_file, password_file, retries, connections, ca_cert, allow_http } =
             settings.map_or_else(|| PyDict::new(py).extract(), |settings| settings.extract())?;
         let pem = match &ca_cert {
             // `Client(...)` is synchronous Python: no async runtime waits on this thread.
@@ -129,8 +133,11 @@ impl Client {
             })?),
             None => None,
         };
-        let build = |token: Option<Token>| {
-            let mut builder = wyvern_core::Client::builder().base_url(&api_url).token(token).allow_http(allow_http);
+        let build = |credentials: Option<Credentials>| {
+            let mut builder = wyvern_core::Client::builder().base_url(&api_url).allow_http(allow_http);
+            if let Some(credentials) = credentials {
+                builder = builder.credentials(credentials);
+            }
             if let Some(retries) = retries {
                 builder = builder.retry_policy(RetryPolicy { max_retries: retries, ..RetryPolicy::default() });
             }
@@ -143,16 +150,16 @@ impl Client {
             builder.build().or_raise()
         };
         let anonymous = build(None)?;
-        let token = match token {
-            Some(token) => Token::new(token),
+        let credentials = match token {
+            Some(token) => Token::new(token).map(Credentials::token),
             None => block_on(py, async {
-                wyvern_credentials::resolve(token_file.as_deref(), &anonymous)
+                wyvern_credentials::resolve(token_file.as_deref(), password_file.as_deref(), &anonymous)
                     .await
                     .map_err(|e| errors::credentials(&e))
             })?,
         };
-        let token = token.ok_or(ApiError::MissingToken).or_raise()?;
-        Ok(Self { client: build(Some(token))? })
+        let credentials = credentials.ok_or(ApiError::MissingToken).or_raise()?;
+        Ok(Self { client: build(Some(credentials))? })
     }
 
     /// The API's base URL.

@@ -62,6 +62,9 @@ fn keywords(hint: &Hint) -> String {
                 "pass Client(token=...), or set WYVERN_TOKEN or WYVERN_TOKEN_FILE, or run `wyvern auth login`"
             }
             Setting::TokenSource => "Client(token=...), WYVERN_TOKEN or WYVERN_TOKEN_FILE",
+            Setting::Renewable => {
+                "WYVERN_USERNAME with WYVERN_PASSWORD (or WYVERN_PASSWORD_FILE), or `wyvern auth login`"
+            }
             Setting::CaCert => "Client(ca_cert=PATH)",
             Setting::Api => "Client(api_url=...) or Client(sandbox=True)",
             Setting::AllowHttp => "pass Client(allow_http=True)",
@@ -87,6 +90,6 @@ impl<T, E: Into<wyvern_transfer::Error>> OrRaise<T> for Result<T, E> {
 
 /// No token could be had (the token file, the login cache, refreshing it).
 pub(crate) fn credentials(error: &wyvern_credentials::Error) -> PyErr {
-    let kind = error.api().map_or(ErrorKind::Other, ErrorKind::of_api);
+    let kind = ErrorKind::of_credentials(error);
     exception(kind, wyvern_transfer::error_line(error), error.hint())
 }

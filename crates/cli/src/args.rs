@@ -8,8 +8,8 @@ use clap::{Args, Parser, Subcommand};
 use wyvern_core::OrderId;
 
 use wyvern_core::env::{
-    WYVERN_API_URL, WYVERN_CA_CERT, WYVERN_CONNECTIONS, WYVERN_LOG_FILE, WYVERN_MAX_RETRIES, WYVERN_READ_TIMEOUT,
-    WYVERN_SEGMENT_SIZE, WYVERN_SPEED_LIMIT, WYVERN_SPEED_TIME, WYVERN_TOKEN_FILE,
+    WYVERN_API_URL, WYVERN_CA_CERT, WYVERN_CONNECTIONS, WYVERN_LOG_FILE, WYVERN_MAX_RETRIES, WYVERN_PASSWORD_FILE,
+    WYVERN_READ_TIMEOUT, WYVERN_SEGMENT_SIZE, WYVERN_SPEED_LIMIT, WYVERN_SPEED_TIME, WYVERN_TOKEN_FILE,
 };
 use wyvern_transfer::{IfExists, Request, Shard, Wanted};
 
@@ -25,9 +25,15 @@ pub(crate) struct Cli {
     #[arg(long, global = true)]
     pub sandbox: bool,
 
-    /// Read the bearer token from this file (else $WYVERN_TOKEN, else the login cache).
+    /// Read the bearer token from this file, and again when the API refuses it (else
+    /// $WYVERN_TOKEN, else $WYVERN_USERNAME with a password, else the login cache).
     #[arg(long, global = true, env = WYVERN_TOKEN_FILE, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
+
+    /// With $WYVERN_USERNAME: log in with the password on this file's first line (instead of
+    /// $WYVERN_PASSWORD); the run renews its token on its own.
+    #[arg(long, global = true, env = WYVERN_PASSWORD_FILE, value_name = "PATH")]
+    pub password_file: Option<PathBuf>,
 
     /// Accept a plain http:// API URL on a host other than loopback (sends the token in clear).
     #[arg(long, global = true)]

@@ -177,12 +177,13 @@ fn state_of(order: &wyvern_core::Order) -> String {
     format!("order {}: {status} ({reason})", order.id)
 }
 
-/// The client of the commands that call the API: the token found (see
+/// The client of the commands that call the API: the credentials found (see
 /// [`wyvern_credentials::resolve`]), `per_host` connections to a storage host at most.
 async fn connect(cli: &Cli, anonymous: &Client, per_host: Option<usize>) -> Result<Client, Failure> {
-    let token =
-        wyvern_credentials::resolve(cli.token_file.as_deref(), anonymous).await?.ok_or(ApiError::MissingToken)?;
-    settings::client(cli, Some(token), per_host).await
+    let credentials = wyvern_credentials::resolve(cli.token_file.as_deref(), cli.password_file.as_deref(), anonymous)
+        .await?
+        .ok_or(ApiError::MissingToken)?;
+    settings::client(cli, Some(credentials), per_host).await
 }
 
 /// What an audit (`verify DEST`) found.

@@ -96,7 +96,7 @@ impl Failure {
         match self {
             Self::Transfer(error) => error.kind(),
             Self::Local { .. } => ErrorKind::Other,
-            Self::Credentials(error) => error.api().map_or(ErrorKind::Other, ErrorKind::of_api),
+            Self::Credentials(error) => ErrorKind::of_credentials(error),
         }
     }
 
@@ -141,6 +141,7 @@ fn flags(hint: &Hint) -> String {
             Setting::Verify => "verification on (without --no-verify)",
             Setting::Token => "set WYVERN_TOKEN, pass --token-file PATH, or run `wyvern auth login`",
             Setting::TokenSource => "WYVERN_TOKEN or the --token-file",
+            Setting::Renewable => "`wyvern auth login`, or WYVERN_USERNAME with WYVERN_PASSWORD (or --password-file)",
             Setting::CaCert => "--ca-cert PATH",
             Setting::Api => "--api-url, --sandbox",
             Setting::AllowHttp => "pass --allow-http",

@@ -16,17 +16,16 @@ pub(crate) fn api_url(cli: &Cli) -> &str {
     }
 }
 
-/// A client without a token (for login and refresh) or with one, and with a cap on the
-/// deliverable bodies streaming at once from one host.
+/// A client without credentials (for login) or with them, and with a cap on the deliverable
+/// bodies streaming at once from one host.
 pub(crate) async fn client(
     cli: &Cli,
-    token: Option<wyvern_core::Token>,
+    credentials: Option<wyvern_core::Credentials>,
     per_host: Option<usize>,
 ) -> Result<Client, Failure> {
     let retry = RetryPolicy { max_retries: cli.retries, ..RetryPolicy::default() };
     let mut builder = Client::builder()
         .base_url(api_url(cli))
-        .token(token)
         .read_timeout(cli.read_timeout)
         .connect_timeout(Duration::from_secs(10).min(cli.read_timeout))
         .retry_policy(retry)
@@ -34,6 +33,9 @@ pub(crate) async fn client(
         .connections(usize::from(cli.connections))
         .segment_size(cli.segment_size)
         .low_speed(cli.speed_limit, cli.speed_time);
+    if let Some(credentials) = credentials {
+        builder = builder.credentials(credentials);
+    }
     if let Some(path) = &cli.ca_cert {
         let pem = tokio::fs::read(path).await.context(|| format!("reading the CA certificates {}", path.display()))?;
         builder = builder.ca_certificates(pem);

@@ -7,10 +7,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use serde_json::{Value, json};
+use serde_json::Value;
 use url::Url;
 
 use crate::Result;
+use crate::auth::{self, Credentials, Session, TokenSet};
 use crate::defaults::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_CONNECTIONS, DEFAULT_READ_TIMEOUT, DEFAULT_SEGMENT_SIZE, DEFAULT_SPEED_LIMIT,
     DEFAULT_SPEED_TIME,
@@ -33,7 +34,7 @@ pub const SANDBOX_API_URL: &str = "https://api.sandbox.wyvern.space";
 /// server that never ends one must not take the memory with it.
 pub const JSON_LIMIT: usize = 32 << 20;
 /// The most a token response may hold.
-const TOKEN_LIMIT: usize = 1 << 20;
+pub(crate) const TOKEN_LIMIT: usize = 1 << 20;
 /// The smallest segment accepted (smaller ones would spend more on requests than on bytes).
 const MIN_SEGMENT_SIZE: u64 = 64 << 10;
 
@@ -41,7 +42,7 @@ const MIN_SEGMENT_SIZE: u64 = 64 << 10;
 #[derive(Debug, Clone)]
 pub struct ClientBuilder {
     base_url: String,
-    token: Option<Token>,
+    credentials: Option<Credentials>,
     user_agent: String,
     connect_timeout: Duration,
     read_timeout: Duration,
@@ -58,7 +59,7 @@ impl Default for ClientBuilder {
     fn default() -> Self {
         Self {
             base_url: PRODUCTION_API_URL.to_owned(),
-            token: None,
+            credentials: None,
             user_agent: concat!("wyvern/", env!("CARGO_PKG_VERSION")).to_owned(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             read_timeout: DEFAULT_READ_TIMEOUT,
@@ -80,9 +81,17 @@ impl ClientBuilder {
         self
     }
 
-    /// The bearer token sent to the API's origin.
+    /// A fixed bearer token sent to the API's origin (see [`ClientBuilder::credentials`] for
+    /// tokens that renew).
     pub fn token(mut self, token: Option<Token>) -> Self {
-        self.token = token;
+        self.credentials = token.map(Credentials::token);
+        self
+    }
+
+    /// What the client authenticates with: its token is sent to the API's origin only, renewed
+    /// before it expires and once on a 401 when the credentials allow.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
         self
     }
 
@@ -197,7 +206,7 @@ impl ClientBuilder {
         let transport = Transport::new(Inner {
             http,
             base,
-            token: self.token,
+            session: self.credentials.map(Session::new),
             retry: self.retry,
             host_slots,
             parallel,
@@ -218,17 +227,6 @@ impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client").field("transport", &self.transport).finish()
     }
-}
-
-/// Tokens returned by the login and refresh endpoints.
-#[derive(Debug, Clone)]
-pub struct TokenSet {
-    /// The short-lived bearer token.
-    pub token: Token,
-    /// The longer-lived refresh token, when the server sent one.
-    pub refresh_token: Option<Token>,
-    /// The token's lifetime in seconds, when the server said.
-    pub expires_in: Option<u64>,
 }
 
 impl Client {
@@ -362,27 +360,14 @@ impl Client {
 
     /// `POST /1.0/auth/token`: exchanges a username and password for tokens.
     pub async fn login(&self, username: &str, password: &str) -> Result<TokenSet> {
-        self.token_request("1.0/auth/token", json!({ "username": username, "password": password })).await
+        let password = Token::new(password).ok_or(Error::MissingToken)?;
+        auth::login(&self.transport, username, &password).await
     }
 
-    /// Exchanges a refresh token for a new token. The endpoint is not published; this uses
-    /// `POST /1.0/auth/token/refresh` and sends the token under both common field names.
+    /// Exchanges a refresh token for a new token (see [`Credentials::tokens`] for renewal
+    /// during a run).
     pub async fn refresh(&self, refresh_token: &Token) -> Result<TokenSet> {
-        let secret = refresh_token.expose();
-        self.token_request("1.0/auth/token/refresh", json!({ "refresh_token": secret, "refresh": secret })).await
-    }
-
-    async fn token_request(&self, path: &str, body: Value) -> Result<TokenSet> {
-        let url = self.endpoint(path);
-        let response = self.transport.post_json(&url, &body).await?;
-        let bytes = read_body(response, &url, TOKEN_LIMIT, "a token response").await?;
-        let value: Value =
-            serde_json::from_slice(&bytes).map_err(|source| Error::Decode { url: redact_url(&url), source })?;
-        parse_token_set(&value).ok_or_else(|| Error::UnexpectedStatus {
-            status: 200,
-            url: redact_url(&url),
-            detail: Some("the response holds no token field (token, access_token, access)".to_owned()),
-        })
+        auth::refresh(&self.transport, refresh_token).await
     }
 }
 
@@ -420,21 +405,11 @@ fn split_page(page: Value) -> (Vec<Value>, Option<String>) {
     (items, next)
 }
 
-/// Field names of the token endpoints are not published: accept the common spellings.
-fn parse_token_set(value: &Value) -> Option<TokenSet> {
-    let field = |names: &[&str]| names.iter().find_map(|n| value.get(*n)?.as_str()).and_then(Token::new);
-    Some(TokenSet {
-        token: field(&["token", "access_token", "access", "id_token"])?,
-        refresh_token: field(&["refresh_token", "refresh"]),
-        expires_in: value.get("expires_in").and_then(Value::as_u64),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
-    use super::{Client, parse_token_set, split_page};
+    use super::{Client, split_page};
 
     #[test]
     fn pages_of_every_known_shape_split_into_items_and_next() {
@@ -445,15 +420,6 @@ mod tests {
         let last = json!({"features": [], "links": [{"rel": "self", "href": "x"}], "next": null});
         assert_eq!(split_page(last), (vec![], None));
         assert_eq!(split_page(json!([{"id": "c"}])), (vec![json!({"id": "c"})], None));
-    }
-
-    #[test]
-    fn token_fields_are_parsed_leniently() {
-        let set = parse_token_set(&json!({"access_token": "a", "refresh": "r", "expires_in": 300})).expect("set");
-        assert_eq!(set.token.expose(), "a");
-        assert_eq!(set.refresh_token.expect("refresh").expose(), "r");
-        assert_eq!(set.expires_in, Some(300));
-        assert!(parse_token_set(&json!({"detail": "no"})).is_none());
     }
 
     #[test]

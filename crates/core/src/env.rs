@@ -4,6 +4,13 @@
 pub const WYVERN_API_URL: &str = "WYVERN_API_URL";
 /// A bearer token to use instead of `--token-file` or the login cache.
 pub const WYVERN_TOKEN: &str = "WYVERN_TOKEN";
+/// With [`WYVERN_PASSWORD`] (or `--password-file`): service credentials; the run logs in itself
+/// and renews its token as it goes.
+pub const WYVERN_USERNAME: &str = "WYVERN_USERNAME";
+/// The password of [`WYVERN_USERNAME`].
+pub const WYVERN_PASSWORD: &str = "WYVERN_PASSWORD";
+/// A file whose first line is the password of [`WYVERN_USERNAME`] (the same as `--password-file`).
+pub const WYVERN_PASSWORD_FILE: &str = "WYVERN_PASSWORD_FILE";
 /// A file holding the bearer token (the same as `--token-file`).
 pub const WYVERN_TOKEN_FILE: &str = "WYVERN_TOKEN_FILE";
 /// How many times a failed request or interrupted body is retried (default 5).

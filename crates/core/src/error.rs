@@ -23,6 +23,13 @@ pub enum Error {
     /// No token was configured for a call that needs one.
     #[error("no API token configured")]
     MissingToken,
+    /// The token had to be renewed (it expired, or the API refused it), and renewing it failed.
+    #[error("getting a new API token failed")]
+    Renewal {
+        /// Why: what the token endpoint answered.
+        #[source]
+        source: Box<Error>,
+    },
     /// The token cannot be sent: it holds a character an HTTP header may not (a line break,
     /// say).
     #[error("the API token holds {what}, which cannot be sent in a header")]

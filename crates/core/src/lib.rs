@@ -5,6 +5,7 @@
 //! API's own origin, never to a redirect target on another host, and never shows in `Debug`
 //! output or error messages.
 
+mod auth;
 mod client;
 mod defaults;
 mod download;
@@ -19,7 +20,8 @@ mod token;
 mod transport;
 mod url_redact;
 
-pub use client::{Client, ClientBuilder, JSON_LIMIT, PRODUCTION_API_URL, SANDBOX_API_URL, TokenSet};
+pub use auth::{Credentials, OnRenew, TokenSet};
+pub use client::{Client, ClientBuilder, JSON_LIMIT, PRODUCTION_API_URL, SANDBOX_API_URL};
 pub use defaults::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_CONNECTIONS, DEFAULT_READ_TIMEOUT, DEFAULT_RETRIES, DEFAULT_SEGMENT_SIZE,
     DEFAULT_SPEED_LIMIT, DEFAULT_SPEED_TIME,

@@ -15,6 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
 use crate::Result;
+use crate::auth::Session;
 use crate::encoding::Decoder;
 use crate::error::Error;
 use crate::retry::{RetryPolicy, retry_after};
@@ -35,7 +36,7 @@ pub(crate) struct Transport {
 pub(crate) struct Inner {
     pub http: reqwest::Client,
     pub base: Url,
-    pub token: Option<Token>,
+    pub session: Option<Session>,
     pub retry: RetryPolicy,
     pub host_slots: Option<HostSlots>,
     pub parallel: Parallel,
@@ -44,7 +45,10 @@ pub(crate) struct Inner {
 
 impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Transport").field("base", &self.inner.base.as_str()).field("token", &self.inner.token).finish()
+        f.debug_struct("Transport")
+            .field("base", &self.inner.base.as_str())
+            .field("authenticated", &self.inner.session.is_some())
+            .finish()
     }
 }
 
@@ -124,10 +128,11 @@ impl Transport {
         }
     }
 
-    /// A JSON `POST` with retries, returning a 2xx response.
+    /// A JSON `POST` with retries, returning a 2xx response: for the token endpoints, so it
+    /// carries no token.
     pub(crate) async fn post_json(&self, url: &Url, body: &Value) -> Result<Response> {
         let response =
-            self.with_retries(url, self.inner.retry, || self.inner.http.post(url.clone()).json(body)).await?;
+            self.with_retries(url, self.inner.retry, false, || self.inner.http.post(url.clone()).json(body)).await?;
         check_status(response, url).await
     }
 
@@ -146,7 +151,7 @@ impl Transport {
         policy: RetryPolicy,
     ) -> Result<Response> {
         let response = self
-            .with_retries(url, policy, || {
+            .with_retries(url, policy, true, || {
                 let mut request = self.inner.http.get(url.clone());
                 if let Some(resume) = &resume {
                     let to = resume.to.map_or_else(String::new, |to| (to - 1).to_string());
@@ -162,16 +167,25 @@ impl Transport {
     }
 
     /// Sends a request, following redirects by hand and retrying transport errors, 429 and 5xx
-    /// with backoff. Other statuses are returned for the caller to judge.
+    /// with backoff; with `authorize`, the session's token goes to the API's origin, and a 401
+    /// from there renews it once. Other statuses are returned for the caller to judge.
     async fn with_retries(
         &self,
         url: &Url,
         policy: RetryPolicy,
+        authorize: bool,
         request: impl Fn() -> reqwest::RequestBuilder,
     ) -> Result<Response> {
+        let session = self.inner.session.as_ref().filter(|_| authorize);
         let mut attempt = 0;
+        let mut renewed = false;
         loop {
-            let (error, wait_hint) = match self.follow_redirects(request()).await {
+            let bearer = match session {
+                Some(session) => Some(session.current(self).await?),
+                None => None,
+            };
+            let token = bearer.as_ref().map(|bearer| &bearer.token);
+            let (error, wait_hint) = match self.follow_redirects(request(), token).await {
                 Ok(response) if response.status() == StatusCode::TOO_MANY_REQUESTS => {
                     let after = retry_after(response.headers());
                     let error = Error::RateLimited {
@@ -189,6 +203,15 @@ impl Transport {
                         attempts: attempt + 1,
                     };
                     (error, after)
+                }
+                Ok(response) if response.status() == StatusCode::UNAUTHORIZED && !renewed => {
+                    let (Some(session), Some(bearer)) = (session, &bearer) else { return Ok(response) };
+                    if !self.is_api_origin(response.url()) || !session.renew(bearer, self).await? {
+                        return Ok(response);
+                    }
+                    tracing::debug!(url = %redact_url(url), "the API refused the token; sending the request again with the renewed one");
+                    renewed = true;
+                    continue;
                 }
                 Ok(response) => return Ok(response),
                 Err(error @ Error::Transport { .. }) => (error, None),
@@ -212,11 +235,11 @@ impl Transport {
     }
 
     /// Sends the request and follows GET redirects, attaching the token only on the API's origin.
-    async fn follow_redirects(&self, request: reqwest::RequestBuilder) -> Result<Response> {
+    async fn follow_redirects(&self, request: reqwest::RequestBuilder, token: Option<&Token>) -> Result<Response> {
         let mut request = request.build().map_err(|e| transport(self.base(), e))?;
         for _ in 0..=MAX_REDIRECTS {
             let url = request.url().clone();
-            if let Some(token) = self.inner.token.as_ref().filter(|_| self.is_api_origin(&url)) {
+            if let Some(token) = token.filter(|_| self.is_api_origin(&url)) {
                 let mut value = header::HeaderValue::from_str(&format!("Bearer {}", token.expose())).map_err(|_| {
                     let what =
                         if token.expose().contains(['\n', '\r']) { "a line break" } else { "a control character" };

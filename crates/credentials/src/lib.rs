@@ -1,15 +1,17 @@
-//! Where the token comes from, for every front-end: a token file, `$WYVERN_TOKEN`, or the login
-//! cache, in that order ([`resolve`]); a cached token that expired is refreshed (and the cache
-//! rewritten). [`login`] and [`logout`] keep the cache: a JSON file in the config dir (or
-//! `$WYVERN_CONFIG_DIR`), mode 0600, one entry per API URL, written whole or not at all.
+//! Where the credentials come from, for every front-end ([`resolve`]): a token file (read again
+//! when the API refuses its token), `$WYVERN_TOKEN` (fixed), `$WYVERN_USERNAME` with
+//! `$WYVERN_PASSWORD` or a password file (the run logs in itself), or the login cache (renewed
+//! by its refresh token during the run, each renewal written back), in that order. [`login`] and
+//! [`logout`] keep the cache: a JSON file in the config dir (or `$WYVERN_CONFIG_DIR`), mode 0600,
+//! one entry per API URL, written whole or not at all.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
-use wyvern_core::env::{self, WYVERN_CONFIG_DIR, WYVERN_TOKEN};
-use wyvern_core::{Client, Token, TokenSet};
+use wyvern_core::env::{self, WYVERN_CONFIG_DIR, WYVERN_PASSWORD, WYVERN_TOKEN, WYVERN_USERNAME};
+use wyvern_core::{Client, Credentials, OnRenew, Token, TokenSet};
 use wyvern_sinks::atomic::{self, AtomicFile};
 
 /// Why no token could be had.
@@ -42,7 +44,7 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
-    /// Logging in, or refreshing the cached token, failed at the API.
+    /// Logging in failed at the API.
     #[error("{action}")]
     Api {
         /// What was being done.
@@ -57,17 +59,12 @@ pub enum Error {
     /// A username or a password is missing.
     #[error("a username and a password are needed")]
     MissingCredentials,
+    /// A password was given without a username, or a username without a password.
+    #[error("{WYVERN_USERNAME} and a password ({WYVERN_PASSWORD} or a password file) go together; only one was given")]
+    HalfCredentials,
 }
 
 impl Error {
-    /// What the API said, when that is why.
-    pub fn api(&self) -> Option<&wyvern_core::Error> {
-        match self {
-            Self::Api { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-
     /// What the user can do about it, when there is something.
     pub fn hint(&self) -> Option<String> {
         match self {
@@ -75,7 +72,9 @@ impl Error {
             Self::BadCache { .. } | Self::EmptyRefreshToken(_) => {
                 Some("delete it and run `wyvern auth login` again".to_owned())
             }
-            Self::Api { action: REFRESHING, .. } => Some("run `wyvern auth login` again".to_owned()),
+            Self::HalfCredentials => {
+                Some(format!("set both {WYVERN_USERNAME} and {WYVERN_PASSWORD} (or --password-file), or neither"))
+            }
             _ => None,
         }
     }
@@ -83,8 +82,6 @@ impl Error {
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-const REFRESHING: &str = "refreshing the cached token";
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Cache {
@@ -102,10 +99,6 @@ struct CachedToken {
     expires_at: Option<u64>,
 }
 
-fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
 /// The login cache's path.
 pub fn cache_path() -> Result<PathBuf> {
     let dir = match env::var_os(WYVERN_CONFIG_DIR) {
@@ -115,43 +108,80 @@ pub fn cache_path() -> Result<PathBuf> {
     Ok(dir.join("credentials.json"))
 }
 
-/// The token for `api` (a base URL): the file `token_file`, else `$WYVERN_TOKEN`, else the
-/// login cache's (refreshed when it expired); `None` when there is none.
-pub async fn resolve(token_file: Option<&Path>, api: &Client) -> Result<Option<Token>> {
+/// The credentials for `api` (a base URL): the file `token_file`, else `$WYVERN_TOKEN`, else
+/// `$WYVERN_USERNAME` with `password_file` or `$WYVERN_PASSWORD`, else the login cache's
+/// tokens; `None` when there are none.
+pub async fn resolve(
+    token_file: Option<&Path>,
+    password_file: Option<&Path>,
+    api: &Client,
+) -> Result<Option<Credentials>> {
     if let Some(path) = token_file {
         warn_if_shared(path).await;
         let text = tokio::fs::read_to_string(path).await.map_err(file("reading the token file", path))?;
-        return Token::new(text).map(Some).ok_or_else(|| Error::EmptyTokenFile(path.to_path_buf()));
+        let token = Token::new(text).ok_or_else(|| Error::EmptyTokenFile(path.to_path_buf()))?;
+        return Ok(Some(Credentials::token_file(path.to_path_buf(), token)));
     }
     if let Some(token) = env::var(WYVERN_TOKEN).and_then(Token::new) {
-        return Ok(Some(token));
+        return Ok(Some(Credentials::token(token)));
+    }
+    if let Some(credentials) = service_credentials(password_file).await? {
+        return Ok(Some(credentials));
     }
     let path = cache_path()?;
-    let mut cache = read_cache(&path).await?;
+    let cache = read_cache(&path).await?;
     let key = api.base_url().to_string();
     let Some(entry) = cache.apis.get(&key) else {
         return Ok(None);
     };
-    let expired = entry.expires_at.is_some_and(|at| at <= now() + 30);
-    match entry.refresh_token.clone() {
-        Some(refresh) if expired => {
-            let refresh = Token::new(refresh).ok_or_else(|| Error::EmptyRefreshToken(path.clone()))?;
-            tracing::info!("the cached token expired; refreshing it");
-            let set = api.refresh(&refresh).await.map_err(|source| Error::Api { action: REFRESHING, source })?;
-            let token = set.token.clone();
-            cache.apis.insert(key, entry_of(set, Some(refresh)));
-            write_cache(&path, &cache).await?;
-            Ok(Some(token))
+    let Some(token) = Token::new(entry.token.clone()) else { return Ok(None) };
+    let Some(refresh) = entry.refresh_token.clone() else { return Ok(Some(Credentials::token(token))) };
+    let refresh = Token::new(refresh).ok_or_else(|| Error::EmptyRefreshToken(path.clone()))?;
+    let tokens = TokenSet::restored(token, Some(refresh), entry.expires_at);
+    Ok(Some(Credentials::tokens(tokens, Some(write_back(path, key)))))
+}
+
+/// `$WYVERN_USERNAME` with a password from `password_file` or `$WYVERN_PASSWORD`.
+async fn service_credentials(password_file: Option<&Path>) -> Result<Option<Credentials>> {
+    let username = env::var(WYVERN_USERNAME).filter(|name| !name.trim().is_empty());
+    let password = match password_file {
+        Some(path) => {
+            warn_if_shared(path).await;
+            let text = tokio::fs::read_to_string(path).await.map_err(file("reading the password file", path))?;
+            // A password file ends where its first line does (`echo secret > file` adds a newline).
+            Some(Token::new(text.lines().next().unwrap_or_default()).ok_or(Error::MissingCredentials)?)
         }
-        _ => Ok(Token::new(entry.token.clone())),
+        None => env::var(WYVERN_PASSWORD).and_then(Token::new),
+    };
+    match (username, password) {
+        (Some(username), Some(password)) => Ok(Some(Credentials::login(username.trim().to_owned(), password))),
+        (None, None) => Ok(None),
+        _ => Err(Error::HalfCredentials),
     }
 }
 
-fn entry_of(set: TokenSet, previous_refresh: Option<Token>) -> CachedToken {
+/// Writes each renewal of the cached tokens back to the cache.
+fn write_back(path: PathBuf, key: String) -> OnRenew {
+    std::sync::Arc::new(move |set: TokenSet| {
+        let (path, key) = (path.clone(), key.clone());
+        Box::pin(async move {
+            let written = async {
+                let mut cache = read_cache(&path).await?;
+                cache.apis.insert(key, entry_of(&set));
+                write_cache(&path, &cache).await
+            };
+            if let Err(error) = written.await {
+                tracing::warn!("the renewed token could not be written back to the login cache: {error}");
+            }
+        })
+    })
+}
+
+fn entry_of(set: &TokenSet) -> CachedToken {
     CachedToken {
         token: set.token.expose().to_owned(),
-        refresh_token: set.refresh_token.or(previous_refresh).map(|t| t.expose().to_owned()),
-        expires_at: set.expires_in.map(|secs| now() + secs),
+        refresh_token: set.refresh_token.as_ref().map(|t| t.expose().to_owned()),
+        expires_at: set.expires_at.and_then(|at| at.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_secs()),
     }
 }
 
@@ -163,7 +193,7 @@ pub async fn login(api: &Client, username: &str, password: &str) -> Result<PathB
     let set = api.login(username, password).await.map_err(|source| Error::Api { action: "logging in", source })?;
     let path = cache_path()?;
     let mut cache = read_cache(&path).await?;
-    cache.apis.insert(api.base_url().to_string(), entry_of(set, None));
+    cache.apis.insert(api.base_url().to_string(), entry_of(&set));
     write_cache(&path, &cache).await?;
     Ok(path)
 }

@@ -6,14 +6,16 @@
 //! storage host serving presigned URLs. Deliverables are generated on first use ([`generate`]),
 //! and [`Fault`]s make any deliverable misbehave in the ways real networks and servers do.
 
+mod auth;
 mod body;
 mod faults;
 pub mod generate;
 mod server;
 pub mod tiff;
 
+pub use auth::{ISSUED_TOKEN_PREFIX, TEST_PASSWORD, TEST_USERNAME, TokenShape};
 pub use faults::{Fault, OrderFault, OrderShape};
 pub use server::{
     DEFAULT_DELIVERABLE_SIZE, PARTIAL_DELIVERABLES, PARTIAL_ORDER, PENDING_ORDER, REJECTED_ORDER, RequestRecord,
-    Sandbox, SandboxBuilder, Served, TEST_DELIVERABLE, TEST_ORDER, TEST_PASSWORD, TEST_TOKEN, TEST_USERNAME, signature,
+    Sandbox, SandboxBuilder, Served, TEST_DELIVERABLE, TEST_ORDER, TEST_TOKEN, signature,
 };

@@ -1,10 +1,11 @@
 //! `wyvern-sandbox`: runs the replica on loopback until interrupted.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use clap::Parser;
 use wyvern_sandbox::generate::{Product, write_deliverable};
-use wyvern_sandbox::{DEFAULT_DELIVERABLE_SIZE, Fault, OrderShape, Sandbox, TEST_DELIVERABLE, TEST_TOKEN};
+use wyvern_sandbox::{DEFAULT_DELIVERABLE_SIZE, Fault, OrderShape, Sandbox, TEST_DELIVERABLE, TEST_TOKEN, TokenShape};
 
 /// A local replica of Wyvern's tasking API.
 #[derive(Debug, Parser)]
@@ -16,6 +17,13 @@ struct Args {
     /// The bearer token to accept.
     #[arg(long, default_value = TEST_TOKEN)]
     token: String,
+    /// How long the access tokens its login and refresh endpoints issue live, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    token_lifetime: u64,
+    /// Answer login and refresh as Django REST SimpleJWT does (`{"access", "refresh"}`, the
+    /// lifetime only in the JWT), instead of OAuth's field names.
+    #[arg(long)]
+    simplejwt: bool,
     /// Approximate size of generated deliverables, in bytes.
     #[arg(long, default_value_t = DEFAULT_DELIVERABLE_SIZE)]
     size: u64,
@@ -36,7 +44,13 @@ struct Args {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_writer(std::io::stderr).init();
     let args = Args::parse();
-    let mut builder = Sandbox::builder().token(args.token).deliverable_size(args.size);
+    let mut builder = Sandbox::builder()
+        .token(args.token)
+        .deliverable_size(args.size)
+        .token_lifetimes(Duration::from_secs(args.token_lifetime), Duration::from_secs(24 * 3600));
+    if args.simplejwt {
+        builder = builder.token_shape(TokenShape::SimpleJwt);
+    }
     if args.redirect_to_storage {
         builder = builder.fault(TEST_DELIVERABLE, Fault::RedirectToStorage);
     }

@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::auth::{TokenSettings, TokenShape, Tokens};
 use crate::body::serve;
 use crate::faults::{Fault, OrderFault, OrderShape};
 use crate::generate::{Product, write_deliverable};
@@ -39,10 +40,6 @@ pub const PENDING_ORDER: &str = "00000000-0000-0000-0000-000000000020";
 pub const REJECTED_ORDER: &str = "00000000-0000-0000-0000-000000000030";
 /// The bearer token the replica accepts unless told otherwise.
 pub const TEST_TOKEN: &str = "sandbox-token-0123456789abcdef";
-/// A user that can log in.
-pub const TEST_USERNAME: &str = "sandbox@example.com";
-/// Its password.
-pub const TEST_PASSWORD: &str = "correct horse battery staple";
 /// Size of generated deliverables unless told otherwise (a small clipped scene).
 pub const DEFAULT_DELIVERABLE_SIZE: u64 = 512 << 10;
 
@@ -76,6 +73,7 @@ pub struct SandboxBuilder {
     deliverable_size: u64,
     orders: BTreeMap<String, OrderFixture>,
     faults: HashMap<String, Vec<Fault>>,
+    token_settings: TokenSettings,
     sizes: HashMap<String, u64>,
     files: HashMap<String, PathBuf>,
     order_faults: HashMap<String, OrderFault>,
@@ -88,6 +86,7 @@ impl Default for SandboxBuilder {
             deliverable_size: DEFAULT_DELIVERABLE_SIZE,
             orders: BTreeMap::new(),
             faults: HashMap::new(),
+            token_settings: TokenSettings::default(),
             sizes: HashMap::new(),
             files: HashMap::new(),
             order_faults: HashMap::new(),
@@ -105,6 +104,19 @@ impl SandboxBuilder {
     /// The token the API accepts.
     pub fn token(mut self, token: impl Into<String>) -> Self {
         self.token = token.into();
+        self
+    }
+
+    /// How the login and refresh endpoints answer (OAuth's field names by default).
+    pub fn token_shape(mut self, shape: TokenShape) -> Self {
+        self.token_settings.shape = shape;
+        self
+    }
+
+    /// How long issued access and refresh tokens live (an hour and a day by default).
+    pub fn token_lifetimes(mut self, access: std::time::Duration, refresh: std::time::Duration) -> Self {
+        self.token_settings.access_lifetime = access;
+        self.token_settings.refresh_lifetime = refresh;
         self
     }
 
@@ -171,12 +183,12 @@ impl SandboxBuilder {
         let storage_url = format!("http://{}", storage.local_addr()?);
         let workdir = tempfile::Builder::new().prefix("wyvern-sandbox-").tempdir().context("creating a work folder")?;
         let state = Arc::new(Shared {
-            tokens: Mutex::new(vec![self.token]),
+            tokens: Tokens::new(self.token, self.token_settings),
             deliverable_size: self.deliverable_size,
             sizes: self.sizes,
             files: self.files,
             order_faults: self.order_faults,
-            orders: self.orders,
+            orders: Mutex::new(self.orders),
             faults: self.faults,
             api_url: api_url.clone(),
             storage_url: storage_url.clone(),
@@ -261,6 +273,33 @@ impl Sandbox {
         self.state.generated(id).await
     }
 
+    /// Every access token issued so far stops working (they expired, say), and the fixed
+    /// token becomes `token` (`None`: none).
+    pub fn revoke_tokens(&self, token: Option<&str>) {
+        self.state.tokens.revoke(token.map(str::to_owned));
+    }
+
+    /// Every refresh token issued so far stops working.
+    pub fn revoke_refresh_tokens(&self) {
+        self.state.tokens.revoke_refresh();
+    }
+
+    /// Access tokens issued so far, by login or refresh.
+    pub fn tokens_issued(&self) -> u64 {
+        self.state.tokens.issued()
+    }
+
+    /// Adds or changes an order while the replica runs (an order fulfilled later, say).
+    pub fn set_order(&self, id: &str, status: &str, reason: Option<&str>, deliverables: &[&str]) {
+        let fixture = OrderFixture {
+            status: status.to_owned(),
+            reason: reason.map(str::to_owned),
+            shape: OrderShape::Flat,
+            deliverables: deliverables.iter().map(|d| (*d).to_owned()).collect(),
+        };
+        lock(&self.state.orders).insert(id.to_owned(), fixture);
+    }
+
     /// Waits until the listeners stop (they run until the sandbox is dropped).
     pub async fn wait(mut self) -> anyhow::Result<()> {
         for task in std::mem::take(&mut self.tasks) {
@@ -272,12 +311,12 @@ impl Sandbox {
 
 #[derive(Debug)]
 pub(crate) struct Shared {
-    tokens: Mutex<Vec<String>>,
+    tokens: Tokens,
     deliverable_size: u64,
     sizes: HashMap<String, u64>,
     files: HashMap<String, PathBuf>,
     order_faults: HashMap<String, OrderFault>,
-    orders: BTreeMap<String, OrderFixture>,
+    orders: Mutex<BTreeMap<String, OrderFixture>>,
     faults: HashMap<String, Vec<Fault>>,
     api_url: String,
     storage_url: String,
@@ -308,12 +347,7 @@ impl Shared {
     }
 
     fn authorized(&self, headers: &HeaderMap) -> bool {
-        let Some(token) =
-            headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
-        else {
-            return false;
-        };
-        lock(&self.tokens).iter().any(|t| t == token)
+        self.tokens.authorized(headers)
     }
 
     pub(crate) fn faults(&self, id: &str) -> &[Fault] {
@@ -329,7 +363,7 @@ impl Shared {
     }
 
     fn is_deliverable(&self, id: &str) -> bool {
-        self.orders.values().any(|o| o.deliverables.iter().any(|d| d == id))
+        lock(&self.orders).values().any(|o| o.deliverables.iter().any(|d| d == id))
     }
 
     pub(crate) async fn generated(&self, id: &str) -> anyhow::Result<Served> {
@@ -404,7 +438,8 @@ async fn order(State(state): State<Arc<Shared>>, Path(id): Path<String>, headers
     if !state.authorized(&headers) {
         return error(StatusCode::UNAUTHORIZED, "Invalid token.");
     }
-    let Some(fixture) = state.orders.get(&id) else { return not_found().await };
+    let Some(fixture) = lock(&state.orders).get(&id).cloned() else { return not_found().await };
+    let fixture = &fixture;
     match state.order_faults.get(&id) {
         None => Json(state.order_json(&state.origin(&headers), &id, fixture)).into_response(),
         Some(OrderFault::Raw(value)) => Json(value.clone()).into_response(),
@@ -437,16 +472,12 @@ async fn list_orders(
     let number = |key: &str, default: usize| query.get(key).and_then(|v| v.parse().ok()).unwrap_or(default);
     let (cursor, limit) = (number("cursor", 0), number("limit", 50).clamp(1, 500));
     let origin = state.origin(&headers);
-    let orders: Vec<Value> = state
-        .orders
-        .iter()
-        .skip(cursor)
-        .take(limit)
-        .map(|(id, fixture)| state.order_json(&origin, id, fixture))
-        .collect();
+    let all = lock(&state.orders);
+    let orders: Vec<Value> =
+        all.iter().skip(cursor).take(limit).map(|(id, fixture)| state.order_json(&origin, id, fixture)).collect();
     let mut links =
         vec![json!({ "rel": "self", "href": format!("{origin}/1.0/tasking/orders/?cursor={cursor}&limit={limit}") })];
-    if cursor + limit < state.orders.len() {
+    if cursor + limit < all.len() {
         let next = format!("{origin}/1.0/tasking/orders/?cursor={}&limit={limit}", cursor + limit);
         links.push(json!({ "rel": "next", "href": next }));
     }
@@ -541,25 +572,10 @@ pub fn signature(id: &str, link: u64) -> String {
 
 async fn login(State(state): State<Arc<Shared>>, headers: HeaderMap, body: Option<Json<Value>>) -> Response {
     state.record("api", "POST", "/1.0/auth/token", &headers);
-    let field = |name: &str| body.as_ref().and_then(|b| b.get(name)).and_then(Value::as_str).map(str::to_owned);
-    if field("username").as_deref() != Some(TEST_USERNAME) || field("password").as_deref() != Some(TEST_PASSWORD) {
-        return error(StatusCode::UNAUTHORIZED, "No active account found with the given credentials");
-    }
-    issue(&state)
+    state.tokens.login(body.as_deref())
 }
 
 async fn refresh(State(state): State<Arc<Shared>>, headers: HeaderMap, body: Option<Json<Value>>) -> Response {
     state.record("api", "POST", "/1.0/auth/token/refresh", &headers);
-    let given = body.as_ref().and_then(|b| b.get("refresh_token")).and_then(Value::as_str).unwrap_or_default();
-    if !given.starts_with("sandbox-refresh-") {
-        return error(StatusCode::UNAUTHORIZED, "Token is invalid or expired");
-    }
-    issue(&state)
-}
-
-fn issue(state: &Shared) -> Response {
-    let mut tokens = lock(&state.tokens);
-    let token = format!("sandbox-issued-{:04}", tokens.len());
-    tokens.push(token.clone());
-    Json(json!({ "access_token": token, "refresh_token": format!("sandbox-refresh-{}", tokens.len()), "expires_in": 3600 })).into_response()
+    state.tokens.refresh(body.as_deref())
 }

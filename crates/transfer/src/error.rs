@@ -161,11 +161,25 @@ impl ErrorKind {
         }
     }
 
+    /// The kind of a failure to find credentials: the API's answer when it was one, else an
+    /// authentication failure when credentials are missing or half given.
+    pub fn of_credentials(error: &wyvern_credentials::Error) -> Self {
+        use wyvern_credentials::Error as E;
+        match error {
+            E::Api { source, .. } => Self::of_api(source),
+            E::MissingCredentials | E::HalfCredentials | E::EmptyTokenFile(_) | E::EmptyRefreshToken(_) => Self::Auth,
+            _ => Self::Other,
+        }
+    }
+
     /// The kind of an API failure.
     pub fn of_api(error: &ApiError) -> Self {
         match error {
             ApiError::NotReady { .. } => Self::NotReady,
-            ApiError::Unauthenticated { .. } | ApiError::MissingToken | ApiError::InvalidToken { .. } => Self::Auth,
+            ApiError::Unauthenticated { .. }
+            | ApiError::MissingToken
+            | ApiError::InvalidToken { .. }
+            | ApiError::Renewal { .. } => Self::Auth,
             ApiError::NotFound { .. } => Self::NotFound,
             api if api.is_transient() => Self::Network,
             ApiError::InvalidUrl { .. } | ApiError::PlainHttp { .. } => Self::Invalid,
@@ -255,7 +269,11 @@ impl Error {
                     "the order says it is fulfilled but names nothing to download; tell Wyvern support"
                 }
                 ApiError::Unauthenticated { .. } => {
-                    "check the token ({token_source}, or `wyvern auth login`) and that it belongs to this API ({api})"
+                    "check the token ({token_source}, or `wyvern auth login`) and that it belongs to this API ({api}); \
+                     a token given as is cannot renew when it expires, for runs that outlive it use {renewable}"
+                }
+                ApiError::Renewal { .. } => {
+                    "the token expired and could not be renewed: check the credentials, or log in again ({renewable})"
                 }
                 ApiError::NotFound { .. } => {
                     "check the id and the API ({api}): sandbox orders exist only on the sandbox API"

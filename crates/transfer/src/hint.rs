@@ -18,6 +18,8 @@ pub enum Setting {
     Token,
     /// Where the token given was read from.
     TokenSource,
+    /// Credentials that renew their token: a login, or a username and password.
+    Renewable,
     /// Private certificate authorities to trust.
     CaCert,
     /// The API the token and the ids belong to.
@@ -39,6 +41,7 @@ impl Setting {
             "verify" => Self::Verify,
             "token" => Self::Token,
             "token_source" => Self::TokenSource,
+            "renewable" => Self::Renewable,
             "ca_cert" => Self::CaCert,
             "api" => Self::Api,
             "allow_http" => Self::AllowHttp,
@@ -57,6 +60,7 @@ impl Setting {
             Self::Verify => "verification on".to_owned(),
             Self::Token => "give a token (or log in)".to_owned(),
             Self::TokenSource => "the token given".to_owned(),
+            Self::Renewable => "credentials that renew (a login, or a username and password)".to_owned(),
             Self::CaCert => "the certificate authority's PEM file".to_owned(),
             Self::Api => "the API's URL".to_owned(),
             Self::AllowHttp => "plain http allowed".to_owned(),

@@ -96,8 +96,12 @@ class Client:
     """A client of Wyvern's tasking API.
 
     Args:
-        token: The bearer token. When ``None``: the file named by ``$WYVERN_TOKEN_FILE``, else
-            ``$WYVERN_TOKEN``, else the token ``wyvern auth login`` stored for this API.
+        token: The bearer token (fixed: it does not renew). When ``None``: the file named by
+            ``$WYVERN_TOKEN_FILE`` (read again when the API refuses its token), else
+            ``$WYVERN_TOKEN``, else a login with ``$WYVERN_USERNAME`` and ``$WYVERN_PASSWORD``
+            (or the first line of the file ``$WYVERN_PASSWORD_FILE``), else the tokens
+            ``wyvern auth login`` stored for this API. Logins and stored tokens renew themselves
+            before they expire and when the API refuses them.
         api_url: The API's base URL. When ``None``: ``$WYVERN_API_URL``, else the sandbox API
             with ``sandbox=True``, else https://api.wyvern.space.
         sandbox: Use Wyvern's sandbox API.
@@ -127,11 +131,13 @@ class Client:
             _native.SANDBOX_API_URL if sandbox else _native.PRODUCTION_API_URL
         )
         token_file = os.environ.get("WYVERN_TOKEN_FILE") if token is None else None
+        password_file = os.environ.get("WYVERN_PASSWORD_FILE") if token is None else None
         ca_cert = ca_cert if ca_cert is not None else os.environ.get("WYVERN_CA_CERT")
         self._native = _native.Client(
             url,
             token=token,
             token_file=token_file,
+            password_file=password_file,
             retries=retries,
             connections=connections,
             ca_cert=os.fspath(ca_cert) if ca_cert is not None else None,

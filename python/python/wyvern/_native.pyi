@@ -31,6 +31,7 @@ class Client:
         allow_http: bool,
         token: Optional[str] = None,
         token_file: Optional[str] = None,
+        password_file: Optional[str] = None,
         retries: Optional[int] = None,
         connections: Optional[int] = None,
         ca_cert: Optional[str] = None,

@@ -285,8 +285,8 @@ fn assert_no_secrets(run: &Run) {
     let mut secrets = vec![
         TEST_TOKEN.to_owned(),
         wyvern_sandbox::TEST_PASSWORD.to_owned(),
-        "sandbox-issued-".to_owned(),
-        "sandbox-refresh-".to_owned(),
+        wyvern_sandbox::ISSUED_TOKEN_PREFIX.to_owned(),
+        "rotated-token-".to_owned(),
         "X-Amz-Signature".to_owned(),
     ];
     secrets.extend((0..64).map(|link| wyvern_sandbox::signature(wyvern_sandbox::TEST_DELIVERABLE, link)));

@@ -392,3 +392,18 @@ async fn a_fail_fast_sync_stops_at_the_first_failure_and_a_bad_destination_ends_
     assert!(matches!(events.first(), Some(Ok(Event::Failed(line))) if line.deliverable_id.is_none()), "{events:?}");
     assert!(matches!(events.last(), Some(Err(Error::Destination { .. }))), "{events:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_requests_share_one_login_and_one_renewal() {
+    let world = World::with(Sandbox::builder().token_shape(wyvern_sandbox::TokenShape::SimpleJwt)).await;
+    let password = Token::new(wyvern_sandbox::TEST_PASSWORD).expect("password");
+    let credentials = wyvern_core::Credentials::login(wyvern_sandbox::TEST_USERNAME.to_owned(), password);
+    let client = Client::builder().base_url(world.sandbox.api_url()).credentials(credentials).build().expect("client");
+    let id: wyvern_core::OrderId = TEST_ORDER.parse().expect("id");
+    let all_at_once = || futures::future::join_all((0..8).map(|_| client.order(&id)));
+    assert!(all_at_once().await.iter().all(Result::is_ok));
+    assert_eq!(world.sandbox.tokens_issued(), 1, "one login");
+    world.sandbox.revoke_tokens(None);
+    assert!(all_at_once().await.iter().all(Result::is_ok));
+    assert_eq!(world.sandbox.tokens_issued(), 2, "eight 401s, one renewal");
+}
