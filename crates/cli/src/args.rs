@@ -11,7 +11,7 @@ use wyvern_core::env::{
     WYVERN_API_URL, WYVERN_CA_CERT, WYVERN_CONNECTIONS, WYVERN_LOG_FILE, WYVERN_MAX_RETRIES, WYVERN_PASSWORD_FILE,
     WYVERN_READ_TIMEOUT, WYVERN_SEGMENT_SIZE, WYVERN_SPEED_LIMIT, WYVERN_SPEED_TIME, WYVERN_TOKEN_FILE,
 };
-use wyvern_transfer::{IfExists, Request, Shard, Wanted};
+use wyvern_transfer::{Hook, IfExists, Request, Shard, Wanted};
 
 /// Fetch Wyvern imagery deliverables to disk, verified.
 #[derive(Debug, Parser)]
@@ -252,6 +252,20 @@ pub(crate) struct SyncArgs {
     /// written: run `wyvern catalog DEST` once the last shard is done to link them.
     #[arg(long, conflicts_with = "plan")]
     pub catalog: bool,
+
+    /// Keep DEST in step: a round every --interval, each fetching what is new, until SIGTERM
+    /// (exit 0) or Ctrl-C. Rounds that fail (the API down, say) are waited out, never fatal.
+    #[arg(long, conflicts_with_all = ["plan", "fail_fast"])]
+    pub watch: bool,
+
+    /// The time between rounds of --watch, e.g. 10m.
+    #[arg(long, value_name = "DURATION", default_value = "5m", requires = "watch", value_parser = parse_positive_duration)]
+    pub interval: Duration,
+
+    /// Serve Prometheus metrics at http://ADDR/metrics and a health check at /healthz while
+    /// the command runs, e.g. 0.0.0.0:9090.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl SyncArgs {
@@ -264,6 +278,7 @@ impl SyncArgs {
             fail_fast: self.fail_fast,
             catalog: self.catalog,
             plan: self.plan,
+            hook: self.destination.hook(),
             ..Request::new(wanted)
         }
     }
@@ -289,6 +304,24 @@ pub(crate) struct Destination {
     /// Skip the zip verification done while downloading.
     #[arg(long)]
     pub no_verify: bool,
+
+    /// Run this shell command (sh -c) after each deliverable delivered (not skipped), with
+    /// WYVERN_ORDER_ID, WYVERN_DELIVERABLE_ID, WYVERN_DESTINATION, WYVERN_SHA256 and
+    /// WYVERN_BYTES in its environment and never the token or password. A hook that fails is
+    /// reported and counted (exit 7); the delivery stands.
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
+
+    /// Kill a hook that runs longer than this (and count it as failed).
+    #[arg(long, value_name = "DURATION", default_value = "10m", requires = "exec", value_parser = parse_positive_duration)]
+    pub exec_timeout: Duration,
+}
+
+impl Destination {
+    /// The hook of `--exec`.
+    pub(crate) fn hook(&self) -> Option<Hook> {
+        self.exec.clone().map(|command| Hook { command, timeout: self.exec_timeout })
+    }
 }
 
 /// `--if-exists`: one of the library's names, listed in `--help`.

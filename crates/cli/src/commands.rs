@@ -1,17 +1,20 @@
 //! The commands: validated settings in, the library's work, results out through [`Report`] and
 //! a documented exit code.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use clap::CommandFactory;
 use futures::StreamExt;
 use wyvern_core::{Client, Error as ApiError, OrderStatus};
 use wyvern_sinks::{Registry, Sink};
 use wyvern_transfer::catalog::Scope;
-use wyvern_transfer::{Batch, CatalogLine, CatalogRefresh, Event, Line, Options, Request, Wanted};
+use wyvern_transfer::{Batch, CatalogLine, CatalogRefresh, Event, Line, Observer, Options, Request, Wanted};
 
 use crate::args::{AuthCommand, Cli, Command, DeliverableCommand, Destination, OrderCommand};
 use crate::error::{Exit, Failure};
+use crate::metrics::Metrics;
 use crate::output::errln;
 use crate::progress::Progress;
 use crate::report::Report;
@@ -120,17 +123,20 @@ pub(crate) async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
         }
         Command::Order(OrderCommand::Download { order_ids, destination }) => {
             let client = connect(&cli, &anonymous, None).await?;
-            let request = Request { strict: true, ..Request::new(Wanted::Orders(order_ids.clone())) };
-            return sync(&client, &request, destination, opened, report, false).await;
+            let request =
+                Request { strict: true, hook: destination.hook(), ..Request::new(Wanted::Orders(order_ids.clone())) };
+            return sync(&client, &request, destination, opened, report, Mode::ONCE).await;
         }
         Command::Deliverable(DeliverableCommand::Download { deliverables, destination }) => {
             let client = connect(&cli, &anonymous, None).await?;
-            let request = Request::new(Wanted::Deliverables(deliverables.clone()));
-            return sync(&client, &request, destination, opened, report, false).await;
+            let request =
+                Request { hook: destination.hook(), ..Request::new(Wanted::Deliverables(deliverables.clone())) };
+            return sync(&client, &request, destination, opened, report, Mode::ONCE).await;
         }
         Command::Sync(args) => {
             let client = connect(&cli, &anonymous, Some(usize::from(args.max_per_host))).await?;
-            return sync(&client, &args.request(), &args.destination, opened, report, true).await;
+            let mode = Mode { overall: true, watch: args.watch.then_some(args.interval), metrics: args.metrics };
+            return sync(&client, &args.request(), &args.destination, opened, report.watching(args.watch), mode).await;
         }
     }
     Ok(Exit::Success)
@@ -214,26 +220,56 @@ impl AuditTally {
     }
 }
 
-/// Runs the library's sync of `request` into `--to`, rendering its events as they come; the
-/// exit code is its summary's. `overall`: a `sync` (an overall progress line, a summary line).
+/// How a sync command runs.
+#[derive(Debug, Clone, Copy)]
+struct Mode {
+    /// A `sync`: an overall progress line, a summary line.
+    overall: bool,
+    /// `--watch`: a round every this long, until stopped.
+    watch: Option<Duration>,
+    /// `--metrics`: where to serve them.
+    metrics: Option<SocketAddr>,
+}
+
+impl Mode {
+    /// A download of named orders or deliverables.
+    const ONCE: Self = Self { overall: false, watch: None, metrics: None };
+}
+
+/// Runs the library's sync of `request` into `--to` (once, or round after round), rendering its
+/// events as they come (and counting them in the metrics); the exit code is its summary's.
 async fn sync(
     client: &Client,
     request: &Request,
     destination: &Destination,
     opened: &Opened,
     report: Report,
-    overall: bool,
+    mode: Mode,
 ) -> Result<Exit, Failure> {
     let progress = Arc::new(Progress::new(report.quiet()));
+    let metrics = match mode.metrics {
+        Some(addr) => Some(Metrics::serve(addr).await?),
+        None => None,
+    };
+    let observer: Arc<dyn Observer> = match &metrics {
+        Some(metrics) => metrics.observer(progress.clone()),
+        None => progress.clone(),
+    };
     let sink = opened.destination(&destination.to, false).await?;
     let options =
         Options { if_exists: destination.if_exists, verify: !destination.no_verify, extract: destination.extract };
-    let batch = Batch::new(client.clone(), sink, options).observed(progress.clone());
-    let mut events = batch.sync(request);
+    let batch = Batch::new(client.clone(), sink, options).observed(observer);
+    let mut events = match mode.watch {
+        Some(interval) => batch.watch(request, interval),
+        None => batch.sync(request),
+    };
     let mut exit = Exit::Success;
     while let Some(event) = events.next().await {
         let event = event.inspect_err(|_| progress.end())?;
-        report.event(&event, &progress, overall);
+        if let Some(metrics) = &metrics {
+            metrics.record(&event);
+        }
+        report.event(&event, &progress, mode.overall);
         if let Event::Summary(summary) = &event {
             exit = Exit::of_summary(summary);
         }

@@ -20,6 +20,8 @@ pub enum Exit {
     Auth = 5,
     /// 6: order or deliverable not found.
     NotFound = 6,
+    /// 7: a hook (`--exec`) failed; the deliveries stand.
+    Hook = 7,
     /// 130: interrupted (SIGINT, Ctrl-C).
     Interrupted = 130,
     /// 143: terminated (SIGTERM).
@@ -43,6 +45,7 @@ impl Exit {
             ErrorKind::NotReady => Self::NotReady,
             ErrorKind::Auth => Self::Auth,
             ErrorKind::NotFound => Self::NotFound,
+            ErrorKind::Hook => Self::Hook,
             ErrorKind::Interrupted => Self::Interrupted,
             _ => Self::Failure,
         }

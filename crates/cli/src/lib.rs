@@ -11,6 +11,7 @@ mod auth;
 mod commands;
 pub mod error;
 mod log;
+mod metrics;
 mod output;
 mod preview;
 mod progress;
@@ -37,6 +38,7 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
         }
     };
     let json = cli.json;
+    let watching = matches!(&cli.command, args::Command::Sync(sync) if sync.watch);
     if let Err(e) = log::init(cli.quiet, cli.verbose, cli.log_file.as_deref()) {
         errln!("error: cannot open the log file: {e}");
         errln!("hint: give --log-file (or $WYVERN_LOG_FILE) a path in a folder this user may write to");
@@ -66,6 +68,11 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
     runtime.shutdown_background();
     let result = match result {
         Ok(result) => result,
+        // A service asked to stop: nothing went wrong.
+        Err(Exit::Terminated) if watching => {
+            errln!("stopped: transfers in flight were discarded; finished deliverables and their receipts are kept");
+            return Exit::Success as u8;
+        }
         Err(signal) => {
             errln!(
                 "interrupted: transfers in flight were discarded; finished deliverables and their receipts are kept, \

@@ -3,7 +3,7 @@
 
 use indicatif::HumanBytes;
 use wyvern_core::{Order, printable};
-use wyvern_transfer::{CatalogLine, CatalogRefresh, Event, Line, PlanLine, Status, Summary};
+use wyvern_transfer::{CatalogLine, CatalogRefresh, Event, Line, PlanLine, Polled, Status, Summary};
 
 use crate::commands::AuditTally;
 use crate::error;
@@ -15,6 +15,9 @@ use crate::progress::Progress;
 pub(crate) struct Report {
     json: bool,
     quiet: bool,
+    /// `sync --watch`: what changes nothing (skips, orders not ready, quiet rounds) goes to the
+    /// log (`-v`), not to stdout.
+    watching: bool,
 }
 
 /// The STAC bands' scale, offset and nodata in one line: one value when every band agrees, else
@@ -45,7 +48,12 @@ fn print_warnings(warnings: impl IntoIterator<Item = impl AsRef<str>>) {
 
 impl Report {
     pub(crate) fn new(json: bool, quiet: bool) -> Self {
-        Self { json, quiet }
+        Self { json, quiet, watching: false }
+    }
+
+    /// The report of `sync --watch` (when `watching`).
+    pub(crate) fn watching(self, watching: bool) -> Self {
+        Self { watching, ..self }
     }
 
     pub(crate) fn quiet(&self) -> bool {
@@ -87,14 +95,35 @@ impl Report {
                 if line.destination.is_some() {
                     progress.one_done();
                 }
-                self.line(line);
+                match line.status {
+                    Status::Skipped | Status::NotReady if self.watching && !self.json => {
+                        tracing::info!(
+                            "{} {}",
+                            line.status.as_str(),
+                            line.destination.as_deref().or(line.order_id.as_deref()).unwrap_or("-")
+                        );
+                    }
+                    _ => self.line(line),
+                }
             }
+            Event::HookFailed(line) => {
+                if self.json {
+                    output::json(line);
+                }
+                error::print(&line.failure, error::hint(&line.failure));
+            }
+            Event::Polled(polled) => self.polled(polled),
             Event::Planned(planned) => self.planned(planned),
             Event::Catalog(line) => self.catalog(&line.catalog),
             Event::Summary(summary) => {
                 if overall {
                     progress.end();
-                    self.summary(summary);
+                    let quiet_round = summary.summary.is_some_and(|t| t.downloaded + t.failed + t.hooks_failed == 0);
+                    if self.watching && quiet_round && !self.json {
+                        tracing::info!("round done: nothing new");
+                    } else {
+                        self.summary(summary);
+                    }
                 }
             }
         }
@@ -134,6 +163,21 @@ impl Report {
         }
         if !skipped {
             print_warnings(&line.warnings);
+        }
+    }
+
+    /// The end of a round of `sync --watch`: a warning when it failed, else a log line.
+    fn polled(&self, polled: &Polled) {
+        if self.json {
+            output::json(polled);
+        }
+        let next = humantime::format_duration(std::time::Duration::from_secs(polled.next_in_s.round() as u64));
+        match &polled.error {
+            Some(error) if !self.quiet => {
+                errln!("warning: round {} failed: {}; next round in {next}", polled.round, printable(error))
+            }
+            Some(_) => {}
+            None => tracing::info!("round {} done; next round in {next}", polled.round),
         }
     }
 

@@ -184,6 +184,7 @@ impl SandboxBuilder {
         let workdir = tempfile::Builder::new().prefix("wyvern-sandbox-").tempdir().context("creating a work folder")?;
         let state = Arc::new(Shared {
             tokens: Tokens::new(self.token, self.token_settings),
+            failing_listings: std::sync::atomic::AtomicU32::new(0),
             deliverable_size: self.deliverable_size,
             sizes: self.sizes,
             files: self.files,
@@ -289,6 +290,11 @@ impl Sandbox {
         self.state.tokens.issued()
     }
 
+    /// The next `times` requests for the list of orders get a 503 (an API that is down).
+    pub fn fail_order_listings(&self, times: u32) {
+        self.state.failing_listings.store(times, Ordering::Relaxed);
+    }
+
     /// Adds or changes an order while the replica runs (an order fulfilled later, say).
     pub fn set_order(&self, id: &str, status: &str, reason: Option<&str>, deliverables: &[&str]) {
         let fixture = OrderFixture {
@@ -312,6 +318,8 @@ impl Sandbox {
 #[derive(Debug)]
 pub(crate) struct Shared {
     tokens: Tokens,
+    /// List requests still to be answered 503.
+    failing_listings: std::sync::atomic::AtomicU32,
     deliverable_size: u64,
     sizes: HashMap<String, u64>,
     files: HashMap<String, PathBuf>,
@@ -468,6 +476,10 @@ async fn list_orders(
     state.record("api", "GET", "/1.0/tasking/orders/", &headers);
     if !state.authorized(&headers) {
         return error(StatusCode::UNAUTHORIZED, "Invalid token.");
+    }
+    let failing = state.failing_listings.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+    if failing.is_ok() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "Service temporarily unavailable.");
     }
     let number = |key: &str, default: usize| query.get(key).and_then(|v| v.parse().ok()).unwrap_or(default);
     let (cursor, limit) = (number("cursor", 0), number("limit", 50).clamp(1, 500));

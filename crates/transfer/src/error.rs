@@ -116,6 +116,14 @@ pub enum Error {
     /// was aborted and nothing of it is at the destination.
     #[error("interrupted")]
     Interrupted,
+    /// A hook run after a delivery (see [`crate::Hook`]) failed; the delivery stands.
+    #[error("the hook `{}` {reason}", wyvern_core::printable(.command))]
+    Hook {
+        /// The hook's command.
+        command: String,
+        /// How it failed.
+        reason: String,
+    },
     /// A worker thread failed (a bug).
     #[error("internal error: {0}")]
     Internal(String),
@@ -141,6 +149,8 @@ pub enum ErrorKind {
     Invalid,
     /// Interrupted by the caller.
     Interrupted,
+    /// A hook run after a delivery failed (the delivery stands).
+    Hook,
     /// Anything else.
     Other,
 }
@@ -157,6 +167,7 @@ impl ErrorKind {
             Self::Network => "network",
             Self::Invalid => "invalid",
             Self::Interrupted => "interrupted",
+            Self::Hook => "hook",
             Self::Other => "other",
         }
     }
@@ -198,6 +209,7 @@ impl Error {
             Self::Destination { .. } | Self::Sink(_) | Self::Exists(_) | Self::Publish { .. } => ErrorKind::Destination,
             Self::Extraction { .. } | Self::Invalid { .. } | Self::Io { .. } => ErrorKind::Invalid,
             Self::Interrupted => ErrorKind::Interrupted,
+            Self::Hook { .. } => ErrorKind::Hook,
             Self::Server(_) | Self::Unframed | Self::ShortPartial(_) | Self::Internal(_) => ErrorKind::Other,
         }
     }
@@ -247,6 +259,9 @@ impl Error {
             }
             Self::Wait { waited: Some(_), .. } => "wait longer ({timeout}), or try again later",
             Self::Wait { waited: None, .. } => "the order ended without imagery; order it again, or ask Wyvern support",
+            Self::Hook { .. } => {
+                "the deliverable was delivered and stays; the hook's own output (on stderr) says what went wrong"
+            }
             Self::Unframed => "download it with {verify}: verifying the zip tells whether it is whole",
             Self::Invalid { hint, .. } => return hint.clone().map(Hint::new),
             Self::Api(api) => match api {

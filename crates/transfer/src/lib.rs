@@ -51,6 +51,7 @@ mod destination;
 mod error;
 mod hint;
 mod holdings;
+mod hook;
 pub mod html;
 mod inventory;
 mod job;
@@ -68,6 +69,7 @@ pub use batch::{Action, Batch, Done, Planned};
 pub use destination::{check_destination, destination, open_destination};
 pub use error::{Error, ErrorKind, error_causes, error_line};
 pub use hint::{Hint, Setting};
+pub use hook::Hook;
 pub use job::{IfExists, Job, Options, Outcome, Present};
 pub use named::{extract, inspect, thumbnail, verify};
 pub use observer::{Meter, Observer, Silent};
@@ -75,8 +77,8 @@ pub use orders::{deliverable_id, order_jobs, orders, wait};
 pub use receipt::{Extracted, RECEIPT_LIMIT, Receipt};
 pub use shard::Shard;
 pub use sync::{
-    CatalogLine, CatalogRefresh, Event, Line, PlanLine, PlanTally, Progressed, Queued, Request, Started, Status,
-    Summary, Tally, Wanted,
+    CatalogLine, CatalogRefresh, Event, HookLine, Line, PlanLine, PlanTally, Polled, Progressed, Queued, Request,
+    Started, Status, Summary, Tally, Wanted,
 };
 
 /// The result type of this crate.

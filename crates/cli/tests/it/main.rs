@@ -20,6 +20,7 @@ mod signals;
 mod sync;
 mod terminal;
 mod unpack;
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -9,7 +9,7 @@ use wyvern_sandbox::{Fault, Sandbox, TEST_DELIVERABLE, TEST_ORDER};
 
 use crate::{World, files, finish};
 
-fn signal(child: &tokio::process::Child, signal: Signal) {
+pub(crate) fn signal(child: &tokio::process::Child, signal: Signal) {
     let pid = child.id().expect("running");
     kill(Pid::from_raw(i32::try_from(pid).expect("pid")), signal).expect("signal sent");
 }
