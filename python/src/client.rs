@@ -63,6 +63,32 @@ struct TransferSettings {
     strict: bool,
     #[pyo3(default)]
     observer: Option<Py<PyAny>>,
+    /// Called with the JSON line of each deliverable's end (and, watching, of each failed hook
+    /// and each round) as it happens.
+    #[pyo3(default)]
+    on_event: Option<Py<PyAny>>,
+    /// Watch: a round every this many seconds, until interrupted.
+    #[pyo3(default)]
+    watch: Option<f64>,
+}
+
+/// Passes an event's JSON line to `callback`; its exception, when it raised one.
+fn call_back(callback: Option<&Py<PyAny>>, event: &Event) -> PyResult<()> {
+    let Some(callback) = callback else { return Ok(()) };
+    let said = matches!(
+        event,
+        Event::Delivered(_)
+            | Event::Skipped(_)
+            | Event::Failed(_)
+            | Event::NotReady(_)
+            | Event::HookFailed(_)
+            | Event::Polled(_)
+    );
+    if !said {
+        return Ok(());
+    }
+    let text = serde_json::to_string(event).unwrap_or_default();
+    Python::attach(|py| callback.call1(py, (text,)).map(drop))
 }
 
 /// An API client holding its token.
@@ -206,7 +232,7 @@ impl Client {
         to: &str,
         settings: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<(String, Vec<Py<PyAny>>, Vec<String>)> {
-        let TransferSettings { extract, verify, if_exists, concurrency, shard, strict, observer } =
+        let TransferSettings { extract, verify, if_exists, concurrency, shard, strict, observer, on_event, watch } =
             settings.map_or_else(|| PyDict::new(py).extract(), |settings| settings.extract())?;
         let ids = order_ids.map(|ids| ids.iter().map(|id| order_id(id)).collect::<PyResult<Vec<_>>>()).transpose()?;
         let if_exists: IfExists = if_exists
@@ -224,11 +250,28 @@ impl Client {
         let request = Request { concurrency: concurrency.max(1), shard, strict, ..Request::new(wanted) };
         let sink = wyvern_transfer::destination(&registry(), to).or_raise()?;
         let batch = Batch::new(self.client.clone(), sink.clone(), options).observed(self::observer(observer));
+        let interval = match watch {
+            Some(seconds) => Some(
+                Duration::try_from_secs_f64(seconds)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| invalid(format!("interval={seconds}"), "give a positive number of seconds"))?,
+            ),
+            None => None,
+        };
         let work = async {
             let mut ended = Vec::new();
-            let mut events = batch.sync(&request);
+            let mut events = match interval {
+                Some(interval) => batch.watch(&request, interval),
+                None => batch.sync(&request),
+            };
             while let Some(event) = events.next().await {
+                if let Ok(event) = &event {
+                    call_back(on_event.as_ref(), event)?;
+                }
                 match event {
+                    // A watch keeps nothing from round to round: its results went to the callback.
+                    Ok(_) if interval.is_some() => {}
                     Ok(Event::Delivered(line) | Event::Skipped(line) | Event::Failed(line) | Event::NotReady(line)) => {
                         ended.push(line);
                     }

@@ -261,3 +261,33 @@ def test_catalog_and_report_of_a_synced_folder(client: wyvern.Client, dest: Path
     html = page.read_text()
     assert all(f'id="d-{r.deliverable_id}"' in html for r in results)
 
+
+
+def test_sync_calls_back_as_each_deliverable_ends(client: wyvern.Client, dest: Path) -> None:
+    seen = []
+    results = client.sync([wyvern.sandbox.PARTIAL_ORDER], to=dest, on_result=seen.append)
+    assert sorted(seen, key=lambda r: r.deliverable_id) == sorted(results, key=lambda r: r.deliverable_id)
+    assert {r.status for r in seen} == {"downloaded"}
+
+
+class _Enough(Exception):
+    pass
+
+
+def test_watch_runs_rounds_fetching_only_what_is_new_until_the_callback_stops_it(
+    client: wyvern.Client, dest: Path
+) -> None:
+    seen = []
+
+    def on_result(result: wyvern.Result) -> None:
+        seen.append(result)
+        if len(seen) == 6:
+            raise _Enough()
+
+    with pytest.raises(_Enough):
+        client.watch(to=dest, interval=0.2, on_result=on_result)
+    first, second = seen[:3], seen[3:]
+    assert {r.status for r in first} == {"downloaded"}, first
+    assert {r.status for r in second} == {"skipped"}, second
+    assert {r.deliverable_id for r in first} == {r.deliverable_id for r in second}
+    assert [f for f in files(dest) if not f.endswith((".zip", ".receipt.json"))] == []

@@ -77,3 +77,43 @@ def test_ctrl_c_stops_the_installed_command_as_it_stops_the_binary(tmp_path: Pat
     assert child.returncode == 130, stderr
     assert "interrupted" in stderr
     assert files(dest) == []
+
+
+def test_metrics_are_served_while_a_watch_runs_and_sigterm_stops_it(api_url: str, tmp_path: Path) -> None:
+    import socket
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "WYVERN_API_URL": api_url, "WYVERN_TOKEN": SANDBOX.TOKEN}
+    args = ["sync", "--all", "--watch", "--interval", "300ms", "--metrics", f"127.0.0.1:{port}", "--to", "out"]
+    child = subprocess.Popen([installed(), *args], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        samples: dict = {}
+        deadline = time.monotonic() + 60
+        while samples.get(("wyvern_polls_total", ())) is None or samples[("wyvern_polls_total", ())] < 2:
+            assert time.monotonic() < deadline, samples
+            time.sleep(0.2)
+            try:
+                text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            except OSError:
+                continue
+            samples = {
+                (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                for family in text_string_to_metric_families(text)
+                for sample in family.samples
+            }
+        assert samples[("wyvern_deliverables_total", (("status", "downloaded"),))] == 3
+        assert samples[("wyvern_deliverables_total", (("status", "skipped"),))] >= 3
+        assert samples[("wyvern_bytes_total", ())] > 0
+        assert samples[("wyvern_transfers_in_flight", ())] == 0
+        assert samples[("wyvern_last_success_timestamp_seconds", ())] > time.time() - 60
+        health = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
+        assert health.status == 200
+    finally:
+        child.send_signal(signal.SIGTERM)
+        _, stderr = child.communicate(timeout=60)
+    assert child.returncode == 0, stderr

@@ -22,6 +22,7 @@ pub(crate) const PYTHON_PACKAGES: &[&str] = &[
     "maturin==1.16.0",
     "tqdm==4.70.1",
     "kubernetes-validate==1.37.0",
+    "prometheus-client==0.21.1",
 ];
 /// Debian packages of the zip writers and readers, and of the browser that opens `wyvern
 /// report`'s page (command, package).

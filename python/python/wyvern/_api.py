@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 from . import _native
 from ._native import VerificationError
@@ -75,6 +75,29 @@ class Result:
         """The result as ``wyvern sync --json`` prints its line: the same keys and values (both
         are the engine's one serialisation of the event)."""
         return dict(self._line)
+
+
+def _dispatch(on_result: Optional[Callable[[Result], None]]) -> Callable[[str], None]:
+    """The engine's events (JSON lines) to ``on_result`` (deliverables that ended well) and to
+    the ``wyvern`` logger (the rest)."""
+
+    def dispatch(text: str) -> None:
+        event = json.loads(text)
+        if "round" in event:
+            if event.get("error"):
+                log.warning("round %s failed: %s; next round in %.0f s", event["round"], event["error"], event["next_in_s"])
+            else:
+                log.info("round %s done; next round in %.0f s", event["round"], event["next_in_s"])
+        elif "hook_failed" in event:
+            log.warning("the hook of %s failed: %s", event["hook_failed"], event["error"])
+        elif event.get("status") == "failed":
+            log.warning("%s failed: %s", event.get("deliverable_id") or event.get("order_id"), event.get("error"))
+        elif event.get("status") == "not_ready":
+            log.info("order %s is not ready", event.get("order_id"))
+        elif on_result is not None:
+            on_result(Result._from_dict(event))
+
+    return dispatch
 
 
 def _results(answer: Tuple[str, List[BaseException], List[str]]) -> List[Result]:
@@ -221,6 +244,7 @@ class Client:
         verify: bool = True,
         if_exists: str = "skip",
         progress: bool = False,
+        on_result: Optional[Callable[[Result], None]] = None,
     ) -> List[Result]:
         """Brings ``to`` up to date with the deliverables of fulfilled orders, as ``wyvern sync``
         does: what is there (as its receipt says) is skipped, orders not ready yet are skipped
@@ -234,6 +258,8 @@ class Client:
             shard: ``"K/N"``: only the deliverables of shard K of N, for N machines sharing one
                 sync.
             extract, verify, if_exists, progress: As for :meth:`download`.
+            on_result: Called with each :class:`Result` as its deliverable finishes (before the
+                call returns); an exception it raises stops the sync.
 
         Returns:
             A :class:`Result` per deliverable.
@@ -256,7 +282,51 @@ class Client:
                 shard=shard,
                 strict=False,
                 observer=observer(progress),
+                on_event=_dispatch(on_result),
             )
+        )
+
+    def watch(
+        self,
+        order_ids: Optional[Iterable[str]] = None,
+        to: PathOrUrl = ".",
+        *,
+        interval: float = 300.0,
+        concurrency: int = 4,
+        shard: Optional[str] = None,
+        extract: bool = False,
+        verify: bool = True,
+        on_result: Optional[Callable[[Result], None]] = None,
+    ) -> None:
+        """Keeps ``to`` in step with the account (or with ``order_ids``), as ``wyvern sync
+        --watch`` does: a round every ``interval`` seconds, each fetching what is new; orders
+        fulfilled later arrive in a later round. Runs until interrupted (Ctrl-C raises
+        ``KeyboardInterrupt``, transfers in flight are discarded, nothing is half-written).
+
+        Rounds that fail as a whole (the API down) and deliverables that fail are logged on the
+        ``wyvern`` logger (WARNING) and tried again in a later round; they never end the watch.
+
+        Args:
+            order_ids: The orders to watch; ``None`` for every order the account can list.
+            to: A folder or a bucket URL (see :meth:`download`).
+            interval: Seconds between rounds.
+            concurrency, shard, extract, verify: As for :meth:`sync`.
+            on_result: Called with each :class:`Result` as its deliverable finishes: a delivery
+                (``status == "downloaded"``), or one there already; an exception it raises
+                stops the watch.
+        """
+        ids = None if order_ids is None else [str(order_id) for order_id in order_ids]
+        self._native.transfer(
+            ids,
+            os.fspath(to),
+            extract=extract,
+            verify=verify,
+            concurrency=concurrency,
+            shard=shard,
+            strict=False,
+            observer=observer(False),
+            on_event=_dispatch(on_result),
+            watch=float(interval),
         )
 
     def wait(self, order_id: str, timeout: Optional[float] = None, *, interval: float = 30.0) -> Order:

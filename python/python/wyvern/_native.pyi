@@ -1,6 +1,6 @@
 """Type stubs of the native engine. The documented API is in ``wyvern`` itself."""
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 __version__: str
 PRODUCTION_API_URL: str
@@ -52,6 +52,8 @@ class Client:
         concurrency: int = 1,
         shard: Optional[str] = None,
         observer: Any = None,
+        on_event: Optional[Callable[[str], None]] = None,
+        watch: Optional[float] = None,
     ) -> Tuple[str, List[WyvernError], List[str]]: ...
 
 class Sandbox:
