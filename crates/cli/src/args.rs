@@ -8,8 +8,9 @@ use clap::{Args, Parser, Subcommand};
 use wyvern_core::OrderId;
 
 use wyvern_core::env::{
-    WYVERN_API_URL, WYVERN_CA_CERT, WYVERN_CONNECTIONS, WYVERN_LOG_FILE, WYVERN_MAX_RETRIES, WYVERN_PASSWORD_FILE,
-    WYVERN_READ_TIMEOUT, WYVERN_SEGMENT_SIZE, WYVERN_SPEED_LIMIT, WYVERN_SPEED_TIME, WYVERN_TOKEN_FILE,
+    WYVERN_API_URL, WYVERN_CA_CERT, WYVERN_CONNECTIONS, WYVERN_LIMIT_RATE, WYVERN_LOG_FILE, WYVERN_MAX_RETRIES,
+    WYVERN_PASSWORD_FILE, WYVERN_READ_TIMEOUT, WYVERN_SEGMENT_SIZE, WYVERN_SPEED_LIMIT, WYVERN_SPEED_TIME,
+    WYVERN_TOKEN_FILE,
 };
 use wyvern_transfer::{Hook, IfExists, Request, Shard, Wanted};
 
@@ -68,6 +69,11 @@ pub(crate) struct Cli {
     /// and resumed; fails after --retries slow spells in a row). 0 turns the rule off.
     #[arg(long, global = true, env = WYVERN_SPEED_LIMIT, value_name = "SIZE", value_parser = parse_speed, default_value = size(wyvern_core::DEFAULT_SPEED_LIMIT))]
     pub speed_limit: u64,
+
+    /// Read deliverables at most this fast, all transfers of the process together (curl's
+    /// name), e.g. 20MiB; 0: no cap. Time held back does not count against --speed-limit.
+    #[arg(long, global = true, env = WYVERN_LIMIT_RATE, value_name = "SIZE", value_parser = parse_speed, default_value = "0")]
+    pub limit_rate: u64,
 
     /// How long a body may stay under --speed-limit, e.g. 30s.
     #[arg(long, global = true, env = WYVERN_SPEED_TIME, value_name = "DURATION", value_parser = parse_positive_duration, default_value = duration(wyvern_core::DEFAULT_SPEED_TIME))]

@@ -32,7 +32,8 @@ pub(crate) async fn client(
         .allow_http(cli.allow_http)
         .connections(usize::from(cli.connections))
         .segment_size(cli.segment_size)
-        .low_speed(cli.speed_limit, cli.speed_time);
+        .low_speed(cli.speed_limit, cli.speed_time)
+        .limit_rate(cli.limit_rate);
     if let Some(credentials) = credentials {
         builder = builder.credentials(credentials);
     }

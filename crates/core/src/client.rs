@@ -16,7 +16,7 @@ use crate::defaults::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_CONNECTIONS, DEFAULT_READ_TIMEOUT, DEFAULT_SEGMENT_SIZE, DEFAULT_SPEED_LIMIT,
     DEFAULT_SPEED_TIME,
 };
-use crate::download::{Chunk, Download};
+use crate::download::{Chunk, Download, RateLimit};
 use crate::error::Error;
 use crate::ids::{DeliverableId, OrderId};
 use crate::model::Order;
@@ -52,6 +52,7 @@ pub struct ClientBuilder {
     connections: usize,
     segment_size: u64,
     low_speed: Option<LowSpeed>,
+    rate_limit: Option<u64>,
     ca_certificates: Vec<Vec<u8>>,
 }
 
@@ -69,6 +70,7 @@ impl Default for ClientBuilder {
             connections: DEFAULT_CONNECTIONS,
             segment_size: DEFAULT_SEGMENT_SIZE,
             low_speed: Some(LowSpeed { limit: DEFAULT_SPEED_LIMIT, time: DEFAULT_SPEED_TIME }),
+            rate_limit: None,
             ca_certificates: Vec::new(),
         }
     }
@@ -160,6 +162,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Read at most `bytes_per_sec` bytes a second of deliverables, all bodies and ranges of this
+    /// client (and its clones) together (0: no cap, the default). Time held back by the cap does
+    /// not count against [`ClientBuilder::low_speed`].
+    pub fn limit_rate(mut self, bytes_per_sec: u64) -> Self {
+        self.rate_limit = (bytes_per_sec > 0).then_some(bytes_per_sec);
+        self
+    }
+
     /// Also trust the certificate authorities in `pem` (one or more PEM certificates), beside
     /// the system's: for an API or storage behind a private CA.
     pub fn ca_certificates(mut self, pem: Vec<u8>) -> Self {
@@ -211,6 +221,7 @@ impl ClientBuilder {
             host_slots,
             parallel,
             low_speed: self.low_speed,
+            rate_limit: self.rate_limit.map(RateLimit::new),
         });
         Ok(Client { transport })
     }

@@ -25,6 +25,9 @@ pub const WYVERN_SEGMENT_SIZE: &str = "WYVERN_SEGMENT_SIZE";
 pub const WYVERN_SPEED_LIMIT: &str = "WYVERN_SPEED_LIMIT";
 /// ...over this much time spent reading it (e.g. `30s`) is cut and resumed.
 pub const WYVERN_SPEED_TIME: &str = "WYVERN_SPEED_TIME";
+/// A cap on the bytes a second of all transfers together, e.g. `20MiB` (the same as
+/// `--limit-rate`).
+pub const WYVERN_LIMIT_RATE: &str = "WYVERN_LIMIT_RATE";
 /// PEM certificates of private certificate authorities to trust beside the system's.
 pub const WYVERN_CA_CERT: &str = "WYVERN_CA_CERT";
 /// What to log, as a tracing `EnvFilter` directive (e.g. `wyvern_core=debug`), in the full format.

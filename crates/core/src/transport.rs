@@ -16,6 +16,7 @@ use url::Url;
 
 use crate::Result;
 use crate::auth::Session;
+use crate::download::RateLimit;
 use crate::encoding::Decoder;
 use crate::error::Error;
 use crate::retry::{RetryPolicy, retry_after};
@@ -41,6 +42,7 @@ pub(crate) struct Inner {
     pub host_slots: Option<HostSlots>,
     pub parallel: Parallel,
     pub low_speed: Option<LowSpeed>,
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl std::fmt::Debug for Transport {
@@ -118,6 +120,11 @@ impl Transport {
 
     pub(crate) fn low_speed(&self) -> Option<LowSpeed> {
         self.inner.low_speed
+    }
+
+    /// The cap on the bytes a second of every body read.
+    pub(crate) fn rate_limit(&self) -> Option<&RateLimit> {
+        self.inner.rate_limit.as_ref()
     }
 
     /// A slot for one more body from `url`'s host, when bodies per host are limited.

@@ -373,3 +373,25 @@ async fn buckets_over_tls_handshake_with_the_same_provider() {
     assert!(!trusted.stderr.to_lowercase().contains("certificate"), "{}", trusted.stderr);
     assert!(!trusted.stderr.contains("panicked"), "{}", trusted.stderr);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_rate_caps_every_transfer_together_without_tripping_the_low_speed_rule() {
+    let world = World::with(Sandbox::builder().deliverable_size(1 << 20)).await;
+    let order = "00000000-0000-0000-0000-000000000010";
+    let mut bytes = 0;
+    for id in wyvern_sandbox::PARTIAL_DELIVERABLES {
+        bytes += world.sandbox.deliverable(id).await.expect("generated").len;
+    }
+    let rate = 512u64 << 10;
+    let dest = dest_arg(&world);
+    // Each transfer would run under --speed-limit if the cap's waits counted.
+    let args = ["sync", order, "--concurrency", "2", "--connections", "4", "--segment-size", "128KiB"];
+    let cap =
+        ["--limit-rate", "512KiB", "--speed-limit", "400KiB", "--speed-time", "1s", "--retries", "0", "--to", &dest];
+    let start = Instant::now();
+    let run = world.run(&[&args[..], &cap].concat()).await;
+    let took = start.elapsed();
+    assert_eq!(run.code, 0, "{run:#?}");
+    let least = Duration::from_secs_f64(bytes as f64 / rate as f64) - Duration::from_millis(500);
+    assert!(took >= least, "{bytes} bytes in {took:?} at {rate} bytes/s");
+}

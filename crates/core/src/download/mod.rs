@@ -2,6 +2,7 @@
 //! cuts resumed with ranged requests, presigned links re-resolved when they expire, and parallel
 //! ranges on a slow link.
 
+mod limit;
 mod pace;
 mod response;
 mod segments;
@@ -19,6 +20,7 @@ use crate::encoding::Decoder;
 use crate::error::Error;
 use crate::transport::{Resume, Transport};
 use crate::url_redact::redact_url;
+pub(crate) use limit::RateLimit;
 use pace::{Pace, Slow};
 use response::{changed, check_content_type, check_range, content_range, cut, decoder_for, is_framed, shown_range};
 use segments::Segments;
@@ -362,6 +364,10 @@ impl Download {
         };
         if let Some(slow) = rule.and_then(|rule| self.pace.measure(rule, waited, self.received + arrived)) {
             return Some(Err(Box::new(slow)));
+        }
+        // Held back by the cap after the read: outside the low-speed rule's measure.
+        if let Some(limit) = self.transport.rate_limit().filter(|_| arrived > 0) {
+            limit.take(arrived).await;
         }
         let chunk = match chunk? {
             Ok(chunk) => chunk,
