@@ -28,6 +28,29 @@ fn kubernetes_manifests_in_the_docs_are_valid_and_fail_only_permanent_exit_codes
     for manifest in sharded {
         assert!(manifest.contains(&format!("values: [{permanent}]")), "FailIndex on {permanent}:\n{manifest}");
     }
+
+    let unattended = std::fs::read_to_string(docs.join("unattended.md")).expect("docs/unattended.md");
+    let services = yaml_blocks(&unattended);
+    let deployment = services.iter().find(|m| m.contains("kind: Deployment")).expect("a Deployment");
+    for needed in [
+        "replicas: 1",
+        "type: Recreate",
+        "\"--watch\"",
+        "\"--metrics\", \"0.0.0.0:9090\"",
+        "path: /healthz",
+        "secretKeyRef",
+        "terminationGracePeriodSeconds: 90",
+    ] {
+        assert!(deployment.contains(needed), "the Deployment lacks {needed}:\n{deployment}");
+    }
+    let cron = services.iter().find(|m| m.contains("kind: CronJob")).expect("a CronJob");
+    assert!(cron.contains("concurrencyPolicy: Forbid") && cron.contains("restartPolicy: Never"), "{cron}");
+
+    validate(&[manifests, services].concat());
+}
+
+/// Validates `manifests` against Kubernetes 1.33's schema, offline.
+fn validate(manifests: &[String]) {
     let Ok(python) = std::env::var("WYVERN_TEST_PYTHON") else {
         eprintln!("skipped: the schema check needs WYVERN_TEST_PYTHON (cargo xtask test sets it)");
         return;
