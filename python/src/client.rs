@@ -72,8 +72,13 @@ struct TransferSettings {
     watch: Option<f64>,
 }
 
+/// Whether an error is the API refusing the credentials (which ends a watch).
+fn is_refusal(error: &wyvern_transfer::Error) -> bool {
+    error.kind() == ErrorKind::Auth
+}
+
 /// Passes an event's JSON line to `callback`; its exception, when it raised one.
-fn call_back(callback: Option<&Py<PyAny>>, event: &Event) -> PyResult<()> {
+fn call_back(py: Python<'_>, callback: Option<&Py<PyAny>>, event: &Event) -> PyResult<()> {
     let Some(callback) = callback else { return Ok(()) };
     let said = matches!(
         event,
@@ -88,7 +93,7 @@ fn call_back(callback: Option<&Py<PyAny>>, event: &Event) -> PyResult<()> {
         return Ok(());
     }
     let text = serde_json::to_string(event).unwrap_or_default();
-    Python::attach(|py| callback.call1(py, (text,)).map(drop))
+    callback.call1(py, (text,)).map(drop)
 }
 
 /// An API client holding its token.
@@ -259,40 +264,49 @@ impl Client {
             ),
             None => None,
         };
-        let work = async {
-            let mut ended = Vec::new();
-            let mut events = match interval {
-                Some(interval) => batch.watch(&request, interval),
-                None => batch.sync(&request),
-            };
-            while let Some(event) = events.next().await {
-                if let Ok(event) = &event {
-                    call_back(on_event.as_ref(), event)?;
-                }
-                match event {
-                    // A watch keeps nothing from round to round: its results went to the callback.
-                    Ok(_) if interval.is_some() => {}
-                    Ok(Event::Delivered(line) | Event::Skipped(line) | Event::Failed(line) | Event::NotReady(line)) => {
-                        ended.push(line);
-                    }
-                    Ok(_) => {}
-                    // A destination that cannot be written to fails every deliverable left: one
-                    // failure among the results, as the others.
-                    Err(error @ wyvern_transfer::Error::Destination { .. }) => {
-                        ended.push(Line::from_error(error));
-                        break;
-                    }
-                    Err(error) => return Err(errors::transfer(&error)),
-                }
-            }
-            Ok(ended)
+        let mut events = match interval {
+            Some(interval) => batch.watch(&request, interval),
+            None => batch.sync(&request),
         };
-        let finished = block_on(py, work);
+        // The stream is driven one event at a time, the callback called between steps with the
+        // GIL held and outside the runtime (so that it may call this package again).
+        let mut ended = Vec::new();
+        let outcome: PyResult<()> = loop {
+            let event = match block_on(py, async { Ok(events.next().await) }) {
+                Ok(Some(event)) => event,
+                Ok(None) => break Ok(()),
+                Err(interrupted) => break Err(interrupted),
+            };
+            if let Err(raised) = event.as_ref().map_or(Ok(()), |event| call_back(py, on_event.as_ref(), event)) {
+                break Err(raised);
+            }
+            match event {
+                // A watch keeps nothing from round to round (its results went to the callback)
+                // but the refusal of the credentials that ends it.
+                Ok(Event::Failed(line)) if interval.is_some() && line.failure.as_ref().is_some_and(is_refusal) => {
+                    ended = vec![line];
+                }
+                Ok(_) if interval.is_some() => {}
+                Ok(Event::Delivered(line) | Event::Skipped(line) | Event::Failed(line) | Event::NotReady(line)) => {
+                    ended.push(line);
+                }
+                Ok(_) => {}
+                // A destination that cannot be written to fails every deliverable left: one
+                // failure among the results, as the others.
+                Err(error @ wyvern_transfer::Error::Destination { .. }) => {
+                    ended.push(Line::from_error(error));
+                    break Ok(());
+                }
+                Err(error) => break Err(errors::transfer(&error)),
+            }
+        };
+        drop(events);
         settle(py, &sink)?;
+        outcome?;
         let mut results = Vec::new();
         let mut raised: Vec<Py<PyAny>> = Vec::new();
         let mut not_ready = Vec::new();
-        for line in finished? {
+        for line in ended {
             match (&line.failure, line.status) {
                 (Some(_), Status::NotReady) => not_ready.extend(line.order_id),
                 (Some(error), _) => raised.push(errors::transfer(error).into_value(py).into_any()),

@@ -265,7 +265,13 @@ def test_catalog_and_report_of_a_synced_folder(client: wyvern.Client, dest: Path
 
 def test_sync_calls_back_as_each_deliverable_ends(client: wyvern.Client, dest: Path) -> None:
     seen = []
-    results = client.sync([wyvern.sandbox.PARTIAL_ORDER], to=dest, on_result=seen.append)
+
+    def on_result(result: wyvern.Result) -> None:
+        # The callback may call the package itself.
+        assert client.order(result.order_id).id == result.order_id
+        seen.append(result)
+
+    results = client.sync([wyvern.sandbox.PARTIAL_ORDER], to=dest, on_result=on_result)
     assert sorted(seen, key=lambda r: r.deliverable_id) == sorted(results, key=lambda r: r.deliverable_id)
     assert {r.status for r in seen} == {"downloaded"}
 

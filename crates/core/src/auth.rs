@@ -23,6 +23,9 @@ use crate::url_redact::redact_url;
 
 /// The most a token is renewed ahead of its expiry.
 const MAX_MARGIN: Duration = Duration::from_secs(30);
+/// After an early renewal failed (the token still valid), requests use the token this long
+/// before one tries again: not every request waits for a token endpoint that is down.
+const COOL_DOWN: Duration = Duration::from_secs(5);
 
 /// Tokens returned by the login and refresh endpoints (or restored from a cache).
 #[derive(Debug, Clone)]
@@ -42,12 +45,15 @@ impl TokenSet {
     /// A token with its refresh token and its lifetime as a token endpoint answered it
     /// (`expires_in` seconds, or, without it, the JWT's claims).
     pub fn issued(token: Token, refresh_token: Option<Token>, expires_in: Option<u64>) -> Self {
-        match expires_in {
-            Some(secs) => Self {
+        // A lifetime counts from now, on this machine's clock: a JWT's `exp` is the server's,
+        // and a clock that is ahead would otherwise see every new token as expired.
+        let lifetime = expires_in.map(Duration::from_secs).or_else(|| jwt_claims(&token).lifetime());
+        match lifetime {
+            Some(lifetime) => Self {
                 token,
                 refresh_token,
-                expires_at: Some(SystemTime::now() + Duration::from_secs(secs)),
-                lifetime: Some(Duration::from_secs(secs)),
+                expires_at: SystemTime::now().checked_add(lifetime),
+                lifetime: Some(lifetime),
             },
             None => Self::restored(token, refresh_token, None),
         }
@@ -58,15 +64,15 @@ impl TokenSet {
     pub fn restored(token: Token, refresh_token: Option<Token>, expires_at: Option<u64>) -> Self {
         let claims = jwt_claims(&token);
         let exp = expires_at.or(claims.exp);
-        let lifetime = claims.exp.zip(claims.iat).and_then(|(exp, iat)| exp.checked_sub(iat)).map(Duration::from_secs);
-        Self { token, refresh_token, expires_at: exp.map(|secs| UNIX_EPOCH + Duration::from_secs(secs)), lifetime }
+        let expires_at = exp.and_then(|secs| UNIX_EPOCH.checked_add(Duration::from_secs(secs)));
+        Self { token, refresh_token, expires_at, lifetime: claims.lifetime() }
     }
 
     /// When the token should be renewed: ahead of its expiry by a fifth of its lifetime, at
     /// most [`MAX_MARGIN`].
     fn renew_at(&self) -> Option<SystemTime> {
         let margin = self.lifetime.map_or(MAX_MARGIN, |lifetime| (lifetime / 5).min(MAX_MARGIN));
-        self.expires_at.map(|at| at - margin)
+        self.expires_at.map(|at| at.checked_sub(margin).unwrap_or(at))
     }
 }
 
@@ -74,6 +80,13 @@ impl TokenSet {
 struct Claims {
     exp: Option<u64>,
     iat: Option<u64>,
+}
+
+impl Claims {
+    /// How long the token was issued for (`exp - iat`).
+    fn lifetime(&self) -> Option<Duration> {
+        self.exp.zip(self.iat).and_then(|(exp, iat)| exp.checked_sub(iat)).map(Duration::from_secs)
+    }
 }
 
 /// The `exp` and `iat` claims of a JWT, read without checking its signature (the server checks
@@ -118,10 +131,10 @@ enum Source {
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match &self.source {
-            Source::Fixed => "Credentials::Fixed",
-            Source::File(_) => "Credentials::File",
-            Source::Refresh => "Credentials::Refresh",
-            Source::Login { .. } => "Credentials::Login",
+            Source::Fixed => "Credentials::Fixed(<redacted>)",
+            Source::File(_) => "Credentials::File(<redacted>)",
+            Source::Refresh => "Credentials::Refresh(<redacted>)",
+            Source::Login { .. } => "Credentials::Login(<redacted>)",
         })
     }
 }
@@ -160,6 +173,8 @@ impl Credentials {
 struct State {
     tokens: Option<TokenSet>,
     generation: u64,
+    /// No early renewal before this (one just failed).
+    quiet_until: Option<tokio::time::Instant>,
 }
 
 /// The client's credentials while it runs.
@@ -176,8 +191,13 @@ pub(crate) struct Bearer {
 }
 
 impl Session {
+    /// What the session authenticates with.
+    pub(crate) fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
     pub(crate) fn new(credentials: Credentials) -> Self {
-        let state = State { tokens: credentials.initial.clone(), generation: 0 };
+        let state = State { tokens: credentials.initial.clone(), generation: 0, quiet_until: None };
         Self { credentials, state: Mutex::new(state) }
     }
 
@@ -186,12 +206,15 @@ impl Session {
     pub(crate) async fn current(&self, transport: &Transport) -> Result<Bearer> {
         let mut state = self.state.lock().await;
         let due = state.tokens.as_ref().is_none_or(|set| set.renew_at().is_some_and(|at| at <= SystemTime::now()));
-        if due && self.credentials.renews() {
+        let valid = state.tokens.as_ref().is_some_and(still_valid);
+        let quiet = valid && state.quiet_until.is_some_and(|until| tokio::time::Instant::now() < until);
+        if due && !quiet && self.credentials.renews() {
             match self.renew_locked(&mut state, transport).await {
                 Ok(()) => {}
                 // Not expired yet: this token still works, for a while.
-                Err(error) if state.tokens.as_ref().is_some_and(still_valid) => {
+                Err(error) if valid => {
                     tracing::warn!("renewing the API token ahead of its expiry failed; using it until then: {error}");
+                    state.quiet_until = Some(tokio::time::Instant::now() + COOL_DOWN);
                 }
                 Err(error) => return Err(error),
             }
@@ -256,6 +279,7 @@ impl Session {
         }
         state.tokens = Some(set);
         state.generation += 1;
+        state.quiet_until = None;
         Ok(())
     }
 }
@@ -342,6 +366,10 @@ mod tests {
         // A recorded expiry wins over the claim; opaque tokens and broken JWTs have none.
         let recorded = TokenSet::restored(jwt(&json!({"exp": 5})), None, Some(9));
         assert_eq!(recorded.expires_at, Some(UNIX_EPOCH + Duration::from_secs(9)));
+        // A token just issued counts its lifetime from now, whatever the server's clock says.
+        let skewed = TokenSet::issued(jwt(&json!({"exp": 1_000_300, "iat": 1_000_000})), None, None);
+        let left = skewed.expires_at.expect("expiry").duration_since(std::time::SystemTime::now()).expect("ahead");
+        assert!(left > Duration::from_secs(290) && left <= Duration::from_secs(300), "{left:?}");
         for opaque in ["sandbox-token", "a.b.c", "a.!!!.c", "a.b.c.d"] {
             assert_eq!(TokenSet::restored(Token::new(opaque).expect("t"), None, None).expires_at, None, "{opaque}");
         }

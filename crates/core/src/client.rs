@@ -371,7 +371,7 @@ impl Client {
 
     /// `POST /1.0/auth/token`: exchanges a username and password for tokens.
     pub async fn login(&self, username: &str, password: &str) -> Result<TokenSet> {
-        let password = Token::new(password).ok_or(Error::MissingToken)?;
+        let password = Token::verbatim(password).ok_or(Error::MissingToken)?;
         auth::login(&self.transport, username, &password).await
     }
 

@@ -13,6 +13,13 @@ impl Token {
         (!secret.is_empty()).then_some(Self(secret))
     }
 
+    /// Wraps a secret as it is, white space included (a password may begin or end with a
+    /// space); `None` when it is empty.
+    pub fn verbatim(secret: impl Into<String>) -> Option<Self> {
+        let secret = secret.into();
+        (!secret.is_empty()).then_some(Self(secret))
+    }
+
     /// The secret itself, for the one place that puts it in a header or a cache file.
     pub fn expose(&self) -> &str {
         &self.0
@@ -35,5 +42,7 @@ mod tests {
         assert_eq!(token.expose(), "s3cret");
         assert_eq!(format!("{token:?}"), "Token(<redacted>)");
         assert!(Token::new(" \n").is_none());
+        assert_eq!(Token::verbatim(" pass word ").expect("kept").expose(), " pass word ");
+        assert!(Token::verbatim("").is_none());
     }
 }

@@ -49,7 +49,7 @@ impl std::fmt::Debug for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transport")
             .field("base", &self.inner.base.as_str())
-            .field("authenticated", &self.inner.session.is_some())
+            .field("credentials", &self.inner.session.as_ref().map(Session::credentials))
             .finish()
     }
 }

@@ -148,10 +148,11 @@ async fn service_credentials(password_file: Option<&Path>) -> Result<Option<Cred
         Some(path) => {
             warn_if_shared(path).await;
             let text = tokio::fs::read_to_string(path).await.map_err(file("reading the password file", path))?;
-            // A password file ends where its first line does (`echo secret > file` adds a newline).
-            Some(Token::new(text.lines().next().unwrap_or_default()).ok_or(Error::MissingCredentials)?)
+            // A password file ends where its first line does (`echo secret > file` adds a newline);
+            // the rest of the line is the password, spaces and all.
+            Some(Token::verbatim(text.lines().next().unwrap_or_default()).ok_or(Error::MissingCredentials)?)
         }
-        None => env::var(WYVERN_PASSWORD).and_then(Token::new),
+        None => env::var(WYVERN_PASSWORD).and_then(Token::verbatim),
     };
     match (username, password) {
         (Some(username), Some(password)) => Ok(Some(Credentials::login(username.trim().to_owned(), password))),

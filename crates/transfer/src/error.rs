@@ -187,10 +187,10 @@ impl ErrorKind {
     pub fn of_api(error: &ApiError) -> Self {
         match error {
             ApiError::NotReady { .. } => Self::NotReady,
-            ApiError::Unauthenticated { .. }
-            | ApiError::MissingToken
-            | ApiError::InvalidToken { .. }
-            | ApiError::Renewal { .. } => Self::Auth,
+            ApiError::Unauthenticated { .. } | ApiError::MissingToken | ApiError::InvalidToken { .. } => Self::Auth,
+            // The token endpoint down is a network failure; a refused refresh or login is auth.
+            ApiError::Renewal { source } if source.is_transient() => Self::Network,
+            ApiError::Renewal { .. } => Self::Auth,
             ApiError::NotFound { .. } => Self::NotFound,
             api if api.is_transient() => Self::Network,
             ApiError::InvalidUrl { .. } | ApiError::PlainHttp { .. } => Self::Invalid,
@@ -286,6 +286,9 @@ impl Error {
                 ApiError::Unauthenticated { .. } => {
                     "check the token ({token_source}, or `wyvern auth login`) and that it belongs to this API ({api}); \
                      a token given as is cannot renew when it expires, for runs that outlive it use {renewable}"
+                }
+                ApiError::Renewal { source } if source.is_transient() => {
+                    "the API's token endpoint failed repeatedly; try again later, or raise {retries}"
                 }
                 ApiError::Renewal { .. } => {
                     "the token expired and could not be renewed: check the credentials, or log in again ({renewable})"

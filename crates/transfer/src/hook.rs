@@ -6,7 +6,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use wyvern_core::env::{WYVERN_PASSWORD, WYVERN_TOKEN};
+use wyvern_core::env::{WYVERN_PASSWORD, WYVERN_PASSWORD_FILE, WYVERN_TOKEN, WYVERN_TOKEN_FILE};
 
 use crate::Error;
 use crate::sync::Line;
@@ -56,6 +56,8 @@ impl Hook {
         command
             .env_remove(WYVERN_TOKEN)
             .env_remove(WYVERN_PASSWORD)
+            .env_remove(WYVERN_TOKEN_FILE)
+            .env_remove(WYVERN_PASSWORD_FILE)
             .env("WYVERN_ORDER_ID", delivery.order_id.as_deref().unwrap_or_default())
             .env("WYVERN_DELIVERABLE_ID", &delivery.deliverable_id)
             .env("WYVERN_DESTINATION", &delivery.destination)
@@ -66,6 +68,8 @@ impl Hook {
             .stdout(std::io::stderr())
             .kill_on_drop(true);
         let mut child = command.spawn().map_err(|e| failed(format!("could not start: {e}")))?;
+        // What the shell started goes with it when the hook is killed or dropped.
+        let _group = Group(child.id());
         match tokio::time::timeout(self.timeout, child.wait()).await {
             Ok(Ok(status)) if status.success() => Ok(()),
             Ok(Ok(status)) => Err(failed(match status.code() {
@@ -84,8 +88,22 @@ impl Hook {
 #[cfg(not(windows))]
 fn shell(command: &str) -> tokio::process::Command {
     let mut shell = tokio::process::Command::new("sh");
-    shell.arg("-c").arg(command);
+    // A process group of its own, so that the commands it starts can be killed with it.
+    shell.arg("-c").arg(command).process_group(0);
     shell
+}
+
+/// The hook's process group: killed when the hook ends (its leftovers: a background command, a
+/// pipeline still running past a timeout).
+struct Group(Option<u32>);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self.0.and_then(|pid| rustix::process::Pid::from_raw(pid.try_into().ok()?)) {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+    }
 }
 
 #[cfg(windows)]

@@ -305,6 +305,7 @@ class Client:
 
         Rounds that fail as a whole (the API down) and deliverables that fail are logged on the
         ``wyvern`` logger (WARNING) and tried again in a later round; they never end the watch.
+        Credentials the API refuses (and that could not renew) do: ``AuthError`` is raised.
 
         Args:
             order_ids: The orders to watch; ``None`` for every order the account can list.
@@ -313,20 +314,22 @@ class Client:
             concurrency, shard, extract, verify: As for :meth:`sync`.
             on_result: Called with each :class:`Result` as its deliverable finishes: a delivery
                 (``status == "downloaded"``), or one there already; an exception it raises
-                stops the watch.
+                stops the watch. Transfers wait while it runs: keep it short.
         """
         ids = None if order_ids is None else [str(order_id) for order_id in order_ids]
-        self._native.transfer(
-            ids,
-            os.fspath(to),
-            extract=extract,
-            verify=verify,
-            concurrency=concurrency,
-            shard=shard,
-            strict=False,
-            observer=observer(False),
-            on_event=_dispatch(on_result),
-            watch=float(interval),
+        _results(
+            self._native.transfer(
+                ids,
+                os.fspath(to),
+                extract=extract,
+                verify=verify,
+                concurrency=concurrency,
+                shard=shard,
+                strict=False,
+                observer=observer(False),
+                on_event=_dispatch(on_result),
+                watch=float(interval),
+            )
         )
 
     def wait(self, order_id: str, timeout: Optional[float] = None, *, interval: float = 30.0) -> Order:

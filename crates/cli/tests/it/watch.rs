@@ -183,7 +183,10 @@ async fn hooks_run_once_per_delivery_with_its_facts_and_no_secrets_and_failures_
     assert!(Path::new(folder).is_dir(), "{folder}");
 
     // A hook that fails, or outlives its timeout, is reported and counted; the deliveries stand.
-    for (hook, says) in [("exit 3", "exited with status 3"), ("sleep 5", "ran past its timeout of 300ms")] {
+    // (What the timed-out hook started goes with it.)
+    let leftover = world.dir.path().join("leftover.pid");
+    let lingering = format!("sleep 30 & echo $! > '{}'; wait", leftover.display());
+    for (hook, says) in [("exit 3", "exited with status 3"), (lingering.as_str(), "ran past its timeout of 300ms")] {
         let again = ["--if-exists", "overwrite", "--exec", hook, "--exec-timeout", "300ms"];
         let run = world.run(&[&["sync", TEST_ORDER, "--json", "--to", to][..], &again].concat()).await;
         assert_eq!(run.code, 7, "{run:#?}");
@@ -193,4 +196,21 @@ async fn hooks_run_once_per_delivery_with_its_facts_and_no_secrets_and_failures_
         assert!(lines.iter().any(|l| l["summary"]["hooks_failed"] == 1), "{lines:#?}");
         assert!(dest.join(TEST_ORDER).join(format!("{TEST_DELIVERABLE}.zip")).exists());
     }
+    let pid = std::fs::read_to_string(&leftover).expect("the hook started its sleep");
+    let state = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).unwrap_or_default();
+    assert!(state.is_empty() || state.contains(") Z "), "the hook's sleep lives on: {state}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_whose_credentials_are_refused_ends_with_exit_5() {
+    let world = World::new().await;
+    let dest = world.dest();
+    let args = ["sync", "--all", "--watch", "--interval", "200ms", "--json", "--to", dest.to_str().expect("utf-8")];
+    let mut child = world.spawn(&args, &[]);
+    drop(child.stdin.take());
+    let mut lines = Lines::of(&mut child);
+    lines.until(|line| line["round"] == 1).await;
+    world.sandbox.revoke_tokens(Some("someone-else"));
+    let status = tokio::time::timeout(Duration::from_secs(60), child.wait()).await.expect("the watch ends");
+    assert_eq!(status.expect("status").code(), Some(5));
 }

@@ -34,21 +34,21 @@ pub enum Event {
     /// A deliverable, an order or a given target failed ([`Status::Failed`]); the error is
     /// [`Line::failure`].
     Failed(Line),
-    /// An order is not fulfilled yet ([`Status::NotReady`]; with [`Request::strict`] it is a
+    /// An order is not fulfilled yet ([`Status::NotReady`]; with [`crate::Request::strict`] it is a
     /// failure instead).
     NotReady(Line),
-    /// With [`Request::plan`]: what a run would do with a deliverable.
+    /// With [`crate::Request::plan`]: what a run would do with a deliverable.
     Planned(PlanLine),
-    /// With [`Request::catalog`]: what the catalog refresh did.
+    /// With [`crate::Request::catalog`]: what the catalog refresh did.
     Catalog(CatalogLine),
-    /// With [`Request::hook`]: the hook of a delivered deliverable failed (the delivery
+    /// With [`crate::Request::hook`]: the hook of a delivered deliverable failed (the delivery
     /// stands).
     HookFailed(HookLine),
     /// With [`crate::Batch::watch`]: a round ended (its summary, when it got that far, came before);
     /// `{"round": n, "error": ..., "next_in_s": ...}`.
     Polled(Polled),
     /// The end of a sync's deliveries (not sent when the run stops on an error of the whole run;
-    /// with [`Request::catalog`], the catalog's refresh follows it).
+    /// with [`crate::Request::catalog`], the catalog's refresh follows it).
     Summary(Summary),
 }
 
@@ -297,7 +297,7 @@ impl CatalogRefresh {
     }
 }
 
-/// The end of a sync: `{"summary": ...}`, or with [`Request::plan`] `{"plan": ...}`.
+/// The end of a sync: `{"summary": ...}`, or with [`crate::Request::plan`] `{"plan": ...}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Summary {
     /// The counts of a run.

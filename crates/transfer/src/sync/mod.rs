@@ -214,8 +214,11 @@ impl Batch {
         let mut done = self.run(jobs, request.concurrency);
         let mut hooks = FuturesUnordered::new();
         loop {
+            // As many hooks at once as transfers, at most: hooks slower than the downloads hold
+            // the next delivery back rather than pile up.
+            let room = hooks.len() < request.concurrency.max(1);
             let done = tokio::select! {
-                done = done.next() => done,
+                done = done.next(), if room => done,
                 Some(hooked) = hooks.next(), if !hooks.is_empty() => {
                     emitter.hooked(hooked).await;
                     continue;

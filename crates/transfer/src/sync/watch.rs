@@ -1,9 +1,12 @@
 //! Continuous sync: [`Batch::watch`] runs [`Batch::sync`] round after round, each deciding from
 //! listings what is new, until its stream is dropped. A round that fails as a whole (the orders
 //! cannot be listed, the API answers 5xx past its retries) is said ([`Event::Polled`] with its
-//! error) and waited out, longer after each failure in a row; nothing ends the watch but its
-//! consumer. Nothing is kept from one round to the next, so memory does not grow with rounds.
+//! error) and waited out, longer after each failure in a row, as is a round whose orders failed
+//! on the network. Only credentials the API refuses (and that could not renew) end a watch:
+//! polling with them again cannot succeed, and a supervisor restarting the process reads new
+//! ones. Nothing is kept from one round to the next, so memory does not grow with rounds.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures::stream::BoxStream;
@@ -12,8 +15,8 @@ use tokio::sync::mpsc;
 
 use super::event::{Event, Polled};
 use super::{BACKLOG, Request};
-use crate::Result;
 use crate::batch::Batch;
+use crate::{ErrorKind, Result};
 
 /// The longest wait after failed rounds (unless the interval is longer).
 const MAX_BACKOFF: Duration = Duration::from_secs(15 * 60);
@@ -27,20 +30,21 @@ impl Batch {
         let work = async move {
             let mut failures = 0u32;
             for round in 1.. {
-                let mut failure = None;
-                let mut events = self.sync(request);
-                while let Some(event) = events.next().await {
-                    match event {
-                        Ok(event) => {
-                            if sender.send(Ok(event)).await.is_err() {
-                                return;
-                            }
-                        }
-                        Err(error) => failure = Some(error),
+                let (failure, kinds) = match self.round(request, &sender).await {
+                    Some(round) => round,
+                    None => return,
+                };
+                let refused =
+                    failure.as_ref().is_some_and(|e| e.kind() == ErrorKind::Auth) || kinds.contains(&ErrorKind::Auth);
+                if refused {
+                    tracing::error!("the API refused the credentials: the watch ends");
+                    if let Some(error) = failure {
+                        let _ = sender.send(Err(error)).await;
                     }
+                    return;
                 }
-                drop(events);
-                failures = if failure.is_some() { failures + 1 } else { 0 };
+                let struggling = failure.is_some() || kinds.contains(&ErrorKind::Network);
+                failures = if struggling { failures + 1 } else { 0 };
                 let wait = wait(interval, failures);
                 let error = failure.as_ref().map(|failure| crate::error_line(failure));
                 let polled = Polled { round, error, next_in_s: wait.as_secs_f64(), failure };
@@ -54,6 +58,32 @@ impl Batch {
         futures::stream::select(events.map(Some), work.into_stream().map(|()| None))
             .filter_map(std::future::ready)
             .boxed()
+    }
+}
+
+impl Batch {
+    /// One round: its events passed on; the error that ended it, and the kinds of its failures
+    /// (`None` when the consumer went away).
+    async fn round(
+        &self,
+        request: &Request,
+        sender: &mpsc::Sender<Result<Event>>,
+    ) -> Option<(Option<crate::Error>, BTreeSet<ErrorKind>)> {
+        let mut failure = None;
+        let mut kinds = BTreeSet::new();
+        let mut events = self.sync(request);
+        while let Some(event) = events.next().await {
+            match event {
+                Ok(event) => {
+                    if let Event::Summary(summary) = &event {
+                        kinds.clone_from(&summary.failures);
+                    }
+                    sender.send(Ok(event)).await.ok()?;
+                }
+                Err(error) => failure = Some(error),
+            }
+        }
+        Some((failure, kinds))
     }
 }
 
