@@ -72,6 +72,43 @@ struct TransferSettings {
     watch: Option<f64>,
 }
 
+/// Drives a sync's (or a watch's) events one at a time, the callback called between steps with
+/// the GIL held and outside the runtime (so that it may call this package again); the lines of
+/// the deliverables that ended (of a watch: only the refusal that ended it).
+fn drive(
+    py: Python<'_>,
+    mut events: futures::stream::BoxStream<'_, wyvern_transfer::Result<Event>>,
+    watching: bool,
+    on_event: Option<&Py<PyAny>>,
+) -> PyResult<Vec<Line>> {
+    let mut ended = Vec::new();
+    while let Some(event) = block_on(py, async { Ok(events.next().await) })? {
+        if let Ok(event) = &event {
+            call_back(py, on_event, event)?;
+        }
+        match event {
+            // A watch keeps nothing from round to round (its results went to the callback)
+            // but the refusal of the credentials that ends it.
+            Ok(Event::Failed(line)) if watching && line.failure.as_ref().is_some_and(is_refusal) => {
+                ended = vec![line];
+            }
+            Ok(_) if watching => {}
+            Ok(Event::Delivered(line) | Event::Skipped(line) | Event::Failed(line) | Event::NotReady(line)) => {
+                ended.push(line);
+            }
+            Ok(_) => {}
+            // A destination that cannot be written to fails every deliverable left: one
+            // failure among the results, as the others.
+            Err(error @ wyvern_transfer::Error::Destination { .. }) => {
+                ended.push(Line::from_error(error));
+                break;
+            }
+            Err(error) => return Err(errors::transfer(&error)),
+        }
+    }
+    Ok(ended)
+}
+
 /// Whether an error is the API refusing the credentials (which ends a watch).
 fn is_refusal(error: &wyvern_transfer::Error) -> bool {
     error.kind() == ErrorKind::Auth
@@ -264,45 +301,13 @@ impl Client {
             ),
             None => None,
         };
-        let mut events = match interval {
+        let events = match interval {
             Some(interval) => batch.watch(&request, interval),
             None => batch.sync(&request),
         };
-        // The stream is driven one event at a time, the callback called between steps with the
-        // GIL held and outside the runtime (so that it may call this package again).
-        let mut ended = Vec::new();
-        let outcome: PyResult<()> = loop {
-            let event = match block_on(py, async { Ok(events.next().await) }) {
-                Ok(Some(event)) => event,
-                Ok(None) => break Ok(()),
-                Err(interrupted) => break Err(interrupted),
-            };
-            if let Err(raised) = event.as_ref().map_or(Ok(()), |event| call_back(py, on_event.as_ref(), event)) {
-                break Err(raised);
-            }
-            match event {
-                // A watch keeps nothing from round to round (its results went to the callback)
-                // but the refusal of the credentials that ends it.
-                Ok(Event::Failed(line)) if interval.is_some() && line.failure.as_ref().is_some_and(is_refusal) => {
-                    ended = vec![line];
-                }
-                Ok(_) if interval.is_some() => {}
-                Ok(Event::Delivered(line) | Event::Skipped(line) | Event::Failed(line) | Event::NotReady(line)) => {
-                    ended.push(line);
-                }
-                Ok(_) => {}
-                // A destination that cannot be written to fails every deliverable left: one
-                // failure among the results, as the others.
-                Err(error @ wyvern_transfer::Error::Destination { .. }) => {
-                    ended.push(Line::from_error(error));
-                    break Ok(());
-                }
-                Err(error) => break Err(errors::transfer(&error)),
-            }
-        };
-        drop(events);
+        let outcome = drive(py, events, interval.is_some(), on_event.as_ref());
         settle(py, &sink)?;
-        outcome?;
+        let ended = outcome?;
         let mut results = Vec::new();
         let mut raised: Vec<Py<PyAny>> = Vec::new();
         let mut not_ready = Vec::new();

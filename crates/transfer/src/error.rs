@@ -264,52 +264,51 @@ impl Error {
             }
             Self::Unframed => "download it with {verify}: verifying the zip tells whether it is whole",
             Self::Invalid { hint, .. } => return hint.clone().map(Hint::new),
-            Self::Api(api) => match api {
-                ApiError::MissingToken => "{token}",
-                ApiError::InvalidToken { .. } => {
-                    "the token ({token_source}) must be alone, on one line: check what was pasted"
-                }
-                ApiError::InsecureRedirect { .. } => {
-                    "the server sent a link to plain http, which would expose the bytes and the link; nothing can be \
-                     done on this side: tell Wyvern support"
-                }
-                ApiError::Certificate { .. } => {
-                    "if the server uses a private certificate authority, give {ca_cert} (its PEM certificate) or add \
-                     it to the system's trust store; check the machine's clock too"
-                }
-                ApiError::TooLarge { .. } => {
-                    "the server sent far more than such a response holds; tell Wyvern support if it goes on"
-                }
-                ApiError::NoDeliverables { .. } => {
-                    "the order says it is fulfilled but names nothing to download; tell Wyvern support"
-                }
-                ApiError::Unauthenticated { .. } => {
-                    "check the token ({token_source}, or `wyvern auth login`) and that it belongs to this API ({api}); \
-                     a token given as is cannot renew when it expires, for runs that outlive it use {renewable}"
-                }
-                ApiError::Renewal { source } if source.is_transient() => {
-                    "the API's token endpoint failed repeatedly; try again later, or raise {retries}"
-                }
-                ApiError::Renewal { .. } => {
-                    "the token expired and could not be renewed: check the credentials, or log in again ({renewable})"
-                }
-                ApiError::NotFound { .. } => {
-                    "check the id and the API ({api}): sandbox orders exist only on the sandbox API"
-                }
-                ApiError::NotReady { .. } => "{wait} waits until the order is fulfilled",
-                ApiError::NotAZip { .. } => "the server sent an error page instead of the deliverable; try again later",
-                ApiError::PlainHttp { .. } => {
-                    "use an https:// API URL, or {allow_http} if you accept sending the token unencrypted"
-                }
-                api if api.is_transient() => {
-                    "the network or the server failed repeatedly; try again later, or raise {retries}"
-                }
-                _ => return None,
-            },
+            Self::Api(api) => api_hint(api)?,
             _ => return None,
         };
         Some(Hint::new(text))
     }
+}
+
+/// What to do about a failure at the API.
+fn api_hint(api: &ApiError) -> Option<&'static str> {
+    Some(match api {
+        ApiError::MissingToken => "{token}",
+        ApiError::InvalidToken { .. } => "the token ({token_source}) must be alone, on one line: check what was pasted",
+        ApiError::InsecureRedirect { .. } => {
+            "the server sent a link to plain http, which would expose the bytes and the link; nothing can be \
+             done on this side: tell Wyvern support"
+        }
+        ApiError::Certificate { .. } => {
+            "if the server uses a private certificate authority, give {ca_cert} (its PEM certificate) or add \
+             it to the system's trust store; check the machine's clock too"
+        }
+        ApiError::TooLarge { .. } => {
+            "the server sent far more than such a response holds; tell Wyvern support if it goes on"
+        }
+        ApiError::NoDeliverables { .. } => {
+            "the order says it is fulfilled but names nothing to download; tell Wyvern support"
+        }
+        ApiError::Unauthenticated { .. } => {
+            "check the token ({token_source}, or `wyvern auth login`) and that it belongs to this API ({api}); \
+             a token given as is cannot renew when it expires, for runs that outlive it use {renewable}"
+        }
+        ApiError::Renewal { source } if source.is_transient() => {
+            "the API's token endpoint failed repeatedly; try again later, or raise {retries}"
+        }
+        ApiError::Renewal { .. } => {
+            "the token expired and could not be renewed: check the credentials, or log in again ({renewable})"
+        }
+        ApiError::NotFound { .. } => "check the id and the API ({api}): sandbox orders exist only on the sandbox API",
+        ApiError::NotReady { .. } => "{wait} waits until the order is fulfilled",
+        ApiError::NotAZip { .. } => "the server sent an error page instead of the deliverable; try again later",
+        ApiError::PlainHttp { .. } => {
+            "use an https:// API URL, or {allow_http} if you accept sending the token unencrypted"
+        }
+        api if api.is_transient() => "the network or the server failed repeatedly; try again later, or raise {retries}",
+        _ => return None,
+    })
 }
 
 impl From<VerifyError> for Error {
