@@ -81,6 +81,20 @@ fn drive(
     watching: bool,
     on_event: Option<&Py<PyAny>>,
 ) -> PyResult<Vec<Line>> {
+    let result = steps(py, &mut events, watching, on_event);
+    // Dropped in the runtime, where the transfers still in flight (after Ctrl-C, say) abort
+    // their uploads.
+    let _entered = runtime()?.enter();
+    drop(events);
+    result
+}
+
+fn steps(
+    py: Python<'_>,
+    events: &mut futures::stream::BoxStream<'_, wyvern_transfer::Result<Event>>,
+    watching: bool,
+    on_event: Option<&Py<PyAny>>,
+) -> PyResult<Vec<Line>> {
     let mut ended = Vec::new();
     while let Some(event) = block_on(py, async { Ok(events.next().await) })? {
         if let Ok(event) = &event {

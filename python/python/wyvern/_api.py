@@ -270,20 +270,16 @@ class Client:
         """
         if all == (order_ids is not None):
             raise ValueError("give order_ids, or all=True (not both)")
-        ids = None if order_ids is None else [str(order_id) for order_id in order_ids]
-        return _results(
-            self._native.transfer(
-                ids,
-                os.fspath(to),
-                extract=extract,
-                verify=verify,
-                if_exists=if_exists,
-                concurrency=concurrency,
-                shard=shard,
-                strict=False,
-                observer=observer(progress),
-                on_event=_dispatch(on_result),
-            )
+        return self._sync(
+            order_ids,
+            to,
+            progress=progress,
+            on_result=on_result,
+            extract=extract,
+            verify=verify,
+            if_exists=if_exists,
+            concurrency=concurrency,
+            shard=shard,
         )
 
     def watch(
@@ -316,21 +312,33 @@ class Client:
                 (``status == "downloaded"``), or one there already; an exception it raises
                 stops the watch. Transfers wait while it runs: keep it short.
         """
-        ids = None if order_ids is None else [str(order_id) for order_id in order_ids]
-        _results(
-            self._native.transfer(
-                ids,
-                os.fspath(to),
-                extract=extract,
-                verify=verify,
-                concurrency=concurrency,
-                shard=shard,
-                strict=False,
-                observer=observer(False),
-                on_event=_dispatch(on_result),
-                watch=float(interval),
-            )
+        self._sync(
+            order_ids,
+            to,
+            progress=False,
+            on_result=on_result,
+            extract=extract,
+            verify=verify,
+            concurrency=concurrency,
+            shard=shard,
+            watch=float(interval),
         )
+
+    def _sync(
+        self,
+        order_ids: Optional[Iterable[str]],
+        to: PathOrUrl,
+        *,
+        progress: bool,
+        on_result: Optional[Callable[[Result], None]],
+        **settings: Any,
+    ) -> List[Result]:
+        """The engine's sync (or watch) of ``order_ids`` (``None``: the account) into ``to``."""
+        ids = None if order_ids is None else [str(order_id) for order_id in order_ids]
+        native = self._native.transfer(
+            ids, os.fspath(to), strict=False, observer=observer(progress), on_event=_dispatch(on_result), **settings
+        )
+        return _results(native)
 
     def wait(self, order_id: str, timeout: Optional[float] = None, *, interval: float = 30.0) -> Order:
         """Waits until the order is completed and fulfilled, polling every ``interval`` seconds.
