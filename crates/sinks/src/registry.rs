@@ -58,17 +58,36 @@ impl Registry {
         self.factories.keys().map(String::as_str).collect()
     }
 
-    /// The sink for a destination: a local path, or a URL of a registered scheme.
+    /// The sink for a destination: a local path, or a URL of a registered scheme. A path that
+    /// looks like a URL of a known scheme with a mistyped `://` (`s3:/bucket`, `s3//bucket`,
+    /// `gs:bucket`) is refused, not taken for a folder named `s3:`.
     pub fn resolve(&self, destination: &str) -> Result<Arc<dyn Sink>> {
+        let invalid = |reason: String| Error::InvalidDestination { location: destination.to_owned(), reason };
         if !destination.contains("://") {
+            if let Some(meant) = self.mistyped(destination) {
+                return Err(invalid(format!("it looks like a URL with a mistyped `://`: did you mean {meant}?")));
+            }
             return Ok(Arc::new(LocalSink::new(destination)));
         }
-        let invalid = |reason: String| Error::InvalidDestination { location: destination.to_owned(), reason };
         let url = Url::parse(destination).map_err(|e| invalid(e.to_string()))?;
         let factory = self.factories.get(url.scheme()).ok_or_else(|| {
             invalid(format!("no sink for the scheme {:?}; known schemes: {}", url.scheme(), self.schemes().join(", ")))
         })?;
         factory(&url)
+    }
+}
+
+impl Registry {
+    /// The URL `path` was probably meant to be, when it starts with a known scheme followed by
+    /// `:` or `//` (a one-letter scheme is a Windows drive, never a mistake).
+    fn mistyped(&self, path: &str) -> Option<String> {
+        let end = path.find([':', '/'])?;
+        let (scheme, rest) = path.split_at(end);
+        let known = scheme.len() > 1 && self.factories.contains_key(&scheme.to_ascii_lowercase());
+        let typo = rest.starts_with(':') || rest.starts_with("//");
+        // A file URL's path is absolute: `file:///tmp/x`.
+        let slashes = if scheme.eq_ignore_ascii_case("file") { ":///" } else { "://" };
+        (known && typo).then(|| format!("{scheme}{slashes}{}", rest.trim_start_matches([':', '/'])))
     }
 }
 

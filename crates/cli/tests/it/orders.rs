@@ -140,3 +140,22 @@ async fn several_deliverables_of_a_nested_status_order_all_arrive() {
         assert_eq!(got, world.served(&id).await, "{id} differs");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_given_twice_is_fetched_once() {
+    let world = World::new().await;
+    let dest = world.dest();
+    let to = dest.to_str().expect("utf-8");
+    let partial = wyvern_sandbox::PARTIAL_ORDER;
+    let run = world.run(&["order", "download", partial, partial, "--json", "--to", to]).await;
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert_eq!(run.json_lines().len(), 2, "{run:#?}");
+    let url = format!("{}/1.0/tasking/deliverables/{}/", world.sandbox.api_url(), wyvern_sandbox::TEST_DELIVERABLE);
+    let args = ["deliverable", "download", wyvern_sandbox::TEST_DELIVERABLE, &url, "--json", "--to", to];
+    let run = world.run(&args).await;
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert_eq!(run.json_lines().len(), 1, "{run:#?}");
+    let run = world.run(&["sync", TEST_ORDER, TEST_ORDER, "--json", "--to", to]).await;
+    let lines = run.json_lines();
+    assert_eq!(lines.iter().filter(|l| l["deliverable_id"].is_string()).count(), 1, "{lines:#?}");
+}

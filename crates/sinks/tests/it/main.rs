@@ -55,6 +55,25 @@ fn unknown_schemes_are_refused_with_the_known_ones_named() {
 }
 
 #[test]
+fn urls_with_a_mistyped_separator_are_refused_and_corrected() {
+    let registry = Registry::with_builtins();
+    for (typo, meant) in [
+        ("s3:/mybucket", "s3://mybucket"),
+        ("s3//mybucket/x", "s3://mybucket/x"),
+        ("gs:bucket", "gs://bucket"),
+        ("GS:bucket", "GS://bucket"),
+        ("file:/tmp/x", "file:///tmp/x"),
+    ] {
+        let error = registry.resolve(typo).expect_err(typo).to_string();
+        assert!(error.contains(&format!("did you mean {meant}?")), "{typo}: {error}");
+    }
+    // Folders that only look alike stay folders: a folder named s3, a Windows drive, a colon later on.
+    for path in ["s3/imagery", "C:/imagery", "c:imagery", "imagery/s3:x", "./s3:/x"] {
+        assert!(registry.resolve(path).is_ok(), "{path}");
+    }
+}
+
+#[test]
 fn cloud_https_endpoints_resolve_to_their_store() {
     let registry = Registry::with_builtins();
     let s3 = registry.resolve("https://imagery.s3.us-west-2.amazonaws.com/wyvern").expect("S3 endpoint");

@@ -11,7 +11,7 @@ mod event;
 mod relay;
 mod watch;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use futures::stream::{BoxStream, FuturesUnordered};
 use futures::{FutureExt, StreamExt};
@@ -253,16 +253,22 @@ impl Batch {
     async fn jobs(&self, request: &Request, emitter: &mut Emitter) -> Result<Vec<Job>> {
         let mut jobs = Vec::new();
         let ids = match &request.wanted {
+            // An id given twice (or as an id and as its URL) is fetched once.
             Wanted::Deliverables(targets) => {
+                let mut seen = HashSet::new();
                 for target in targets {
                     match crate::deliverable_id(self.client(), target) {
+                        Ok(id) if !seen.insert(id.clone()) => {}
                         Ok(id) => jobs.push(Job::single(id)),
                         Err(error) => emitter.line(Line::from_error(error)).await,
                     }
                 }
                 return Ok(jobs);
             }
-            Wanted::Orders(ids) => Some(ids.clone()),
+            Wanted::Orders(ids) => {
+                let mut seen = HashSet::new();
+                Some(ids.iter().filter(|id| seen.insert(*id)).cloned().collect())
+            }
             Wanted::Account => None,
         };
         let mut orders = std::pin::pin!(crate::orders(self.client(), ids, request.concurrency).await?);
