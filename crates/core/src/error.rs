@@ -80,7 +80,7 @@ pub enum Error {
         reason: Option<ReasonCode>,
     },
     /// The order is fulfilled but none of its links names a deliverable that can be fetched.
-    #[error("order {order} is ready but {}", if *.unusable == 0 { "lists no deliverable link".to_owned() } else { format!("none of its {} deliverable links can be used", .unusable) })]
+    #[error("order {order} is ready but {}", match *.unusable { 0 => "lists no deliverable link".to_owned(), 1 => "its deliverable link cannot be used".to_owned(), n => format!("none of its {n} deliverable links can be used") })]
     NoDeliverables {
         /// The order.
         order: String,
@@ -88,7 +88,7 @@ pub enum Error {
         unusable: usize,
     },
     /// HTTP 429 until the retry budget was spent.
-    #[error("rate limited by {url} (HTTP 429) after {attempts} attempts")]
+    #[error("rate limited by {url} (HTTP 429) after {}", crate::counted(*.attempts, "attempt", "attempts"))]
     RateLimited {
         /// Where (redacted).
         url: String,
@@ -98,7 +98,7 @@ pub enum Error {
         retry_after: Option<Duration>,
     },
     /// HTTP 5xx until the retry budget was spent.
-    #[error("server error HTTP {status} from {url} after {attempts} attempts")]
+    #[error("server error HTTP {status} from {url} after {}", crate::counted(*.attempts, "attempt", "attempts"))]
     Server {
         /// The last status.
         status: u16,

@@ -19,6 +19,7 @@ mod retry;
 mod token;
 mod transport;
 mod url_redact;
+mod words;
 
 pub use auth::{Credentials, OnRenew, TokenSet};
 pub use client::{Client, ClientBuilder, JSON_LIMIT, PRODUCTION_API_URL, SANDBOX_API_URL};
@@ -34,6 +35,7 @@ pub use printable::{is_unsafe, printable, printable_json, printable_lines};
 pub use retry::RetryPolicy;
 pub use token::Token;
 pub use url_redact::redact_url;
+pub use words::counted;
 
 /// The result type of this crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

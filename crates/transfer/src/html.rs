@@ -246,8 +246,8 @@ fn head(location: &str, cards: &[Card]) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>Wyvern deliverables at {location}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
-         <header><h1>Wyvern deliverables</h1><p>{location} · {} deliverables · {verified} verified · {}</p></header>\n<main>\n",
-        cards.len(),
+         <header><h1>Wyvern deliverables</h1><p>{location} · {} · {verified} verified · {}</p></header>\n<main>\n",
+        wyvern_core::counted(cards.len() as u64, "deliverable", "deliverables"),
         size(bytes)
     );
     page.push_str(&map(cards));
@@ -307,8 +307,8 @@ fn map(cards: &[Card]) -> String {
     let mut svg = format!(
         "<section class=\"map\"><h2>Footprints</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" \
          viewBox=\"0 0 {width:.1} {height:.1}\" width=\"{width:.0}\" height=\"{height:.0}\" role=\"img\" \
-         aria-label=\"footprints of {} deliverables\">\n",
-        shapes.len()
+         aria-label=\"footprints of {}\">\n",
+        wyvern_core::counted(shapes.len() as u64, "deliverable", "deliverables")
     );
     for (number, card, rings) in &shapes {
         let hue = (number * 67) % 360;
@@ -362,7 +362,9 @@ fn article(number: usize, card: &Card, thumbnail: std::result::Result<String, St
     row("Cloud cover", item.and_then(|i| i.cloud_cover).map_or_else(|| "—".to_owned(), |c| format!("{c:.1} %")));
     row("Bands", item.map_or_else(|| "—".to_owned(), bands));
     if let Some(receipt) = &card.receipt {
-        let members = card.members.map_or_else(String::new, |(n, bytes)| format!(" · {n} members, {}", size(bytes)));
+        let members = card.members.map_or_else(String::new, |(n, bytes)| {
+            format!(" · {}, {}", wyvern_core::counted(n as u64, "member", "members"), size(bytes))
+        });
         let what = if receipt.extracted.is_some() { "extracted from a zip of" } else { "zip" };
         row("Size", format!("{what} {}{members}", size(receipt.bytes)));
         let verdict = match (&card.vouched, receipt.verified) {

@@ -64,6 +64,8 @@ async fn retry_budget_spent_names_the_last_status() {
     assert_eq!(run.code, 1, "{run:#?}");
     assert!(run.stderr.contains("server error HTTP 502") && run.stderr.contains("after 2 attempts"), "{}", run.stderr);
     assert!(files(&world.dest()).is_empty());
+    let (run, _) = download(&world, &["--retries", "0"]).await;
+    assert!(run.stderr.contains("after 1 attempt\n") || run.stderr.contains("after 1 attempt "), "{}", run.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
