@@ -69,7 +69,7 @@ fn keywords(hint: &Hint) -> String {
             Setting::Api => "Client(api_url=...) or Client(sandbox=True)",
             Setting::AllowHttp => "pass Client(allow_http=True)",
             Setting::Retries => "Client(retries=...)",
-            Setting::Wait => "`Client.wait(order_id)`",
+            Setting::Wait => return format!("`Client.wait({:?})`", value.unwrap_or("order_id")),
             _ => return setting.describe(value),
         }
         .to_owned()

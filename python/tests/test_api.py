@@ -83,7 +83,10 @@ def test_not_ready_unknown_and_refused_raise_their_exceptions(client: wyvern.Cli
     with pytest.raises(wyvern.NotReadyError) as not_ready:
         client.download(SANDBOX.PENDING_ORDER, to=dest)
     assert "is not ready for download" in str(not_ready.value)
-    assert not_ready.value.hint == "`Client.wait(order_id)` waits until the order is fulfilled"
+    assert not_ready.value.hint == f'`Client.wait("{SANDBOX.PENDING_ORDER}")` waits until the order is fulfilled'
+    with pytest.raises(wyvern.NotReadyError, match=r"was rejected \(invalid_geometry\): it will not be fulfilled") as rejected:
+        client.download(SANDBOX.REJECTED_ORDER, to=dest)
+    assert "wait" not in (rejected.value.hint or ""), rejected.value.hint
     assert not_ready.value.__notes__ == [f"hint: {not_ready.value.hint}"]
     with pytest.raises(wyvern.NotFoundError) as unknown:
         client.order("00000000-0000-0000-0000-00000000dead")

@@ -149,7 +149,7 @@ fn flags(hint: &Hint) -> String {
             Setting::Api => "--api-url, --sandbox",
             Setting::AllowHttp => "pass --allow-http",
             Setting::Retries => "--retries",
-            Setting::Wait => "`wyvern order wait ORDER_ID`",
+            Setting::Wait => return format!("`wyvern order wait {}`", value.unwrap_or("ORDER_ID")),
             _ => return setting.describe(value),
         }
         .to_owned()

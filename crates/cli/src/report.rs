@@ -3,7 +3,7 @@
 
 use indicatif::HumanBytes;
 use wyvern_core::{Order, printable};
-use wyvern_transfer::{CatalogLine, CatalogRefresh, Event, Line, PlanLine, Polled, Status, Summary};
+use wyvern_transfer::{CatalogLine, CatalogRefresh, Error, Event, Line, PlanLine, Polled, Status, Summary};
 
 use crate::commands::AuditTally;
 use crate::error;
@@ -137,7 +137,10 @@ impl Report {
         if let Some(error) = &line.failure {
             if line.status == Status::NotReady {
                 if !self.json && !self.quiet {
-                    outln!("not ready  {}", printable(&error.to_string()));
+                    // An order that will never be fulfilled is not called "not ready".
+                    let ended = matches!(error, Error::Api(api) if api.ended().is_some());
+                    let label = if ended { "ended" } else { "not ready" };
+                    outln!("{label:<10} {}", printable(&error.to_string()));
                 }
             } else {
                 error::print(error, error::hint(error));

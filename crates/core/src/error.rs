@@ -67,10 +67,9 @@ pub enum Error {
         /// Where (redacted).
         url: String,
     },
-    /// The order exists but its deliverables cannot be downloaded yet (or ever).
-    #[error("order {order} is not ready for download (status {}, reason {})",
-        .status.as_ref().map_or("unknown", |s| s.as_str()),
-        .reason.as_ref().map_or("none", |r| r.as_str()))]
+    /// The order exists but its deliverables cannot be downloaded yet (or ever: see
+    /// [`Error::ended`]).
+    #[error("{}", not_ready(order, status.as_ref(), reason.as_ref()))]
     NotReady {
         /// The order.
         order: String,
@@ -176,6 +175,22 @@ pub enum Error {
     },
 }
 
+/// An order not ready, called what it is: one that ended without imagery (rejected, cancelled,
+/// expired) says so; one still on its way says where it is.
+fn not_ready(order: &str, status: Option<&OrderStatus>, reason: Option<&ReasonCode>) -> String {
+    match status.filter(|status| status.is_final()) {
+        Some(status) => {
+            let reason = reason.map_or_else(String::new, |r| format!(" ({})", r.as_str()));
+            format!("order {order} was {}{reason}: it will not be fulfilled", status.as_str().replace('_', " "))
+        }
+        None => format!(
+            "order {order} is not ready for download yet (status {}, reason {})",
+            status.map_or("unknown", OrderStatus::as_str),
+            reason.map_or("none", ReasonCode::as_str)
+        ),
+    }
+}
+
 fn detail_suffix(detail: &Option<String>) -> String {
     detail.as_ref().map_or_else(String::new, |d| format!(": {d}"))
 }
@@ -193,6 +208,15 @@ impl Error {
             }
             Self::Transport { source, .. } => format!("connection failed: {source}"),
             other => other.to_string(),
+        }
+    }
+
+    /// Of an order not ready: the status it ended in, when it will never be fulfilled (rejected,
+    /// cancelled, expired, completed without imagery).
+    pub fn ended(&self) -> Option<&OrderStatus> {
+        match self {
+            Self::NotReady { status: Some(status), .. } if status.is_final() => Some(status),
+            _ => None,
         }
     }
 

@@ -264,10 +264,21 @@ impl Error {
             }
             Self::Unframed => "download it with {verify}: verifying the zip tells whether it is whole",
             Self::Invalid { hint, .. } => return hint.clone().map(Hint::new),
+            Self::Api(ApiError::NotReady { order, .. }) => return Some(not_ready_hint(self, order)),
             Self::Api(api) => api_hint(api)?,
             _ => return None,
         };
         Some(Hint::new(text))
+    }
+}
+
+/// What to do about an order not ready: wait for it, unless it will never be fulfilled.
+fn not_ready_hint(error: &Error, order: &str) -> Hint {
+    match error {
+        Error::Api(api) if api.ended().is_some() => Hint::new(
+            "it ended without imagery: order it again (`wyvern order show` gives the reason), or ask Wyvern support",
+        ),
+        _ => Hint::new(format!("{{wait:{order}}} waits until the order is fulfilled")),
     }
 }
 
@@ -301,7 +312,6 @@ fn api_hint(api: &ApiError) -> Option<&'static str> {
             "the token expired and could not be renewed: check the credentials, or log in again ({renewable})"
         }
         ApiError::NotFound { .. } => "check the id and the API ({api}): sandbox orders exist only on the sandbox API",
-        ApiError::NotReady { .. } => "{wait} waits until the order is fulfilled",
         ApiError::NotAZip { .. } => "the server sent an error page instead of the deliverable; try again later",
         ApiError::PlainHttp { .. } => {
             "use an https:// API URL, or {allow_http} if you accept sending the token unencrypted"

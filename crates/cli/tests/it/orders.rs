@@ -1,5 +1,5 @@
 use serde_json::json;
-use wyvern_sandbox::{OrderShape, Sandbox, TEST_ORDER};
+use wyvern_sandbox::{OrderShape, REJECTED_ORDER, Sandbox, TEST_ORDER};
 
 use crate::World;
 
@@ -65,8 +65,34 @@ async fn not_ready_order_is_exit_4_and_writes_nothing() {
         ])
         .await;
     assert_eq!(run.code, 4, "{run:#?}");
-    assert!(run.stderr.contains("not ready for download (status accepted, reason none)"), "{}", run.stderr);
-    assert!(run.stderr.contains("hint: `wyvern order wait ORDER_ID`"), "{}", run.stderr);
+    assert!(run.stderr.contains("not ready for download yet (status accepted, reason none)"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("hint: `wyvern order wait 00000000-0000-0000-0000-000000000020` waits until"),
+        "{}",
+        run.stderr
+    );
+    assert!(crate::files(&world.dest()).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_order_is_called_rejected_with_no_hint_to_wait() {
+    let world = World::new().await;
+    let dest = world.dest();
+    let dest = dest.to_str().expect("utf-8");
+    let download = world.run(&["order", "download", REJECTED_ORDER, "--to", dest]).await;
+    assert_eq!(download.code, 4, "{download:#?}");
+    assert!(
+        download
+            .stderr
+            .contains(&format!("order {REJECTED_ORDER} was rejected (invalid_geometry): it will not be fulfilled")),
+        "{}",
+        download.stderr
+    );
+    assert!(download.stderr.contains("hint: it ended without imagery") && !download.stderr.contains("order wait"));
+    let sync = world.run(&["sync", REJECTED_ORDER, "--to", dest]).await;
+    assert_eq!(sync.code, 0, "a sync reports orders not ready and goes on: {sync:#?}");
+    assert!(sync.stdout.contains(&format!("ended      order {REJECTED_ORDER} was rejected")), "{}", sync.stdout);
+    assert!(!sync.stdout.contains("not ready  "), "{}", sync.stdout);
     assert!(crate::files(&world.dest()).is_empty());
 }
 
