@@ -66,7 +66,11 @@ fn keywords(hint: &Hint) -> String {
                 "WYVERN_USERNAME with WYVERN_PASSWORD (or WYVERN_PASSWORD_FILE), or `wyvern auth login`"
             }
             Setting::CaCert => "Client(ca_cert=PATH)",
-            Setting::Api => "Client(api_url=...) or Client(sandbox=True)",
+            Setting::Api => match value {
+                Some("sandbox") => "Client(sandbox=True)",
+                Some("url") => "Client(api_url=...) or WYVERN_API_URL",
+                _ => "Client(api_url=...) or Client(sandbox=True)",
+            },
             Setting::AllowHttp => "pass Client(allow_http=True)",
             Setting::Retries => "Client(retries=...)",
             Setting::Wait => return format!("`Client.wait({:?})`", value.unwrap_or("order_id")),

@@ -166,6 +166,9 @@ pub(crate) enum Command {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum OrderCommand {
+    /// List the account's orders: id, status, reason, deliverables, time window (a line each, or
+    /// with --json the object `order show --json` prints), following the listing's pages.
+    List,
     /// Show an order: status, reason and deliverables.
     Show {
         /// The order id.

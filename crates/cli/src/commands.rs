@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use clap::CommandFactory;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use wyvern_core::{Client, Error as ApiError, OrderStatus};
 use wyvern_sinks::{Registry, Sink};
 use wyvern_transfer::catalog::Scope;
@@ -43,12 +43,20 @@ impl Opened {
         Ok(sink)
     }
 
-    /// Waits for the clean-ups of every sink opened.
-    pub(crate) async fn settle(&self) {
+    /// Ctrl-C: the downloads in flight keep their partial files (see [`Sink::interrupted`]).
+    pub(crate) fn interrupted(&self) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).iter().for_each(|sink| sink.interrupted());
+    }
+
+    /// Waits for the clean-ups of every sink opened; how many partial files were kept.
+    pub(crate) async fn settle(&self) -> u64 {
         let sinks = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut kept = 0;
         for sink in sinks {
             sink.settle().await;
+            kept += sink.kept();
         }
+        kept
     }
 }
 
@@ -106,7 +114,15 @@ pub(crate) async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
             let sink = opened.destination(to, true).await?;
             let progress = Progress::new(cli.quiet);
             let done = wyvern_transfer::extract(&registry(), zip, &sink, *if_exists, &progress).await?;
-            return Ok(report_one(&report, Line::from(done).into_event(), &progress));
+            return Ok(report_one(&report.extracting(), Line::from(done).into_event(), &progress));
+        }
+        Command::Order(OrderCommand::List) => {
+            let client = connect(&cli, &anonymous, None).await?;
+            let mut pages = std::pin::pin!(client.order_pages());
+            while let Some(page) = pages.try_next().await? {
+                page.iter().for_each(|order| report.listed(order));
+            }
+            return Ok(Exit::Success);
         }
         Command::Order(OrderCommand::Show { order_id }) => {
             let client = connect(&cli, &anonymous, None).await?;

@@ -146,7 +146,11 @@ fn flags(hint: &Hint) -> String {
             Setting::TokenSource => "WYVERN_TOKEN or the --token-file",
             Setting::Renewable => "`wyvern auth login`, or WYVERN_USERNAME with WYVERN_PASSWORD (or --password-file)",
             Setting::CaCert => "--ca-cert PATH",
-            Setting::Api => "--api-url, --sandbox",
+            Setting::Api => match value {
+                Some("sandbox") => "--sandbox",
+                Some("url") => "--api-url or WYVERN_API_URL",
+                _ => "--api-url, --sandbox",
+            },
             Setting::AllowHttp => "pass --allow-http",
             Setting::Retries => "--retries",
             Setting::Wait => return format!("`wyvern order wait {}`", value.unwrap_or("ORDER_ID")),
@@ -155,6 +159,10 @@ fn flags(hint: &Hint) -> String {
         .to_owned()
     })
 }
+
+/// At most this many `caused by` lines are printed: all when there are no more, else the first
+/// ones, `…` and the last.
+const SHOWN_CAUSES: usize = 4;
 
 /// A failure and its causes, one line each, then its hint; on stderr.
 pub fn print(error: &(dyn std::error::Error + 'static), hint: Option<String>) {
@@ -165,8 +173,15 @@ pub fn print(error: &(dyn std::error::Error + 'static), hint: Option<String>) {
 pub fn print_about(about: &str, error: &(dyn std::error::Error + 'static), hint: Option<String>) {
     let lines = wyvern_transfer::error_causes(error);
     errln!("error: {about}{}", lines.first().map_or("", String::as_str));
-    for cause in lines.iter().skip(1) {
-        errln!("  caused by: {cause}");
+    // The first causes say what failed, the last why; between them, libraries' layers (a
+    // client's, a connection's), which `--json` and the log keep.
+    let causes = lines.len().saturating_sub(1);
+    for (n, cause) in lines.iter().enumerate().skip(1) {
+        match n {
+            _ if causes <= SHOWN_CAUSES || n < SHOWN_CAUSES - 1 || n == causes => errln!("  caused by: {cause}"),
+            _ if n == SHOWN_CAUSES - 1 => errln!("  caused by: …"),
+            _ => {}
+        }
     }
     if let Some(hint) = hint {
         errln!("hint: {hint}");

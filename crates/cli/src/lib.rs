@@ -52,17 +52,27 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
         }
     };
     let opened = commands::Opened::default();
-    let result = runtime.block_on(async {
+    let (result, kept) = runtime.block_on(async {
+        let signalled = async {
+            let signal = shutdown_signal().await;
+            // Ctrl-C: a download in flight keeps its partial file for the same command to
+            // continue (before the transfers are dropped).
+            if signal == Exit::Interrupted {
+                opened.interrupted();
+            }
+            signal
+        };
         let outcome = tokio::select! {
             result = commands::run(cli, &opened) => Ok(result),
-            signal = shutdown_signal() => Err(signal),
+            signal = signalled => Err(signal),
         };
         // Transfers dropped by an interruption abort their uploads in the background: let them
         // finish, so that no temporary file or multipart upload outlives the process.
-        if tokio::time::timeout(std::time::Duration::from_secs(60), opened.settle()).await.is_err() {
+        let settled = tokio::time::timeout(std::time::Duration::from_secs(60), opened.settle()).await;
+        if settled.is_err() {
             tracing::warn!("some interrupted uploads could not be aborted within 60 s");
         }
-        outcome
+        (outcome, settled.unwrap_or(0))
     });
     // Do not wait for blocking tasks (a verifier of an abandoned download) on the way out.
     runtime.shutdown_background();
@@ -73,10 +83,18 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
             errln!("stopped: transfers in flight were discarded; finished deliverables and their receipts are kept");
             return Exit::Success as u8;
         }
+        Err(signal) if kept > 0 => {
+            errln!(
+                "interrupted: {} in flight kept as hidden partial files, which running the same command again \
+                 continues; finished deliverables and their receipts are kept",
+                wyvern_core::counted(kept, "download", "downloads")
+            );
+            return signal as u8;
+        }
         Err(signal) => {
             errln!(
-                "interrupted: transfers in flight were discarded; finished deliverables and their receipts are kept, \
-                 and running the same command again continues"
+                "interrupted: transfers in flight were discarded (nothing half-written is left); finished \
+                 deliverables and their receipts are kept, and running the same command again fetches the rest"
             );
             return signal as u8;
         }

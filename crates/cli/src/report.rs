@@ -18,6 +18,8 @@ pub(crate) struct Report {
     /// `sync --watch`: what changes nothing (skips, orders not ready, quiet rounds) goes to the
     /// log (`-v`), not to stdout.
     watching: bool,
+    /// What a line calls a deliverable delivered: "downloaded", or "extracted" from a local zip.
+    delivered: &'static str,
 }
 
 /// The STAC bands' scale, offset and nodata in one line: one value when every band agrees, else
@@ -46,9 +48,32 @@ fn print_warnings(warnings: impl IntoIterator<Item = impl AsRef<str>>) {
     }
 }
 
+/// What an error or a warning is about, as its first words: the deliverable and its order (the
+/// order alone when it is an order's), the ids `message` names already left out.
+fn about(deliverable: Option<&str>, order: Option<&str>, message: &str) -> String {
+    let unnamed = (deliverable.filter(|id| !message.contains(id)), order.filter(|id| !message.contains(id)));
+    match unnamed {
+        (Some(deliverable), Some(order)) => format!("deliverable {deliverable} (order {order}): "),
+        (Some(deliverable), None) => format!("deliverable {deliverable}: "),
+        (None, Some(order)) if deliverable.is_none() => format!("order {order}: "),
+        _ => String::new(),
+    }
+}
+
+/// [`about()`] a line of a sync.
+fn about_line(line: &Line, message: &str) -> String {
+    about(line.deliverable_id.as_deref(), line.order_id.as_deref(), message)
+}
+
 impl Report {
     pub(crate) fn new(json: bool, quiet: bool) -> Self {
-        Self { json, quiet, watching: false }
+        Self { json, quiet, watching: false, delivered: Status::Downloaded.as_str() }
+    }
+
+    /// The report of `extract`: what it delivers is "extracted" (its `--json` line's status stays
+    /// the engine's `downloaded`).
+    pub(crate) fn extracting(self) -> Self {
+        Self { delivered: "extracted", ..self }
     }
 
     /// The report of `sync --watch` (when `watching`).
@@ -65,6 +90,18 @@ impl Report {
         if !self.quiet {
             errln!("{}", printable(text));
         }
+    }
+
+    /// An order of `order list`: a line, or its `order show --json` object.
+    pub(crate) fn listed(&self, order: &Order) {
+        if self.json {
+            return output::json(order);
+        }
+        let show = |text: Option<String>| text.map_or_else(|| "-".to_owned(), |t| printable(&t).into_owned());
+        let status = show(order.status.as_ref().map(ToString::to_string));
+        let reason = show(order.reason_code.as_ref().map(ToString::to_string));
+        let deliverables = wyvern_core::counted(order.deliverables().len() as u64, "deliverable", "deliverables");
+        outln!("{}  {status:<11} {reason:<19} {deliverables:<15} {}", order.id, show(order.datetime.clone()));
     }
 
     pub(crate) fn order(&self, order: &Order) {
@@ -110,7 +147,8 @@ impl Report {
                 if self.json {
                     output::json(line);
                 }
-                error::print(&line.failure, error::hint(&line.failure));
+                let about = about(Some(&line.hook_failed), line.order_id.as_deref(), "");
+                error::print_about(&about, &line.failure, error::hint(&line.failure));
             }
             Event::Polled(polled) => self.polled(polled),
             Event::Planned(planned) => self.planned(planned),
@@ -143,7 +181,7 @@ impl Report {
                     outln!("{label:<10} {}", printable(&error.to_string()));
                 }
             } else {
-                error::print(error, error::hint(error));
+                error::print_about(&about_line(line, &error.to_string()), error, error::hint(error));
             }
             return;
         }
@@ -152,20 +190,23 @@ impl Report {
         }
         let skipped = line.status == Status::Skipped;
         if !self.json {
-            let (status, destination) = (line.status.as_str(), line.destination.as_deref().unwrap_or("-"));
+            let status = if line.status == Status::Downloaded { self.delivered } else { line.status.as_str() };
+            let destination = line.destination.as_deref().unwrap_or("-");
             let size = HumanBytes(line.bytes.unwrap_or(0));
             match &line.sha256 {
+                // One form for every skip, whether its receipt was read or its listing vouched.
+                _ if skipped => outln!("{status:<10} {destination} ({size}, already there per its receipt)"),
                 Some(sha) => {
                     let sha = &sha[..16.min(sha.len())];
                     let verified = if line.verified == Some(true) { "verified" } else { "not verified" };
-                    let source = if skipped { " per its receipt" } else { "" };
-                    outln!("{status:<10} {destination} ({size}, sha256 {sha}, {verified}{source})");
+                    outln!("{status:<10} {destination} ({size}, sha256 {sha}, {verified})");
                 }
-                None => outln!("{status:<10} {destination} ({size}, listed with its receipt)"),
+                None => outln!("{status:<10} {destination} ({size})"),
             }
         }
         if !skipped {
-            print_warnings(&line.warnings);
+            let about = about_line(line, "");
+            print_warnings(line.warnings.iter().map(|warning| format!("{about}{warning}")));
         }
     }
 

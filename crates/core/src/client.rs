@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use futures::{Stream, TryStreamExt};
 use serde_json::Value;
 use url::Url;
 
@@ -344,29 +345,38 @@ impl Client {
     /// URL (Django REST Framework). A next page on another origin is refused (the token goes
     /// nowhere else), and a page seen twice ends the listing.
     pub async fn list_orders(&self) -> Result<Vec<Order>> {
-        let mut url = self.endpoint("1.0/tasking/orders/");
-        let mut seen = HashSet::new();
-        let mut orders = Vec::new();
-        while seen.insert(url.clone()) {
-            let response = self.transport.get(&url, None).await?;
-            let body = read_body(response, &url, JSON_LIMIT, "a page of orders").await?;
-            let decode = |source| Error::Decode { url: redact_url(&url), source };
-            let page: Value = serde_json::from_slice(&body).map_err(decode)?;
-            let (items, next) = split_page(page);
-            for item in items {
-                orders.push(serde_json::from_value(item).map_err(decode)?);
-            }
-            let Some(next) = next else { break };
-            let next = url.join(&next).map_err(|e| Error::InvalidUrl { url: next.clone(), reason: e.to_string() })?;
-            if !self.is_api_origin(&next) {
-                return Err(Error::InvalidUrl {
-                    url: redact_url(&next),
-                    reason: "the next page of orders is not on the API's origin".to_owned(),
-                });
-            }
-            url = next;
+        self.order_pages().try_concat().await
+    }
+
+    /// The account's orders a page at a time, as [`Client::list_orders`] reads them: memory holds
+    /// one page, however many orders the account has.
+    pub fn order_pages(&self) -> impl Stream<Item = Result<Vec<Order>>> + '_ {
+        let first = Some(self.endpoint("1.0/tasking/orders/"));
+        futures::stream::try_unfold((first, HashSet::new()), move |(url, mut seen)| async move {
+            let Some(url) = url.filter(|url| seen.insert(url.clone())) else { return Ok(None) };
+            let (orders, next) = self.order_page(&url).await?;
+            Ok(Some((orders, (next, seen))))
+        })
+    }
+
+    /// A page of orders, and the next page's URL.
+    async fn order_page(&self, url: &Url) -> Result<(Vec<Order>, Option<Url>)> {
+        let response = self.transport.get(url, None).await?;
+        let body = read_body(response, url, JSON_LIMIT, "a page of orders").await?;
+        let decode = |source| Error::Decode { url: redact_url(url), source };
+        let page: Value = serde_json::from_slice(&body).map_err(decode)?;
+        let (items, next) = split_page(page);
+        let orders =
+            items.into_iter().map(|item| serde_json::from_value(item).map_err(decode)).collect::<Result<_>>()?;
+        let Some(next) = next else { return Ok((orders, None)) };
+        let next = url.join(&next).map_err(|e| Error::InvalidUrl { url: next.clone(), reason: e.to_string() })?;
+        if !self.is_api_origin(&next) {
+            return Err(Error::InvalidUrl {
+                url: redact_url(&next),
+                reason: "the next page of orders is not on the API's origin".to_owned(),
+            });
         }
-        Ok(orders)
+        Ok((orders, Some(next)))
     }
 
     /// `POST /1.0/auth/token`: exchanges a username and password for tokens.

@@ -29,6 +29,17 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The token file or the password file could not be read.
+    #[error("cannot read the {what} {}", .path.display())]
+    Unreadable {
+        /// Which file: "token file" or "password file".
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// The token file holds no token.
     #[error("the token file {} is empty", .0.display())]
     EmptyTokenFile(PathBuf),
@@ -71,6 +82,9 @@ impl Error {
             Self::NoConfigDir => Some(format!("set {WYVERN_CONFIG_DIR}")),
             Self::BadCache { .. } | Self::EmptyRefreshToken(_) => {
                 Some("delete it and run `wyvern auth login` again".to_owned())
+            }
+            Self::Unreadable { what, .. } => {
+                Some(format!("check the path: the {what} must be a file this user may read (a mounted secret's key)"))
             }
             Self::HalfCredentials => {
                 Some(format!("set both {WYVERN_USERNAME} and {WYVERN_PASSWORD} (or --password-file), or neither"))
@@ -118,7 +132,7 @@ pub async fn resolve(
 ) -> Result<Option<Credentials>> {
     if let Some(path) = token_file {
         warn_if_shared(path).await;
-        let text = tokio::fs::read_to_string(path).await.map_err(file("reading the token file", path))?;
+        let text = tokio::fs::read_to_string(path).await.map_err(unreadable("token file", path))?;
         let token = Token::new(text).ok_or_else(|| Error::EmptyTokenFile(path.to_path_buf()))?;
         return Ok(Some(Credentials::token_file(path.to_path_buf(), token)));
     }
@@ -147,7 +161,7 @@ async fn service_credentials(password_file: Option<&Path>) -> Result<Option<Cred
     let password = match password_file {
         Some(path) => {
             warn_if_shared(path).await;
-            let text = tokio::fs::read_to_string(path).await.map_err(file("reading the password file", path))?;
+            let text = tokio::fs::read_to_string(path).await.map_err(unreadable("password file", path))?;
             // A password file ends where its first line does (`echo secret > file` adds a newline);
             // the rest of the line is the password, spaces and all.
             Some(Token::verbatim(text.lines().next().unwrap_or_default()).ok_or(Error::MissingCredentials)?)
@@ -208,6 +222,11 @@ pub async fn logout(api: &Client) -> Result<bool> {
         write_cache(&path, &cache).await?;
     }
     Ok(removed)
+}
+
+fn unreadable(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.to_path_buf();
+    move |source| Error::Unreadable { what, path, source }
 }
 
 fn file(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {

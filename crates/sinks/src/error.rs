@@ -135,9 +135,17 @@ const CHECKSUM_CODES: [&str; 6] =
     ["BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "Md5Mismatch", "Crc64Mismatch", "InvalidChecksum"];
 
 /// What the failures of object_store's credential providers say: the instance metadata and
-/// container credential addresses, token and session requests.
-const CREDENTIAL_SIGNS: [&str; 5] =
-    ["169.254.169.254", "169.254.170.2", "credential", "token request", "CreateSession request"];
+/// container credential addresses and paths (the address can be moved: `AWS_METADATA_ENDPOINT`),
+/// token and session requests.
+const CREDENTIAL_SIGNS: [&str; 7] = [
+    "169.254.169.254",
+    "169.254.170.2",
+    "/latest/api/token",
+    "computeMetadata",
+    "credential",
+    "token request",
+    "CreateSession request",
+];
 
 impl Error {
     /// The error of an HTTP answer `status` (a WebDAV server, another HTTP store): 401 is

@@ -99,8 +99,20 @@ pub trait Sink: std::fmt::Debug + Send + Sync {
     /// uploads are not objects and never appear.
     async fn list(&self, prefix: Option<&ObjectPath>) -> Result<Vec<ObjectInfo>>;
 
+    /// The run is being interrupted (Ctrl-C): uploads marked [`Upload::resumable`] and dropped
+    /// from now on keep what they wrote where [`Sink::resume_upload`] finds it, so that the same
+    /// command continues them, instead of discarding it. Sinks that cannot resume ignore it (the
+    /// default): their uploads are aborted as always.
+    fn interrupted(&self) {}
+
+    /// How many uploads were kept for a later run since [`Sink::interrupted`].
+    fn kept(&self) -> u64 {
+        0
+    }
+
     /// Waits until the uploads of this sink that were dropped mid-way are cleaned up (the
-    /// aborts that need I/O, run in the background from `Drop`; see [`cleanup::Cleanup`]). A
+    /// aborts that need I/O, run in the background from `Drop`; see [`cleanup::Cleanup`]; the
+    /// local sink's uploads still held by a task being cancelled). A
     /// process calls it before exiting so that no multipart upload or temporary object outlives
     /// it.
     async fn settle(&self);
@@ -137,4 +149,9 @@ pub trait Upload: std::fmt::Debug + Send {
 
     /// Discards everything written.
     async fn abort(self: Box<Self>) -> Result<()>;
+
+    /// Marks this upload as one a later run continues through [`Sink::resume_upload`] (a zip
+    /// being downloaded, not an extracted member): dropped unfinished after
+    /// [`Sink::interrupted`], it keeps what it wrote. Does nothing where uploads cannot resume.
+    fn resumable(&mut self) {}
 }

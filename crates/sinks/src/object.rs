@@ -348,6 +348,32 @@ fn s3_integrity(
     }
 }
 
+/// How credentials are fetched (from the instance metadata service, a container's or a web
+/// identity's endpoint, a token file): within seconds, where the requests themselves keep
+/// object_store's budget (minutes). Where no credential service answers (a laptop with no
+/// `AWS_*` set, and so no instance metadata), the first request fails within seconds, not after
+/// a minute of retries.
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+fn credential_retry() -> object_store::RetryConfig {
+    object_store::RetryConfig { max_retries: 2, retry_timeout: std::time::Duration::from_secs(5), ..Default::default() }
+}
+
+/// Builds the store of an object_store builder, its credentials (the environment's) fetched
+/// within [`credential_retry`]: a store built with that budget lends its credential provider to
+/// the store the sink uses.
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+macro_rules! build_with_quick_credentials {
+    ($builder:expr) => {{
+        let builder = $builder;
+        builder
+            .clone()
+            .with_retry(credential_retry())
+            .build()
+            .and_then(|probe| builder.with_credentials(probe.credentials().clone()).build())
+            .map(|store| Arc::new(store) as Arc<dyn ObjectStore>)
+    }};
+}
+
 /// Builds a cloud sink from a URL, with credentials and endpoints from the environment.
 pub(crate) fn from_url(url: &url::Url) -> Result<Arc<dyn Sink>> {
     use object_store::ObjectStoreScheme;
@@ -359,22 +385,16 @@ pub(crate) fn from_url(url: &url::Url) -> Result<Arc<dyn Sink>> {
         #[cfg(feature = "aws")]
         ObjectStoreScheme::AmazonS3 => {
             let builder = object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str());
-            Some(s3_integrity(builder).map_err(invalid)?.build().map(|s| Arc::new(s) as _))
+            Some(build_with_quick_credentials!(s3_integrity(builder).map_err(invalid)?))
         }
         #[cfg(feature = "gcp")]
-        ObjectStoreScheme::GoogleCloudStorage => Some(
-            object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                .with_url(url.as_str())
-                .build()
-                .map(|s| Arc::new(s) as _),
-        ),
+        ObjectStoreScheme::GoogleCloudStorage => Some(build_with_quick_credentials!(
+            object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(url.as_str())
+        )),
         #[cfg(feature = "azure")]
-        ObjectStoreScheme::MicrosoftAzure => Some(
-            object_store::azure::MicrosoftAzureBuilder::from_env()
-                .with_url(url.as_str())
-                .build()
-                .map(|s| Arc::new(s) as _),
-        ),
+        ObjectStoreScheme::MicrosoftAzure => Some(build_with_quick_credentials!(
+            object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url.as_str())
+        )),
         _ => None,
     };
     let store = built

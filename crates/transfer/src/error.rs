@@ -27,6 +27,16 @@ pub enum Error {
         /// The zip was named by the caller (a file, an object), not downloaded.
         named: bool,
     },
+    /// A zip the caller named could not be read as one (inspecting it, or reading a member): its
+    /// directory or a header is missing or malformed.
+    #[error("{zip} cannot be read as a zip")]
+    Unreadable {
+        /// The zip, as the caller named it.
+        zip: String,
+        /// What is wrong with it.
+        #[source]
+        source: VerifyError,
+    },
     /// What is at the destination is not what its receipt (or its STAC item) says: an audit read
     /// it again (see [`crate::audit`]).
     #[error("{path} is not what was delivered: {why}")]
@@ -178,7 +188,11 @@ impl ErrorKind {
         use wyvern_credentials::Error as E;
         match error {
             E::Api { source, .. } => Self::of_api(source),
-            E::MissingCredentials | E::HalfCredentials | E::EmptyTokenFile(_) | E::EmptyRefreshToken(_) => Self::Auth,
+            E::MissingCredentials
+            | E::HalfCredentials
+            | E::Unreadable { .. }
+            | E::EmptyTokenFile(_)
+            | E::EmptyRefreshToken(_) => Self::Auth,
             _ => Self::Other,
         }
     }
@@ -205,7 +219,7 @@ impl Error {
         match self {
             Self::Api(api) => ErrorKind::of_api(api),
             Self::Wait { .. } => ErrorKind::NotReady,
-            Self::Corrupt { .. } | Self::Changed { .. } => ErrorKind::Corrupt,
+            Self::Corrupt { .. } | Self::Unreadable { .. } | Self::Changed { .. } => ErrorKind::Corrupt,
             Self::Destination { .. } | Self::Sink(_) | Self::Exists(_) | Self::Publish { .. } => ErrorKind::Destination,
             Self::Extraction { .. } | Self::Invalid { .. } | Self::Io { .. } => ErrorKind::Invalid,
             Self::Interrupted => ErrorKind::Interrupted,
@@ -228,6 +242,9 @@ impl Error {
                 "the zip is damaged, cut short, or built so that readers could see it differently; if it came from \
                  Wyvern, download it again"
             }
+            Self::Unreadable { .. } => {
+                "it is not a zip, or a damaged or cut-short one; if it came from Wyvern, download it again"
+            }
             Self::Corrupt { named: false, .. } => {
                 "nothing was kept; run the command again, and tell Wyvern support if the same deliverable fails twice"
             }
@@ -243,11 +260,7 @@ impl Error {
                     "the store refused these credentials here (a mistyped key or secret, or no permission to write \
                      there): check them, or give another destination"
                 }
-                wyvern_sinks::Error::Unauthenticated { .. } => {
-                    "the store found no credentials, or refused them: set them in the environment (e.g. \
-                     AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS, \
-                     AZURE_STORAGE_ACCOUNT_KEY; the sinks guide lists them)"
-                }
+                wyvern_sinks::Error::Unauthenticated { location, .. } => credentials_hint(location),
                 _ => "check that the folder or bucket exists and that these credentials (or this user) may write to it",
             },
             Self::Exists(_) => "use {if_exists:skip} or {if_exists:overwrite}",
@@ -282,6 +295,32 @@ fn not_ready_hint(error: &Error, order: &str) -> Hint {
     }
 }
 
+/// What to set when a store found no credentials (or refused them), for the store at `location`.
+fn credentials_hint(location: &str) -> &'static str {
+    let scheme = location.split_once("://").map_or("", |(scheme, _)| scheme);
+    match scheme {
+        "s3" | "s3a" => {
+            "S3 found no credentials, or refused them: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (with \
+             AWS_SESSION_TOKEN for temporary ones), or run where a role gives them (an instance profile, EKS's \
+             AWS_ROLE_ARN with AWS_WEB_IDENTITY_TOKEN_FILE); AWS_PROFILE and ~/.aws are not read (docs/sinks.md)"
+        }
+        "gs" => {
+            "Google Cloud Storage found no credentials, or refused them: set GOOGLE_APPLICATION_CREDENTIALS \
+             (or GOOGLE_SERVICE_ACCOUNT) to a service account's key file, or run where the metadata server \
+             gives them (docs/sinks.md)"
+        }
+        "az" | "azure" | "abfs" | "abfss" | "adl" => {
+            "Azure found no credentials, or refused them: set AZURE_STORAGE_ACCOUNT_NAME with \
+             AZURE_STORAGE_ACCOUNT_KEY or AZURE_STORAGE_SAS_KEY, or AZURE_CLIENT_ID, AZURE_CLIENT_SECRET and \
+             AZURE_TENANT_ID (docs/sinks.md)"
+        }
+        _ => {
+            "the store found no credentials, or refused them: set them in the environment (docs/sinks.md lists \
+             each store's)"
+        }
+    }
+}
+
 /// What to do about a failure at the API.
 fn api_hint(api: &ApiError) -> Option<&'static str> {
     Some(match api {
@@ -301,6 +340,10 @@ fn api_hint(api: &ApiError) -> Option<&'static str> {
         ApiError::NoDeliverables { .. } => {
             "the order says it is fulfilled but names nothing to download; tell Wyvern support"
         }
+        ApiError::Unauthenticated { url, .. } if in_use(url) == "url" => {
+            "check the token ({token_source}, or `wyvern auth login`) and that it belongs to this API ({api:url}); \
+             a token given as is cannot renew when it expires, for runs that outlive it use {renewable}"
+        }
         ApiError::Unauthenticated { .. } => {
             "check the token ({token_source}, or `wyvern auth login`) and that it belongs to this API ({api}); \
              a token given as is cannot renew when it expires, for runs that outlive it use {renewable}"
@@ -311,7 +354,14 @@ fn api_hint(api: &ApiError) -> Option<&'static str> {
         ApiError::Renewal { .. } => {
             "the token expired and could not be renewed: check the credentials, or log in again ({renewable})"
         }
-        ApiError::NotFound { .. } => "check the id and the API ({api}): sandbox orders exist only on the sandbox API",
+        ApiError::NotFound { url } => match in_use(url) {
+            "sandbox" => {
+                "check the id: the sandbox API ({api:sandbox}) holds only its own test orders; an account's orders \
+                 are on the production API"
+            }
+            "production" => "check the id; the sandbox's test orders exist only on the sandbox API ({api:sandbox})",
+            _ => "check the id, and that the API given ({api:url}) is the one that holds it",
+        },
         ApiError::NotAZip { .. } => "the server sent an error page instead of the deliverable; try again later",
         ApiError::PlainHttp { .. } => {
             "use an https:// API URL, or {allow_http} if you accept sending the token unencrypted"
@@ -319,6 +369,18 @@ fn api_hint(api: &ApiError) -> Option<&'static str> {
         api if api.is_transient() => "the network or the server failed repeatedly; try again later, or raise {retries}",
         _ => return None,
     })
+}
+
+/// Which API a request went to, as an `{api:...}` mark's value: `sandbox`, `production`, or `url`
+/// (another, given by URL).
+fn in_use(url: &str) -> &'static str {
+    if url.starts_with(wyvern_core::SANDBOX_API_URL) {
+        "sandbox"
+    } else if url.starts_with(wyvern_core::PRODUCTION_API_URL) {
+        "production"
+    } else {
+        "url"
+    }
 }
 
 impl From<VerifyError> for Error {
@@ -335,7 +397,9 @@ pub fn error_causes(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
     let mut cause = Some(error);
     while let Some(current) = cause {
         let text = redact_queries(&wyvern_core::printable(&current.to_string()));
-        if !text.is_empty() && lines.last() != Some(&text) {
+        // A cause the line before already quotes whole adds nothing (storage libraries wrap
+        // their causes' text into their own).
+        if !text.is_empty() && !lines.last().is_some_and(|last| last.contains(&text)) {
             lines.push(text);
         }
         cause = current.source();

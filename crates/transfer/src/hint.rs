@@ -62,6 +62,7 @@ impl Setting {
             Self::TokenSource => "the token given".to_owned(),
             Self::Renewable => "credentials that renew (a login, or a username and password)".to_owned(),
             Self::CaCert => "the certificate authority's PEM file".to_owned(),
+            Self::Api if value == Some("sandbox") => "the sandbox API".to_owned(),
             Self::Api => "the API's URL".to_owned(),
             Self::AllowHttp => "plain http allowed".to_owned(),
             Self::Retries => "more retries".to_owned(),

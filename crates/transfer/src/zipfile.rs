@@ -105,6 +105,11 @@ impl ZipFile {
         Ok((access, read))
     }
 
+    /// Why it could not be read as a zip.
+    fn unreadable(&self, source: wyvern_unpack::VerifyError) -> Error {
+        Error::Unreadable { zip: self.shown(), source }
+    }
+
     /// Inspects the zip reading only what the report needs (see
     /// [`wyvern_unpack::inspect_random`]), with the bytes read.
     pub(crate) async fn inspect(&self) -> Result<Inspection> {
@@ -113,7 +118,7 @@ impl ZipFile {
         let inspected = tokio::task::spawn_blocking(move || wyvern_unpack::inspect_random(&shown, &mut *access))
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
-        let mut inspection = inspected.map_err(|source| Error::Corrupt { source, named: true })?;
+        let mut inspection = inspected.map_err(|source| self.unreadable(source))?;
         inspection.bytes_read = Some(read.load(Ordering::Relaxed));
         Ok(inspection)
     }
@@ -126,7 +131,7 @@ impl ZipFile {
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
         match read {
-            Some(read) => read.map_err(|source| Error::Corrupt { source, named: true }),
+            Some(read) => read.map_err(|source| self.unreadable(source)),
             None => {
                 Err(Error::Invalid { message: "the member's data cannot be found in the zip".to_owned(), hint: None })
             }

@@ -49,6 +49,19 @@ async fn token_file_is_read_trimmed_and_shared_files_warned_about() {
     assert_eq!(run.code, 0, "{run:#?}");
     #[cfg(unix)]
     assert!(run.stderr.contains("readable by other users"), "{}", run.stderr);
+
+    // A token file (or a password file) that is not there: no credentials, exit 5.
+    let missing = world.dir.path().join("no-such-token");
+    let missing = missing.to_str().expect("utf-8");
+    let run = world.run(&["--token-file", missing, "order", "show", TEST_ORDER]).await;
+    assert_eq!(run.code, 5, "{run:#?}");
+    assert!(run.stderr.contains(&format!("error: cannot read the token file {missing}")), "{}", run.stderr);
+    assert!(run.stderr.contains("hint: check the path"), "{}", run.stderr);
+    let run = world
+        .run_with(&["--password-file", missing, "order", "show", TEST_ORDER], &[("WYVERN_USERNAME", "me")], None)
+        .await;
+    assert_eq!(run.code, 5, "{run:#?}");
+    assert!(run.stderr.contains("cannot read the password file"), "{}", run.stderr);
 }
 
 /// Logs in through `wyvern auth login`, the password on stdin.

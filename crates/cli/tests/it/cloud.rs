@@ -146,6 +146,28 @@ async fn sync_to_a_bucket_twice_transfers_nothing_the_second_time() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bucket_without_credentials_fails_within_seconds_naming_what_to_set() {
+    // No AWS_* credentials: object_store asks the instance metadata service, here a closed port
+    // (as where there is none). With its default retries that took about a minute.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let closed = format!("http://{closed}");
+    let world = World::new().await;
+    let env =
+        [("AWS_METADATA_ENDPOINT", closed.as_str()), ("AWS_ENDPOINT", closed.as_str()), ("AWS_ALLOW_HTTP", "true")];
+    let started = std::time::Instant::now();
+    let run = world.run_with(&["order", "download", TEST_ORDER, "--to", "s3://no-credentials/x"], &env, None).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}: {run:#?}", started.elapsed());
+    assert_ne!(run.code, 0, "{run:#?}");
+    let hint = run.stderr.lines().find(|l| l.starts_with("hint: ")).expect("a hint");
+    assert!(hint.contains("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"), "{hint}");
+    assert!(!hint.contains("GOOGLE") && !hint.contains("AZURE"), "another store's variables: {hint}");
+    let causes = run.stderr.lines().filter(|l| l.contains("caused by:")).count();
+    assert!(causes <= 4, "{}", run.stderr);
+    assert!(run.stderr.contains("  caused by: …\n"), "the layers between elided: {}", run.stderr);
+    assert!(world.sandbox.requests().iter().all(|r| !r.path.contains("/deliverables/")), "fetched for nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_no_op_resync_of_a_bucket_costs_listing_pages_only() {
     let (Some((_, url)), Ok(endpoint)) =
         (buckets().into_iter().find(|(name, _)| *name == "s3"), std::env::var("AWS_ENDPOINT"))

@@ -74,6 +74,7 @@ async fn zips_from_every_writer_verify_and_extract_as_python_and_unzip_read_them
         let out = world.dir.path().join("extracted").join(writer);
         let extract = world.run(&["extract", path, "--to", out.to_str().expect("utf-8")]).await;
         assert_eq!(extract.code, 0, "{writer}: {extract:#?}");
+        assert!(extract.stdout.starts_with("extracted  "), "{writer}: {}", extract.stdout);
         let stem = Path::new(file).file_stem().expect("stem").to_str().expect("utf-8");
         let written = hashed(&out.join(stem));
         assert_eq!(written, expected, "{writer}: extracted bytes are what Python and unzip read");

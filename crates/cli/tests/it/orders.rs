@@ -102,11 +102,19 @@ async fn wrong_token_is_exit_5_and_unknown_ids_exit_6() {
     let run = world.run(&["order", "show", TEST_ORDER]).await;
     assert_eq!(run.code, 5, "{run:#?}");
     assert!(run.stderr.contains("HTTP 401") && run.stderr.contains("hint: check the token"), "{}", run.stderr);
+    assert!(run.stderr.contains("belongs to this API (--api-url or WYVERN_API_URL)"), "{}", run.stderr);
     assert!(!run.stderr.contains("not-the-token"));
 
     let world = World::new().await;
     let order = world.run(&["order", "show", "00000000-0000-0000-0000-00000000dead"]).await;
     assert_eq!(order.code, 6, "{order:#?}");
+    // The hint speaks of the API given (--api-url), not of --sandbox.
+    assert!(
+        order.stderr.contains("hint: check the id, and that the API given (--api-url or WYVERN_API_URL)"),
+        "{}",
+        order.stderr
+    );
+    assert!(!order.stderr.contains("--sandbox"), "{}", order.stderr);
     let dest = world.dest();
     let deliverable =
         world.run(&["deliverable", "download", "no-such-deliverable", "--to", dest.to_str().expect("utf-8")]).await;
@@ -184,4 +192,29 @@ async fn an_id_given_twice_is_fetched_once() {
     let run = world.run(&["sync", TEST_ORDER, TEST_ORDER, "--json", "--to", to]).await;
     let lines = run.json_lines();
     assert_eq!(lines.iter().filter(|l| l["deliverable_id"].is_string()).count(), 1, "{lines:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_list_follows_the_pages_and_shows_each_order_once() {
+    // 120 orders beside the replica's own: three pages of 50 at least.
+    let ids: Vec<String> = (0..120).map(|i| format!("33333333-0000-0000-0000-{i:012}")).collect();
+    let builder = ids.iter().fold(Sandbox::builder(), |b, id| b.order(id, "accepted", None, OrderShape::Flat, &[]));
+    let world = World::with(builder).await;
+    let listed = world.run(&["order", "list", "--json"]).await;
+    assert_eq!(listed.code, 0, "{listed:#?}");
+    let json: Vec<String> = listed.json_lines().iter().map(|o| o["id"].as_str().expect("id").to_owned()).collect();
+    assert!(ids.iter().all(|id| json.contains(id)) && json.contains(&TEST_ORDER.to_owned()), "{json:?}");
+    assert_eq!(json.len(), json.iter().collect::<std::collections::HashSet<_>>().len(), "an order listed twice");
+    let pages = world.sandbox.requests().iter().filter(|r| r.path == "/1.0/tasking/orders/").count();
+    assert_eq!(pages, json.len().div_ceil(50), "one request a page");
+
+    let shown = world.run(&["order", "list"]).await;
+    assert_eq!(shown.code, 0, "{shown:#?}");
+    assert_eq!(shown.stdout.lines().count(), json.len(), "{}", shown.stdout);
+    let test_order = shown.stdout.lines().find(|l| l.starts_with(TEST_ORDER)).expect("the test order");
+    let words: Vec<&str> = test_order.split_whitespace().collect();
+    assert_eq!(&words[1..5], ["completed", "fulfilled", "1", "deliverable"], "{test_order}");
+    let rejected = shown.stdout.lines().find(|l| l.starts_with(REJECTED_ORDER)).expect("the rejected order");
+    let words: Vec<&str> = rejected.split_whitespace().collect();
+    assert_eq!(&words[1..5], ["rejected", "invalid_geometry", "0", "deliverables"], "{rejected}");
 }

@@ -1,5 +1,6 @@
-//! Ctrl-C (SIGINT) and SIGTERM during downloads and syncs: uploads in flight are aborted,
-//! temporary files removed, finished deliverables kept, and a re-run picks up where it stopped.
+//! Ctrl-C (SIGINT) and SIGTERM during downloads and syncs: a local download keeps its partial
+//! file on Ctrl-C, other uploads in flight are aborted and their temporary files removed,
+//! finished deliverables kept, and a re-run picks up where it stopped.
 
 use std::time::Duration;
 
@@ -33,21 +34,43 @@ fn slow() -> wyvern_sandbox::SandboxBuilder {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctrl_c_during_a_local_download_removes_the_temporary_file() {
+async fn ctrl_c_during_a_local_download_keeps_the_partial_file_and_the_same_command_continues() {
     let world = World::with(slow()).await;
     let dest = world.dest();
-    let child = world.spawn(&["order", "download", TEST_ORDER, "--to", dest.to_str().expect("utf-8")], &[]);
+    let dest_arg = dest.to_str().expect("utf-8");
+    let child = world.spawn(&["order", "download", TEST_ORDER, "--to", dest_arg], &[]);
+    let folder = dest.join(TEST_ORDER);
+    until(|| partial_in(&folder).is_some_and(|p| std::fs::metadata(p).is_ok_and(|m| m.len() > 300 << 10))).await;
+    signal(&child, Signal::SIGINT);
+    let run = finish(child).await;
+    assert_eq!(run.code, 130, "{run:#?}");
+    assert!(run.stderr.contains("interrupted: 1 download in flight kept as hidden partial files"), "{}", run.stderr);
+    let partial = partial_in(&folder).expect("the partial file is kept");
+    let kept = std::fs::metadata(&partial).expect("partial").len();
+    assert!(kept > 0 && !files(&dest).iter().any(|f| f.ends_with(".zip")), "nothing visible but the hidden partial");
+
+    let again = world.run(&["order", "download", TEST_ORDER, "--to", dest_arg, "--json"]).await;
+    assert_eq!(again.code, 0, "{again:#?}");
+    let zip = std::fs::read(folder.join(format!("{TEST_DELIVERABLE}.zip"))).expect("zip");
+    assert_eq!(zip, world.served(TEST_DELIVERABLE).await, "byte-identical");
+    let last = world.deliverable_requests(TEST_DELIVERABLE).pop().expect("a request").range;
+    assert_eq!(last, Some(format!("bytes={kept}-")), "continued from the partial file's last byte");
+    assert_eq!(files(&dest).len(), 2, "zip and receipt: {:?}", files(&dest));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_an_extraction_leaves_no_temporary_file() {
+    let world = World::with(slow()).await;
+    let dest = world.dest();
+    let child =
+        world.spawn(&["order", "download", TEST_ORDER, "--to", dest.to_str().expect("utf-8"), "--extract"], &[]);
     until(|| files(&dest).iter().any(|f| f.ends_with(".wyvern-part"))).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     signal(&child, Signal::SIGINT);
     let run = finish(child).await;
     assert_eq!(run.code, 130, "{run:#?}");
-    assert!(run.stderr.contains("interrupted"), "{}", run.stderr);
-    assert_eq!(files(&dest), Vec::<String>::new(), "no temporary file, no zip");
-
-    let again = world.run(&["order", "download", TEST_ORDER, "--to", dest.to_str().expect("utf-8")]).await;
-    assert_eq!(again.code, 0, "{again:#?}");
-    assert_eq!(files(&dest).len(), 2, "zip and receipt");
+    assert!(run.stderr.contains("interrupted: transfers in flight were discarded"), "{}", run.stderr);
+    assert_eq!(files(&dest), Vec::<String>::new(), "no member, no temporary file");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -228,3 +228,38 @@ async fn load_a_thousand_orders_with_sixteen_at_once() {
     let deliverable_requests = world.sandbox.requests().iter().filter(|r| r.path.contains("/deliverables/")).count();
     assert_eq!(deliverable_requests, 1003, "the second run made no deliverable request");
 }
+
+/// Delivered files get what the umask allows of rw-rw-rw- (as curl, rclone and unzip create
+/// theirs): zips, receipts, extracted members, the catalog and its items, the report.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivered_files_have_the_permissions_the_umask_allows() {
+    use std::os::unix::fs::PermissionsExt;
+
+    for (umask, expected) in [("022", 0o644), ("027", 0o640), ("077", 0o600)] {
+        let script = format!("umask {umask}; exec \"$0\" \"$@\"");
+        let world = World::new().await.with_runner(&["sh", "-c", &script]);
+        let dest = world.dest();
+        let dest_arg = dest.to_str().expect("utf-8");
+        for extract in [false, true] {
+            let mut args = vec!["sync", wyvern_sandbox::TEST_ORDER, "--to", dest_arg, "--catalog"];
+            if extract {
+                args.extend(["--extract", "--if-exists", "overwrite"]);
+            }
+            let run = world.run(&args).await;
+            assert_eq!(run.code, 0, "{run:#?}");
+        }
+        let report = world.run(&["report", dest_arg, "-o", dest.join("report.html").to_str().expect("utf-8")]).await;
+        assert_eq!(report.code, 0, "{report:#?}");
+        let written = files(&dest);
+        assert!(
+            written.iter().any(|f| f.ends_with(".zip")) && written.iter().any(|f| f.ends_with(".tiff")),
+            "{written:?}"
+        );
+        assert!(written.iter().any(|f| f.ends_with("catalog.json")), "{written:?}");
+        for file in written {
+            let mode = std::fs::metadata(dest.join(&file)).expect("metadata").permissions().mode() & 0o777;
+            assert_eq!(mode, expected, "umask {umask}: {file} is {mode:o}");
+        }
+    }
+}

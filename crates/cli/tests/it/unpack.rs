@@ -45,6 +45,19 @@ async fn inspect_and_verify_a_local_zip() {
     let bad = world.run(&["verify", broken.to_str().expect("utf-8")]).await;
     assert_eq!(bad.code, 3, "{bad:#?}");
     assert!(bad.stderr.contains(".tiff: CRC-32 mismatch"), "{}", bad.stderr);
+
+    // Something that is not a zip at all: inspect says so, verify that verification failed.
+    let text = world.dir.path().join("notes.zip");
+    std::fs::write(&text, "not a zip\n").expect("write");
+    let text = text.to_str().expect("utf-8");
+    let inspected = world.run(&["inspect", text]).await;
+    assert_eq!(inspected.code, 3, "{inspected:#?}");
+    assert!(inspected.stderr.starts_with(&format!("error: {text} cannot be read as a zip\n")), "{}", inspected.stderr);
+    assert!(inspected.stderr.contains("hint: it is not a zip"), "{}", inspected.stderr);
+    assert!(!inspected.stderr.contains("verification"), "{}", inspected.stderr);
+    let verified = world.run(&["verify", text]).await;
+    assert_eq!(verified.code, 3, "{verified:#?}");
+    assert!(verified.stderr.starts_with("error: verification failed\n"), "{}", verified.stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -371,7 +371,7 @@ impl Download {
         }
         let chunk = match chunk? {
             Ok(chunk) => chunk,
-            Err(error) => return Some(Err(Box::new(error.without_url()))),
+            Err(error) => return Some(Err(response::broken_off(error))),
         };
         Some(match chunk {
             Some(piece) => match self.decoder.as_mut() {

@@ -43,6 +43,25 @@ pub(super) fn is_framed(response: &Response) -> bool {
     response.content_length().is_some() || chunked || response.version() >= reqwest::Version::HTTP_2
 }
 
+/// A body that broke off mid-way, said as what happened: reqwest calls every such failure "error
+/// decoding response body", and the innermost cause says what it was (the peer closed or reset
+/// the connection, a read timed out).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(super) struct BrokenOff(String);
+
+/// A failure reading a body, as a cut in it.
+pub(super) fn broken_off(error: reqwest::Error) -> Cause {
+    let mut innermost: &(dyn std::error::Error + 'static) = &error;
+    while let Some(source) = innermost.source() {
+        innermost = source;
+    }
+    if std::ptr::addr_eq(innermost, &error) {
+        return Box::new(error.without_url());
+    }
+    Box::new(BrokenOff(innermost.to_string()))
+}
+
 /// A decoding failure, as a cut in the body.
 pub(super) fn cut(error: std::io::Error) -> Cause {
     Box::new(error)

@@ -53,12 +53,23 @@ pub struct LocalSink {
     root: PathBuf,
     /// The root folder, opened once: uploads share it, so that a sealed upload holds no handle.
     opened: Arc<std::sync::OnceLock<Arc<Dir>>>,
+    /// Shared with the uploads: whether the run is interrupted, and the partial files kept.
+    interrupt: Arc<Interrupt>,
+}
+
+/// What the sink's uploads share: whether the run is interrupted (see [`Sink::interrupted`]),
+/// the partial files kept, and how many uploads are alive (see [`Sink::settle`]).
+#[derive(Debug, Default)]
+struct Interrupt {
+    now: std::sync::atomic::AtomicBool,
+    kept: std::sync::atomic::AtomicU64,
+    live: std::sync::atomic::AtomicUsize,
 }
 
 impl LocalSink {
     /// A sink writing under `root` (created on first write).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into(), opened: Arc::default() }
+        Self { root: root.into(), opened: Arc::default(), interrupt: Arc::default() }
     }
 
     /// The root folder, opened (created first when `create`); `None` when it does not exist.
@@ -243,6 +254,34 @@ fn is_part(name: &str) -> bool {
 /// Whether a file name is one of this sink's temporary names (partial, or being created).
 fn is_temporary(name: &str) -> bool {
     is_part(name) || is_temporary_with(name, NEW_SUFFIX)
+}
+
+/// The permissions of a delivered file: what the umask allows of `rw-rw-rw-`, as curl, rclone
+/// and unzip create theirs (temporary files stay `0600` until then).
+#[cfg(unix)]
+fn delivered_permissions() -> cap_std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    static MODE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    let mode = *MODE.get_or_init(|| 0o666 & !umask());
+    cap_std::fs::Permissions::from_std(std::fs::Permissions::from_mode(mode))
+}
+
+/// The process's umask: Linux shows it in /proc (4.7 on); elsewhere it is set (to a stricter
+/// one, for the instant) and put back, the only way POSIX has to read it.
+#[cfg(unix)]
+fn umask() -> u32 {
+    let shown = std::fs::read_to_string("/proc/self/status").ok().and_then(|status| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("Umask:"))
+            .and_then(|mask| u32::from_str_radix(mask.trim(), 8).ok())
+    });
+    shown.unwrap_or_else(|| {
+        use rustix::fs::Mode;
+        let old = rustix::process::umask(Mode::from_raw_mode(0o077));
+        rustix::process::umask(old);
+        old.as_raw_mode()
+    })
 }
 
 /// Whether a temporary file is one this user created as this sink creates them (a regular file
@@ -430,7 +469,19 @@ impl Sink for LocalSink {
     }
 
     async fn settle(&self) {
-        // Dropped uploads remove their temporary files at once: nothing runs in the background.
+        // Dropped uploads remove their temporary files at once, but one may still be held by a
+        // task being cancelled (an extraction's): wait for them all to be dropped.
+        while self.interrupt.live.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
+    fn interrupted(&self) {
+        self.interrupt.now.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn kept(&self) -> u64 {
+        self.interrupt.kept.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     async fn list(&self, prefix: Option<&ObjectPath>) -> Result<Vec<ObjectInfo>> {

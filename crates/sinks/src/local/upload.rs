@@ -26,6 +26,10 @@ pub(super) struct LocalUpload {
     done: bool,
     written: u64,
     writeback: Writeback,
+    /// Kept, not removed, when dropped unfinished after the sink was interrupted (see
+    /// [`Upload::resumable`]).
+    resumable: bool,
+    interrupt: Arc<Interrupt>,
 }
 
 /// The background flush of what an upload wrote so far.
@@ -45,6 +49,7 @@ impl LocalUpload {
         file: std::fs::File,
         written: u64,
     ) -> Self {
+        sink.interrupt.live.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         Self {
             dir,
             root: sink.root.clone(),
@@ -55,6 +60,8 @@ impl LocalUpload {
             done: false,
             written,
             writeback: Writeback { at: written, task: None },
+            resumable: false,
+            interrupt: sink.interrupt.clone(),
         }
     }
 
@@ -135,6 +142,9 @@ impl Upload for LocalUpload {
                     None => dir.open(&temp).and_then(|file| file.sync_all()),
                 };
                 synced.map_err(io_error("writing", &shown))?;
+                // Private while written; as the umask allows once whole, as other tools' files.
+                #[cfg(unix)]
+                dir.set_permissions(&temp, delivered_permissions()).map_err(io_error("writing", &shown))?;
                 dir.rename(&temp, &dir, &full).map_err(io_error("renaming into place", &shown))
             })
             .await
@@ -156,6 +166,10 @@ impl Upload for LocalUpload {
     async fn abort(mut self: Box<Self>) -> Result<()> {
         self.discard();
         Ok(())
+    }
+
+    fn resumable(&mut self) {
+        self.resumable = true;
     }
 }
 
@@ -228,8 +242,18 @@ fn write_parts(mut file: &std::fs::File, parts: &[Bytes]) -> io::Result<()> {
 
 impl Drop for LocalUpload {
     fn drop(&mut self) {
-        // An upload dropped mid-way (error, cancellation) must not leave its temporary file.
-        if !self.done {
+        self.interrupt.live.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        // An upload dropped mid-way (error, cancellation) must not leave its temporary file,
+        // unless it is a download to continue and the run is being interrupted: then its file
+        // stays as a killed run leaves it (closed, which unlocks it), for resume_upload.
+        if self.done {
+            return;
+        }
+        if self.resumable && self.interrupt.now.load(std::sync::atomic::Ordering::SeqCst) {
+            self.done = true;
+            drop(self.file.take());
+            self.interrupt.kept.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        } else {
             self.discard();
         }
     }

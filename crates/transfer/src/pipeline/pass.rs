@@ -74,8 +74,9 @@ pub(super) struct Pass {
     batcher: Batcher,
 }
 
-/// The task writing extracted members; it returns their sealed, unpublished uploads.
-type Extraction = tokio::task::JoinHandle<Result<Vec<Member>>>;
+/// The task writing extracted members; it returns their sealed, unpublished uploads. Aborted
+/// when the pass is dropped (an interrupted run), which drops (and so discards) its uploads.
+type Extraction = tokio_util::task::AbortOnDropHandle<Result<Vec<Member>>>;
 
 impl Pass {
     /// Starts the writers; `upload` is a partial upload to continue instead of a new one.
@@ -86,15 +87,21 @@ impl Pass {
         plan: &DigestPlan,
     ) -> Result<Self> {
         let Delivery { sink, job, options, .. } = *delivery;
-        let upload = match upload {
+        let mut upload = match upload {
             Some(upload) => Some(upload),
             None if options.extract => None,
             None => Some(sink.start_upload(&job.path, size).await?),
         };
+        // The zip's upload is what a later run continues (resume_upload), should this one be
+        // interrupted.
+        if let Some(upload) = upload.as_mut() {
+            upload.resumable();
+        }
         let (verifier, extraction) = match (options.verify, options.extract) {
             (_, true) => {
                 let (events, receiver) = mpsc::channel(extract::EXTRACT_QUEUE);
-                let task = tokio::spawn(extract::members(sink.clone(), job.extract_folder()?, receiver));
+                let members = extract::members(sink.clone(), job.extract_folder()?, receiver);
+                let task = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(members));
                 (Some(Verifier::spawn(Some(events), plan)), Some(task))
             }
             (true, false) => (Some(Verifier::spawn(None, plan)), None),

@@ -126,7 +126,8 @@ pub struct Line {
     /// Whether the zip was verified while it streamed (`null` on a skipped line whose receipt
     /// was not read).
     pub verified: Option<bool>,
-    /// On a skipped line: the SHA-256 and the verdict are the receipt's, not a new reading.
+    /// On every skipped line: its receipt vouched for it; the SHA-256 and the verdict, when the
+    /// receipt was read, are the receipt's, not a new reading (null when the listing vouched).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub from_receipt: bool,
     /// What verification could not check, or only weakly.
@@ -179,7 +180,7 @@ impl From<Done> for Line {
                     bytes: Some(outcome.bytes()),
                     sha256: receipt.map(|r| r.sha256.clone()),
                     verified: receipt.map(|r| r.verified),
-                    from_receipt: skipped && receipt.is_some(),
+                    from_receipt: skipped,
                     warnings: receipt.map(|r| r.warnings.clone()).unwrap_or_default(),
                     ..Self::of_job(&job, Some(destination))
                 }
