@@ -75,8 +75,11 @@ def test_ctrl_c_stops_the_installed_command_as_it_stops_the_binary(tmp_path: Pat
         child.send_signal(signal.SIGINT)
         _, stderr = child.communicate(timeout=30)
     assert child.returncode == 130, stderr
-    assert "interrupted" in stderr
-    assert files(dest) == []
+    # The download in flight stays as its hidden partial file, for the same command to continue;
+    # nothing is visible.
+    assert "interrupted: 1 download in flight kept as hidden partial files" in stderr, stderr
+    left = files(dest)
+    assert len(left) == 1 and Path(left[0]).name.startswith(".") and left[0].endswith(".wyvern-part"), left
 
 
 def test_metrics_are_served_while_a_watch_runs_and_sigterm_stops_it(api_url: str, tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::TypedValueParser;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use wyvern_core::OrderId;
 
 use wyvern_core::env::{
@@ -333,19 +333,72 @@ impl Destination {
     }
 }
 
+/// The global options only the commands that talk to the API use (by their ids).
+const API_OPTIONS: [&str; 13] = [
+    "api_url",
+    "sandbox",
+    "token_file",
+    "password_file",
+    "allow_http",
+    "retries",
+    "read_timeout",
+    "speed_limit",
+    "limit_rate",
+    "speed_time",
+    "ca_cert",
+    "connections",
+    "segment_size",
+];
+
+/// The commands that never talk to the API: their help leaves [`API_OPTIONS`] out.
+const LOCAL_COMMANDS: [&str; 6] = ["inspect", "verify", "extract", "catalog", "report", "completions"];
+
+impl Cli {
+    /// Parses a command line (the program name first).
+    pub(crate) fn parse_args(
+        args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
+    ) -> clap::error::Result<Self> {
+        Self::from_arg_matches(&Self::shown().try_get_matches_from(args)?)
+    }
+
+    /// The command as `--help` shows it: each command with the options it uses. The API's
+    /// options stay accepted anywhere, but are hidden where nothing reads them.
+    pub(crate) fn shown() -> clap::Command {
+        let command = Self::command();
+        // A subcommand's own (hidden, not global) copy of an option keeps the global one from
+        // being copied into it; the command does not read it.
+        let hidden: Vec<clap::Arg> = command
+            .get_arguments()
+            .filter(|arg| API_OPTIONS.contains(&arg.get_id().as_str()))
+            .map(|arg| arg.clone().global(false).hide(true))
+            .collect();
+        LOCAL_COMMANDS
+            .into_iter()
+            .fold(command, |command, name| command.mut_subcommand(name, |sub| sub.args(hidden.clone())))
+    }
+}
+
 /// `--if-exists`: one of the library's names, listed in `--help`.
 fn if_exists() -> impl TypedValueParser<Value = IfExists> {
     clap::builder::PossibleValuesParser::new(["skip", "overwrite", "fail"]).try_map(|text| text.parse::<IfExists>())
 }
 
-/// A default duration as the flags spell it (`30s`).
+/// A default duration as the flags and the docs spell it (`60s`).
 fn duration(value: Duration) -> String {
-    humantime::format_duration(value).to_string()
+    match value.subsec_nanos() {
+        0 => format!("{}s", value.as_secs()),
+        _ => humantime::format_duration(value).to_string(),
+    }
 }
 
-/// A default size as the flags spell it (`8.0MiB`).
+/// A default size as the flags and the docs spell it (`8MiB`, `1KiB`): the largest binary unit
+/// that divides it.
 fn size(value: u64) -> String {
-    bytesize::ByteSize(value).display().iec().to_string().replace(' ', "")
+    let units = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    match units.into_iter().find(|(unit, _)| value >= *unit && value.is_multiple_of(*unit)) {
+        Some((unit, name)) => format!("{}{name}", value / unit),
+        None => format!("{value}B"),
+    }
 }
 
 /// A size such as `8MiB`, at most 1 TiB (so that nothing built from it overflows).

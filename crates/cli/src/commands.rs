@@ -116,33 +116,7 @@ pub(crate) async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
             let done = wyvern_transfer::extract(&registry(), zip, &sink, *if_exists, &progress).await?;
             return Ok(report_one(&report.extracting(), Line::from(done).into_event(), &progress));
         }
-        Command::Order(OrderCommand::List) => {
-            let client = connect(&cli, &anonymous, None).await?;
-            let mut pages = std::pin::pin!(client.order_pages());
-            while let Some(page) = pages.try_next().await? {
-                page.iter().for_each(|order| report.listed(order));
-            }
-            return Ok(Exit::Success);
-        }
-        Command::Order(OrderCommand::Show { order_id }) => {
-            let client = connect(&cli, &anonymous, None).await?;
-            let order = client.order(order_id).await?;
-            report.order(&order);
-            return Ok(Exit::Success);
-        }
-        Command::Order(OrderCommand::Wait { order_id, interval, timeout }) => {
-            let client = connect(&cli, &anonymous, None).await?;
-            let changed = |order: &wyvern_core::Order| report.note(&state_of(order));
-            let order = wyvern_transfer::wait(&client, order_id, *interval, *timeout, changed).await?;
-            report.order(&order);
-            return Ok(Exit::Success);
-        }
-        Command::Order(OrderCommand::Download { order_ids, destination }) => {
-            let client = connect(&cli, &anonymous, None).await?;
-            let request =
-                Request { strict: true, hook: destination.hook(), ..Request::new(Wanted::Orders(order_ids.clone())) };
-            return sync(&client, &request, destination, opened, report, Mode::ONCE).await;
-        }
+        Command::Order(command) => return order(command, &cli, &anonymous, opened, report).await,
         Command::Deliverable(DeliverableCommand::Download { deliverables, destination }) => {
             let client = connect(&cli, &anonymous, None).await?;
             let request =
@@ -156,6 +130,45 @@ pub(crate) async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
         }
     }
     Ok(Exit::Success)
+}
+
+/// `wyvern order ...`.
+async fn order(
+    command: &OrderCommand,
+    cli: &Cli,
+    anonymous: &Client,
+    opened: &Opened,
+    report: Report,
+) -> Result<Exit, Failure> {
+    match command {
+        OrderCommand::List => {
+            let client = connect(cli, anonymous, None).await?;
+            let mut pages = std::pin::pin!(client.order_pages());
+            while let Some(page) = pages.try_next().await? {
+                page.iter().for_each(|order| report.listed(order));
+            }
+            Ok(Exit::Success)
+        }
+        OrderCommand::Show { order_id } => {
+            let client = connect(cli, anonymous, None).await?;
+            let order = client.order(order_id).await?;
+            report.order(&order);
+            Ok(Exit::Success)
+        }
+        OrderCommand::Wait { order_id, interval, timeout } => {
+            let client = connect(cli, anonymous, None).await?;
+            let changed = |order: &wyvern_core::Order| report.note(&state_of(order));
+            let order = wyvern_transfer::wait(&client, order_id, *interval, *timeout, changed).await?;
+            report.order(&order);
+            Ok(Exit::Success)
+        }
+        OrderCommand::Download { order_ids, destination } => {
+            let client = connect(cli, anonymous, None).await?;
+            let request =
+                Request { strict: true, hook: destination.hook(), ..Request::new(Wanted::Orders(order_ids.clone())) };
+            sync(&client, &request, destination, opened, report, Mode::ONCE).await
+        }
+    }
 }
 
 /// `wyvern inspect`: content problems are listed (the data was not read); a structure that

@@ -20,16 +20,15 @@ mod settings;
 
 use std::ffi::OsString;
 
-use clap::Parser;
-
 use crate::error::Exit;
 use crate::output::errln;
 
 /// Runs the command line `args` (the program name first) to the end and returns its exit code.
 /// Usage errors, `--help` and `--version` print as clap does. Ctrl-C (SIGINT) and SIGTERM stop
-/// the command: transfers in flight are discarded, their uploads aborted.
+/// the command: transfers in flight are discarded, their uploads aborted, except that on Ctrl-C
+/// a download to a local folder keeps its partial file for the same command to continue.
 pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
-    let cli = match args::Cli::try_parse_from(args) {
+    let cli = match args::Cli::parse_args(args) {
         Ok(cli) => cli,
         Err(e) => {
             // Printing help or a usage error to a closed stream is no failure of ours.
@@ -52,52 +51,12 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
         }
     };
     let opened = commands::Opened::default();
-    let (result, kept) = runtime.block_on(async {
-        let signalled = async {
-            let signal = shutdown_signal().await;
-            // Ctrl-C: a download in flight keeps its partial file for the same command to
-            // continue (before the transfers are dropped).
-            if signal == Exit::Interrupted {
-                opened.interrupted();
-            }
-            signal
-        };
-        let outcome = tokio::select! {
-            result = commands::run(cli, &opened) => Ok(result),
-            signal = signalled => Err(signal),
-        };
-        // Transfers dropped by an interruption abort their uploads in the background: let them
-        // finish, so that no temporary file or multipart upload outlives the process.
-        let settled = tokio::time::timeout(std::time::Duration::from_secs(60), opened.settle()).await;
-        if settled.is_err() {
-            tracing::warn!("some interrupted uploads could not be aborted within 60 s");
-        }
-        (outcome, settled.unwrap_or(0))
-    });
+    let (result, kept) = runtime.block_on(run(cli, &opened));
     // Do not wait for blocking tasks (a verifier of an abandoned download) on the way out.
     runtime.shutdown_background();
     let result = match result {
         Ok(result) => result,
-        // A service asked to stop: nothing went wrong.
-        Err(Exit::Terminated) if watching => {
-            errln!("stopped: transfers in flight were discarded; finished deliverables and their receipts are kept");
-            return Exit::Success as u8;
-        }
-        Err(signal) if kept > 0 => {
-            errln!(
-                "interrupted: {} in flight kept as hidden partial files, which running the same command again \
-                 continues; finished deliverables and their receipts are kept",
-                wyvern_core::counted(kept, "download", "downloads")
-            );
-            return signal as u8;
-        }
-        Err(signal) => {
-            errln!(
-                "interrupted: transfers in flight were discarded (nothing half-written is left); finished \
-                 deliverables and their receipts are kept, and running the same command again fetches the rest"
-            );
-            return signal as u8;
-        }
+        Err(signal) => return stopped(signal, watching, kept),
     };
     match result {
         Ok(exit) => exit as u8,
@@ -112,6 +71,52 @@ pub fn main(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> u8 {
             exit as u8
         }
     }
+}
+
+/// Runs the command until it ends or a signal stops it (`Err`), then lets the uploads it
+/// dropped clean up; also returns how many partial files were kept for a later run.
+async fn run(cli: args::Cli, opened: &commands::Opened) -> (Result<Result<Exit, error::Failure>, Exit>, u64) {
+    let signalled = async {
+        let signal = shutdown_signal().await;
+        // Ctrl-C: a download in flight keeps its partial file for the same command to
+        // continue (before the transfers are dropped).
+        if signal == Exit::Interrupted {
+            opened.interrupted();
+        }
+        signal
+    };
+    let outcome = tokio::select! {
+        result = commands::run(cli, opened) => Ok(result),
+        signal = signalled => Err(signal),
+    };
+    // Transfers dropped by an interruption abort their uploads in the background: let them
+    // finish, so that no temporary file or multipart upload outlives the process.
+    let settled = tokio::time::timeout(std::time::Duration::from_secs(60), opened.settle()).await;
+    if settled.is_err() {
+        tracing::warn!("some interrupted uploads could not be aborted within 60 s");
+    }
+    (outcome, settled.unwrap_or(0))
+}
+
+/// What a signal that stopped the command leaves said, and the exit code.
+fn stopped(signal: Exit, watching: bool, kept: u64) -> u8 {
+    match signal {
+        // A service asked to stop: nothing went wrong.
+        Exit::Terminated if watching => {
+            errln!("stopped: transfers in flight were discarded; finished deliverables and their receipts are kept");
+            return Exit::Success as u8;
+        }
+        _ if kept > 0 => errln!(
+            "interrupted: {} in flight kept as hidden partial files, which running the same command again \
+             continues; finished deliverables and their receipts are kept",
+            wyvern_core::counted(kept, "download", "downloads")
+        ),
+        _ => errln!(
+            "interrupted: transfers in flight were discarded (nothing half-written is left); finished \
+             deliverables and their receipts are kept, and running the same command again fetches the rest"
+        ),
+    }
+    signal as u8
 }
 
 /// Waits for Ctrl-C (SIGINT) or SIGTERM. A signal that cannot be listened for never arrives.

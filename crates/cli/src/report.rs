@@ -309,8 +309,8 @@ impl Report {
             output::json(&line);
         } else if !self.quiet {
             outln!(
-                "report: deliverables {}, with a thumbnail {}: {}",
-                written.deliverables,
+                "report: {}, {} with a thumbnail: {}",
+                wyvern_core::counted(written.deliverables as u64, "deliverable", "deliverables"),
                 written.thumbnails,
                 path.display()
             );

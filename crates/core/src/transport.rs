@@ -216,7 +216,7 @@ impl Transport {
                     if !self.is_api_origin(response.url()) || !session.renew(bearer, self).await? {
                         return Ok(response);
                     }
-                    tracing::debug!(url = %redact_url(url), "the API refused the token; sending the request again with the renewed one");
+                    tracing::info!(url = %redact_url(url), "the API refused the token; sending the request again with the renewed one");
                     renewed = true;
                     continue;
                 }
@@ -264,7 +264,17 @@ impl Transport {
                 .entry(header::ACCEPT_ENCODING)
                 .or_insert(header::HeaderValue::from_static("identity"));
             let next = request.try_clone();
+            let (method, range) = (request.method().clone(), request.headers().get(header::RANGE).cloned());
+            let started = std::time::Instant::now();
             let response = self.inner.http.execute(request).await.map_err(|e| transport(&url, e))?;
+            // What -v shows of the conversation: each request and its answer, no query strings.
+            let range = range.as_ref().and_then(|r| r.to_str().ok()).map_or_else(String::new, |r| format!(" ({r})"));
+            tracing::info!(
+                "{method} {}{range}: {} in {:.2} s",
+                redact_url(&url),
+                response.status().as_u16(),
+                started.elapsed().as_secs_f64()
+            );
             let Some(location) = redirect_target(&response) else {
                 return Ok(response);
             };
@@ -275,7 +285,7 @@ impl Transport {
             if url.scheme() == "https" && target.scheme() != "https" {
                 return Err(Error::InsecureRedirect { from: redact_url(&url), to: redact_url(&target) });
             }
-            tracing::debug!(from = %redact_url(&url), to = %redact_url(&target), status = response.status().as_u16(), "following redirect");
+            tracing::info!("redirected to {}", redact_url(&target));
             let Some(mut next) = next.filter(|r| r.method() == Method::GET) else {
                 return Err(Error::UnexpectedStatus {
                     status: response.status().as_u16(),

@@ -116,6 +116,18 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
+    /// The store could not be reached: no connection (refused, no route, a name that does not
+    /// resolve), within the retries allowed.
+    #[error("{location}: {message}")]
+    Unreachable {
+        /// The store.
+        location: String,
+        /// What was being done, to what.
+        message: String,
+        /// The cause.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     /// Any other failure of the store (the network, a server error...).
     #[error("{location}: {message}")]
     Generic {
@@ -133,6 +145,10 @@ pub enum Error {
 /// with them.
 const CHECKSUM_CODES: [&str; 6] =
     ["BadDigest", "InvalidDigest", "XAmzContentSHA256Mismatch", "Md5Mismatch", "Crc64Mismatch", "InvalidChecksum"];
+
+/// What a request that never reached the store says (hyper's and the system's words), where
+/// object_store keeps them only in the text of a generic error.
+const UNREACHABLE_SIGNS: [&str; 4] = ["tcp connect error", "dns error", "Connection refused", "No route to host"];
 
 /// What the failures of object_store's credential providers say: the instance metadata and
 /// container credential addresses and paths (the address can be moved: `AWS_METADATA_ENDPOINT`),
@@ -199,6 +215,9 @@ impl Error {
                 }
                 if let Some(status) = http_status(&text) {
                     return Self::of_http_status(status, location, message, Some(Box::new(source)));
+                }
+                if UNREACHABLE_SIGNS.iter().any(|sign| text.contains(sign)) {
+                    return Self::Unreachable { location, message, source: Some(Box::new(source)) };
                 }
                 |location, message, source| Self::Generic { location, message, source }
             }

@@ -26,6 +26,8 @@ const MAX_PARTS: u64 = 9_000;
 #[derive(Debug, Clone)]
 pub struct ObjectStoreSink {
     store: Arc<dyn ObjectStore>,
+    /// The store [`Sink::check`] asks: `store`, unless [`ObjectStoreSink::with_checker`] gave one.
+    checker: Arc<dyn ObjectStore>,
     prefix: Path,
     location: String,
     cleanup: crate::cleanup::Cleanup,
@@ -35,7 +37,15 @@ impl ObjectStoreSink {
     /// A sink writing under `prefix` of `store`; `location` names it in messages (e.g.
     /// `s3://bucket/prefix`, without credentials).
     pub fn new(store: Arc<dyn ObjectStore>, prefix: Path, location: impl Into<String>) -> Self {
-        Self { store, prefix, location: location.into(), cleanup: crate::cleanup::Cleanup::default() }
+        let checker = store.clone();
+        Self { store, checker, prefix, location: location.into(), cleanup: crate::cleanup::Cleanup::default() }
+    }
+
+    /// The store [`Sink::check`] asks instead: the same bucket with a short retry budget, so that
+    /// a destination that cannot be reached fails within seconds, not after the minutes the
+    /// transfers' own budget allows.
+    pub fn with_checker(self, checker: Arc<dyn ObjectStore>) -> Self {
+        Self { checker, ..self }
     }
 
     fn key(&self, path: &ObjectPath) -> Path {
@@ -43,7 +53,9 @@ impl ObjectStoreSink {
     }
 
     fn error(&self, action: &str, path: &Path, source: object_store::Error) -> Error {
-        Error::of_object_store(source, self.location.clone(), format!("{action} {path}"))
+        // The bucket's root has an empty key: the action alone, with no trailing blank.
+        let message = if path.as_ref().is_empty() { action.to_owned() } else { format!("{action} {path}") };
+        Error::of_object_store(source, self.location.clone(), message)
     }
 
     fn relative(&self, key: &Path) -> Option<ObjectPath> {
@@ -72,10 +84,11 @@ impl Sink for ObjectStoreSink {
         // One listing request proves the bucket exists and the credentials are accepted; starting
         // and aborting a multipart upload proves they may write (where the store asks the server
         // at that point: S3 and GCS do, Azure does not). Neither leaves an object behind.
-        self.store.list_with_delimiter(Some(&self.prefix)).await.map_err(|e| self.error("listing", &self.prefix, e))?;
+        let store = &self.checker;
+        store.list_with_delimiter(Some(&self.prefix)).await.map_err(|e| self.error("listing", &self.prefix, e))?;
         let key = self.prefix.clone().join(format!(".wyvern-check-{}", uuid::Uuid::new_v4().simple()));
         let mut upload =
-            self.store.put_multipart(&key).await.map_err(|e| self.error("starting an upload in", &self.prefix, e))?;
+            store.put_multipart(&key).await.map_err(|e| self.error("starting an upload in", &self.prefix, e))?;
         upload.abort().await.map_err(|e| self.error("aborting an upload in", &self.prefix, e))
     }
 
@@ -349,28 +362,31 @@ fn s3_integrity(
 }
 
 /// How credentials are fetched (from the instance metadata service, a container's or a web
-/// identity's endpoint, a token file): within seconds, where the requests themselves keep
-/// object_store's budget (minutes). Where no credential service answers (a laptop with no
-/// `AWS_*` set, and so no instance metadata), the first request fails within seconds, not after
-/// a minute of retries.
+/// identity's endpoint, a token file), and how the destination's check asks the store: within
+/// seconds, where the transfers keep object_store's budget (minutes). Where no credential service
+/// answers (a laptop with no `AWS_*` set, and so no instance metadata) or the store cannot be
+/// reached (a mistyped endpoint), the first request fails within seconds, not after minutes of
+/// retries.
 #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
 fn credential_retry() -> object_store::RetryConfig {
     object_store::RetryConfig { max_retries: 2, retry_timeout: std::time::Duration::from_secs(5), ..Default::default() }
 }
 
-/// Builds the store of an object_store builder, its credentials (the environment's) fetched
-/// within [`credential_retry`]: a store built with that budget lends its credential provider to
-/// the store the sink uses.
+/// A sink's store, and the one its check asks (see [`ObjectStoreSink::with_checker`]).
+type Stores = (Arc<dyn ObjectStore>, Arc<dyn ObjectStore>);
+
+/// Builds the stores of an object_store builder: the sink's, and its checker (see
+/// [`ObjectStoreSink::with_checker`]), built with [`credential_retry`], which lends the sink's
+/// its credential provider, so that credentials (the environment's) are fetched within that
+/// budget too.
 #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
-macro_rules! build_with_quick_credentials {
+macro_rules! build_with_quick_checks {
     ($builder:expr) => {{
         let builder = $builder;
-        builder
-            .clone()
-            .with_retry(credential_retry())
-            .build()
-            .and_then(|probe| builder.with_credentials(probe.credentials().clone()).build())
-            .map(|store| Arc::new(store) as Arc<dyn ObjectStore>)
+        builder.clone().with_retry(credential_retry()).build().and_then(|checker| {
+            let store = builder.with_credentials(checker.credentials().clone()).build()?;
+            Ok((Arc::new(store) as Arc<dyn ObjectStore>, Arc::new(checker) as Arc<dyn ObjectStore>))
+        })
     }};
 }
 
@@ -381,26 +397,26 @@ pub(crate) fn from_url(url: &url::Url) -> Result<Arc<dyn Sink>> {
     let invalid = |reason: String| Error::InvalidDestination { location: shown(url), reason };
     let (scheme, prefix) = ObjectStoreScheme::parse(url).map_err(|e| invalid(e.to_string()))?;
     crate::tls::install();
-    let built: Option<object_store::Result<Arc<dyn ObjectStore>>> = match scheme {
+    let built: Option<object_store::Result<Stores>> = match scheme {
         #[cfg(feature = "aws")]
         ObjectStoreScheme::AmazonS3 => {
             let builder = object_store::aws::AmazonS3Builder::from_env().with_url(url.as_str());
-            Some(build_with_quick_credentials!(s3_integrity(builder).map_err(invalid)?))
+            Some(build_with_quick_checks!(s3_integrity(builder).map_err(invalid)?))
         }
         #[cfg(feature = "gcp")]
-        ObjectStoreScheme::GoogleCloudStorage => Some(build_with_quick_credentials!(
+        ObjectStoreScheme::GoogleCloudStorage => Some(build_with_quick_checks!(
             object_store::gcp::GoogleCloudStorageBuilder::from_env().with_url(url.as_str())
         )),
         #[cfg(feature = "azure")]
-        ObjectStoreScheme::MicrosoftAzure => Some(build_with_quick_credentials!(
+        ObjectStoreScheme::MicrosoftAzure => Some(build_with_quick_checks!(
             object_store::azure::MicrosoftAzureBuilder::from_env().with_url(url.as_str())
         )),
         _ => None,
     };
-    let store = built
+    let (store, checker) = built
         .ok_or_else(|| invalid(format!("{scheme:?} is not supported by this build")))?
         .map_err(|e| invalid(e.to_string()))?;
-    Ok(Arc::new(ObjectStoreSink::new(store, prefix, shown(url))))
+    Ok(Arc::new(ObjectStoreSink::new(store, prefix, shown(url)).with_checker(checker)))
 }
 
 /// A bucket URL for messages: scheme, host and path only (no credentials or query).

@@ -253,6 +253,10 @@ impl Error {
                  receipt and sync again)"
             }
             Self::Destination { source, .. } => match &**source {
+                wyvern_sinks::Error::Unreachable { .. } => {
+                    "the store could not be reached: check its address (the URL, or AWS_ENDPOINT, \
+                     AZURE_STORAGE_ENDPOINT... when set) and this machine's network"
+                }
                 wyvern_sinks::Error::NotFound { .. } => {
                     "the bucket (or folder) does not exist: check its name, or create it"
                 }

@@ -251,7 +251,21 @@ async fn the_report_shows_every_deliverable_with_its_thumbnail_in_headless_chrom
                 "{id}'s thumbnail"
             );
         }
-        assert!(dom.contains("<svg") && dom.contains("<polygon"), "the footprint map");
+        assert!(dom.contains("<svg") && dom.contains("class=\"land\"") && dom.contains("class=\"marker\""), "the map");
+        assert!(dom.contains("class=\"overview\"") && dom.contains("class=\"extent\""), "where on Earth");
+        // The replica's footprints are at 62.4° W, 17.6° S: said so, not as negative east and north.
+        assert!(dom.contains("62.4100° W to 62.4072° W, 17.5724° S to 17.5700° S"), "the extent's caption");
+        assert!(!dom.contains("° E,") && !dom.contains("-62."), "hemispheres as signs");
+        // Words wrap where words end; checksums are folded away; cards are grouped by order.
+        assert!(!html.contains("break-all") && html.contains("<details><summary>Checksums</summary>"));
+        assert!(dom.contains(&format!("id=\"o-{TEST_ORDER}\"")), "the test order's group");
+        // Every link to a file at the destination opens one (the page is beside the folder).
+        let hrefs: Vec<&str> = html.split("href=\"").skip(1).filter_map(|rest| rest.split('"').next()).collect();
+        let files: Vec<&&str> = hrefs.iter().filter(|h| !h.starts_with('#')).collect();
+        assert!(files.len() >= 2 * expected.len(), "links to each zip (or folder) and receipt: {files:?}");
+        for href in files {
+            assert!(page.parent().expect("folder").join(href).exists(), "{href} leads nowhere");
+        }
         // ...and on screen: the replica's thumbnails are noise, so the page has thousands more
         // colours than the same page without its pictures (text and the map alone).
         let window = format!("--window-size=1280,{}", 900 + 600 * expected.len());

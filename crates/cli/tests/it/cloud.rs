@@ -168,6 +168,28 @@ async fn a_bucket_without_credentials_fails_within_seconds_naming_what_to_set() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_cannot_be_reached_fails_within_seconds_naming_its_address() {
+    // Credentials, but the endpoint is a closed port (a mistyped AWS_ENDPOINT): the transfers'
+    // retry budget would take minutes; the destination's check gives up within seconds.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+    let closed = format!("http://{closed}");
+    let world = World::new().await;
+    let env = [
+        ("AWS_ENDPOINT", closed.as_str()),
+        ("AWS_ALLOW_HTTP", "true"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+    ];
+    let started = std::time::Instant::now();
+    let run = world.run_with(&["order", "download", TEST_ORDER, "--to", "s3://unreachable/x"], &env, None).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}: {run:#?}", started.elapsed());
+    assert_ne!(run.code, 0, "{run:#?}");
+    assert!(run.stderr.contains("hint: the store could not be reached: check its address"), "{}", run.stderr);
+    assert!(world.sandbox.requests().iter().all(|r| !r.path.contains("/deliverables/")), "fetched for nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_no_op_resync_of_a_bucket_costs_listing_pages_only() {
     let (Some((_, url)), Ok(endpoint)) =
         (buckets().into_iter().find(|(name, _)| *name == "s3"), std::env::var("AWS_ENDPOINT"))

@@ -218,3 +218,38 @@ async fn order_list_follows_the_pages_and_shows_each_order_once() {
     let words: Vec<&str> = rejected.split_whitespace().collect();
     assert_eq!(&words[1..5], ["rejected", "invalid_geometry", "0", "deliverables"], "{rejected}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v_tells_the_requests_and_decisions_and_vvv_adds_the_libraries() {
+    let world = World::new().await;
+    let dest = world.dest();
+    let dest = dest.to_str().expect("utf-8");
+    let quiet = world.run(&["order", "download", TEST_ORDER, "--to", dest]).await;
+    assert_eq!((quiet.code, quiet.stderr.as_str()), (0, ""), "nothing on stderr by default: {quiet:#?}");
+
+    let fresh = world.dir.path().join("fresh");
+    let verbose = world.run(&["-v", "order", "download", TEST_ORDER, "--to", fresh.to_str().expect("utf-8")]).await;
+    assert_eq!(verbose.code, 0, "{verbose:#?}");
+    let log = &verbose.stderr;
+    let api = world.sandbox.api_url().trim_end_matches('/');
+    for said in [
+        format!("GET {api}/1.0/tasking/orders/{TEST_ORDER}/: 200 in "),
+        format!("GET {api}/1.0/tasking/deliverables/{}/: 200 in ", wyvern_sandbox::TEST_DELIVERABLE),
+        format!("deliverable {}: fetching it to ", wyvern_sandbox::TEST_DELIVERABLE),
+        " bytes delivered to ".to_owned(),
+        ", verified".to_owned(),
+    ] {
+        assert!(log.contains(&said), "-v does not say {said:?}:\n{log}");
+    }
+    assert!(
+        !log.contains("hyper") && !log.contains("DEBUG") && !log.contains("TRACE"),
+        "library internals at -v:\n{log}"
+    );
+    let again = world.run(&["-v", "order", "download", TEST_ORDER, "--to", dest]).await;
+    assert!(again.stderr.contains("is there, as its receipt says: skipped"), "{}", again.stderr);
+
+    let all = world.dir.path().join("all");
+    let internals = world.run(&["-vvv", "order", "download", TEST_ORDER, "--to", all.to_str().expect("utf-8")]).await;
+    assert_eq!(internals.code, 0, "{internals:#?}");
+    assert!(internals.stderr.contains("hyper"), "-vvv shows the HTTP library's own events:\n{}", internals.stderr);
+}

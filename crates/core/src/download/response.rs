@@ -43,15 +43,16 @@ pub(super) fn is_framed(response: &Response) -> bool {
     response.content_length().is_some() || chunked || response.version() >= reqwest::Version::HTTP_2
 }
 
-/// A body that broke off mid-way, said as what happened: reqwest calls every such failure "error
-/// decoding response body", and the innermost cause says what it was (the peer closed or reset
-/// the connection, a read timed out).
+/// A body that broke off mid-way, said in a few words of what happened: reqwest calls every such
+/// failure "error decoding response body"; the innermost cause says what it was.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub(super) struct BrokenOff(String);
 
-/// A failure reading a body, as a cut in it.
+/// A failure reading a body, as a cut in it: the connection closed early, was reset or aborted,
+/// a read timed out; else the innermost cause's own words.
 pub(super) fn broken_off(error: reqwest::Error) -> Cause {
+    use std::io::ErrorKind;
     let mut innermost: &(dyn std::error::Error + 'static) = &error;
     while let Some(source) = innermost.source() {
         innermost = source;
@@ -59,7 +60,17 @@ pub(super) fn broken_off(error: reqwest::Error) -> Cause {
     if std::ptr::addr_eq(innermost, &error) {
         return Box::new(error.without_url());
     }
-    Box::new(BrokenOff(innermost.to_string()))
+    let said = match innermost.downcast_ref::<std::io::Error>().map(std::io::Error::kind) {
+        Some(ErrorKind::ConnectionReset) => "connection reset".to_owned(),
+        Some(ErrorKind::ConnectionAborted) => "connection aborted".to_owned(),
+        Some(ErrorKind::UnexpectedEof) => "closed early".to_owned(),
+        Some(ErrorKind::TimedOut) => "timed out".to_owned(),
+        // hyper's "end of file before message length reached", "connection closed before
+        // message completed".
+        _ if innermost.to_string().contains("before message") => "closed early".to_owned(),
+        _ => innermost.to_string(),
+    };
+    Box::new(BrokenOff(said))
 }
 
 /// A decoding failure, as a cut in the body.

@@ -215,6 +215,13 @@ impl Delivery<'_> {
             warnings: Receipt::warnings_of(&pumped.warnings),
         };
         receipt.write(self.sink, &job.receipt_path()?).await?;
+        tracing::info!(
+            "deliverable {}: {} bytes delivered to {}{}",
+            job.deliverable_id,
+            receipt.bytes,
+            job.shown_path(options),
+            if options.verify { ", verified" } else { "" }
+        );
         Ok(receipt)
     }
 }

@@ -32,12 +32,22 @@ pub(crate) async fn existing(delivery: &Delivery<'_>, listing: Option<&Inventory
         (IfExists::Fail, There::Whole(_) | There::Unvouched(_)) => {
             Err(Error::Exists(format!("{}/{}", sink.location(), job.path)))
         }
-        (IfExists::Skip, There::Whole(present)) => Ok(Some(*present)),
+        (IfExists::Skip, There::Whole(present)) => {
+            tracing::info!(
+                "deliverable {}: {} is there, as its receipt says: skipped",
+                job.deliverable_id,
+                job.shown_path(options)
+            );
+            Ok(Some(*present))
+        }
         (IfExists::Skip, There::Unvouched(why)) => {
             observer.warn(&format!("{} is there, but {why}: fetching it again", job.shown_path(options)));
             Ok(None)
         }
-        _ => Ok(None),
+        _ => {
+            tracing::info!("deliverable {}: fetching it to {}", job.deliverable_id, job.shown_path(options));
+            Ok(None)
+        }
     }
 }
 

@@ -7,6 +7,8 @@
 //! The page is written as it is made: the facts of every deliverable first (small), then one
 //! thumbnail at a time, so memory does not grow with the number of deliverables' pictures.
 
+mod map;
+
 use std::fmt::Write as _;
 use std::io::Write;
 use std::sync::Arc;
@@ -15,10 +17,9 @@ use base64::Engine as _;
 use futures::StreamExt;
 use wyvern_sinks::atomic::{AtomicFile, blocking};
 use wyvern_sinks::{ObjectPath, Sink};
-use wyvern_unpack::document::on_earth;
 use wyvern_unpack::{EntryReport, Item, Kind, Picture};
 
-use crate::holdings::{Held, Objects, extracted_item, holdings, nothing_there, under, zipped_item};
+use crate::holdings::{CATALOG, Held, Objects, extracted_item, holdings, nothing_there, under, zipped_item};
 use crate::receipt::Receipt;
 use crate::zipfile::ZipFile;
 use crate::{Error, Result};
@@ -29,10 +30,6 @@ const THUMBNAIL: u32 = 192;
 pub(crate) const PICTURE_LIMIT: usize = 64 << 20;
 /// Deliverables read at once.
 const CONCURRENCY: usize = 8;
-const MAP_WIDTH: f64 = 800.0;
-/// The most vertices of one deliverable's footprint drawn on the map.
-const MAP_POINTS: usize = 256;
-const MAP_HEIGHT: f64 = 480.0;
 
 /// What the page says of one deliverable.
 struct Card {
@@ -62,28 +59,65 @@ pub struct Written {
     pub thumbnails: usize,
 }
 
-/// Writes the report of everything at `sink` to `out`.
-pub async fn report(sink: &Arc<dyn Sink>, out: &mut (dyn Write + Send)) -> Result<Written> {
-    let (objects, held) = holdings(sink).await?;
+/// Writes the report of everything at `sink` to `out`, grouped by order. `links`: the href of
+/// the destination's root as seen from the page (a relative path, `""` when the page is in it),
+/// when the page can link to the files (a local destination).
+pub async fn report(sink: &Arc<dyn Sink>, out: &mut (dyn Write + Send), links: Option<&str>) -> Result<Written> {
+    let (objects, mut held) = holdings(sink).await?;
     if held.is_empty() {
         return Err(nothing_there(sink));
     }
+    held.sort_by(|a, b| (&a.order, &a.base).cmp(&(&b.order, &b.base)));
     let objects = &objects;
     let cards: Vec<Card> =
         futures::stream::iter(held).map(|held| card(sink, held, objects)).buffered(CONCURRENCY).collect().await;
     let io = |e: std::io::Error| Error::Io { action: "writing", path: "the report".to_owned(), source: e };
-    out.write_all(head(&sink.location(), &cards).as_bytes()).map_err(io)?;
+    let catalog = links.filter(|_| objects.contains_key(CATALOG));
+    out.write_all(head(&sink.location(), &cards, catalog).as_bytes()).map_err(io)?;
     let mut written = Written { deliverables: cards.len(), thumbnails: 0 };
     for (number, card) in cards.iter().enumerate() {
+        let previous = number.checked_sub(1).map(|i| &cards[i].held.order);
+        if previous != Some(&card.held.order) {
+            if previous.is_some() {
+                out.write_all(b"</div></section>\n").map_err(io)?;
+            }
+            out.write_all(order_heading(&cards[number..], &card.held.order).as_bytes()).map_err(io)?;
+        }
         let thumbnail = match &card.picture {
             Some(at) => thumbnail(sink, &card.held, at).await,
             None => Err("the deliverable has no thumbnail".to_owned()),
         };
         written.thumbnails += usize::from(thumbnail.is_ok());
-        out.write_all(article(number + 1, card, thumbnail).as_bytes()).map_err(io)?;
+        out.write_all(article(number + 1, card, thumbnail, links).as_bytes()).map_err(io)?;
     }
-    out.write_all(b"</main>\n</body>\n</html>\n").map_err(io)?;
+    out.write_all(b"</div></section>\n</main>\n</body>\n</html>\n").map_err(io)?;
     Ok(written)
+}
+
+/// The heading of an order's group (`cards` start with its first).
+fn order_heading(cards: &[Card], order: &Option<String>) -> String {
+    let count = cards.iter().take_while(|card| &card.held.order == order).count() as u64;
+    let name =
+        order.as_deref().map_or_else(|| "Deliverables of no order".to_owned(), |o| format!("Order {}", escape(o)));
+    let anchor = order.as_deref().map_or_else(|| "none".to_owned(), escape);
+    format!(
+        "<section class=\"order\" id=\"o-{anchor}\"><h2>{name} <small>· {}</small></h2>\n<div class=\"cards\">\n",
+        wyvern_core::counted(count, "deliverable", "deliverables")
+    )
+}
+
+/// An href to `path` at the destination, from the page.
+fn href(links: &str, path: &str) -> String {
+    let mut out = String::new();
+    for byte in format!("{links}{path}").bytes() {
+        match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => out.push(char::from(byte)),
+            _ => {
+                let _ = write!(out, "%{byte:02X}");
+            }
+        }
+    }
+    escape(&out)
 }
 
 /// Writes the report of everything at `sink` to the file `output`, whole or not at all (an
@@ -105,10 +139,30 @@ pub async fn write(sink: &Arc<dyn Sink>, output: &std::path::Path) -> Result<Wri
     };
     let target = output.to_path_buf();
     let mut page = blocking(move || AtomicFile::create(&target, 0o644)).await.map_err(io("writing"))?;
+    let links = links_from(output, &sink.location()).await;
     // Written to the page's buffer; what reaches the disk goes in 8 KiB writes.
-    let written = report(sink, &mut page).await?;
+    let written = report(sink, &mut page, links.as_deref()).await?;
     blocking(move || page.commit()).await.map_err(io("writing"))?;
     Ok(written)
+}
+
+/// The href of a local destination's root from the page at `output` (`a/b/` or `../dest/`);
+/// `None` for a bucket (its objects have no URL a browser opens), or when either path cannot be
+/// resolved.
+async fn links_from(output: &std::path::Path, location: &str) -> Option<String> {
+    if location.contains("://") {
+        return None;
+    }
+    let folder = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let (page, root) = (tokio::fs::canonicalize(folder).await.ok()?, tokio::fs::canonicalize(location).await.ok()?);
+    let (from, to): (Vec<_>, Vec<_>) = (page.components().collect(), root.components().collect());
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut href = "../".repeat(from.len() - common);
+    for part in &to[common..] {
+        href.push_str(part.as_os_str().to_str()?);
+        href.push('/');
+    }
+    Some(href)
 }
 
 /// Reads what the page says of a deliverable: its receipt, item and members.
@@ -229,116 +283,47 @@ header p{margin:4px 0 0;color:#c8ceda}main{padding:16px 24px}section.map svg{bac
 border:1px solid #b9c3cf;max-width:100%;height:auto}.cards{display:grid;gap:16px;\
 grid-template-columns:repeat(auto-fill,minmax(420px,1fr))}article{background:#fff;border:1px solid #d5dae1;\
 border-radius:6px;padding:12px;display:grid;grid-template-columns:200px 1fr;gap:12px}article h2{font-size:14px;\
-margin:0 0 6px;word-break:break-all;grid-column:1/3}img.thumb{width:192px;image-rendering:auto;border:1px solid #ccc}\
+margin:0 0 6px;overflow-wrap:anywhere;grid-column:1/3}img.thumb{width:192px;image-rendering:auto;border:1px solid #ccc}\
 .nothumb{width:192px;height:120px;display:flex;align-items:center;justify-content:center;background:#eee;color:#777;\
 font-size:12px;text-align:center}dl{margin:0;display:grid;grid-template-columns:auto 1fr;gap:2px 10px}\
-dt{color:#5b6473}dd{margin:0;word-break:break-all}.ok{color:#0a7a32;font-weight:600}.bad{color:#b3261e;\
-font-weight:600}.warn{color:#8a5a00}table{grid-column:1/3;border-collapse:collapse;font-size:12px;width:100%}\
-td,th{border-top:1px solid #e4e7eb;padding:2px 4px;text-align:left;vertical-align:top;word-break:break-all}\
-code{font-size:11px}";
+dt{color:#5b6473}dd{margin:0;overflow-wrap:break-word;min-width:0}.ok{color:#0a7a32;font-weight:600}.bad{color:#b3261e;\
+font-weight:600}.warn{color:#8a5a00}details{grid-column:1/3}summary{cursor:pointer;color:#5b6473}\
+table{border-collapse:collapse;font-size:12px;width:100%;table-layout:fixed}\
+td,th{border-top:1px solid #e4e7eb;padding:2px 4px;text-align:left;vertical-align:top;overflow-wrap:break-word}\
+code{font-size:11px;overflow-wrap:anywhere}section.order h2{font-size:16px;margin:20px 0 8px}\
+section.order small{color:#5b6473;font-weight:normal}.maps{display:flex;gap:12px;align-items:flex-start;\
+flex-wrap:wrap}svg.overview{border:1px solid #b9c3cf}a{color:#1a5fb4}";
 
-/// The page's start: its head, the summary and the map.
-fn head(location: &str, cards: &[Card]) -> String {
+/// The page's start: its head, the summary (with a link to the catalog, `catalog`'s href
+/// prefix, when there is one) and the map.
+fn head(location: &str, cards: &[Card], catalog: Option<&str>) -> String {
     let verified = cards.iter().filter(|c| c.receipt.as_ref().is_some_and(|r| r.verified) && c.vouched.is_ok()).count();
     let bytes: u64 = cards.iter().filter_map(|c| c.receipt.as_ref()).map(|r| r.bytes).sum();
     let location = escape(location);
+    let catalog =
+        catalog.map_or_else(String::new, |links| format!(" · <a href=\"{}\">STAC catalog</a>", href(links, CATALOG)));
     let mut page = format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>Wyvern deliverables at {location}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
-         <header><h1>Wyvern deliverables</h1><p>{location} · {} · {verified} verified · {}</p></header>\n<main>\n",
+         <header><h1>Wyvern deliverables</h1><p>{location} · {} · {verified} verified · {}{catalog}</p></header>\n<main>\n",
         wyvern_core::counted(cards.len() as u64, "deliverable", "deliverables"),
         size(bytes)
     );
-    page.push_str(&map(cards));
-    page.push_str("<section class=\"cards\">\n");
+    let footprints: Vec<map::Footprint> = cards
+        .iter()
+        .enumerate()
+        .filter_map(|(i, card)| {
+            let rings = map::rings(card.item.as_ref()?);
+            (!rings.is_empty()).then(|| map::Footprint { number: i + 1, id: card.held.deliverable().to_owned(), rings })
+        })
+        .collect();
+    page.push_str(&map::section(&footprints));
     page
 }
 
-/// A footprint's outer rings, as longitude, latitude.
-type Rings = Vec<Vec<[f64; 2]>>;
-
-/// The footprint's outer rings (polygons and multipolygons, at most [`MAP_POINTS`] vertices in
-/// all, on Earth), else its bbox.
-fn rings(item: &Item) -> Rings {
-    let found: Rings = item
-        .document
-        .geometry
-        .as_ref()
-        .map(|footprint| footprint.outer_rings(MAP_POINTS))
-        .unwrap_or_default()
-        .into_iter()
-        .map(|ring| ring.into_iter().filter(|&p| on_earth(p)).collect::<Vec<_>>())
-        .filter(|ring| ring.len() >= 3)
-        .collect();
-    if !found.is_empty() {
-        return found;
-    }
-    match item.bbox.as_deref() {
-        Some(&[w, s, e, n]) if on_earth([w, s]) && on_earth([e, n]) => vec![vec![[w, s], [e, s], [e, n], [w, n]]],
-        _ => Vec::new(),
-    }
-}
-
-/// One inline SVG of every footprint (an equirectangular view of their extent), each linked to
-/// its deliverable and numbered as the list is.
-fn map(cards: &[Card]) -> String {
-    let shapes: Vec<(usize, &Card, Rings)> = cards
-        .iter()
-        .enumerate()
-        .filter_map(|(i, card)| Some((i + 1, card, rings(card.item.as_ref()?))))
-        .filter(|(_, _, rings)| !rings.is_empty())
-        .collect();
-    let all = shapes.iter().flat_map(|(_, _, rings)| rings.iter().flatten());
-    let (mut west, mut south, mut east, mut north) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
-    for &[x, y] in all {
-        (west, south, east, north) = (west.min(x), south.min(y), east.max(x), north.max(y));
-    }
-    if shapes.is_empty() {
-        return "<section class=\"map\"><h2>Footprints</h2><p>No deliverable has a footprint.</p></section>\n"
-            .to_owned();
-    }
-    let pad = ((east - west).max(north - south) * 0.1).max(0.001);
-    let (west, south, east, north) = (west - pad, south - pad, east + pad, north + pad);
-    let squeeze = ((south + north) / 2.0).to_radians().cos().max(0.05);
-    let scale = (MAP_WIDTH / ((east - west) * squeeze)).min(MAP_HEIGHT / (north - south));
-    let (width, height) = ((east - west) * squeeze * scale, (north - south) * scale);
-    let project = |[x, y]: [f64; 2]| ((x - west) * squeeze * scale, (north - y) * scale);
-    let mut svg = format!(
-        "<section class=\"map\"><h2>Footprints</h2>\n<svg xmlns=\"http://www.w3.org/2000/svg\" \
-         viewBox=\"0 0 {width:.1} {height:.1}\" width=\"{width:.0}\" height=\"{height:.0}\" role=\"img\" \
-         aria-label=\"footprints of {}\">\n",
-        wyvern_core::counted(shapes.len() as u64, "deliverable", "deliverables")
-    );
-    for (number, card, rings) in &shapes {
-        let hue = (number * 67) % 360;
-        let id = escape(card.held.deliverable());
-        let _ = write!(svg, "<a href=\"#d-{id}\"><title>{number}. {id}</title>");
-        for ring in rings {
-            let points: Vec<String> = ring.iter().map(|&p| project(p)).map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
-            let _ = write!(
-                svg,
-                "<polygon points=\"{}\" fill=\"hsl({hue},70%,50%)\" fill-opacity=\"0.3\" stroke=\"hsl({hue},70%,35%)\" \
-                 stroke-width=\"1.5\"/>",
-                points.join(" ")
-            );
-        }
-        let ring = &rings[0];
-        let (x, y) = project([
-            ring.iter().map(|p| p[0]).sum::<f64>() / ring.len() as f64,
-            ring.iter().map(|p| p[1]).sum::<f64>() / ring.len() as f64,
-        ]);
-        let _ = writeln!(
-            svg,
-            "<text x=\"{x:.1}\" y=\"{y:.1}\" font-size=\"12\" text-anchor=\"middle\">{number}</text></a>"
-        );
-    }
-    let _ = write!(svg, "</svg>\n<p>{west:.4}° to {east:.4}° E, {south:.4}° to {north:.4}° N</p></section>\n");
-    svg
-}
-
 /// One deliverable's card.
-fn article(number: usize, card: &Card, thumbnail: std::result::Result<String, String>) -> String {
+fn article(number: usize, card: &Card, thumbnail: std::result::Result<String, String>, links: Option<&str>) -> String {
     let id = escape(card.held.deliverable());
     let mut html = format!("<article class=\"card\" id=\"d-{id}\">\n<h2>{number}. {id}</h2>\n");
     match thumbnail {
@@ -354,12 +339,16 @@ fn article(number: usize, card: &Card, thumbnail: std::result::Result<String, St
         let _ = writeln!(html, "<dt>{term}</dt><dd>{value}</dd>");
     };
     row("Order", escape(card.held.order.as_deref().unwrap_or("(none)")));
+    if let (Some(links), Some(receipt)) = (links, &card.receipt) {
+        row("Files", files(links, card, receipt));
+    }
     let item = card.item.as_ref();
     let text = |value: Option<&String>| value.map_or_else(|| "—".to_owned(), |v| escape(v));
     row("Date", text(item.and_then(|i| i.datetime.as_ref())));
     row("Platform", text(item.and_then(|i| i.platform.as_ref())));
     row("Level", text(item.and_then(|i| i.processing_level.as_ref())));
-    row("Cloud cover", item.and_then(|i| i.cloud_cover).map_or_else(|| "—".to_owned(), |c| format!("{c:.1} %")));
+    // As the item gives it: 0.02 stays 0.02.
+    row("Cloud cover", item.and_then(|i| i.cloud_cover).map_or_else(|| "—".to_owned(), |c| format!("{c} %")));
     row("Bands", item.map_or_else(|| "—".to_owned(), bands));
     if let Some(receipt) = &card.receipt {
         let members = card.members.map_or_else(String::new, |(n, bytes)| {
@@ -379,8 +368,6 @@ fn article(number: usize, card: &Card, thumbnail: std::result::Result<String, St
             (Ok(()), false) => "<span class=\"bad\">not verified</span> (downloaded with --no-verify)".to_owned(),
         };
         row("Verdict", verdict);
-        let sha = if card.vouched.is_ok() { "SHA-256" } else { "SHA-256 when downloaded" };
-        row(sha, format!("<code>{}</code>", escape(&receipt.sha256)));
         row("Completed", escape(&receipt.completed_at));
         for warning in &receipt.warnings {
             row("Warning", format!("<span class=\"warn\">{}</span>", escape(warning)));
@@ -390,11 +377,25 @@ fn article(number: usize, card: &Card, thumbnail: std::result::Result<String, St
         row("Problem", format!("<span class=\"bad\">{}</span>", escape(problem)));
     }
     html.push_str("</dl>\n");
-    if let Some(item) = item {
-        html.push_str(&checksums(item));
-    }
+    html.push_str(&checksums(card.receipt.as_ref(), card.vouched.is_ok(), item));
     html.push_str("</article>\n");
     html
+}
+
+/// Links to a deliverable's files: its zip (or the folder of its members), its receipt, and its
+/// STAC item in the catalog when there is one.
+fn files(links: &str, card: &Card, receipt: &Receipt) -> String {
+    let base = &card.held.base;
+    let data = match &receipt.extracted {
+        Some(extracted) => format!("<a href=\"{}\">folder</a>", href(links, &format!("{}/", extracted.folder))),
+        None => format!("<a href=\"{}\">zip</a>", href(links, &format!("{base}.zip"))),
+    };
+    let receipt = format!("<a href=\"{}\">receipt</a>", href(links, card.held.receipt.path.as_str()));
+    let item =
+        card.held.item.as_ref().map_or_else(String::new, |item| {
+            format!(" · <a href=\"{}\">STAC item</a>", href(links, item.path.as_str()))
+        });
+    format!("{data} · {receipt}{item}")
 }
 
 /// The bands in a few words: how many, and the first and last names.
@@ -408,25 +409,38 @@ fn bands(item: &Item) -> String {
     }
 }
 
-/// The STAC assets' sizes and checksums, as the item states them (verification checked them).
-fn checksums(item: &Item) -> String {
-    let rows: Vec<String> = item
-        .assets
-        .iter()
-        .filter(|asset| asset.size.is_some() || asset.checksum.is_some())
-        .map(|asset| {
-            format!(
-                "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-                escape(&asset.key),
-                asset.size.map_or_else(String::new, size),
-                escape(asset.checksum.as_deref().unwrap_or(""))
-            )
-        })
-        .collect();
+/// The zip's SHA-256 (as its receipt records it) and the STAC assets' sizes and checksums (as
+/// the item states them; verification checked them), folded away: shown on demand.
+fn checksums(receipt: Option<&Receipt>, vouched: bool, item: Option<&Item>) -> String {
+    let mut rows: Vec<String> = Vec::new();
+    if let Some(receipt) = receipt {
+        let what = if vouched { "zip SHA-256" } else { "zip SHA-256 when downloaded" };
+        rows.push(format!(
+            "<tr><td>{what}</td><td>{}</td><td><code>{}</code></td></tr>",
+            size(receipt.bytes),
+            escape(&receipt.sha256)
+        ));
+    }
+    rows.extend(
+        item.into_iter()
+            .flat_map(|item| &item.assets)
+            .filter(|asset| asset.size.is_some() || asset.checksum.is_some())
+            .map(|asset| {
+                format!(
+                    "<tr><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                    escape(&asset.key),
+                    asset.size.map_or_else(String::new, size),
+                    escape(asset.checksum.as_deref().unwrap_or(""))
+                )
+            }),
+    );
     if rows.is_empty() {
         return String::new();
     }
-    format!("<table><tr><th>asset</th><th>file:size</th><th>file:checksum</th></tr>\n{}\n</table>\n", rows.join("\n"))
+    format!(
+        "<details><summary>Checksums</summary><table><tr><th>what</th><th>size</th><th>checksum</th></tr>\n{}\n</table></details>\n",
+        rows.join("\n")
+    )
 }
 
 #[cfg(test)]
