@@ -48,15 +48,17 @@ impl Opened {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).iter().for_each(|sink| sink.interrupted());
     }
 
-    /// Waits for the clean-ups of every sink opened; how many partial files were kept.
-    pub(crate) async fn settle(&self) -> u64 {
-        let sinks = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
-        let mut kept = 0;
+    /// Waits for the clean-ups of every sink opened.
+    pub(crate) async fn settle(&self) {
+        let sinks = self.0.lock().unwrap_or_else(PoisonError::into_inner).clone();
         for sink in sinks {
             sink.settle().await;
-            kept += sink.kept();
         }
-        kept
+    }
+
+    /// How many partial files the sinks kept for a later run (see [`Sink::kept`]).
+    pub(crate) fn kept(&self) -> u64 {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).iter().map(|sink| sink.kept()).sum()
     }
 }
 
@@ -75,7 +77,9 @@ fn names_a_destination(argument: &str) -> bool {
 
 /// Runs the command; its exit code.
 pub(crate) async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
-    let anonymous = settings::client(&cli, None, None).await?;
+    // The API's settings are read only by the commands that talk to it (a local command must
+    // not fail on an API URL or a CA file it never uses).
+    let anonymous = || settings::client(&cli, None, None);
     let report = Report::new(cli.json, cli.quiet);
     match &cli.command {
         Command::Completions { shell } => {
@@ -84,10 +88,12 @@ pub(crate) async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
             crate::output::out_bytes(&script);
         }
         Command::Auth(AuthCommand::Login { username }) => {
+            let anonymous = anonymous().await?;
             let path = auth::login(&anonymous, username.clone()).await?;
             errln!("logged in to {}; token stored in {}", anonymous.base_url(), path.display());
         }
         Command::Auth(AuthCommand::Logout) => {
+            let anonymous = anonymous().await?;
             let removed = wyvern_credentials::logout(&anonymous).await?;
             errln!("{} for {}", if removed { "token forgotten" } else { "no stored token" }, anonymous.base_url());
         }
@@ -116,15 +122,15 @@ pub(crate) async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
             let done = wyvern_transfer::extract(&registry(), zip, &sink, *if_exists, &progress).await?;
             return Ok(report_one(&report.extracting(), Line::from(done).into_event(), &progress));
         }
-        Command::Order(command) => return order(command, &cli, &anonymous, opened, report).await,
+        Command::Order(command) => return order(command, &cli, &anonymous().await?, opened, report).await,
         Command::Deliverable(DeliverableCommand::Download { deliverables, destination }) => {
-            let client = connect(&cli, &anonymous, None).await?;
+            let client = connect(&cli, &anonymous().await?, None).await?;
             let request =
                 Request { hook: destination.hook(), ..Request::new(Wanted::Deliverables(deliverables.clone())) };
             return sync(&client, &request, destination, opened, report, Mode::ONCE).await;
         }
         Command::Sync(args) => {
-            let client = connect(&cli, &anonymous, Some(usize::from(args.max_per_host))).await?;
+            let client = connect(&cli, &anonymous().await?, Some(usize::from(args.max_per_host))).await?;
             let mode = Mode { overall: true, watch: args.watch.then_some(args.interval), metrics: args.metrics };
             return sync(&client, &args.request(), &args.destination, opened, report.watching(args.watch), mode).await;
         }

@@ -91,11 +91,10 @@ async fn run(cli: args::Cli, opened: &commands::Opened) -> (Result<Result<Exit, 
     };
     // Transfers dropped by an interruption abort their uploads in the background: let them
     // finish, so that no temporary file or multipart upload outlives the process.
-    let settled = tokio::time::timeout(std::time::Duration::from_secs(60), opened.settle()).await;
-    if settled.is_err() {
+    if tokio::time::timeout(std::time::Duration::from_secs(60), opened.settle()).await.is_err() {
         tracing::warn!("some interrupted uploads could not be aborted within 60 s");
     }
-    (outcome, settled.unwrap_or(0))
+    (outcome, opened.kept())
 }
 
 /// What a signal that stopped the command leaves said, and the exit code.

@@ -153,13 +153,15 @@ const UNREACHABLE_SIGNS: [&str; 4] = ["tcp connect error", "dns error", "Connect
 /// What the failures of object_store's credential providers say: the instance metadata and
 /// container credential addresses and paths (the address can be moved: `AWS_METADATA_ENDPOINT`),
 /// token and session requests.
-const CREDENTIAL_SIGNS: [&str; 7] = [
+const CREDENTIAL_SIGNS: [&str; 9] = [
     "169.254.169.254",
     "169.254.170.2",
     "/latest/api/token",
+    "/latest/meta-data/iam/security-credentials",
+    "AssumeRoleWithWebIdentity",
     "computeMetadata",
-    "credential",
     "token request",
+    "token response",
     "CreateSession request",
 ];
 
@@ -266,6 +268,14 @@ mod tests {
             source: "Error performing GET http://169.254.169.254/latest/api/token - status code: 404 Not Found".into(),
         };
         assert!(matches!(sorted(imds), Error::Unauthenticated { .. }));
+        // A bucket or key with "credential" in its name is no credential failure.
+        let named = object_store::Error::Generic {
+            store: "S3",
+            source: "Error performing GET http://127.0.0.1:1/credentials-archive?list-type=2 - tcp connect error: \
+                     Connection refused"
+                .into(),
+        };
+        assert!(matches!(sorted(named), Error::Unreachable { .. }));
         let other = object_store::Error::Generic { store: "S3", source: "connection reset".into() };
         let other = sorted(other);
         assert!(matches!(other, Error::Generic { .. }));

@@ -112,7 +112,8 @@ pub trait Sink: std::fmt::Debug + Send + Sync {
 
     /// Waits until the uploads of this sink that were dropped mid-way are cleaned up (the
     /// aborts that need I/O, run in the background from `Drop`; see [`cleanup::Cleanup`]; the
-    /// local sink's uploads still held by a task being cancelled). A
+    /// local sink's uploads still held by a task being cancelled: it waits until every upload it
+    /// started is finished, aborted or dropped, so call it once they are). A
     /// process calls it before exiting so that no multipart upload or temporary object outlives
     /// it.
     async fn settle(&self);

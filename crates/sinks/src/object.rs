@@ -361,31 +361,33 @@ fn s3_integrity(
     }
 }
 
-/// How credentials are fetched (from the instance metadata service, a container's or a web
-/// identity's endpoint, a token file), and how the destination's check asks the store: within
-/// seconds, where the transfers keep object_store's budget (minutes). Where no credential service
-/// answers (a laptop with no `AWS_*` set, and so no instance metadata) or the store cannot be
-/// reached (a mistyped endpoint), the first request fails within seconds, not after minutes of
-/// retries.
+/// How the destination's check asks the store, its credentials included (from the instance
+/// metadata service, a container's or a web identity's endpoint): within seconds, where the
+/// transfers keep object_store's budget (minutes, for their credentials' renewals too). Where no
+/// credential service answers (a laptop with no `AWS_*` set, and so no instance metadata) or the
+/// store cannot be reached (a mistyped endpoint), the check fails within seconds, not after
+/// minutes of retries; a store that answers 503 a few times still passes it.
 #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
 fn credential_retry() -> object_store::RetryConfig {
-    object_store::RetryConfig { max_retries: 2, retry_timeout: std::time::Duration::from_secs(5), ..Default::default() }
+    object_store::RetryConfig {
+        max_retries: 3,
+        retry_timeout: std::time::Duration::from_secs(15),
+        ..Default::default()
+    }
 }
 
 /// A sink's store, and the one its check asks (see [`ObjectStoreSink::with_checker`]).
 type Stores = (Arc<dyn ObjectStore>, Arc<dyn ObjectStore>);
 
-/// Builds the stores of an object_store builder: the sink's, and its checker (see
-/// [`ObjectStoreSink::with_checker`]), built with [`credential_retry`], which lends the sink's
-/// its credential provider, so that credentials (the environment's) are fetched within that
-/// budget too.
+/// Builds the stores of an object_store builder: the sink's, with object_store's retries, and
+/// its checker (see [`ObjectStoreSink::with_checker`]), with [`credential_retry`]; each fetches
+/// its own credentials.
 #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
 macro_rules! build_with_quick_checks {
     ($builder:expr) => {{
         let builder = $builder;
         builder.clone().with_retry(credential_retry()).build().and_then(|checker| {
-            let store = builder.with_credentials(checker.credentials().clone()).build()?;
-            Ok((Arc::new(store) as Arc<dyn ObjectStore>, Arc::new(checker) as Arc<dyn ObjectStore>))
+            Ok((Arc::new(builder.build()?) as Arc<dyn ObjectStore>, Arc::new(checker) as Arc<dyn ObjectStore>))
         })
     }};
 }

@@ -401,9 +401,9 @@ pub fn error_causes(error: &(dyn std::error::Error + 'static)) -> Vec<String> {
     let mut cause = Some(error);
     while let Some(current) = cause {
         let text = redact_queries(&wyvern_core::printable(&current.to_string()));
-        // A cause the line before already quotes whole adds nothing (storage libraries wrap
-        // their causes' text into their own).
-        if !text.is_empty() && !lines.last().is_some_and(|last| last.contains(&text)) {
+        // A cause the line before ends with adds nothing (storage libraries wrap their causes'
+        // text into their own).
+        if !text.is_empty() && !lines.last().is_some_and(|last| last.ends_with(&text)) {
             lines.push(text);
         }
         cause = current.source();

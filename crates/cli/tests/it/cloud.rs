@@ -149,9 +149,8 @@ async fn sync_to_a_bucket_twice_transfers_nothing_the_second_time() {
 async fn a_bucket_without_credentials_fails_within_seconds_naming_what_to_set() {
     // No AWS_* credentials: object_store asks the instance metadata service, here a closed port
     // (as where there is none). With its default retries that took about a minute.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
-    let closed = format!("http://{closed}");
-    let world = World::new().await;
+    let (_reserved, closed) = World::refusing();
+    let world = World::new().await.without_cloud_env();
     let env =
         [("AWS_METADATA_ENDPOINT", closed.as_str()), ("AWS_ENDPOINT", closed.as_str()), ("AWS_ALLOW_HTTP", "true")];
     let started = std::time::Instant::now();
@@ -171,9 +170,8 @@ async fn a_bucket_without_credentials_fails_within_seconds_naming_what_to_set() 
 async fn a_store_that_cannot_be_reached_fails_within_seconds_naming_its_address() {
     // Credentials, but the endpoint is a closed port (a mistyped AWS_ENDPOINT): the transfers'
     // retry budget would take minutes; the destination's check gives up within seconds.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
-    let closed = format!("http://{closed}");
-    let world = World::new().await;
+    let (_reserved, closed) = World::refusing();
+    let world = World::new().await.without_cloud_env();
     let env = [
         ("AWS_ENDPOINT", closed.as_str()),
         ("AWS_ALLOW_HTTP", "true"),
@@ -182,7 +180,9 @@ async fn a_store_that_cannot_be_reached_fails_within_seconds_naming_its_address(
         ("AWS_REGION", "us-east-1"),
     ];
     let started = std::time::Instant::now();
-    let run = world.run_with(&["order", "download", TEST_ORDER, "--to", "s3://unreachable/x"], &env, None).await;
+    // (A bucket named so is no credential failure.)
+    let run =
+        world.run_with(&["order", "download", TEST_ORDER, "--to", "s3://credentials-archive/x"], &env, None).await;
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "{:?}: {run:#?}", started.elapsed());
     assert_ne!(run.code, 0, "{run:#?}");
     assert!(run.stderr.contains("hint: the store could not be reached: check its address"), "{}", run.stderr);

@@ -46,6 +46,8 @@ pub struct World {
     /// may write to (some runs drop privileges), apart from the files tests list.
     log: Option<PathBuf>,
     _logs: tempfile::TempDir,
+    /// Whether runs get the storage emulators' settings (`AWS_*`, `AZURE_*`, `GOOGLE_*`).
+    cloud_env: bool,
 }
 
 impl Drop for World {
@@ -93,7 +95,30 @@ impl World {
         for (path, mode) in [(logs.path(), 0o777), (log.as_path(), 0o666)] {
             std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(mode)).expect("chmod");
         }
-        Self { sandbox, dir, token: TEST_TOKEN.to_owned(), runner: Vec::new(), log: Some(log), _logs: logs }
+        Self {
+            sandbox,
+            dir,
+            token: TEST_TOKEN.to_owned(),
+            runner: Vec::new(),
+            log: Some(log),
+            _logs: logs,
+            cloud_env: true,
+        }
+    }
+
+    /// Runs get none of the storage emulators' settings (no cloud credentials at all).
+    pub fn without_cloud_env(mut self) -> Self {
+        self.cloud_env = false;
+        self
+    }
+
+    /// An address on loopback where nothing listens and nothing will while the socket lives:
+    /// connections to it are refused.
+    pub fn refusing() -> (tokio::net::TcpSocket, String) {
+        let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+        socket.bind("127.0.0.1:0".parse().expect("address")).expect("bind");
+        let address = socket.local_addr().expect("address");
+        (socket, format!("http://{address}"))
     }
 
     /// The file every run appends its full log to.
@@ -190,9 +215,8 @@ impl World {
             command.env("WYVERN_LOG_FILE", log);
         }
         // The storage emulators' settings, from `cargo xtask test`.
-        for (key, value) in
-            std::env::vars().filter(|(k, _)| ["AWS_", "AZURE_", "GOOGLE_"].iter().any(|p| k.starts_with(p)))
-        {
+        let cloud = |key: &str| self.cloud_env && ["AWS_", "AZURE_", "GOOGLE_"].iter().any(|p| key.starts_with(p));
+        for (key, value) in std::env::vars().filter(|(k, _)| cloud(k)) {
             command.env(key, value);
         }
         for (key, value) in env {

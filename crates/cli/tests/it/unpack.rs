@@ -24,6 +24,10 @@ async fn inspect_and_verify_a_local_zip() {
     assert_eq!(report["rasters"][0]["data_type"], "float32");
     assert_eq!(report["rasters"][0]["epsg"], 4326);
     assert_eq!(report["items"][0]["processing_level"], "L1B");
+    // A local command reads none of the API's settings: bad ones do not stop it.
+    let api = [("WYVERN_API_URL", "http://example.com"), ("WYVERN_CA_CERT", "/no/such/ca.pem")];
+    let unbothered = world.run_with(&["inspect", zip, "--json"], &api, None).await;
+    assert_eq!(unbothered.code, 0, "{unbothered:#?}");
     let human = world.run(&["inspect", zip]).await;
     assert!(
         human.stdout.contains("members   7") && human.stdout.contains("31 bands of float32, EPSG:4326"),

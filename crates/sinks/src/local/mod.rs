@@ -69,6 +69,9 @@ struct Interrupt {
 impl LocalSink {
     /// A sink writing under `root` (created on first write).
     pub fn new(root: impl Into<PathBuf>) -> Self {
+        // Read now, before any upload runs (reading it may set it for an instant).
+        #[cfg(unix)]
+        let _ = delivered_permissions();
         Self { root: root.into(), opened: Arc::default(), interrupt: Arc::default() }
     }
 
@@ -259,11 +262,10 @@ fn is_temporary(name: &str) -> bool {
 /// The permissions of a delivered file: what the umask allows of `rw-rw-rw-`, as curl, rclone
 /// and unzip create theirs (temporary files stay `0600` until then).
 #[cfg(unix)]
-fn delivered_permissions() -> cap_std::fs::Permissions {
+fn delivered_permissions() -> std::fs::Permissions {
     use std::os::unix::fs::PermissionsExt;
     static MODE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    let mode = *MODE.get_or_init(|| 0o666 & !umask());
-    cap_std::fs::Permissions::from_std(std::fs::Permissions::from_mode(mode))
+    std::fs::Permissions::from_mode(*MODE.get_or_init(|| 0o666 & !umask()))
 }
 
 /// The process's umask: Linux shows it in /proc (4.7 on); elsewhere it is set (to a stricter
@@ -379,17 +381,16 @@ impl Sink for LocalSink {
 
     async fn start_upload(&self, path: &ObjectPath, _size_hint: Option<u64>) -> Result<Box<dyn Upload>> {
         let path = path.clone();
-        let (dir, temp, file) = self
-            .blocking({
-                let path = path.clone();
-                move |sink| {
-                    let dir = sink.open_root(true)?.expect("created");
-                    let (temp, file) = sink.create_part(&dir, &relative(&path))?;
-                    Ok((dir, temp, file))
-                }
+        // Made an upload on the blocking thread: if the caller is cancelled meanwhile, the
+        // upload is dropped there and takes its temporary file with it.
+        let upload = self
+            .blocking(move |sink| {
+                let dir = sink.open_root(true)?.expect("created");
+                let (temp, file) = sink.create_part(&dir, &relative(&path))?;
+                Ok(LocalUpload::new(&sink, dir, path, temp, file, 0))
             })
             .await?;
-        Ok(Box::new(LocalUpload::new(self, dir, path, temp, file, 0)))
+        Ok(Box::new(upload))
     }
 
     async fn resume_upload(&self, path: &ObjectPath) -> Result<Option<crate::Resumable>> {

@@ -137,15 +137,20 @@ impl Upload for LocalUpload {
         let file = self.file.take().map(|writer| writer.file);
         let renamed = match flushed {
             Ok(()) => tokio::task::spawn_blocking(move || {
-                let synced = match &file {
-                    Some(file) => file.sync_all(),
-                    None => dir.open(&temp).and_then(|file| file.sync_all()),
+                let file = match file {
+                    Some(file) => file,
+                    None => Arc::new(dir.open(&temp).map_err(io_error("writing", &shown))?.into_std()),
                 };
-                synced.map_err(io_error("writing", &shown))?;
-                // Private while written; as the umask allows once whole, as other tools' files.
+                file.sync_all().map_err(io_error("writing", &shown))?;
+                dir.rename(&temp, &dir, &full).map_err(io_error("renaming into place", &shown))?;
+                // Private while written; once whole and in place, as the umask allows, as other
+                // tools' files are. Best effort: a file system without Unix modes (vfat, some
+                // network mounts) refuses, and the file is no less delivered.
                 #[cfg(unix)]
-                dir.set_permissions(&temp, delivered_permissions()).map_err(io_error("writing", &shown))?;
-                dir.rename(&temp, &dir, &full).map_err(io_error("renaming into place", &shown))
+                if let Err(e) = file.set_permissions(delivered_permissions()) {
+                    tracing::debug!(path = %shown.display(), "the delivered file keeps its mode: {e}");
+                }
+                Ok(())
             })
             .await
             .unwrap_or_else(|e| Err(Error::Io { action: "renaming", path: self.shown(), source: io::Error::other(e) })),
@@ -242,19 +247,22 @@ fn write_parts(mut file: &std::fs::File, parts: &[Bytes]) -> io::Result<()> {
 
 impl Drop for LocalUpload {
     fn drop(&mut self) {
-        self.interrupt.live.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
         // An upload dropped mid-way (error, cancellation) must not leave its temporary file,
         // unless it is a download to continue and the run is being interrupted: then its file
-        // stays as a killed run leaves it (closed, which unlocks it), for resume_upload.
-        if self.done {
-            return;
+        // stays as a killed run leaves it (closed, which unlocks it), for resume_upload, which
+        // takes it only as this sink makes them (where the file system keeps Unix modes).
+        if !self.done {
+            let interrupted = self.interrupt.now.load(std::sync::atomic::Ordering::SeqCst);
+            let continuable = || self.dir.symlink_metadata(&self.temp).is_ok_and(|meta| made_here(&meta));
+            if self.resumable && interrupted && continuable() {
+                self.done = true;
+                drop(self.file.take());
+                self.interrupt.kept.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            } else {
+                self.discard();
+            }
         }
-        if self.resumable && self.interrupt.now.load(std::sync::atomic::Ordering::SeqCst) {
-            self.done = true;
-            drop(self.file.take());
-            self.interrupt.kept.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        } else {
-            self.discard();
-        }
+        // Last: settle() waits for this (see Sink::settle).
+        self.interrupt.live.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }

@@ -133,27 +133,25 @@ fn land() -> impl Iterator<Item = (Extent, Vec<[f64; 2]>)> {
 }
 
 /// A longitude as people write it: `62.4350° W`.
-pub(super) fn longitude(x: f64, decimals: usize) -> String {
-    let side = if x < 0.0 {
-        "W"
-    } else if x > 0.0 {
-        "E"
-    } else {
-        ""
-    };
-    format!("{:.decimals$}° {side}", x.abs()).trim_end().to_owned()
+fn longitude(x: f64, decimals: usize) -> String {
+    degrees(x, decimals, ["W", "E"])
 }
 
 /// A latitude as people write it: `17.8450° S`.
-pub(super) fn latitude(y: f64, decimals: usize) -> String {
-    let side = if y < 0.0 {
-        "S"
-    } else if y > 0.0 {
-        "N"
+fn latitude(y: f64, decimals: usize) -> String {
+    degrees(y, decimals, ["S", "N"])
+}
+
+/// An angle with its side (`sides`: the negative one, the positive one) instead of a sign.
+fn degrees(value: f64, decimals: usize, [negative, positive]: [&str; 2]) -> String {
+    let side = if value < 0.0 {
+        negative
+    } else if value > 0.0 {
+        positive
     } else {
         ""
     };
-    format!("{:.decimals$}° {side}", y.abs()).trim_end().to_owned()
+    format!("{:.decimals$}° {side}", value.abs()).trim_end().to_owned()
 }
 
 /// The graticule's step for a span: three to eight lines across.
@@ -163,11 +161,15 @@ fn graticule_step(span: f64) -> f64 {
 }
 
 /// Where each footprint's marker goes: at its centroid, unless another marker is there already;
-/// then on the nearest free spot of a widening circle around it.
-fn markers(anchors: &[(f64, f64)]) -> Vec<(f64, f64)> {
+/// then on the nearest free spot of a widening circle around it, within the `width` x `height`
+/// map.
+fn markers(anchors: &[(f64, f64)], width: f64, height: f64) -> Vec<(f64, f64)> {
     let mut placed: Vec<(f64, f64)> = Vec::with_capacity(anchors.len());
     for &(x, y) in anchors {
-        let free = |(px, py): (f64, f64)| placed.iter().all(|&(qx, qy)| (px - qx).hypot(py - qy) >= MARKER_GAP);
+        let on_map = |(px, py): (f64, f64)| (0.0..=width).contains(&px) && (0.0..=height).contains(&py);
+        let free = |(px, py): (f64, f64)| {
+            on_map((px, py)) && placed.iter().all(|&(qx, qy)| (px - qx).hypot(py - qy) >= MARKER_GAP)
+        };
         let spot = (0..)
             .take(40)
             .flat_map(|ring| {
@@ -226,7 +228,7 @@ pub(super) fn section(footprints: &[Footprint]) -> String {
             view.point([ring.iter().map(|p| p[0]).sum::<f64>() / n, ring.iter().map(|p| p[1]).sum::<f64>() / n])
         })
         .collect();
-    for ((footprint, &(ax, ay)), (x, y)) in footprints.iter().zip(&anchors).zip(markers(&anchors)) {
+    for ((footprint, &(ax, ay)), (x, y)) in footprints.iter().zip(&anchors).zip(markers(&anchors, width, height)) {
         if (x - ax).hypot(y - ay) > 1.0 {
             let _ = write!(svg, "<line x1=\"{ax:.1}\" y1=\"{ay:.1}\" x2=\"{x:.1}\" y2=\"{y:.1}\" stroke=\"#1d2430\"/>");
         }
@@ -256,13 +258,8 @@ pub(super) fn section(footprints: &[Footprint]) -> String {
 /// Lines of equal longitude and latitude across a view, labelled at its edges.
 fn graticule(view: &Projection, Extent([w, s, e, n]): Extent) -> String {
     let step = graticule_step((e - w).max(n - s));
-    let decimals = if step >= 1.0 {
-        0
-    } else if step >= 0.1 {
-        1
-    } else {
-        2
-    };
+    // As many decimals as the step has (0.25 needs two).
+    let decimals = (0..3).find(|&d| (step * 10f64.powi(d)).fract().abs() < 1e-9).unwrap_or(2) as usize;
     let mut lines = String::from(
         "<g class=\"graticule\" stroke=\"#7d8ea3\" stroke-width=\"0.5\" stroke-dasharray=\"3 3\" font-size=\"10\" fill=\"#4a5a6d\">",
     );
@@ -351,13 +348,21 @@ mod tests {
 
     #[test]
     fn markers_that_would_overlap_are_moved_apart() {
-        let placed = markers(&[(100.0, 100.0), (101.0, 100.0), (100.0, 102.0), (300.0, 300.0)]);
+        let placed = markers(&[(100.0, 100.0), (101.0, 100.0), (100.0, 102.0), (300.0, 300.0)], 800.0, 480.0);
         assert_eq!(placed[0], (100.0, 100.0));
         assert_eq!(placed[3], (300.0, 300.0), "a marker with room stays on its footprint");
         for (i, a) in placed.iter().enumerate() {
             for b in &placed[i + 1..] {
                 assert!((a.0 - b.0).hypot(a.1 - b.1) >= MARKER_GAP - 1e-9, "{placed:?}");
             }
+        }
+    }
+
+    #[test]
+    fn markers_stay_on_the_map() {
+        let corner = vec![(1.0, 1.0); 30];
+        for (x, y) in markers(&corner, 400.0, 300.0) {
+            assert!((0.0..=400.0).contains(&x) && (0.0..=300.0).contains(&y), "({x}, {y}) is off the map");
         }
     }
 

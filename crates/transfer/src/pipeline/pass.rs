@@ -93,8 +93,8 @@ impl Pass {
             None => Some(sink.start_upload(&job.path, size).await?),
         };
         // The zip's upload is what a later run continues (resume_upload), should this one be
-        // interrupted.
-        if let Some(upload) = upload.as_mut() {
+        // interrupted; only a verified download continues a partial file (see `open`).
+        if let Some(upload) = upload.as_mut().filter(|_| options.verify) {
             upload.resumable();
         }
         let (verifier, extraction) = match (options.verify, options.extract) {
