@@ -50,7 +50,7 @@ RASTERS = [
         "name": "l1b-bigtiff-striped",
         "profile": {"driver": "GTiff", "compress": "DEFLATE", "bigtiff": "YES", "tiled": False},
         "dtype": "float32", "bands": 4, "epsg": 4326, "nodata": -9999.0, "scale": None, "offset": None,
-        "size": (120, 90), "level": "L1B", "proj": 1,
+        "size": (120, 90), "level": "L1B", "proj": 1, "point": True,
     },
     {
         "name": "mask-cog-uint8",
@@ -84,6 +84,9 @@ def write_tiff(spec, path):
     profile.update(width=width, height=height, count=spec["bands"], dtype=spec["dtype"],
                    crs=CRS.from_epsg(spec["epsg"]), transform=transform, nodata=spec["nodata"])
     with rasterio.open(path, "w", **profile) as dst:
+        if spec.get("point"):
+            # PixelIsPoint: GDAL writes the tiepoint at the first pixel's centre.
+            dst.update_tags(AREA_OR_POINT="Point")
         dst.write(pixels(spec))
         if spec["scale"] is not None:
             dst.scales = [spec["scale"]] * spec["bands"]
@@ -109,6 +112,7 @@ def facts(path):
             "scale": src.scales[0] if src.scales[0] != 1.0 else None,
             "offset": src.offsets[0] if src.scales[0] != 1.0 else None,
             "predictor": {None: "none", "1": "none", "2": "horizontal", "3": "floating-point"}[tags.get("PREDICTOR")],
+            "transform": list(src.transform)[:6],
         }
 
 

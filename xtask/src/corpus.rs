@@ -23,6 +23,7 @@ pub(crate) const PYTHON_PACKAGES: &[&str] = &[
     "tqdm==4.70.1",
     "kubernetes-validate==1.37.0",
     "prometheus-client==0.21.1",
+    "odc-stac==0.5.3",
 ];
 /// Debian packages of the zip writers and readers, and of the browser that opens `wyvern
 /// report`'s page (command, package).

@@ -266,7 +266,8 @@ async fn write_item(sink: &Arc<dyn Sink>, held: &Held, objects: &Objects) -> Res
         Some(extracted) => {
             let (item, _) = extracted_item(sink, &extracted.folder, objects).await?;
             let folder = extracted.folder.rsplit('/').next().unwrap_or(deliverable).to_owned();
-            (item, Layout::Extracted { folder, objects, full: &extracted.folder })
+            let rasters = crate::grid::extracted(sink, &extracted.folder, objects).await?;
+            (item, Layout::Extracted { folder, objects, full: &extracted.folder, rasters })
         }
         None => {
             let (inspection, item) = zipped_item(sink, held).await?;
@@ -294,8 +295,19 @@ enum Layout<'a> {
     /// A zip beside the item (`file`), inspected.
     Zip { file: String, receipt: &'a Receipt, inspection: Inspection },
     /// Members extracted into `folder` beside the item (`full`, from the destination's root);
-    /// what the destination holds.
-    Extracted { folder: String, objects: &'a Objects, full: &'a str },
+    /// what the destination holds, and the headers of its GeoTIFFs.
+    Extracted { folder: String, objects: &'a Objects, full: &'a str, rasters: Vec<wyvern_unpack::Raster> },
+}
+
+impl Layout<'_> {
+    /// The header of the GeoTIFF member `name`, when it is one.
+    fn raster(&self, name: &str) -> Option<&wyvern_unpack::Raster> {
+        let rasters = match self {
+            Layout::Zip { inspection, .. } => &inspection.rasters,
+            Layout::Extracted { rasters, .. } => rasters,
+        };
+        rasters.iter().find(|raster| raster.name == name)
+    }
 }
 
 /// Who a deliverable is.
@@ -324,12 +336,17 @@ fn catalog_item(item: &Item, ids: &Ids<'_>, layout: &Layout<'_>, warnings: &mut 
         _ => Value::Null,
     };
     let root = if ids.order.is_some() { "../catalog.json" } else { "./catalog.json" };
+    let mut extensions = document.stac_extensions.clone();
     let mut assets = Map::new();
     for (key, asset) in document.assets.iter().flatten() {
         let href = asset.get("href").and_then(Value::as_str).unwrap_or_default();
         let target = wyvern_unpack::stac::resolve(&item.member, href);
-        match target.as_deref().and_then(|target| located(asset, target, layout)) {
-            Some(asset) => {
+        match target.as_deref().and_then(|target| Some((target, located(asset, target, layout)?))) {
+            Some((target, mut asset)) => {
+                // The grid, as the GeoTIFF's own header says it.
+                if let (Some(raster), Some(fields)) = (layout.raster(target), asset.as_object_mut()) {
+                    crate::grid::add(fields, raster, &mut extensions);
+                }
                 assets.insert(key.clone(), asset);
             }
             None => warnings.push(format!(
@@ -339,7 +356,6 @@ fn catalog_item(item: &Item, ids: &Ids<'_>, layout: &Layout<'_>, warnings: &mut 
             )),
         }
     }
-    let mut extensions = document.stac_extensions.clone();
     if let Layout::Zip { file, receipt, .. } = layout {
         assets.insert(
             "deliverable".into(),
@@ -378,7 +394,7 @@ fn catalog_item(item: &Item, ids: &Ids<'_>, layout: &Layout<'_>, warnings: &mut 
 /// digits, `-._~`, sub-delimiters, `:@`, and `/` between segments) percent-encoded, so that a
 /// member named `%2e%2e`, `a#b` or `a?b` is the file of that name to every reader, not a parent
 /// folder, a fragment or a query.
-fn href_path(path: &str) -> String {
+pub(crate) fn href_path(path: &str) -> String {
     let mut href = String::with_capacity(path.len());
     for byte in path.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&byte) {
@@ -414,7 +430,7 @@ fn located(asset: &Map<String, Value>, target: &str, layout: &Layout<'_>) -> Opt
         .map(|(key, value)| (key.clone(), value.clone()))
         .collect();
     match layout {
-        Layout::Extracted { folder, objects, full } => {
+        Layout::Extracted { folder, objects, full, .. } => {
             objects.contains_key(&format!("{full}/{target}")).then_some(())?;
             asset.insert("href".into(), json!(format!("./{}/{}", href_path(folder), href_path(target))));
         }

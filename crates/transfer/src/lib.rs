@@ -49,6 +49,7 @@ mod batch;
 pub mod catalog;
 mod destination;
 mod error;
+mod grid;
 mod hint;
 mod holdings;
 mod hook;

@@ -50,6 +50,12 @@ pub struct Raster {
     pub scale: Option<f64>,
     /// The first band's offset, from GDAL's metadata, when it says.
     pub offset: Option<f64>,
+    /// Where its pixels are: the affine transform from (column, row) to the CRS's x and y, in
+    /// rasterio's and STAC's `proj:transform` order `[a, b, c, d, e, f]` (x = a·col + b·row + c,
+    /// y = d·col + e·row + f), of the pixels' corners, from ModelTransformation or
+    /// ModelPixelScale with ModelTiepoint (a `PixelIsPoint` raster shifted by half a pixel, as
+    /// GDAL does).
+    pub transform: Option<[f64; 6]>,
 }
 
 /// Reads the header of a TIFF from its first bytes, or says why it cannot.
@@ -81,6 +87,7 @@ pub fn read_header(name: &str, head: &[u8]) -> Result<Raster, String> {
     let scale = band_metadata(&metadata, "scale");
     let offset = band_metadata(&metadata, "offset");
     let overviews = count_overviews(&tiff, first.next);
+    let transform = transform_of(&first);
     Ok(Raster {
         name: name.to_owned(),
         width,
@@ -98,7 +105,25 @@ pub fn read_header(name: &str, head: &[u8]) -> Result<Raster, String> {
         overviews,
         scale,
         offset,
+        transform,
     })
+}
+
+/// The raster's affine transform (see [`Raster::transform`]).
+fn transform_of(image: &Directory<'_>) -> Option<[f64; 6]> {
+    let point = image.numbers(34735).is_some_and(|keys| geo_key(&keys, 1025) == Some(2));
+    let [a, b, c, d, e, f] = match image.doubles(34264) {
+        // ModelTransformation: a 4x4 matrix, row by row.
+        Some(m) if m.len() >= 8 => [m[0], m[1], m[3], m[4], m[5], m[7]],
+        _ => {
+            let scale = image.doubles(33550).filter(|s| s.len() >= 2)?;
+            let tie = image.doubles(33922).filter(|t| t.len() >= 6)?;
+            let (sx, sy) = (scale[0], scale[1]);
+            [sx, 0.0, tie[3] - tie[0] * sx, 0.0, -sy, tie[4] + tie[1] * sy]
+        }
+    };
+    let transform = if point { [a, b, c - (a + b) / 2.0, d, e, f - (d + e) / 2.0] } else { [a, b, c, d, e, f] };
+    transform.iter().all(|v| v.is_finite()).then_some(transform)
 }
 
 /// The name of a TIFF compression code.
@@ -264,6 +289,12 @@ impl<'a> Directory<'a> {
         Some(bytes.chunks_exact(size).map(|chunk| self.tiff.decode(chunk)).collect())
     }
 
+    /// A DOUBLE tag's values.
+    fn doubles(&self, tag: u16) -> Option<Vec<f64>> {
+        let (kind, _, bytes) = self.values(tag)?;
+        (kind == 12).then(|| bytes.chunks_exact(8).map(|chunk| f64::from_bits(self.tiff.decode(chunk))).collect())
+    }
+
     /// The first value of an integer tag (that fits in 32 bits).
     fn number(&self, tag: u16) -> Option<u32> {
         self.numbers(tag)?.first().and_then(|&v| u32::try_from(v).ok())
@@ -282,15 +313,13 @@ impl<'a> Directory<'a> {
 
 /// The EPSG code in a GeoKeyDirectory: ProjectedCSType (3072), else GeographicType (2048).
 fn epsg_of(keys: &[u64]) -> Option<u16> {
-    let entries: Vec<&[u64]> = keys.get(4..)?.chunks_exact(4).collect();
-    let direct = |id: u64| {
-        entries
-            .iter()
-            .find(|e| e[0] == id && e[1] == 0)
-            .and_then(|e| u16::try_from(e[3]).ok())
-            .filter(|&v| v != 0 && v != 32767)
-    };
+    let direct = |id| geo_key(keys, id).and_then(|v| u16::try_from(v).ok()).filter(|&v| v != 0 && v != 32767);
     direct(3072).or_else(|| direct(2048))
+}
+
+/// A GeoKey whose value the directory holds itself (a short, not a reference to another tag).
+fn geo_key(keys: &[u64], id: u64) -> Option<u64> {
+    keys.get(4..)?.chunks_exact(4).find(|e| e[0] == id && e[1] == 0).map(|e| e[3])
 }
 
 /// A value GDAL keeps for the first band in its metadata XML, e.g.

@@ -163,6 +163,12 @@ async fn gdal_geotiffs_are_reported_as_gdal_reads_them_and_extract_pixel_for_pix
         {
             assert_eq!(raster[key], gdal[key], "{file}: {key}");
         }
+        let transform = |value: &serde_json::Value| -> Vec<f64> {
+            value.as_array().expect("a transform").iter().map(|v| v.as_f64().expect("a number")).collect()
+        };
+        let (ours, theirs) = (transform(&raster["transform"]), transform(&gdal["transform"]));
+        let close = ours.iter().zip(&theirs).all(|(a, b)| (a - b).abs() <= 1e-9 * b.abs().max(1.0));
+        assert!(ours.len() == 6 && close, "{file}: transform {ours:?}, GDAL's {theirs:?}");
         let nodata: f64 = raster["nodata"].as_str().expect("nodata").parse().expect("a number");
         assert_eq!(Some(nodata), gdal["nodata"].as_f64(), "{file}: nodata");
         assert_eq!(raster["scale"].as_f64(), gdal["scale"].as_f64(), "{file}: scale from GDAL's metadata");
@@ -193,5 +199,51 @@ async fn gdal_geotiffs_are_reported_as_gdal_reads_them_and_extract_pixel_for_pix
             .output()
             .expect("python runs");
         assert!(compared.status.success(), "{file}: {}", String::from_utf8_lossy(&compared.stderr));
+
+        catalog_grid_is_gdal_s(path, case).await;
+    }
+}
+
+/// The catalog's asset of a corpus GeoTIFF, zipped and extracted, has the grid GDAL reads from
+/// it: `proj:shape`, `proj:transform`, `proj:bbox`, the CRS (`proj:epsg` in an item of the
+/// projection extension's v1, `proj:code` otherwise) and a `raster:bands` entry per band.
+async fn catalog_grid_is_gdal_s(zip: &str, case: &serde_json::Value) {
+    let (file, member, gdal) =
+        (case["file"].as_str().expect("file"), case["member"].as_str().expect("member"), &case["gdal"]);
+    let world = World::with(Sandbox::builder().deliverable_file(TEST_DELIVERABLE, Path::new(zip))).await;
+    for extract in [false, true] {
+        let dest = world.dir.path().join(format!("catalog-{extract}"));
+        let mut args = vec!["sync", TEST_ORDER, "--to", dest.to_str().expect("utf-8"), "--catalog"];
+        if extract {
+            args.push("--extract");
+        }
+        let run = world.run(&args).await;
+        assert_eq!(run.code, 0, "{file}: {run:#?}");
+        let item = dest.join(format!("{TEST_ORDER}/{TEST_DELIVERABLE}.item.json"));
+        let item: serde_json::Value = serde_json::from_slice(&std::fs::read(item).expect("the item")).expect("JSON");
+        let asset = item["assets"]
+            .as_object()
+            .expect("assets")
+            .values()
+            .find(|a| {
+                let href = a["archive:href"].as_str().or(a["href"].as_str()).unwrap_or_default();
+                href.ends_with(member.rsplit('/').next().expect("a name"))
+            })
+            .unwrap_or_else(|| panic!("{file} (extract {extract}): no asset of {member}: {item}"));
+        assert_eq!(asset["proj:shape"], serde_json::json!([gdal["height"], gdal["width"]]), "{file}");
+        let transform: Vec<f64> = serde_json::from_value(asset["proj:transform"].clone()).expect("proj:transform");
+        let expected: Vec<f64> = serde_json::from_value(gdal["transform"].clone()).expect("GDAL's");
+        assert!(transform.iter().zip(&expected).all(|(a, b)| (a - b).abs() <= 1e-9 * b.abs().max(1.0)), "{file}");
+        let extensions = item["stac_extensions"].to_string();
+        let code = if extensions.contains("/projection/v1.") { &asset["proj:epsg"] } else { &asset["proj:code"] };
+        let epsg = gdal["epsg"].as_u64().expect("epsg");
+        assert!(
+            *code == serde_json::json!(epsg) || *code == serde_json::json!(format!("EPSG:{epsg}")),
+            "{file}: {code}"
+        );
+        assert_eq!(asset["proj:bbox"].as_array().map(Vec::len), Some(4), "{file}");
+        let bands = asset["raster:bands"].as_array().expect("raster:bands");
+        assert_eq!(bands.len() as u64, gdal["bands"].as_u64().expect("bands"), "{file}");
+        assert!(extensions.contains("/raster/") && extensions.contains("/projection/"), "{file}: {extensions}");
     }
 }

@@ -263,29 +263,22 @@ fn graticule(view: &Projection, Extent([w, s, e, n]): Extent) -> String {
     let mut lines = String::from(
         "<g class=\"graticule\" stroke=\"#7d8ea3\" stroke-width=\"0.5\" stroke-dasharray=\"3 3\" font-size=\"10\" fill=\"#4a5a6d\">",
     );
-    let first = |from: f64| (from / step).ceil() as i64;
-    for k in first(w)..=((e / step).floor() as i64) {
-        let lon = k as f64 * step;
+    let multiples =
+        |from: f64, to: f64| ((from / step).ceil() as i64..=(to / step).floor() as i64).map(move |k| k as f64 * step);
+    let mut line = |(x1, y1): (f64, f64), (x2, y2): (f64, f64), (tx, ty): (f64, f64), label: String| {
+        let _ = write!(
+            lines,
+            "<line x1=\"{x1:.1}\" y1=\"{y1:.1}\" x2=\"{x2:.1}\" y2=\"{y2:.1}\"/><text x=\"{tx:.1}\" y=\"{ty:.1}\" \
+             stroke=\"none\">{label}</text>"
+        );
+    };
+    for lon in multiples(w, e) {
         let (x, _) = view.point([lon, n]);
-        let _ = write!(
-            lines,
-            "<line x1=\"{x:.1}\" y1=\"0\" x2=\"{x:.1}\" y2=\"{:.1}\"/><text x=\"{:.1}\" y=\"{:.1}\" stroke=\"none\">{}</text>",
-            view.height,
-            x + 2.0,
-            view.height - 4.0,
-            longitude(lon, decimals)
-        );
+        line((x, 0.0), (x, view.height), (x + 2.0, view.height - 4.0), longitude(lon, decimals));
     }
-    for k in first(s)..=((n / step).floor() as i64) {
-        let lat = k as f64 * step;
+    for lat in multiples(s, n) {
         let (_, y) = view.point([w, lat]);
-        let _ = write!(
-            lines,
-            "<line x1=\"0\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\"/><text x=\"2\" y=\"{:.1}\" stroke=\"none\">{}</text>",
-            view.width,
-            y - 2.0,
-            latitude(lat, decimals)
-        );
+        line((0.0, y), (view.width, y), (2.0, y - 2.0), latitude(lat, decimals));
     }
     lines.push_str("</g>\n");
     lines

@@ -106,18 +106,10 @@ fn order_heading(cards: &[Card], order: &Option<String>) -> String {
     )
 }
 
-/// An href to `path` at the destination, from the page.
+/// An href to `path` at the destination, from the page (percent-encoded as the catalog's are,
+/// then escaped for the attribute).
 fn href(links: &str, path: &str) -> String {
-    let mut out = String::new();
-    for byte in format!("{links}{path}").bytes() {
-        match byte {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => out.push(char::from(byte)),
-            _ => {
-                let _ = write!(out, "%{byte:02X}");
-            }
-        }
-    }
-    escape(&out)
+    escape(&crate::catalog::href_path(&format!("{links}{path}")))
 }
 
 /// Writes the report of everything at `sink` to the file `output`, whole or not at all (an
