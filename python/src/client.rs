@@ -257,6 +257,12 @@ impl Client {
         Ok(order_json(&order))
     }
 
+    /// The account's orders, each as JSON (every page of the listing).
+    fn orders(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        let orders = block_on(py, async { self.client.list_orders().await.or_raise() })?;
+        Ok(orders.iter().map(order_json).collect())
+    }
+
     /// Waits until the order is fulfilled (its JSON) or can no longer be, or `timeout` seconds
     /// pass.
     #[pyo3(signature = (order_id, timeout=None, interval=30.0))]

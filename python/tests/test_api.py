@@ -27,6 +27,16 @@ def test_order_describes_the_order(client: wyvern.Client) -> None:
     assert sorted(partial.deliverables) == sorted(SANDBOX.PARTIAL_DELIVERABLES)
 
 
+def test_orders_lists_the_account_as_order_list_does(client: wyvern.Client) -> None:
+    listed = {order.id: order for order in client.orders()}
+    assert listed[SANDBOX.ORDER] == client.order(SANDBOX.ORDER)
+    assert (listed[SANDBOX.REJECTED_ORDER].status, listed[SANDBOX.REJECTED_ORDER].reason_code) == (
+        "rejected",
+        "invalid_geometry",
+    )
+    assert listed[SANDBOX.PENDING_ORDER].deliverables == []
+
+
 def test_download_writes_verified_zips_with_receipts_and_skips_them_after(client: wyvern.Client, dest: Path) -> None:
     results = client.download(SANDBOX.PARTIAL_ORDER, to=dest)
     assert sorted(r.deliverable_id for r in results) == sorted(SANDBOX.PARTIAL_DELIVERABLES)

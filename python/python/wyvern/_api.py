@@ -184,6 +184,15 @@ class Client:
         """
         return Order._from_json(self._native.order(order_id))
 
+    def orders(self) -> List[Order]:
+        """The account's orders (every page of the listing), as ``wyvern order list`` shows them:
+        to find an order's id.
+
+        Raises:
+            AuthError: The token was refused.
+        """
+        return [Order._from_json(order) for order in self._native.orders()]
+
     def download(
         self,
         order_id: str,
