@@ -31,6 +31,14 @@ def test_an_extracted_catalog_loads_in_odc_stac_as_rasterio_reads_it(client: wyv
     assert np.allclose(fields["proj:transform"], list(transform)[:6])
     assert len(fields["raster:bands"]) == count
 
+    # A mask the item gives no bands for: its raster:bands come from its header.
+    mask = next(key for key, asset in gridded.items() if "data" not in (asset.roles or []))
+    with rasterio.open(item.assets[mask].get_absolute_href()) as src:
+        mask_pixels, mask_dtypes = src.read(), src.dtypes
+    assert [band["data_type"] for band in item.assets[mask].extra_fields["raster:bands"]] == list(mask_dtypes)
+    loaded = odc.stac.load([item], bands=[mask])
+    assert np.array_equal(loaded[mask].values[0], mask_pixels[0])
+
     # Every band of the multi-band COG, as odc-stac names them (`<asset>.<n>`), on the file's grid.
     for band in (1, count):
         name = cog if band == 1 else f"{cog}.{band}"

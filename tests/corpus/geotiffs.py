@@ -92,6 +92,9 @@ def write_tiff(spec, path):
             dst.scales = [spec["scale"]] * spec["bands"]
             dst.offsets = [spec["offset"]] * spec["bands"]
         dst.descriptions = [f"Band_{445 + 14 * i}nm" for i in range(spec["bands"])]
+    if spec.get("point"):
+        with rasterio.open(path) as src:
+            assert src.tags().get("AREA_OR_POINT") == "Point", "GDAL did not write a PixelIsPoint GeoTIFF"
 
 
 def facts(path):

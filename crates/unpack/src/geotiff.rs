@@ -65,6 +65,10 @@ pub fn read_header(name: &str, head: &[u8]) -> Result<Raster, String> {
     let width = first.number(256).ok_or("no ImageWidth")?;
     let height = first.number(257).ok_or("no ImageLength")?;
     let bands = first.number(277).unwrap_or(1);
+    // SamplesPerPixel is a SHORT in TIFF: a header claiming more (or none) is not one to trust.
+    if bands == 0 || bands > u32::from(u16::MAX) {
+        return Err(format!("a TIFF of {bands} samples per pixel"));
+    }
     let bits = first.number(258).unwrap_or(1);
     let data_type = match first.number(339).unwrap_or(1) {
         3 => format!("float{bits}"),
@@ -112,16 +116,17 @@ pub fn read_header(name: &str, head: &[u8]) -> Result<Raster, String> {
 /// The raster's affine transform (see [`Raster::transform`]).
 fn transform_of(image: &Directory<'_>) -> Option<[f64; 6]> {
     let point = image.numbers(34735).is_some_and(|keys| geo_key(&keys, 1025) == Some(2));
-    let [a, b, c, d, e, f] = match image.doubles(34264) {
-        // ModelTransformation: a 4x4 matrix, row by row.
-        Some(m) if m.len() >= 8 => [m[0], m[1], m[3], m[4], m[5], m[7]],
-        _ => {
-            let scale = image.doubles(33550).filter(|s| s.len() >= 2)?;
-            let tie = image.doubles(33922).filter(|t| t.len() >= 6)?;
-            let (sx, sy) = (scale[0], scale[1]);
-            [sx, 0.0, tie[3] - tie[0] * sx, 0.0, -sy, tie[4] + tie[1] * sy]
+    // As GDAL reads them: ModelPixelScale with ModelTiepoint first (a scale of zero is none;
+    // rows go south whatever the scale's sign), else ModelTransformation, a 4x4 matrix row by row.
+    let scaled = match (image.doubles(33550), image.doubles(33922)) {
+        (Some(scale), Some(tie)) if scale.len() >= 2 && tie.len() >= 6 && scale[0] != 0.0 && scale[1] != 0.0 => {
+            let (a, e) = (scale[0], -scale[1].abs());
+            Some([a, 0.0, tie[3] - tie[0] * a, 0.0, e, tie[4] - tie[1] * e])
         }
+        _ => None,
     };
+    let matrix = || image.doubles(34264).filter(|m| m.len() == 16).map(|m| [m[0], m[1], m[3], m[4], m[5], m[7]]);
+    let [a, b, c, d, e, f] = scaled.or_else(matrix)?;
     let transform = if point { [a, b, c - (a + b) / 2.0, d, e, f - (d + e) / 2.0] } else { [a, b, c, d, e, f] };
     transform.iter().all(|v| v.is_finite()).then_some(transform)
 }
@@ -356,6 +361,60 @@ mod tests {
         assert_eq!(band_metadata(xml, "scale"), Some(0.0001));
         assert_eq!(band_metadata(xml, "offset"), Some(0.0));
         assert_eq!(band_metadata("", "scale"), None);
+    }
+
+    /// A little-endian classic TIFF of 4 x 3 pixels with these SHORT and DOUBLE tags, by hand.
+    fn georeferenced(shorts: &[(u16, Vec<u16>)], doubles: &[(u16, Vec<f64>)]) -> Vec<u8> {
+        let mut entries: Vec<(u16, u16, u32, Vec<u8>)> =
+            vec![(256, 3, 1, 4u16.to_le_bytes().to_vec()), (257, 3, 1, 3u16.to_le_bytes().to_vec())];
+        entries.extend(
+            shorts.iter().map(|(tag, v)| (*tag, 3, v.len() as u32, v.iter().flat_map(|x| x.to_le_bytes()).collect())),
+        );
+        entries.extend(
+            doubles.iter().map(|(tag, v)| (*tag, 12, v.len() as u32, v.iter().flat_map(|x| x.to_le_bytes()).collect())),
+        );
+        entries.sort_by_key(|e| e.0);
+        let mut data_at = 8 + 2 + 12 * entries.len() + 4;
+        let (mut ifd, mut data) = ((entries.len() as u16).to_le_bytes().to_vec(), Vec::new());
+        for (tag, kind, count, bytes) in &entries {
+            ifd.extend(tag.to_le_bytes());
+            ifd.extend(kind.to_le_bytes());
+            ifd.extend(count.to_le_bytes());
+            if bytes.len() <= 4 {
+                ifd.extend(bytes.iter().copied().chain(std::iter::repeat(0)).take(4));
+            } else {
+                ifd.extend((data_at as u32).to_le_bytes());
+                data.extend(bytes);
+                data_at += bytes.len();
+            }
+        }
+        ifd.extend(0u32.to_le_bytes());
+        [&b"II\x2a\0\x08\0\0\0"[..], &ifd, &data].concat()
+    }
+
+    #[test]
+    fn the_transform_is_read_as_gdal_reads_it() {
+        let transform = |shorts: &[(u16, Vec<u16>)], doubles: &[(u16, Vec<f64>)]| {
+            read_header("t.tif", &georeferenced(shorts, doubles)).expect("read").transform
+        };
+        // A tiepoint away from the first pixel's corner.
+        let tied = [(33550, vec![2.0, 3.0, 0.0]), (33922, vec![10.0, 20.0, 0.0, 1000.0, 5000.0, 0.0])];
+        assert_eq!(transform(&[], &tied), Some([2.0, 0.0, 980.0, 0.0, -3.0, 5060.0]));
+        // A rotated matrix; the scale and tiepoint win when both are there, as in GDAL.
+        let matrix =
+            (34264, vec![1.0, 0.5, 0.0, 100.0, 0.25, -2.0, 0.0, 200.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
+        assert_eq!(transform(&[], std::slice::from_ref(&matrix)), Some([1.0, 0.5, 100.0, 0.25, -2.0, 200.0]));
+        assert_eq!(
+            transform(&[], &[matrix.clone(), tied[0].clone(), tied[1].clone()]),
+            Some([2.0, 0.0, 980.0, 0.0, -3.0, 5060.0])
+        );
+        // PixelIsPoint (GTRasterTypeGeoKey 1025 = 2): half a pixel back along both pixel axes.
+        let point = [(34735, vec![1, 1, 0, 1, 1025, 0, 1, 2])];
+        assert_eq!(transform(&point, std::slice::from_ref(&matrix)), Some([1.0, 0.5, 99.25, 0.25, -2.0, 200.875]));
+        // A scale of zero is none; a matrix of another length is none either.
+        let flat = [(33550, vec![0.0, 3.0, 0.0]), tied[1].clone()];
+        assert_eq!(transform(&[], &flat), None);
+        assert_eq!(transform(&[], &[(34264, vec![1.0; 8])]), None);
     }
 
     /// A big-endian classic TIFF and a little-endian BigTIFF, each 3 x 2 uint16 with one

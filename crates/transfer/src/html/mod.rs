@@ -107,9 +107,11 @@ fn order_heading(cards: &[Card], order: &Option<String>) -> String {
 }
 
 /// An href to `path` at the destination, from the page (percent-encoded as the catalog's are,
-/// then escaped for the attribute).
+/// then escaped for the attribute); `./` first unless it climbs, so that a folder named `run:1`
+/// is not read as a URL scheme.
 fn href(links: &str, path: &str) -> String {
-    escape(&crate::catalog::href_path(&format!("{links}{path}")))
+    let relative = if links.starts_with("../") { String::new() } else { "./".to_owned() };
+    escape(&format!("{relative}{}", crate::catalog::href_path(&format!("{links}{path}"))))
 }
 
 /// Writes the report of everything at `sink` to the file `output`, whole or not at all (an
