@@ -205,6 +205,14 @@ pub(crate) enum DeliverableCommand {
         #[command(flatten)]
         destination: Destination,
     },
+    /// Show what a deliverable at the API holds without downloading it: its members, STAC items
+    /// and GeoTIFF headers, read with a few ranged requests (the same facts and JSON as
+    /// `inspect` of the zip; a server that ignores ranges is read whole, once).
+    Inspect {
+        /// A deliverable id, or its URL on the API.
+        #[arg(value_name = "DELIVERABLE_ID_OR_URL")]
+        deliverable: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -123,6 +123,10 @@ pub(crate) async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
             return Ok(report_one(&report.extracting(), Line::from(done).into_event(), &progress));
         }
         Command::Order(command) => return order(command, &cli, &anonymous().await?, opened, report).await,
+        Command::Deliverable(DeliverableCommand::Inspect { deliverable }) => {
+            let client = connect(&cli, &anonymous().await?, None).await?;
+            return inspect_at_the_api(&client, deliverable, cli.quiet, &report).await;
+        }
         Command::Deliverable(DeliverableCommand::Download { deliverables, destination }) => {
             let client = connect(&cli, &anonymous().await?, None).await?;
             let request =
@@ -175,6 +179,14 @@ async fn order(
             sync(&client, &request, destination, opened, report, Mode::ONCE).await
         }
     }
+}
+
+/// `wyvern deliverable inspect`: `inspect` of a deliverable still at the API.
+async fn inspect_at_the_api(client: &Client, deliverable: &str, quiet: bool, report: &Report) -> Result<Exit, Failure> {
+    let id = wyvern_transfer::deliverable_id(client, deliverable)?;
+    let inspection = wyvern_transfer::inspect_deliverable(client, &id, &Progress::new(quiet)).await?;
+    report.inspection(&inspection);
+    Ok(if inspection.has_structure_problems() { Exit::Verification } else { Exit::Success })
 }
 
 /// `wyvern inspect`: content problems are listed (the data was not read); a structure that

@@ -337,6 +337,21 @@ impl Client {
         Ok(bytes.freeze())
     }
 
+    /// A deliverable's size and ETag, asked with a one-byte range so that its body is not sent
+    /// (through the API's redirect, the token kept to the API); `None` when its server does not
+    /// answer ranges.
+    pub async fn probe(&self, id: &DeliverableId) -> Result<Option<(u64, Option<String>)>> {
+        let url = self.deliverable_url(id);
+        let first_byte = Resume { from: 0, to: Some(1), if_range: None };
+        let response = self.transport.get_with(&url, Some(first_byte), self.transport.retry_policy()).await?;
+        if response.status() != reqwest::StatusCode::PARTIAL_CONTENT {
+            return Ok(None);
+        }
+        let total = crate::download::content_range(response.headers()).and_then(|range| range.total);
+        let etag = response.headers().get(reqwest::header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        Ok(total.map(|total| (total, etag)))
+    }
+
     /// Every order the account can see: `GET /1.0/tasking/orders/`, following pagination.
     ///
     /// The list endpoint is not published. Pages are read leniently: the orders are the page

@@ -184,9 +184,9 @@ impl ZipFile {
 }
 
 /// Counts the bytes a random access reads.
-struct Counted<R> {
-    inner: R,
-    read: Arc<AtomicU64>,
+pub(crate) struct Counted<R> {
+    pub(crate) inner: R,
+    pub(crate) read: Arc<AtomicU64>,
 }
 
 impl<R: RandomAccess> RandomAccess for Counted<R> {

@@ -222,3 +222,50 @@ async fn inspect_preview_draws_the_thumbnail_on_a_terminal_and_says_why_not_else
     assert!(!plain.contains('▀') && !plain.contains("\x1b[38;2"), "{plain}");
     assert!(plain.contains("preview: not drawn, NO_COLOR is set"), "{plain}");
 }
+
+/// `deliverable inspect` reads a deliverable where it is: the same report as `inspect` of the
+/// downloaded zip, from a few ranged requests and well under 1% of its bytes (through a redirect
+/// to presigned storage too); a server that ignores ranges is read whole, once, with a warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deliverable_is_inspected_at_the_api_reading_a_sliver_of_it() {
+    use wyvern_sandbox::{Fault, Sandbox, TEST_DELIVERABLE};
+
+    for redirect in [false, true] {
+        let mut builder = Sandbox::builder().deliverable_size(64 << 20);
+        if redirect {
+            builder = builder.fault(TEST_DELIVERABLE, Fault::RedirectToStorage);
+        }
+        let world = World::with(builder).await;
+        let remote = world.run(&["deliverable", "inspect", TEST_DELIVERABLE, "--json"]).await;
+        assert_eq!(remote.code, 0, "{remote:#?}");
+        let remote = &remote.json_lines()[0];
+        let len = world.sandbox.deliverable(TEST_DELIVERABLE).await.expect("generated").len;
+        let sent = world.sandbox.bytes_sent(TEST_DELIVERABLE);
+        assert!(sent * 100 < len, "redirect {redirect}: {sent} of {len} bytes sent");
+        // A few reads (each resolved at the API again, then, redirected, read at storage), and
+        // the token never sent to the storage host.
+        let requests = world.deliverable_requests(TEST_DELIVERABLE);
+        let api = requests.iter().filter(|r| r.host == "api").count();
+        assert!(api <= 12 && requests.len() <= 2 * api, "redirect {redirect}: {requests:#?}");
+        assert!(requests.iter().all(|r| r.host == "api" || !r.authorization), "the token went to storage");
+        assert!(remote["bytes_read"].as_u64() < Some(len / 100), "{remote}");
+
+        // The same facts as the downloaded zip's inspection.
+        let dest = world.dest();
+        let zip = dest.join(format!("{TEST_DELIVERABLE}.zip"));
+        let download =
+            world.run(&["deliverable", "download", TEST_DELIVERABLE, "--to", dest.to_str().expect("utf-8")]).await;
+        assert_eq!(download.code, 0, "{download:#?}");
+        let local = world.run(&["inspect", zip.to_str().expect("utf-8"), "--json"]).await;
+        let local = &local.json_lines()[0];
+        for key in ["entries", "items", "rasters", "problems", "bytes"] {
+            assert_eq!(remote[key], local[key], "redirect {redirect}: {key}");
+        }
+    }
+
+    let world = World::with(Sandbox::builder().fault(TEST_DELIVERABLE, Fault::IgnoreRange)).await;
+    let whole = world.run(&["deliverable", "inspect", TEST_DELIVERABLE, "--json"]).await;
+    assert_eq!(whole.code, 0, "{whole:#?}");
+    assert!(whole.stderr.contains("its server ignores ranges, so inspecting it reads it whole"), "{}", whole.stderr);
+    assert_eq!(whole.json_lines()[0]["verified"], true, "read whole, it was verified");
+}

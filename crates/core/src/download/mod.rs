@@ -22,7 +22,8 @@ use crate::transport::{Resume, Transport};
 use crate::url_redact::redact_url;
 pub(crate) use limit::RateLimit;
 use pace::{Pace, Slow};
-use response::{changed, check_content_type, check_range, content_range, cut, decoder_for, is_framed, shown_range};
+pub(crate) use response::content_range;
+use response::{changed, check_content_type, check_range, cut, decoder_for, is_framed, shown_range};
 use segments::Segments;
 
 /// Why a body was interrupted.

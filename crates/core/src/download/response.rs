@@ -119,15 +119,15 @@ pub(super) fn check_content_type(headers: &HeaderMap, url: &Url) -> Result<()> {
 }
 
 /// `Content-Range: bytes START-LAST/TOTAL`.
-pub(super) struct ContentRange {
+pub(crate) struct ContentRange {
     pub(super) start: u64,
     /// Exclusive.
     pub(super) end: u64,
     /// `None` for `*`.
-    pub(super) total: Option<u64>,
+    pub(crate) total: Option<u64>,
 }
 
-pub(super) fn content_range(headers: &HeaderMap) -> Option<ContentRange> {
+pub(crate) fn content_range(headers: &HeaderMap) -> Option<ContentRange> {
     let value = headers.get(header::CONTENT_RANGE)?.to_str().ok()?;
     let (range, total) = value.strip_prefix("bytes ")?.split_once('/')?;
     let (start, last) = range.split_once('-')?;

@@ -69,12 +69,12 @@ pub(super) async fn plan_ahead(
 }
 
 /// Ranged requests for parts of a deliverable, from the blocking thread that reads them.
-struct ApiRanges {
-    client: Client,
-    id: DeliverableId,
-    etag: Option<String>,
-    len: u64,
-    runtime: tokio::runtime::Handle,
+pub(crate) struct ApiRanges {
+    pub(crate) client: Client,
+    pub(crate) id: DeliverableId,
+    pub(crate) etag: Option<String>,
+    pub(crate) len: u64,
+    pub(crate) runtime: tokio::runtime::Handle,
 }
 
 impl wyvern_unpack::RandomAccess for ApiRanges {

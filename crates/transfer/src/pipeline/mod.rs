@@ -25,6 +25,7 @@ use crate::job::{Job, Options};
 use crate::observer::Observer;
 use crate::receipt::{Extracted, Receipt};
 use crate::{Error, Result};
+pub(crate) use ahead::ApiRanges;
 use pass::Pass;
 pub(crate) use pass::verify;
 pub(crate) use present::existing;
@@ -40,7 +41,7 @@ pub(crate) enum Source {
 
 impl Source {
     /// A deliverable's body, nothing of it read yet.
-    fn api(download: Download) -> Self {
+    pub(crate) fn api(download: Download) -> Self {
         Self::Api { download: Box::new(download), held: VecDeque::new(), ended: false }
     }
 

@@ -1,0 +1,41 @@
+//! A deliverable inspected where it is, at the API (or the storage host it redirects to): its
+//! directory, STAC items and GeoTIFF headers read with a few ranged requests, a small fraction
+//! of its bytes; the same facts and JSON as `inspect` of the downloaded zip.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use wyvern_core::{Client, DeliverableId};
+use wyvern_unpack::{DigestPlan, Inspection};
+
+use crate::pipeline::{ApiRanges, Source};
+use crate::zipfile::Counted;
+use crate::{Error, Observer, Result};
+
+/// Inspects the deliverable `id` at the API without downloading it: a one-byte range learns its
+/// size (and ETag), then ranged requests read its end records, directory, JSON members and
+/// GeoTIFF headers (each resolved at the API again, so an expired presigned link is asked for
+/// anew). A server that ignores `Range` gets a warning and the body read once as a stream,
+/// verified: the inspection then covers every byte.
+pub async fn inspect_deliverable(client: &Client, id: &DeliverableId, observer: &dyn Observer) -> Result<Inspection> {
+    let Some((len, etag)) = client.probe(id).await? else {
+        observer.warn(&format!(
+            "deliverable {id}: its server ignores ranges, so inspecting it reads it whole, once (nothing is kept)"
+        ));
+        let mut source = Source::api(client.download(id).await?);
+        let (mut inspection, _) = crate::pipeline::verify(&mut source, &DigestPlan::unknown(), observer, false).await?;
+        inspection.bytes_read = Some(inspection.bytes);
+        return Ok(inspection);
+    };
+    let read = Arc::new(AtomicU64::new(0));
+    let ranges =
+        ApiRanges { client: client.clone(), id: id.clone(), etag, len, runtime: tokio::runtime::Handle::current() };
+    let mut access = Counted { inner: ranges, read: read.clone() };
+    let shown = id.to_string();
+    let inspected = tokio::task::spawn_blocking(move || wyvern_unpack::inspect_random(&shown, &mut access))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let mut inspection = inspected.map_err(|source| Error::Unreadable { zip: format!("deliverable {id}"), source })?;
+    inspection.bytes_read = Some(read.load(Ordering::Relaxed));
+    Ok(inspection)
+}
