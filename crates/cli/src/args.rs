@@ -212,6 +212,10 @@ pub(crate) enum DeliverableCommand {
         /// A deliverable id, or its URL on the API.
         #[arg(value_name = "DELIVERABLE_ID_OR_URL")]
         deliverable: String,
+        /// Also draw its thumbnail in the terminal (read with ranged requests too; 24-bit
+        /// colour; a note instead when stdout is not a terminal or NO_COLOR is set).
+        #[arg(long)]
+        preview: bool,
     },
 }
 

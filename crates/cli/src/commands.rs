@@ -123,9 +123,9 @@ pub(crate) async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
             return Ok(report_one(&report.extracting(), Line::from(done).into_event(), &progress));
         }
         Command::Order(command) => return order(command, &cli, &anonymous().await?, opened, report).await,
-        Command::Deliverable(DeliverableCommand::Inspect { deliverable }) => {
+        Command::Deliverable(DeliverableCommand::Inspect { deliverable, preview }) => {
             let client = connect(&cli, &anonymous().await?, None).await?;
-            return inspect_at_the_api(&client, deliverable, cli.quiet, &report).await;
+            return inspect_at_the_api(&client, deliverable, *preview, cli.quiet, &report).await;
         }
         Command::Deliverable(DeliverableCommand::Download { deliverables, destination }) => {
             let client = connect(&cli, &anonymous().await?, None).await?;
@@ -182,10 +182,20 @@ async fn order(
 }
 
 /// `wyvern deliverable inspect`: `inspect` of a deliverable still at the API.
-async fn inspect_at_the_api(client: &Client, deliverable: &str, quiet: bool, report: &Report) -> Result<Exit, Failure> {
+async fn inspect_at_the_api(
+    client: &Client,
+    deliverable: &str,
+    preview: bool,
+    quiet: bool,
+    report: &Report,
+) -> Result<Exit, Failure> {
     let id = wyvern_transfer::deliverable_id(client, deliverable)?;
     let inspection = wyvern_transfer::inspect_deliverable(client, &id, &Progress::new(quiet)).await?;
     report.inspection(&inspection);
+    if preview {
+        let picture = |width, height| wyvern_transfer::deliverable_thumbnail(client, &id, &inspection, width, height);
+        crate::preview::show(report, picture).await;
+    }
     Ok(if inspection.has_structure_problems() { Exit::Verification } else { Exit::Success })
 }
 
@@ -195,7 +205,9 @@ async fn inspect(zip: &str, preview: bool, report: &Report) -> Result<Exit, Fail
     let inspection = wyvern_transfer::inspect(&registry(), zip).await?;
     report.inspection(&inspection);
     if preview {
-        crate::preview::show(zip, &inspection, report).await;
+        let registry = registry();
+        let picture = |width, height| wyvern_transfer::thumbnail(&registry, zip, &inspection, width, height);
+        crate::preview::show(report, picture).await;
     }
     Ok(if inspection.has_structure_problems() { Exit::Verification } else { Exit::Success })
 }

@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 
-use wyvern_unpack::{Inspection, Picture};
+use wyvern_unpack::Picture;
 
 use crate::output::out_bytes;
 use crate::report::Report;
@@ -27,8 +27,13 @@ fn not_drawn() -> Option<&'static str> {
     }
 }
 
-/// Draws the thumbnail of `zip` (as `inspection` found it) below the inspection.
-pub(crate) async fn show(zip: &str, inspection: &Inspection, report: &Report) {
+/// Draws a deliverable's thumbnail below its inspection: `picture` reads it, scaled to fit the
+/// width and height it is given (in pixels).
+pub(crate) async fn show<F, Fut>(report: &Report, picture: F)
+where
+    F: FnOnce(u32, u32) -> Fut,
+    Fut: std::future::Future<Output = wyvern_transfer::Result<Option<(String, Picture)>>>,
+{
     if let Some(why) = not_drawn() {
         report.note(&format!("preview: not drawn, {why}"));
         return;
@@ -38,7 +43,7 @@ pub(crate) async fn show(zip: &str, inspection: &Inspection, report: &Report) {
         .filter(|(width, height)| width.0 > 0 && height.0 > 0)
         .map_or((80, 24), |(width, height)| (width.0, height.0.saturating_sub(2)));
     let (width, height) = (u32::from(columns.clamp(8, MAX_COLUMNS)), 2 * u32::from(rows.clamp(4, MAX_ROWS)));
-    match wyvern_transfer::thumbnail(&crate::commands::registry(), zip, inspection, width, height).await {
+    match picture(width, height).await {
         Ok(Some((member, picture))) => {
             out_bytes(draw(&picture).as_bytes());
             report.note(&format!("preview: {member} ({} x {} px as drawn)", picture.width, picture.height));

@@ -77,7 +77,7 @@ pub use named::{extract, inspect, thumbnail, verify};
 pub use observer::{Meter, Observer, Silent};
 pub use orders::{deliverable_id, order_jobs, orders, wait};
 pub use receipt::{Extracted, RECEIPT_LIMIT, Receipt};
-pub use remote::inspect_deliverable;
+pub use remote::{deliverable_thumbnail, inspect_deliverable};
 pub use shard::Shard;
 pub use sync::{
     CatalogLine, CatalogRefresh, Event, HookLine, Line, PlanLine, PlanTally, Polled, Progressed, Queued, Request,

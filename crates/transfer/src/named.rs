@@ -29,19 +29,30 @@ pub async fn thumbnail(
     width: u32,
     height: u32,
 ) -> Result<Option<(String, wyvern_unpack::Picture)>> {
-    let Some(item) = inspection.items.first() else { return Ok(None) };
-    let exists = |name: &str| inspection.entries.iter().any(|e| e.name == name);
-    let Some(entry) =
-        crate::html::picture_member(item, exists).and_then(|name| inspection.entries.iter().find(|e| e.name == name))
-    else {
-        return Ok(None);
-    };
+    let Some(entry) = picture_entry(inspection) else { return Ok(None) };
     let png = ZipFile::parse(zip, registry)?.read_member(entry, crate::html::PICTURE_LIMIT).await?;
+    decode_picture(entry, png, width, height).await.map(Some)
+}
+
+/// The member to draw, as `inspection` found it: the item's thumbnail, else its overview.
+pub(crate) fn picture_entry(inspection: &Inspection) -> Option<&wyvern_unpack::EntryReport> {
+    let item = inspection.items.first()?;
+    let exists = |name: &str| inspection.entries.iter().any(|e| e.name == name);
+    crate::html::picture_member(item, exists).and_then(|name| inspection.entries.iter().find(|e| e.name == name))
+}
+
+/// A PNG member, decoded and scaled to fit `width` by `height` pixels; with its name.
+pub(crate) async fn decode_picture(
+    entry: &wyvern_unpack::EntryReport,
+    png: Vec<u8>,
+    width: u32,
+    height: u32,
+) -> Result<(String, wyvern_unpack::Picture)> {
     let picture = tokio::task::spawn_blocking(move || wyvern_unpack::Picture::from_png(&png, width, height))
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
         .map_err(|message| Error::Invalid { message: format!("{}: {message}", entry.name), hint: None })?;
-    Ok(Some((entry.name.clone(), picture)))
+    Ok((entry.name.clone(), picture))
 }
 
 /// Verifies a zip named by a path or a sink URL, reading every byte once. A zip whose structure

@@ -28,9 +28,7 @@ pub async fn inspect_deliverable(client: &Client, id: &DeliverableId, observer: 
         return Ok(inspection);
     };
     let read = Arc::new(AtomicU64::new(0));
-    let ranges =
-        ApiRanges { client: client.clone(), id: id.clone(), etag, len, runtime: tokio::runtime::Handle::current() };
-    let mut access = Counted { inner: ranges, read: read.clone() };
+    let mut access = Counted { inner: ranges(client, id, len, etag), read: read.clone() };
     let shown = id.to_string();
     let inspected = tokio::task::spawn_blocking(move || wyvern_unpack::inspect_random(&shown, &mut access))
         .await
@@ -38,4 +36,45 @@ pub async fn inspect_deliverable(client: &Client, id: &DeliverableId, observer: 
     let mut inspection = inspected.map_err(|source| Error::Unreadable { zip: format!("deliverable {id}"), source })?;
     inspection.bytes_read = Some(read.load(Ordering::Relaxed));
     Ok(inspection)
+}
+
+/// The thumbnail (else the overview) of the deliverable `id` at the API, as `inspection` found
+/// it, read with ranged requests, decoded and scaled to fit `width` by `height` pixels: `None`
+/// when it has none.
+pub async fn deliverable_thumbnail(
+    client: &Client,
+    id: &DeliverableId,
+    inspection: &Inspection,
+    width: u32,
+    height: u32,
+) -> Result<Option<(String, wyvern_unpack::Picture)>> {
+    let Some(entry) = crate::named::picture_entry(inspection) else { return Ok(None) };
+    let Some((len, etag)) = client.probe(id).await? else {
+        return Err(Error::Invalid {
+            message: format!("deliverable {id}: its server ignores ranges, so its thumbnail cannot be read alone"),
+            hint: Some("download it and run `wyvern inspect --preview` on the zip".to_owned()),
+        });
+    };
+    let mut access = ranges(client, id, len, etag);
+    let member = entry.clone();
+    let read = tokio::task::spawn_blocking(move || {
+        wyvern_unpack::read_member(&mut access, &member, crate::html::PICTURE_LIMIT)
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?;
+    let png = match read {
+        Some(read) => read.map_err(|source| Error::Unreadable { zip: format!("deliverable {id}"), source })?,
+        None => {
+            return Err(Error::Invalid {
+                message: "the member's data cannot be found in the zip".to_owned(),
+                hint: None,
+            });
+        }
+    };
+    crate::named::decode_picture(entry, png, width, height).await.map(Some)
+}
+
+/// Ranged reads of the deliverable, from a blocking thread.
+fn ranges(client: &Client, id: &DeliverableId, len: u64, etag: Option<String>) -> ApiRanges {
+    ApiRanges { client: client.clone(), id: id.clone(), etag, len, runtime: tokio::runtime::Handle::current() }
 }

@@ -261,6 +261,16 @@ async fn a_deliverable_is_inspected_at_the_api_reading_a_sliver_of_it() {
         for key in ["entries", "items", "rasters", "problems", "bytes"] {
             assert_eq!(remote[key], local[key], "redirect {redirect}: {key}");
         }
+
+        // --preview: the thumbnail read with ranged requests too, drawn as the zip's is.
+        let Some(drawn) = world.on_a_terminal(&["deliverable", "inspect", TEST_DELIVERABLE, "--preview"], &[]) else {
+            continue;
+        };
+        let drawn = String::from_utf8_lossy(&drawn);
+        let local = world.on_a_terminal(&["inspect", zip.to_str().expect("utf-8"), "--preview"], &[]).expect("drawn");
+        let picture = |text: &str| text.lines().filter(|l| l.contains('▀')).map(str::to_owned).collect::<Vec<_>>();
+        assert!(!picture(&drawn).is_empty(), "{drawn}");
+        assert_eq!(picture(&drawn), picture(&String::from_utf8_lossy(&local)), "the same thumbnail");
     }
 
     let world = World::with(Sandbox::builder().fault(TEST_DELIVERABLE, Fault::IgnoreRange)).await;
