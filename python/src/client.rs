@@ -257,6 +257,16 @@ impl Client {
         Ok(order_json(&order))
     }
 
+    /// The inspection of a deliverable at the API (an id or its URL), read with ranged requests,
+    /// as JSON: `wyvern deliverable inspect --json`.
+    fn inspect(&self, py: Python<'_>, deliverable: &str) -> PyResult<String> {
+        let inspection = block_on(py, async {
+            let id = wyvern_transfer::deliverable_id(&self.client, deliverable).or_raise()?;
+            wyvern_transfer::inspect_deliverable(&self.client, &id, &Silent).await.or_raise()
+        })?;
+        Ok(serde_json::to_string(&inspection).unwrap_or_default())
+    }
+
     /// The account's orders, each as JSON (every page of the listing).
     fn orders(&self, py: Python<'_>) -> PyResult<Vec<String>> {
         let orders = block_on(py, async { self.client.list_orders().await.or_raise() })?;

@@ -27,6 +27,17 @@ def test_order_describes_the_order(client: wyvern.Client) -> None:
     assert sorted(partial.deliverables) == sorted(SANDBOX.PARTIAL_DELIVERABLES)
 
 
+def test_inspect_reads_a_deliverable_at_the_api_as_the_zip_reads(client: wyvern.Client, dest: Path) -> None:
+    remote = client.inspect(SANDBOX.DELIVERABLE)
+    assert remote["bytes_read"] < remote["bytes"]
+    client.download(SANDBOX.ORDER, to=dest)
+    local = wyvern.inspect(dest / SANDBOX.ORDER / f"{SANDBOX.DELIVERABLE}.zip")
+    for key in ("entries", "items", "rasters", "problems", "bytes"):
+        assert remote[key] == local[key], key
+    with pytest.raises(wyvern.NotFoundError):
+        client.inspect("00000000-0000-0000-0000-00000000dead")
+
+
 def test_orders_lists_the_account_as_order_list_does(client: wyvern.Client) -> None:
     listed = {order.id: order for order in client.orders()}
     assert listed[SANDBOX.ORDER] == client.order(SANDBOX.ORDER)

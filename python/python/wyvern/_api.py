@@ -184,6 +184,17 @@ class Client:
         """
         return Order._from_json(self._native.order(order_id))
 
+    def inspect(self, deliverable: str) -> Dict[str, Any]:
+        """What a deliverable still at the API holds (members, STAC items, GeoTIFF headers), read
+        with a few ranged requests, without downloading it: the object ``wyvern deliverable
+        inspect --json`` prints (``["bytes_read"]`` says how much it cost). ``deliverable`` is an
+        id or its URL on the API.
+
+        Raises:
+            NotFoundError: No such deliverable on this API.
+        """
+        return json.loads(self._native.inspect(deliverable))
+
     def orders(self) -> List[Order]:
         """The account's orders (every page of the listing), as ``wyvern order list`` shows them:
         to find an order's id.
