@@ -3,13 +3,13 @@
 //! of its bytes; the same facts and JSON as `inspect` of the downloaded zip.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use wyvern_core::{Client, DeliverableId};
 use wyvern_unpack::{DigestPlan, Inspection};
 
 use crate::pipeline::{ApiRanges, Source};
-use crate::zipfile::Counted;
+use crate::zipfile::{Counted, inspect_access, member_of};
 use crate::{Error, Observer, Result};
 
 /// Inspects the deliverable `id` at the API without downloading it: a one-byte range learns its
@@ -28,14 +28,8 @@ pub async fn inspect_deliverable(client: &Client, id: &DeliverableId, observer: 
         return Ok(inspection);
     };
     let read = Arc::new(AtomicU64::new(0));
-    let mut access = Counted { inner: ranges(client, id, len, etag), read: read.clone() };
-    let shown = id.to_string();
-    let inspected = tokio::task::spawn_blocking(move || wyvern_unpack::inspect_random(&shown, &mut access))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?;
-    let mut inspection = inspected.map_err(|source| Error::Unreadable { zip: format!("deliverable {id}"), source })?;
-    inspection.bytes_read = Some(read.load(Ordering::Relaxed));
-    Ok(inspection)
+    let access = Box::new(Counted { inner: ranges(client, id, len, etag), read: read.clone() });
+    inspect_access(access, &read, format!("deliverable {id}")).await
 }
 
 /// The thumbnail (else the overview) of the deliverable `id` at the API, as `inspection` found
@@ -55,22 +49,8 @@ pub async fn deliverable_thumbnail(
             hint: Some("download it and run `wyvern inspect --preview` on the zip".to_owned()),
         });
     };
-    let mut access = ranges(client, id, len, etag);
-    let member = entry.clone();
-    let read = tokio::task::spawn_blocking(move || {
-        wyvern_unpack::read_member(&mut access, &member, crate::html::PICTURE_LIMIT)
-    })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?;
-    let png = match read {
-        Some(read) => read.map_err(|source| Error::Unreadable { zip: format!("deliverable {id}"), source })?,
-        None => {
-            return Err(Error::Invalid {
-                message: "the member's data cannot be found in the zip".to_owned(),
-                hint: None,
-            });
-        }
-    };
+    let access = Box::new(ranges(client, id, len, etag));
+    let png = member_of(access, entry, crate::html::PICTURE_LIMIT, format!("deliverable {id}")).await?;
     crate::named::decode_picture(entry, png, width, height).await.map(Some)
 }
 

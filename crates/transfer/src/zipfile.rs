@@ -105,37 +105,16 @@ impl ZipFile {
         Ok((access, read))
     }
 
-    /// Why it could not be read as a zip.
-    fn unreadable(&self, source: wyvern_unpack::VerifyError) -> Error {
-        Error::Unreadable { zip: self.shown(), source }
-    }
-
-    /// Inspects the zip reading only what the report needs (see
-    /// [`wyvern_unpack::inspect_random`]), with the bytes read.
+    /// Inspects the zip reading only what the report needs (see [`inspect_access`]).
     pub(crate) async fn inspect(&self) -> Result<Inspection> {
-        let (mut access, read) = self.random_access().await?;
-        let shown = self.shown();
-        let inspected = tokio::task::spawn_blocking(move || wyvern_unpack::inspect_random(&shown, &mut *access))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        let mut inspection = inspected.map_err(|source| self.unreadable(source))?;
-        inspection.bytes_read = Some(read.load(Ordering::Relaxed));
-        Ok(inspection)
+        let (access, read) = self.random_access().await?;
+        inspect_access(access, &read, self.shown()).await
     }
 
     /// The first `limit` bytes of a member an inspection listed, inflated.
     pub(crate) async fn read_member(&self, entry: &EntryReport, limit: usize) -> Result<Vec<u8>> {
-        let (mut access, _) = self.random_access().await?;
-        let entry = entry.clone();
-        let read = tokio::task::spawn_blocking(move || wyvern_unpack::read_member(&mut *access, &entry, limit))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        match read {
-            Some(read) => read.map_err(|source| self.unreadable(source)),
-            None => {
-                Err(Error::Invalid { message: "the member's data cannot be found in the zip".to_owned(), hint: None })
-            }
-        }
+        let (access, _) = self.random_access().await?;
+        member_of(access, entry, limit, self.shown()).await
     }
 
     /// The digests the zip's STAC items ask for, read ahead from its central directory and JSON
@@ -180,6 +159,40 @@ impl ZipFile {
             }
         };
         Ok(Source::Stream { chunks, len, name: self.shown() })
+    }
+}
+
+/// Inspects the zip `shown` names through `access`, reading only what the report needs (see
+/// [`wyvern_unpack::inspect_random`]), with the bytes `read` counted.
+pub(crate) async fn inspect_access(
+    mut access: Box<dyn RandomAccess + Send>,
+    read: &AtomicU64,
+    shown: String,
+) -> Result<Inspection> {
+    let named = shown.clone();
+    let inspected = tokio::task::spawn_blocking(move || wyvern_unpack::inspect_random(&named, &mut *access))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    let mut inspection = inspected.map_err(|source| Error::Unreadable { zip: shown, source })?;
+    inspection.bytes_read = Some(read.load(Ordering::Relaxed));
+    Ok(inspection)
+}
+
+/// The first `limit` bytes of the member `entry` of the zip `shown` names, read through `access`
+/// and inflated.
+pub(crate) async fn member_of(
+    mut access: Box<dyn RandomAccess + Send>,
+    entry: &EntryReport,
+    limit: usize,
+    shown: String,
+) -> Result<Vec<u8>> {
+    let entry = entry.clone();
+    let read = tokio::task::spawn_blocking(move || wyvern_unpack::read_member(&mut *access, &entry, limit))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+    match read {
+        Some(read) => read.map_err(|source| Error::Unreadable { zip: shown, source }),
+        None => Err(Error::Invalid { message: "the member's data cannot be found in the zip".to_owned(), hint: None }),
     }
 }
 
