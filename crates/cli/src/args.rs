@@ -12,7 +12,7 @@ use wyvern_core::env::{
     WYVERN_PASSWORD_FILE, WYVERN_READ_TIMEOUT, WYVERN_SEGMENT_SIZE, WYVERN_SPEED_LIMIT, WYVERN_SPEED_TIME,
     WYVERN_TOKEN_FILE,
 };
-use wyvern_transfer::{Hook, IfExists, Request, Shard, Wanted};
+use wyvern_transfer::{Hook, IfExists, Members, Options, Request, Shard, Wanted};
 
 /// Fetch Wyvern imagery deliverables to disk, verified.
 #[derive(Debug, Parser)]
@@ -326,6 +326,16 @@ pub(crate) struct Destination {
     #[arg(long)]
     pub no_verify: bool,
 
+    /// Fetch only the members this glob matches (repeatable), laid out as --extract lays them
+    /// out, each verified: with ranged requests, not the whole zip. A glob without "/" matches
+    /// a member's name in any folder ('*.json'); one with "/" its whole path; ** crosses folders.
+    #[arg(long, value_name = "GLOB", value_parser = glob)]
+    pub include: Vec<String>,
+
+    /// Leave out the members this glob matches (repeatable; as --include, which it overrides).
+    #[arg(long, value_name = "GLOB", value_parser = glob)]
+    pub exclude: Vec<String>,
+
     /// Run this shell command (sh -c) after each deliverable delivered (not skipped), with
     /// WYVERN_ORDER_ID, WYVERN_DELIVERABLE_ID, WYVERN_DESTINATION, WYVERN_SHA256 and
     /// WYVERN_BYTES in its environment and never the token or password. A hook that fails is
@@ -339,6 +349,18 @@ pub(crate) struct Destination {
 }
 
 impl Destination {
+    /// How deliverables are delivered.
+    pub(crate) fn options(&self) -> Options {
+        // The globs were each read when parsed: together they cannot fail.
+        let members = Members::new(self.include.clone(), self.exclude.clone()).ok().flatten();
+        Options {
+            if_exists: self.if_exists,
+            verify: !self.no_verify,
+            extract: self.extract,
+            members: members.map(std::sync::Arc::new),
+        }
+    }
+
     /// The hook of `--exec`.
     pub(crate) fn hook(&self) -> Option<Hook> {
         self.exec.clone().map(|command| Hook { command, timeout: self.exec_timeout })
@@ -447,6 +469,14 @@ fn parse_speed(text: &str) -> Result<u64, String> {
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 30s, 5m, 1h30m)"))
+}
+
+/// A member glob (`--include`, `--exclude`) that can be read.
+fn glob(text: &str) -> Result<String, String> {
+    match Members::new(vec![text.to_owned()], Vec::new()) {
+        Ok(_) => Ok(text.to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn parse_positive_duration(text: &str) -> Result<Duration, String> {

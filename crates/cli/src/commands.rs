@@ -10,7 +10,7 @@ use futures::{StreamExt, TryStreamExt};
 use wyvern_core::{Client, Error as ApiError, OrderStatus};
 use wyvern_sinks::{Registry, Sink};
 use wyvern_transfer::catalog::Scope;
-use wyvern_transfer::{Batch, CatalogLine, CatalogRefresh, Event, Line, Observer, Options, Request, Wanted};
+use wyvern_transfer::{Batch, CatalogLine, CatalogRefresh, Event, Line, Observer, Request, Wanted};
 
 use crate::args::{AuthCommand, Cli, Command, DeliverableCommand, Destination, OrderCommand};
 use crate::error::{Exit, Failure};
@@ -315,9 +315,7 @@ async fn sync(
         None => progress.clone(),
     };
     let sink = opened.destination(&destination.to, false).await?;
-    let options =
-        Options { if_exists: destination.if_exists, verify: !destination.no_verify, extract: destination.extract };
-    let batch = Batch::new(client.clone(), sink, options).observed(observer);
+    let batch = Batch::new(client.clone(), sink, destination.options()).observed(observer);
     let mut events = match mode.watch {
         Some(interval) => batch.watch(request, interval),
         None => batch.sync(request),

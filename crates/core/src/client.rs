@@ -325,9 +325,7 @@ impl Client {
     /// a strong `etag`, the bytes must come from that version of the deliverable (`If-Range`):
     /// another version is an error.
     pub async fn read_range(&self, id: &DeliverableId, range: Range<u64>, etag: Option<&str>) -> Result<Bytes> {
-        let etag = etag.filter(|etag| !etag.starts_with("W/")).map(str::to_owned);
-        let mut download =
-            Download::segment(self.transport.clone(), self.deliverable_url(id), range.clone(), etag).await?;
+        let mut download = self.download_range(id, range.clone(), etag).await?;
         let mut bytes = BytesMut::with_capacity(usize::try_from(range.end - range.start).unwrap_or(0).min(16 << 20));
         while let Some(chunk) = download.next().await? {
             if let Chunk::Data(data) = chunk {
@@ -335,6 +333,14 @@ impl Client {
             }
         }
         Ok(bytes.freeze())
+    }
+
+    /// Streams bytes `range` of a deliverable, in one ranged request (retried, and resumed
+    /// within the range when cut); with a strong `etag`, from that version of it only (see
+    /// [`Client::read_range`]). Read it with [`Download::next`].
+    pub async fn download_range(&self, id: &DeliverableId, range: Range<u64>, etag: Option<&str>) -> Result<Download> {
+        let etag = etag.filter(|etag| !etag.starts_with("W/")).map(str::to_owned);
+        Download::segment(self.transport.clone(), self.deliverable_url(id), range, etag).await
     }
 
     /// A deliverable's size and ETag, asked with a one-byte range so that its body is not sent

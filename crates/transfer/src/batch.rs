@@ -115,7 +115,7 @@ impl Batch {
 
     /// What a delivery of `job` works with.
     fn delivery<'a>(&'a self, job: &'a Job) -> Delivery<'a> {
-        Delivery { sink: &self.sink, job, options: self.options, observer: &*self.observer }
+        Delivery { sink: &self.sink, job, options: &self.options, observer: &*self.observer }
     }
 
     /// What of `job` is at the destination already. A destination that cannot even be read (no
@@ -151,7 +151,7 @@ impl Batch {
 
     /// Where a job goes, as the destination shows it.
     fn destination(&self, job: &Job) -> String {
-        format!("{}/{}", self.sink.location().trim_end_matches('/'), job.shown_path(self.options))
+        format!("{}/{}", self.sink.location().trim_end_matches('/'), job.shown_path(&self.options))
     }
 
     /// Runs `jobs`, `concurrency` at a time; yields each as it ends. What is at the destination

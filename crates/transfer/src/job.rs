@@ -51,8 +51,8 @@ impl Job {
     }
 
     /// What the destination shows of this job: the zip, or the folder of its members.
-    pub fn shown_path(&self, options: Options) -> ObjectPath {
-        if options.extract { self.extract_folder().unwrap_or_else(|_| self.path.clone()) } else { self.path.clone() }
+    pub fn shown_path(&self, options: &Options) -> ObjectPath {
+        if options.extracts() { self.extract_folder().unwrap_or_else(|_| self.path.clone()) } else { self.path.clone() }
     }
 }
 
@@ -82,7 +82,7 @@ impl std::str::FromStr for IfExists {
 }
 
 /// How deliverables are delivered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Options {
     /// What to do with one already there.
     pub if_exists: IfExists,
@@ -90,11 +90,21 @@ pub struct Options {
     pub verify: bool,
     /// Write the zip's members instead of the zip (verified, all published together).
     pub extract: bool,
+    /// Fetch only these members of each deliverable, laid out as `extract` lays them out: with
+    /// ranged requests, each member verified (see docs/inspection.md); `None`: the whole zip.
+    pub members: Option<std::sync::Arc<crate::Members>>,
+}
+
+impl Options {
+    /// Whether members are written instead of the zip: with `extract`, or some `members`.
+    pub fn extracts(&self) -> bool {
+        self.extract || self.members.is_some()
+    }
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { if_exists: IfExists::Skip, verify: true, extract: false }
+        Self { if_exists: IfExists::Skip, verify: true, extract: false, members: None }
     }
 }
 

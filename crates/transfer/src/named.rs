@@ -82,9 +82,9 @@ pub async fn extract(
     let deliverable_id: DeliverableId =
         stem.parse().map_err(|e: wyvern_core::InvalidId| Error::Invalid { message: e.to_string(), hint: None })?;
     let job = Job::single(deliverable_id);
-    let options = Options { if_exists, verify: true, extract: true };
-    let destination = format!("{}/{}", sink.location().trim_end_matches('/'), job.shown_path(options));
-    let delivery = Delivery { sink, job: &job, options, observer };
+    let options = Options { if_exists, verify: true, extract: true, members: None };
+    let destination = format!("{}/{}", sink.location().trim_end_matches('/'), job.shown_path(&options));
+    let delivery = Delivery { sink, job: &job, options: &options, observer };
     let result = match pipeline::existing(&delivery, None).await {
         Ok(Some(present)) => Ok(Outcome::Skipped(present)),
         Ok(None) => {

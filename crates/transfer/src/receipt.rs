@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use wyvern_sinks::{ObjectInfo, ObjectPath, Sink};
 
-use crate::{Error, Result};
+use crate::{Chosen, Error, Result};
 
 /// A receipt larger than this is not one of ours (they are a few hundred bytes, a few KiB with
 /// warnings), and is not read.
@@ -36,9 +36,10 @@ pub struct Receipt {
     pub deliverable_id: String,
     /// Its order, when known.
     pub order_id: Option<String>,
-    /// The zip's size.
+    /// The zip's size; of some members ([`Extracted::selected`]), the bytes downloaded for them.
     pub bytes: u64,
-    /// The zip's SHA-256, lowercase hex.
+    /// The zip's SHA-256, lowercase hex; empty when only some members were fetched with ranged
+    /// requests (each was verified against its CRC-32 and STAC checksum instead).
     pub sha256: String,
     /// The URL the bytes came from (after redirects), without its query string.
     pub source: String,
@@ -66,6 +67,27 @@ pub struct Extracted {
     pub folder: String,
     /// How many files were written.
     pub members: u64,
+    /// When only some members were fetched (`--include`, `--exclude`): which.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected: Option<Selected>,
+}
+
+/// The members a receipt covers, when not all of them: what chose them, and their paths.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Selected {
+    /// The globs that chose them.
+    #[serde(flatten)]
+    pub chosen: Chosen,
+    /// Their paths in the zip: the first [`MAX_WARNINGS`], each cut to [`MAX_FIELD`] bytes (a
+    /// receipt stays small whatever the zip holds; [`Extracted::members`] counts them all).
+    pub names: Vec<String>,
+}
+
+impl Selected {
+    /// The members `names`, chosen by `chosen`.
+    pub(crate) fn new<'a>(chosen: &Chosen, names: impl Iterator<Item = &'a str>) -> Self {
+        Self { chosen: chosen.clone(), names: names.take(MAX_WARNINGS).map(cut).collect() }
+    }
 }
 
 /// What is at a receipt's path.
@@ -94,6 +116,9 @@ impl Receipt {
             Ok(receipt) if receipt.sha256.len() == 64 && receipt.sha256.bytes().all(|b| b.is_ascii_hexdigit()) => {
                 Found::Receipt(Box::new(receipt))
             }
+            Ok(receipt) if receipt.sha256.is_empty() && receipt.selection().is_some() => {
+                Found::Receipt(Box::new(receipt))
+            }
             Ok(_) => Found::NotAReceipt("its sha256 is not a SHA-256".to_owned()),
             Err(e) => Found::NotAReceipt(format!("it cannot be read: {e}")),
         })
@@ -115,6 +140,11 @@ impl Receipt {
             kept.push(format!("(and {} more warnings)", warnings.len() - MAX_WARNINGS));
         }
         kept
+    }
+
+    /// What chose its members, when it covers only some.
+    pub(crate) fn selection(&self) -> Option<&Chosen> {
+        self.extracted.as_ref()?.selected.as_ref().map(|selected| &selected.chosen)
     }
 
     /// Whether it is the receipt of `deliverable` of `order` (extracted into `folder`, when it

@@ -55,6 +55,6 @@ pub async fn deliverable_thumbnail(
 }
 
 /// Ranged reads of the deliverable, from a blocking thread.
-fn ranges(client: &Client, id: &DeliverableId, len: u64, etag: Option<String>) -> ApiRanges {
+pub(crate) fn ranges(client: &Client, id: &DeliverableId, len: u64, etag: Option<String>) -> ApiRanges {
     ApiRanges { client: client.clone(), id: id.clone(), etag, len, runtime: tokio::runtime::Handle::current() }
 }

@@ -30,6 +30,8 @@ pub use geotiff::{HEADER_BYTES, Raster, read_header};
 pub use names::unsafe_name;
 pub use picture::{PIXEL_BUDGET, Picture};
 pub use random::{RandomAccess, inspect_random, read_digest_plan, read_member};
-pub use report::{EntryReport, Inspection, Problem, inspect};
+pub use report::{EntryReport, Inspection, Problem, check_members, inspect};
 pub use stac::{Band, Item, Kind};
-pub use stream::{DigestPlan, Digests, Entry, JSON_LIMIT, Listing, MAX_KEPT, MAX_RATIO, MemberVisitor, verify_stream};
+pub use stream::{
+    DigestPlan, Digests, Entry, JSON_LIMIT, Listing, MAX_KEPT, MAX_RATIO, MemberVisitor, verify_member, verify_stream,
+};

@@ -146,6 +146,22 @@ pub fn inspect(source: &str, listing: &Listing, verified: bool) -> Inspection {
     }
 }
 
+/// The STAC checks of members fetched on their own (see [`crate::verify_member`]): each asset of
+/// `items` that is one of them against its `file:size` and `file:checksum`. `fetched` gives each
+/// member's size and digests. Returns the problems, then the warnings.
+pub fn check_members(items: &[Item], fetched: &BTreeMap<String, (u64, Digests)>) -> (Vec<Problem>, Vec<Problem>) {
+    let (mut problems, mut warnings) = (Vec::new(), Vec::new());
+    let sizes: BTreeMap<&str, u64> = fetched.iter().map(|(name, (size, _))| (name.as_str(), *size)).collect();
+    let digests: BTreeMap<String, Digests> =
+        fetched.iter().map(|(name, (_, digests))| (name.clone(), digests.clone())).collect();
+    for item in items {
+        let mut assets = item.clone();
+        assets.assets.retain(|asset| asset.member.as_deref().is_some_and(|member| sizes.contains_key(member)));
+        check_assets(&assets, &sizes, Some(&digests), &mut problems, &mut warnings);
+    }
+    (problems, warnings)
+}
+
 /// The STAC items and catalogs among the JSON members; JSON that is not valid is a problem,
 /// assets past what was read a warning.
 fn documents<'a>(

@@ -11,6 +11,7 @@ mod docs;
 mod download;
 mod faults;
 mod hostile;
+mod members;
 mod metadata;
 mod network;
 mod orders;

@@ -27,7 +27,7 @@ pub(super) async fn plan_ahead(
     client: &Client,
     id: &DeliverableId,
     mut download: Download,
-    options: Options,
+    options: &Options,
 ) -> Result<(Source, DigestPlan)> {
     let worth_it = options.verify && download.accepts_ranges();
     let Some(len) = download.content_length().filter(|&len| worth_it && len >= PLAN_AHEAD_FROM) else {

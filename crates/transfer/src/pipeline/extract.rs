@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use wyvern_sinks::{ObjectPath, Sink, Upload};
 use wyvern_unpack::MemberVisitor;
 
-use crate::{Error, Result};
+use crate::{Error, Members, Result};
 
 /// Member events in flight between the verifier thread and the extraction uploads.
 pub(super) const EXTRACT_QUEUE: usize = 16;
@@ -89,6 +89,13 @@ impl Layout {
     }
 }
 
+/// The paths in the zip of `job`'s extracted `members`.
+pub(super) fn names(job: &crate::Job, members: &[Member]) -> Result<Vec<String>> {
+    let folder = job.extract_folder()?;
+    let name = |path: &ObjectPath| path.as_str().get(folder.as_str().len() + 1..).unwrap_or_default().to_owned();
+    Ok(members.iter().map(|(path, _)| name(path)).collect())
+}
+
 /// Publishes the members, all or none: when one cannot be finished, those finished before it
 /// are deleted and the rest aborted, so no partial tree is left.
 pub(super) async fn finish_together(sink: &Arc<dyn Sink>, members: Vec<Member>) -> Result<()> {
@@ -111,17 +118,27 @@ pub(super) async fn finish_together(sink: &Arc<dyn Sink>, members: Vec<Member>) 
     Ok(())
 }
 
-/// Passes the verifier's members on to the extraction task.
-pub(super) struct Forward(pub(super) mpsc::Sender<MemberEvent>);
+/// Passes the verifier's members on to the extraction task: all of them, or those `members`
+/// chooses.
+pub(super) struct Forward {
+    pub(super) sender: mpsc::Sender<MemberEvent>,
+    pub(super) members: Option<Arc<Members>>,
+    /// Whether the member being read is one not chosen.
+    pub(super) skipping: bool,
+}
 
 impl Forward {
     fn send(&self, event: MemberEvent) -> std::io::Result<()> {
-        self.0.blocking_send(event).map_err(|_| std::io::Error::other("the extraction stopped"))
+        if self.skipping {
+            return Ok(());
+        }
+        self.sender.blocking_send(event).map_err(|_| std::io::Error::other("the extraction stopped"))
     }
 }
 
 impl MemberVisitor for Forward {
     fn begin(&mut self, name: &str, size: Option<u64>) -> std::io::Result<()> {
+        self.skipping = self.members.as_ref().is_some_and(|members| !members.matches(name));
         self.send(MemberEvent::Begin { name: name.to_owned(), size })
     }
 

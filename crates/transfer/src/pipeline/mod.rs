@@ -10,6 +10,7 @@ mod ahead;
 mod extract;
 mod pass;
 mod present;
+mod select;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use wyvern_unpack::DigestPlan;
 
 use crate::job::{Job, Options};
 use crate::observer::Observer;
-use crate::receipt::{Extracted, Receipt};
+use crate::receipt::{Extracted, Receipt, Selected};
 use crate::{Error, Result};
 pub(crate) use ahead::ApiRanges;
 use pass::Pass;
@@ -84,6 +85,9 @@ impl Source {
 /// caller's question: see [`existing`]): streamed, verified (unless `options.verify` is off) and
 /// published with its receipt.
 pub(crate) async fn fetch(client: &Client, delivery: &Delivery<'_>) -> Result<Receipt> {
+    if let Some(members) = &delivery.options.members {
+        return select::fetch(client, delivery, members).await;
+    }
     match fetch_once(client, delivery, Resume::IfPartial).await {
         // The partial file a killed run left failed its re-check (a power cut zeroed its tail,
         // say), or what came after it did: start over, once, without it.
@@ -131,7 +135,7 @@ async fn fetch_once(client: &Client, delivery: &Delivery<'_>, resume: Resume) ->
 async fn open(client: &Client, delivery: &Delivery<'_>, resume: Resume) -> Result<Ready> {
     let Delivery { sink, job, options, .. } = *delivery;
     if resume == Resume::IfPartial
-        && !options.extract
+        && !options.extracts()
         && let Some(partial) = sink.resume_upload(&job.path).await?
     {
         // Without verification nothing would tell the partial bytes of an older version of
@@ -181,7 +185,7 @@ pub(crate) struct Ready {
 pub(crate) struct Delivery<'a> {
     pub(crate) sink: &'a Arc<dyn Sink>,
     pub(crate) job: &'a Job,
-    pub(crate) options: Options,
+    pub(crate) options: &'a Options,
     pub(crate) observer: &'a dyn Observer,
 }
 
@@ -196,24 +200,38 @@ impl Delivery<'_> {
         };
         let pass = Pass::start(self, source.content_length(), upload, &plan).await?;
         let pumped = pass::pump(self, &mut source, pass, replay, &plan).await?;
+        let delivered = Delivered { bytes: pumped.bytes, sha256: pumped.sha256, source: source.name(), etag };
+        self.record(delivered, pumped.members, &pumped.warnings).await
+    }
+
+    /// Writes the receipt of what was delivered (with `members`, the names of the members
+    /// written instead of the zip), and says so.
+    async fn record(
+        &self,
+        delivered: Delivered<'_>,
+        members: Option<Vec<String>>,
+        warnings: &[wyvern_unpack::Problem],
+    ) -> Result<Receipt> {
         let (job, options) = (self.job, self.options);
+        let extracted = members.map(|names| Extracted {
+            folder: job.extract_folder().map(|f| f.to_string()).unwrap_or_default(),
+            members: names.len() as u64,
+            selected: options.members.as_ref().map(|m| Selected::new(m.chosen(), names.iter().map(String::as_str))),
+        });
         let receipt = Receipt {
             deliverable_id: job.deliverable_id.to_string(),
             order_id: job.order_id.as_ref().map(ToString::to_string),
-            bytes: pumped.bytes,
-            sha256: pumped.sha256,
-            source: crate::receipt::cut(source.name()),
-            etag: etag.as_deref().map(crate::receipt::cut),
+            bytes: delivered.bytes,
+            sha256: delivered.sha256,
+            source: crate::receipt::cut(delivered.source),
+            etag: delivered.etag.as_deref().map(crate::receipt::cut),
             completed_at: time::OffsetDateTime::now_utc()
                 .format(&time::format_description::well_known::Rfc3339)
                 .map_err(|e| Error::Internal(e.to_string()))?,
-            verified: options.verify,
+            verified: options.verify || options.members.is_some(),
             tool: concat!("wyvern ", env!("CARGO_PKG_VERSION")).to_owned(),
-            extracted: pumped.members.map(|members| Extracted {
-                folder: job.extract_folder().map(|f| f.to_string()).unwrap_or_default(),
-                members,
-            }),
-            warnings: Receipt::warnings_of(&pumped.warnings),
+            extracted,
+            warnings: Receipt::warnings_of(warnings),
         };
         receipt.write(self.sink, &job.receipt_path()?).await?;
         tracing::info!(
@@ -221,8 +239,16 @@ impl Delivery<'_> {
             job.deliverable_id,
             receipt.bytes,
             job.shown_path(options),
-            if options.verify { ", verified" } else { "" }
+            if receipt.verified { ", verified" } else { "" }
         );
         Ok(receipt)
     }
+}
+
+/// What arrived: how many bytes, their SHA-256 (empty for members fetched alone), from where.
+pub(crate) struct Delivered<'a> {
+    pub(crate) bytes: u64,
+    pub(crate) sha256: String,
+    pub(crate) source: &'a str,
+    pub(crate) etag: Option<String>,
 }

@@ -8,7 +8,7 @@ use wyvern_core::Chunk;
 use wyvern_sinks::{ObjectPath, Upload};
 use wyvern_unpack::{DigestPlan, Inspection, MemberVisitor, Problem, VerifyError};
 
-use super::extract::{self, Member, MemberEvent};
+use super::extract::{self, Member};
 use super::{Delivery, Source};
 use crate::observer::Observer;
 use crate::{Error, Result};
@@ -89,7 +89,7 @@ impl Pass {
         let Delivery { sink, job, options, .. } = *delivery;
         let mut upload = match upload {
             Some(upload) => Some(upload),
-            None if options.extract => None,
+            None if options.extracts() => None,
             None => Some(sink.start_upload(&job.path, size).await?),
         };
         // The zip's upload is what a later run continues (resume_upload), should this one be
@@ -97,12 +97,13 @@ impl Pass {
         if let Some(upload) = upload.as_mut().filter(|_| options.verify) {
             upload.resumable();
         }
-        let (verifier, extraction) = match (options.verify, options.extract) {
+        let (verifier, extraction) = match (options.verify, options.extracts()) {
             (_, true) => {
                 let (events, receiver) = mpsc::channel(extract::EXTRACT_QUEUE);
                 let members = extract::members(sink.clone(), job.extract_folder()?, receiver);
                 let task = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(members));
-                (Some(Verifier::spawn(Some(events), plan)), Some(task))
+                let forward = extract::Forward { sender: events, members: options.members.clone(), skipping: false };
+                (Some(Verifier::spawn(Some(forward), plan)), Some(task))
             }
             (true, false) => (Some(Verifier::spawn(None, plan)), None),
             (false, false) => (None, None),
@@ -179,8 +180,8 @@ pub(super) struct Pumped {
     pub(super) bytes: u64,
     /// Its SHA-256.
     pub(super) sha256: String,
-    /// How many members were extracted (with `extract`).
-    pub(super) members: Option<u64>,
+    /// The members extracted (with `extract`): their paths in the zip.
+    pub(super) members: Option<Vec<String>>,
     /// What the verifier could not check, or only weakly.
     pub(super) warnings: Vec<Problem>,
 }
@@ -259,7 +260,7 @@ async fn pump_into(
     let mut members = None;
     if let Some(task) = pass.extraction.take() {
         let uploads = task.await.map_err(|e| Error::Internal(format!("the extraction task failed: {e}")))??;
-        members = Some(uploads.len() as u64);
+        members = Some(extract::names(job, &uploads)?);
         extract::finish_together(sink, uploads).await?;
     }
     if let Some(upload) = pass.upload.take() {
@@ -269,27 +270,27 @@ async fn pump_into(
 }
 
 /// Network chunks handed on together.
-type Chunks = Vec<Bytes>;
+pub(super) type Chunks = Vec<Bytes>;
 
 /// Gathers network chunks into batches of at least [`BATCH`] bytes: handing each chunk on would
 /// spend more time waking threads than checking bytes (a chunk can be a few KiB). The chunks are
 /// gathered as they are, not copied.
 #[derive(Default)]
-struct Batcher {
+pub(super) struct Batcher {
     pending: Chunks,
     len: usize,
 }
 
 impl Batcher {
     /// A batch, when `data` completes one.
-    fn push(&mut self, data: Bytes) -> Option<Chunks> {
+    pub(super) fn push(&mut self, data: Bytes) -> Option<Chunks> {
         self.len += data.len();
         self.pending.push(data);
         (self.len >= BATCH).then(|| self.rest()).flatten()
     }
 
     /// What is left, at the end.
-    fn rest(&mut self) -> Option<Chunks> {
+    pub(super) fn rest(&mut self) -> Option<Chunks> {
         self.len = 0;
         (!self.pending.is_empty()).then(|| std::mem::take(&mut self.pending))
     }
@@ -325,27 +326,43 @@ impl Hasher {
     }
 }
 
-/// The zip verifier on a blocking thread, fed through a bounded channel.
-struct Verifier {
+/// A verifier on a blocking thread reading the bytes fed to it through a bounded channel: the
+/// zip's (by default), or another check's.
+pub(super) struct Verifier<T = wyvern_unpack::Listing> {
     sender: Option<mpsc::Sender<Chunks>>,
-    task: tokio::task::JoinHandle<Result<wyvern_unpack::Listing, VerifyError>>,
+    task: tokio::task::JoinHandle<Result<T, VerifyError>>,
 }
 
 impl Verifier {
-    fn spawn(extract: Option<mpsc::Sender<MemberEvent>>, plan: &DigestPlan) -> Self {
-        let (sender, receiver) = mpsc::channel(QUEUE);
+    fn spawn(forward: Option<extract::Forward>, plan: &DigestPlan) -> Self {
         let plan = plan.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            let reader = ChannelReader { receiver, batch: Vec::new().into_iter(), current: Bytes::new() };
-            let mut forward = extract.map(extract::Forward);
+        Self::run(move |reader| {
+            let mut forward = forward;
             wyvern_unpack::verify_stream(reader, forward.as_mut().map(|f| f as &mut dyn MemberVisitor), &plan)
+        })
+    }
+
+    /// The verdict on the whole zip: its structure (an error), then its contents against its
+    /// metadata (the inspection's problems).
+    async fn finish(self, source: &str) -> Result<Inspection> {
+        let listing = self.result().await?;
+        Ok(wyvern_unpack::inspect(source, &listing, true))
+    }
+}
+
+impl<T: Send + 'static> Verifier<T> {
+    /// Runs `check` on a blocking thread over the bytes [`Verifier::feed`] hands on.
+    pub(super) fn run(check: impl FnOnce(ChannelReader) -> Result<T, VerifyError> + Send + 'static) -> Self {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let task = tokio::task::spawn_blocking(move || {
+            check(ChannelReader { receiver, batch: Vec::new().into_iter(), current: Bytes::new() })
         });
         Self { sender: Some(sender), task }
     }
 
     /// Passes bytes on. A verifier that stopped early found a problem: its verdict is returned at
     /// once, so a bad deliverable is not downloaded to the end.
-    async fn feed(&mut self, data: Chunks) -> Result<()> {
+    pub(super) async fn feed(&mut self, data: Chunks) -> Result<()> {
         match &self.sender {
             Some(sender) if sender.send(data).await.is_err() => {
                 self.sender = None;
@@ -357,17 +374,15 @@ impl Verifier {
         }
     }
 
-    /// The verdict on the whole zip: its structure (an error), then its contents against its
-    /// metadata (the inspection's problems).
-    async fn finish(mut self, source: &str) -> Result<Inspection> {
+    /// What the check found once every byte was handed on.
+    pub(super) async fn result(mut self) -> Result<T> {
         drop(self.sender.take());
-        let listing = self.task.await.map_err(|e| Error::Internal(format!("the verifier thread failed: {e}")))??;
-        Ok(wyvern_unpack::inspect(source, &listing, true))
+        Ok(self.task.await.map_err(|e| Error::Internal(format!("the verifier thread failed: {e}")))??)
     }
 }
 
 /// A blocking reader over the chunks sent to the verifier, which it reads in place (`BufRead`).
-struct ChannelReader {
+pub(super) struct ChannelReader {
     receiver: mpsc::Receiver<Chunks>,
     /// The rest of the batch being read, and the chunk being read.
     batch: std::vec::IntoIter<Bytes>,

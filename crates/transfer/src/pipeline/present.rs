@@ -7,7 +7,7 @@ use wyvern_sinks::{ObjectInfo, ObjectPath, Sink};
 
 use super::Delivery;
 use crate::inventory::Inventory;
-use crate::job::{IfExists, Job, Present};
+use crate::job::{IfExists, Job, Options, Present};
 use crate::receipt::{Found, RECEIPT_LIMIT, Receipt, written_after};
 use crate::{Error, Result};
 
@@ -23,8 +23,8 @@ pub(crate) async fn existing(delivery: &Delivery<'_>, listing: Option<&Inventory
     if options.if_exists == IfExists::Overwrite {
         return Ok(None);
     }
-    let there = if options.extract {
-        extracted_there(sink, job, listing).await?
+    let there = if options.extracts() {
+        extracted_there(sink, job, options, listing).await?
     } else {
         zip_there(sink, job, listing).await?
     };
@@ -102,7 +102,12 @@ fn belongs_to(receipt: &Receipt, job: &Job) -> std::result::Result<(), String> {
     receipt.belongs_to(job.deliverable_id.as_str(), job.order_id.as_ref().map(|o| o.as_str()), &folder)
 }
 
-async fn extracted_there(sink: &Arc<dyn Sink>, job: &Job, listing: Option<&Inventory>) -> Result<There> {
+async fn extracted_there(
+    sink: &Arc<dyn Sink>,
+    job: &Job,
+    options: &Options,
+    listing: Option<&Inventory>,
+) -> Result<There> {
     let receipt_path = job.receipt_path()?;
     let Some(listed) = info(sink, listing, &receipt_path).await? else { return Ok(There::Nothing) };
     let receipt = match Receipt::read(sink, &receipt_path).await? {
@@ -116,6 +121,12 @@ async fn extracted_there(sink: &Arc<dyn Sink>, job: &Job, listing: Option<&Inven
     let Some(members) = receipt.extracted.as_ref().map(|e| e.members) else {
         return Ok(There::Unvouched("its receipt is of a zip, not an extraction".to_owned()));
     };
+    // A receipt of every member covers any choice of them; one of some, the same choice only.
+    if let Some(covered) = receipt.selection()
+        && options.members.as_deref().map(crate::Members::chosen) != Some(covered)
+    {
+        return Ok(There::Unvouched(format!("its receipt covers only the members {covered} chose")));
+    }
     let folder = job.extract_folder()?;
     let files = match listing.and_then(|listing| listing.under(&folder)) {
         Some(files) => files,

@@ -178,7 +178,7 @@ impl From<Done> for Line {
                 Self {
                     status: if skipped { Status::Skipped } else { Status::Downloaded },
                     bytes: Some(outcome.bytes()),
-                    sha256: receipt.map(|r| r.sha256.clone()),
+                    sha256: receipt.map(|r| r.sha256.clone()).filter(|sha256| !sha256.is_empty()),
                     verified: receipt.map(|r| r.verified),
                     from_receipt: skipped,
                     warnings: receipt.map(|r| r.warnings.clone()).unwrap_or_default(),

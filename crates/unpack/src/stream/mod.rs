@@ -2,6 +2,7 @@
 //! central directory and end records checked against what was read.
 
 mod input;
+mod member;
 mod plan;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -20,6 +21,7 @@ use crate::format::{
 use crate::geotiff::HEADER_BYTES;
 use crate::stac;
 use input::{Ignore, Input};
+pub use member::verify_member;
 pub use plan::DigestPlan;
 use plan::{SPECULATE_ALL_IN_ALL, SPECULATE_ALL_UP_TO, SPECULATIVE};
 
