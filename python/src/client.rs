@@ -70,6 +70,11 @@ struct TransferSettings {
     /// Watch: a round every this many seconds, until interrupted.
     #[pyo3(default)]
     watch: Option<f64>,
+    /// Only the members these globs match (and `exclude` does not).
+    #[pyo3(default)]
+    include: Vec<String>,
+    #[pyo3(default)]
+    exclude: Vec<String>,
 }
 
 /// Drives a sync's (or a watch's) events one at a time, the callback called between steps with
@@ -304,8 +309,19 @@ impl Client {
         to: &str,
         settings: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<(String, Vec<Py<PyAny>>, Vec<String>)> {
-        let TransferSettings { extract, verify, if_exists, concurrency, shard, strict, observer, on_event, watch } =
-            settings.map_or_else(|| PyDict::new(py).extract(), |settings| settings.extract())?;
+        let TransferSettings {
+            extract,
+            verify,
+            if_exists,
+            concurrency,
+            shard,
+            strict,
+            observer,
+            on_event,
+            watch,
+            include,
+            exclude,
+        } = settings.map_or_else(|| PyDict::new(py).extract(), |settings| settings.extract())?;
         let ids = order_ids.map(|ids| ids.iter().map(|id| order_id(id)).collect::<PyResult<Vec<_>>>()).transpose()?;
         let if_exists: IfExists = if_exists
             .as_deref()
@@ -317,7 +333,8 @@ impl Client {
         if extract && !verify {
             return Err(invalid("extract needs verify", "extraction always verifies: leave verify=True"));
         }
-        let options = Options { if_exists, verify, extract };
+        let members = wyvern_transfer::Members::new(include, exclude).or_raise()?.map(std::sync::Arc::new);
+        let options = Options { if_exists, verify, extract, members };
         let wanted = ids.map_or(Wanted::Account, Wanted::Orders);
         let request = Request { concurrency: concurrency.max(1), shard, strict, ..Request::new(wanted) };
         let sink = wyvern_transfer::destination(&registry(), to).or_raise()?;

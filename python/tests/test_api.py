@@ -75,6 +75,20 @@ def test_download_extracts_members(client: wyvern.Client, dest: Path) -> None:
     assert any(name.endswith(".json") for name in names), names
 
 
+def test_download_fetches_only_the_chosen_members(client: wyvern.Client, dest: Path) -> None:
+    (result,) = client.download(SANDBOX.ORDER, to=dest, include=["*.json"], exclude=["catalog.json"])
+    assert (result.status, result.verified, result.sha256) == ("downloaded", True, None)
+    folder = dest / SANDBOX.ORDER / SANDBOX.DELIVERABLE
+    landed = sorted(p.name for p in folder.rglob("*") if p.is_file())
+    inspection = client.inspect(SANDBOX.DELIVERABLE)
+    items = [e["name"] for e in inspection["entries"] if e["name"].endswith(".json") and "catalog" not in e["name"]]
+    assert landed == sorted(Path(name).name for name in items) and len(landed) == 1
+    (again,) = client.download(SANDBOX.ORDER, to=dest, include=["*.json"], exclude=["catalog.json"])
+    assert again.status == "skipped"
+    with pytest.raises(wyvern.WyvernError, match="not a glob"):
+        client.download(SANDBOX.ORDER, to=dest, include=["[a"])
+
+
 def test_sync_skips_orders_not_ready_and_shards_partition_the_deliverables(
     client: wyvern.Client, dest: Path, tmp_path: Path
 ) -> None:

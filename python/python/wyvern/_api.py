@@ -49,16 +49,17 @@ class Result:
     deliverable_id: str
     """The deliverable."""
     destination: str
-    """Where it is: the zip (``.../<order_id>/<deliverable_id>.zip``), or with ``extract`` the
-    folder of its members."""
+    """Where it is: the zip (``.../<order_id>/<deliverable_id>.zip``), or with ``extract`` (or
+    ``include``/``exclude``) the folder of its members."""
     status: str
     """``"downloaded"`` (in this call) or ``"skipped"`` (there already, as its receipt says)."""
     bytes: int
-    """The zip's size."""
+    """The zip's size (of chosen members, ``include``/``exclude``: the bytes fetched for them)."""
     sha256: Optional[str]
     """The zip's SHA-256, lowercase hex. Of a skipped one: its receipt's, when it was read
     (``None`` when the skip was decided from a listing of the destination alone: the receipt
-    beside the zip holds it)."""
+    beside the zip holds it). ``None`` for chosen members fetched alone (each was verified
+    against its CRC-32 and STAC checksum instead)."""
     verified: Optional[bool]
     """Whether the zip was verified while it streamed (of a skipped one, as ``sha256``)."""
     warnings: Tuple[str, ...] = ()
@@ -213,6 +214,8 @@ class Client:
         *,
         if_exists: str = "skip",
         progress: bool = False,
+        include: Optional[Iterable[str]] = None,
+        exclude: Optional[Iterable[str]] = None,
     ) -> List[Result]:
         """Fetches every deliverable of a fulfilled order to ``to``/<order_id>/<deliverable_id>.zip,
         as ``wyvern order download`` does.
@@ -229,6 +232,10 @@ class Client:
             verify: Verify while downloading (extraction always does).
             if_exists: ``"skip"`` (when the receipt matches), ``"overwrite"`` or ``"fail"``.
             progress: Show a progress bar per deliverable (when tqdm is installed).
+            include: Fetch only the members these globs match (``["*.json", "*_thumbnail.png"]``),
+                with ranged requests, each verified, laid out as ``extract`` lays them out; a
+                glob without ``/`` matches a member's name in any folder, ``**`` crosses folders.
+            exclude: Leave out the members these globs match (overrides ``include``).
 
         Returns:
             A :class:`Result` per deliverable.
@@ -249,6 +256,8 @@ class Client:
                 shard=None,
                 strict=True,
                 observer=observer(progress),
+                include=list(include or ()),
+                exclude=list(exclude or ()),
             )
         )
 
@@ -265,6 +274,8 @@ class Client:
         if_exists: str = "skip",
         progress: bool = False,
         on_result: Optional[Callable[[Result], None]] = None,
+        include: Optional[Iterable[str]] = None,
+        exclude: Optional[Iterable[str]] = None,
     ) -> List[Result]:
         """Brings ``to`` up to date with the deliverables of fulfilled orders, as ``wyvern sync``
         does: what is there (as its receipt says) is skipped, orders not ready yet are skipped
@@ -277,7 +288,7 @@ class Client:
             concurrency: Deliverables (and orders) in flight at once.
             shard: ``"K/N"``: only the deliverables of shard K of N, for N machines sharing one
                 sync.
-            extract, verify, if_exists, progress: As for :meth:`download`.
+            extract, verify, if_exists, progress, include, exclude: As for :meth:`download`.
             on_result: Called with each :class:`Result` as its deliverable finishes (before the
                 call returns); an exception it raises stops the sync.
 
@@ -300,6 +311,8 @@ class Client:
             if_exists=if_exists,
             concurrency=concurrency,
             shard=shard,
+            include=list(include or ()),
+            exclude=list(exclude or ()),
         )
 
     def watch(
