@@ -185,6 +185,20 @@ pub(crate) enum OrderCommand {
         #[arg(long, value_parser = parse_duration)]
         timeout: Option<Duration>,
     },
+    /// Write the HTML page `wyvern report` makes (thumbnails, footprints map, dates, cloud
+    /// cover, bands, what a full download costs) of the deliverables of orders still at the API,
+    /// downloading none: each read with a few ranged requests.
+    Report {
+        /// Order ids.
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        order_ids: Vec<OrderId>,
+        /// Every order the account lists (those not ready are left out, with a warning).
+        #[arg(long)]
+        all: bool,
+        /// The page to write (replaced whole once it is complete).
+        #[arg(short, long, value_name = "FILE", default_value = "report.html")]
+        output: std::path::PathBuf,
+    },
     /// Download every deliverable of fulfilled orders to DEST/<order_id>/<deliverable_id>.zip.
     Download {
         /// One or more order ids.

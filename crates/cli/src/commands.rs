@@ -172,6 +172,13 @@ async fn order(
             report.order(&order);
             Ok(Exit::Success)
         }
+        OrderCommand::Report { order_ids, all, output } => {
+            let client = connect(cli, anonymous, None).await?;
+            let ids = (!*all).then(|| order_ids.clone());
+            let written = wyvern_transfer::html::write_api(&client, ids, output, &Progress::new(cli.quiet)).await?;
+            report.page(output, written);
+            Ok(Exit::Success)
+        }
         OrderCommand::Download { order_ids, destination } => {
             let client = connect(cli, anonymous, None).await?;
             let request =

@@ -331,3 +331,20 @@ async fn a_bit_flipped_on_the_way_to_s3_is_refused_by_the_bucket() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chosen_members_land_alone_in_every_bucket() {
+    let world = World::new().await;
+    for (name, url) in buckets() {
+        let args = ["deliverable", "download", TEST_DELIVERABLE, "--to", &url, "--include", "*.json", "--json"];
+        let run = world.run(&args).await;
+        assert_eq!(run.code, 0, "{name}: {run:#?}");
+        let objects = listed(&sink(&url)).await;
+        assert_eq!(objects.len(), 3, "{name}: {objects:?}");
+        assert!(objects.contains(&format!("{TEST_DELIVERABLE}.receipt.json")), "{name}: {objects:?}");
+        let members = objects.iter().filter(|o| o.starts_with(&format!("{TEST_DELIVERABLE}/")) && o.ends_with(".json"));
+        assert_eq!(members.count(), 2, "{name}: catalog and item: {objects:?}");
+        let again = world.run(&args).await;
+        assert_eq!(again.json_lines()[0]["status"], "skipped", "{name}: {again:#?}");
+    }
+}

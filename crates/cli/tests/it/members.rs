@@ -194,3 +194,52 @@ async fn order_download_and_sync_fetch_the_chosen_members() {
         assert!(files(&folder)[0].ends_with("/catalog.json"));
     }
 }
+
+/// The thumbnail of `id` on a report page.
+fn thumbnail_on(page: &std::path::Path, id: &str) -> String {
+    let html = std::fs::read_to_string(page).expect("the page");
+    let start = html.find(&format!("alt=\"thumbnail of {id}\" src=\"")).expect("a thumbnail");
+    html[start..].split('"').nth(3).expect("its data").to_owned()
+}
+
+/// `order report`: the page `report` makes, of an order still at the API, from a sliver of its
+/// deliverable (through presigned storage, the token kept to the API); the same thumbnail as the
+/// report of it downloaded, and what a full download costs. Orders not ready are left out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_is_reported_from_the_api_before_any_download() {
+    let builder = Sandbox::builder().deliverable_size(64 << 20).fault(TEST_DELIVERABLE, Fault::RedirectToStorage);
+    let world = World::with(builder).await;
+    let page = world.dir.path().join("at-the-api.html");
+    let run = world.run(&["order", "report", TEST_ORDER, "-o", page.to_str().expect("utf-8"), "--json"]).await;
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert_eq!(
+        run.json_lines()[0]["report"],
+        serde_json::json!({"path": page.to_str(), "deliverables": 1, "thumbnails": 1})
+    );
+    let len = world.sandbox.deliverable(TEST_DELIVERABLE).await.expect("generated").len;
+    let sent = world.sandbox.bytes_sent(TEST_DELIVERABLE);
+    assert!(sent * 100 < len, "{sent} of {len} bytes sent");
+    assert!(world.deliverable_requests(TEST_DELIVERABLE).iter().all(|r| r.host == "api" || !r.authorization));
+    let html = std::fs::read_to_string(&page).expect("the page");
+    let mib = format!("{:.1} MiB", len as f64 / f64::from(1 << 20));
+    assert!(html.contains(&format!("<dt>Full download</dt><dd>{mib} (7 members")), "{mib}: {html:.3000}");
+    assert!(html.contains("not downloaded: a full download is") && html.contains("class=\"marker\""));
+
+    let dest = world.dest();
+    let synced = world.run(&["sync", TEST_ORDER, "--to", dest.to_str().expect("utf-8")]).await;
+    assert_eq!(synced.code, 0, "{synced:#?}");
+    let downloaded = world.dir.path().join("downloaded.html");
+    let run = world.run(&["report", dest.to_str().expect("utf-8"), "-o", downloaded.to_str().expect("utf-8")]).await;
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert_eq!(thumbnail_on(&page, TEST_DELIVERABLE), thumbnail_on(&downloaded, TEST_DELIVERABLE));
+
+    let all = world.run(&["order", "report", "--all", "-o", page.to_str().expect("utf-8")]).await;
+    assert_eq!(all.code, 0, "{all:#?}");
+    assert!(
+        all.stderr.contains("is not ready for download yet (status accepted, reason none): left out"),
+        "{}",
+        all.stderr
+    );
+    let pending = world.run(&["order", "report", "00000000-0000-0000-0000-000000000020", "-o", "x.html"]).await;
+    assert_eq!(pending.code, 4, "{pending:#?}");
+}

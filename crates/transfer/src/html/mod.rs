@@ -7,6 +7,7 @@
 //! The page is written as it is made: the facts of every deliverable first (small), then one
 //! thumbnail at a time, so memory does not grow with the number of deliverables' pictures.
 
+mod api;
 mod map;
 
 use std::fmt::Write as _;
@@ -31,9 +32,11 @@ pub(crate) const PICTURE_LIMIT: usize = 64 << 20;
 /// Deliverables read at once.
 const CONCURRENCY: usize = 8;
 
+pub use api::{report_api, write_api};
+
 /// What the page says of one deliverable.
 struct Card {
-    held: Held,
+    at: At,
     receipt: Option<Receipt>,
     /// Whether the receipt still vouches for what is at the destination, else why not.
     vouched: std::result::Result<(), String>,
@@ -42,6 +45,38 @@ struct Card {
     members: Option<(usize, u64)>,
     picture: Option<PictureAt>,
     problem: Option<String>,
+}
+
+/// Where a deliverable is.
+enum At {
+    /// At a destination a sync wrote to.
+    Held(Held, Arc<dyn Sink>),
+    /// At the API, not downloaded.
+    Api(api::AtApi),
+}
+
+impl Card {
+    fn order(&self) -> &Option<String> {
+        match &self.at {
+            At::Held(held, _) => &held.order,
+            At::Api(api) => &api.order,
+        }
+    }
+
+    fn id(&self) -> &str {
+        match &self.at {
+            At::Held(held, _) => held.deliverable(),
+            At::Api(api) => api.id.as_str(),
+        }
+    }
+
+    /// Its zip's size: as its receipt records it, or as the API serves it.
+    fn bytes(&self) -> u64 {
+        match &self.at {
+            At::Held(..) => self.receipt.as_ref().map_or(0, |r| r.bytes),
+            At::Api(api) => api.bytes,
+        }
+    }
 }
 
 /// Where a deliverable's thumbnail is.
@@ -71,20 +106,31 @@ pub async fn report(sink: &Arc<dyn Sink>, out: &mut (dyn Write + Send), links: O
     let objects = &objects;
     let cards: Vec<Card> =
         futures::stream::iter(held).map(|held| card(sink, held, objects)).buffered(CONCURRENCY).collect().await;
-    let io = |e: std::io::Error| Error::Io { action: "writing", path: "the report".to_owned(), source: e };
     let catalog = links.filter(|_| objects.contains_key(CATALOG));
-    out.write_all(head(&sink.location(), &cards, catalog).as_bytes()).map_err(io)?;
+    page(out, &escape(&sink.location()), &cards, catalog, links).await
+}
+
+/// Writes the page of `cards` (sorted by order), found at `location` (HTML).
+async fn page(
+    out: &mut (dyn Write + Send),
+    location: &str,
+    cards: &[Card],
+    catalog: Option<&str>,
+    links: Option<&str>,
+) -> Result<Written> {
+    let io = |e: std::io::Error| Error::Io { action: "writing", path: "the report".to_owned(), source: e };
+    out.write_all(head(location, cards, catalog).as_bytes()).map_err(io)?;
     let mut written = Written { deliverables: cards.len(), thumbnails: 0 };
     for (number, card) in cards.iter().enumerate() {
-        let previous = number.checked_sub(1).map(|i| &cards[i].held.order);
-        if previous != Some(&card.held.order) {
+        let previous = number.checked_sub(1).map(|i| cards[i].order());
+        if previous != Some(card.order()) {
             if previous.is_some() {
                 out.write_all(b"</div></section>\n").map_err(io)?;
             }
-            out.write_all(order_heading(&cards[number..], &card.held.order).as_bytes()).map_err(io)?;
+            out.write_all(order_heading(&cards[number..], card.order()).as_bytes()).map_err(io)?;
         }
         let thumbnail = match &card.picture {
-            Some(at) => thumbnail(sink, &card.held, at).await,
+            Some(at) => thumbnail(&card.at, at).await,
             None => Err("the deliverable has no thumbnail".to_owned()),
         };
         written.thumbnails += usize::from(thumbnail.is_ok());
@@ -96,7 +142,7 @@ pub async fn report(sink: &Arc<dyn Sink>, out: &mut (dyn Write + Send), links: O
 
 /// The heading of an order's group (`cards` start with its first).
 fn order_heading(cards: &[Card], order: &Option<String>) -> String {
-    let count = cards.iter().take_while(|card| &card.held.order == order).count() as u64;
+    let count = cards.iter().take_while(|card| card.order() == order).count() as u64;
     let name =
         order.as_deref().map_or_else(|| "Deliverables of no order".to_owned(), |o| format!("Order {}", escape(o)));
     let anchor = order.as_deref().map_or_else(|| "none".to_owned(), escape);
@@ -117,6 +163,16 @@ fn href(links: &str, path: &str) -> String {
 /// Writes the report of everything at `sink` to the file `output`, whole or not at all (an
 /// [`AtomicFile`], readable by all: a page to share), so a failed run leaves no half page.
 pub async fn write(sink: &Arc<dyn Sink>, output: &std::path::Path) -> Result<Written> {
+    let mut page = create(output).await?;
+    let links = links_from(output, &sink.location()).await;
+    // Written to the page's buffer; what reaches the disk goes in 8 KiB writes.
+    let written = report(sink, &mut page, links.as_deref()).await?;
+    commit(page, output).await?;
+    Ok(written)
+}
+
+/// The page at `output`, replaced only when it is complete ([`commit`]).
+async fn create(output: &std::path::Path) -> Result<AtomicFile> {
     // What is there is replaced only when it is a file (a device or a pipe would be written to,
     // or replaced by a file, as root).
     if let Ok(meta) = tokio::fs::metadata(output).await
@@ -132,12 +188,13 @@ pub async fn write(sink: &Arc<dyn Sink>, output: &std::path::Path) -> Result<Wri
         move |source| Error::Io { action, path: path.clone(), source }
     };
     let target = output.to_path_buf();
-    let mut page = blocking(move || AtomicFile::create(&target, 0o644)).await.map_err(io("writing"))?;
-    let links = links_from(output, &sink.location()).await;
-    // Written to the page's buffer; what reaches the disk goes in 8 KiB writes.
-    let written = report(sink, &mut page, links.as_deref()).await?;
-    blocking(move || page.commit()).await.map_err(io("writing"))?;
-    Ok(written)
+    blocking(move || AtomicFile::create(&target, 0o644)).await.map_err(io("writing"))
+}
+
+/// Puts the complete page in place.
+async fn commit(page: AtomicFile, output: &std::path::Path) -> Result<()> {
+    let path = output.display().to_string();
+    blocking(move || page.commit()).await.map_err(|source| Error::Io { action: "writing", path, source })
 }
 
 /// The href of a local destination's root from the page at `output` (`a/b/` or `../dest/`);
@@ -161,26 +218,33 @@ async fn links_from(output: &std::path::Path, location: &str) -> Option<String> 
 
 /// Reads what the page says of a deliverable: its receipt, item and members.
 async fn card(sink: &Arc<dyn Sink>, held: Held, objects: &Objects) -> Card {
-    let mut card =
-        Card { held, receipt: None, vouched: Ok(()), item: None, members: None, picture: None, problem: None };
-    let receipt = match card.held.read_receipt(sink).await {
-        Ok(receipt) => receipt,
-        Err(e) => {
-            card.problem = Some(crate::error_line(&e));
-            return card;
-        }
+    let receipt = held.read_receipt(sink).await;
+    let (read, vouched) = match &receipt {
+        Ok(receipt) => (Some(card_of(sink, &held, receipt, objects).await), held.vouched(receipt, objects)),
+        Err(_) => (None, Ok(())),
     };
-    let read = match &receipt.extracted {
-        Some(extracted) => extracted_card(sink, &extracted.folder, objects).await,
-        None => zipped_card(sink, &card.held).await,
-    };
-    match read {
-        Ok((item, members, picture)) => (card.item, card.members, card.picture) = (Some(item), Some(members), picture),
+    let at = At::Held(held, sink.clone());
+    let mut card = Card { at, receipt: None, vouched, item: None, members: None, picture: None, problem: None };
+    match receipt {
+        Ok(receipt) => card.receipt = Some(receipt),
         Err(e) => card.problem = Some(crate::error_line(&e)),
     }
-    card.vouched = card.held.vouched(&receipt, objects);
-    card.receipt = Some(receipt);
+    match read {
+        Some(Ok((item, members, picture))) => {
+            (card.item, card.members, card.picture) = (Some(item), Some(members), picture);
+        }
+        Some(Err(e)) => card.problem = Some(crate::error_line(&e)),
+        None => {}
+    }
     card
+}
+
+/// What the card of `held` needs, as its receipt says where its members are.
+async fn card_of(sink: &Arc<dyn Sink>, held: &Held, receipt: &Receipt, objects: &Objects) -> Result<Read> {
+    match &receipt.extracted {
+        Some(extracted) => extracted_card(sink, &extracted.folder, objects).await,
+        None => zipped_card(sink, held).await,
+    }
 }
 
 /// What a deliverable's card needs: its item, its members' count and size, its thumbnail.
@@ -221,20 +285,22 @@ pub(crate) fn picture_member(item: &Item, exists: impl Fn(&str) -> bool) -> Opti
 }
 
 /// The thumbnail as a data URI: the PNG read, scaled down and encoded again.
-async fn thumbnail(sink: &Arc<dyn Sink>, held: &Held, at: &PictureAt) -> std::result::Result<String, String> {
-    let bytes = match at {
-        PictureAt::File(path, size) => {
+async fn thumbnail(card: &At, at: &PictureAt) -> std::result::Result<String, String> {
+    let bytes = match (card, at) {
+        (At::Held(_, sink), PictureAt::File(path, size)) => {
             if *size > PICTURE_LIMIT as u64 {
                 return Err(format!("the picture is larger than {PICTURE_LIMIT} bytes"));
             }
             sink.get_range(path, 0..*size).await.map(|b| b.to_vec()).map_err(|e| e.to_string())?
         }
-        PictureAt::Member(entry) => {
+        (At::Held(held, sink), PictureAt::Member(entry)) => {
             let path = held.zip_path().map_err(|e| e.to_string())?;
             let shown = format!("{}/{path}", sink.location());
             let file = ZipFile::Remote { sink: sink.clone(), path, shown };
             file.read_member(entry, PICTURE_LIMIT).await.map_err(|e| crate::error_line(&e))?
         }
+        (At::Api(api), PictureAt::Member(entry)) => api.read_member(entry).await.map_err(|e| crate::error_line(&e))?,
+        (At::Api(_), PictureAt::File(..)) => return Err("a deliverable at the API has no files".to_owned()),
     };
     let picture = tokio::task::spawn_blocking(move || Picture::from_png(&bytes, THUMBNAIL, THUMBNAIL))
         .await
@@ -292,15 +358,17 @@ flex-wrap:wrap}svg.overview{border:1px solid #b9c3cf}a{color:#1a5fb4}";
 /// prefix, when there is one) and the map.
 fn head(location: &str, cards: &[Card], catalog: Option<&str>) -> String {
     let verified = cards.iter().filter(|c| c.receipt.as_ref().is_some_and(|r| r.verified) && c.vouched.is_ok()).count();
-    let bytes: u64 = cards.iter().filter_map(|c| c.receipt.as_ref()).map(|r| r.bytes).sum();
-    let location = escape(location);
+    let bytes: u64 = cards.iter().map(Card::bytes).sum();
+    let downloaded = cards.iter().any(|c| matches!(c.at, At::Held(..)));
+    let state =
+        if downloaded { format!("{verified} verified ·") } else { "not downloaded: a full download is".to_owned() };
     let catalog =
         catalog.map_or_else(String::new, |links| format!(" · <a href=\"{}\">STAC catalog</a>", href(links, CATALOG)));
     let mut page = format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <title>Wyvern deliverables at {location}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
-         <header><h1>Wyvern deliverables</h1><p>{location} · {} · {verified} verified · {}{catalog}</p></header>\n<main>\n",
+         <header><h1>Wyvern deliverables</h1><p>{location} · {} · {state} {}{catalog}</p></header>\n<main>\n",
         wyvern_core::counted(cards.len() as u64, "deliverable", "deliverables"),
         size(bytes)
     );
@@ -309,7 +377,7 @@ fn head(location: &str, cards: &[Card], catalog: Option<&str>) -> String {
         .enumerate()
         .filter_map(|(i, card)| {
             let rings = map::rings(card.item.as_ref()?);
-            (!rings.is_empty()).then(|| map::Footprint { number: i + 1, id: card.held.deliverable().to_owned(), rings })
+            (!rings.is_empty()).then(|| map::Footprint { number: i + 1, id: card.id().to_owned(), rings })
         })
         .collect();
     page.push_str(&map::section(&footprints));
@@ -318,7 +386,7 @@ fn head(location: &str, cards: &[Card], catalog: Option<&str>) -> String {
 
 /// One deliverable's card.
 fn article(number: usize, card: &Card, thumbnail: std::result::Result<String, String>, links: Option<&str>) -> String {
-    let id = escape(card.held.deliverable());
+    let id = escape(card.id());
     let mut html = format!("<article class=\"card\" id=\"d-{id}\">\n<h2>{number}. {id}</h2>\n");
     match thumbnail {
         Ok(uri) => {
@@ -332,9 +400,9 @@ fn article(number: usize, card: &Card, thumbnail: std::result::Result<String, St
     let mut row = |term: &str, value: String| {
         let _ = writeln!(html, "<dt>{term}</dt><dd>{value}</dd>");
     };
-    row("Order", escape(card.held.order.as_deref().unwrap_or("(none)")));
-    if let (Some(links), Some(receipt)) = (links, &card.receipt) {
-        row("Files", files(links, card, receipt));
+    row("Order", escape(card.order().as_deref().unwrap_or("(none)")));
+    if let (Some(links), Some(receipt), At::Held(held, _)) = (links, &card.receipt, &card.at) {
+        row("Files", files(links, held, receipt));
     }
     let item = card.item.as_ref();
     let text = |value: Option<&String>| value.map_or_else(|| "—".to_owned(), |v| escape(v));
@@ -344,6 +412,13 @@ fn article(number: usize, card: &Card, thumbnail: std::result::Result<String, St
     // As the item gives it: 0.02 stays 0.02.
     row("Cloud cover", item.and_then(|i| i.cloud_cover).map_or_else(|| "—".to_owned(), |c| format!("{c} %")));
     row("Bands", item.map_or_else(|| "—".to_owned(), bands));
+    if let At::Api(api) = &card.at {
+        let members = card.members.map_or_else(String::new, |(n, bytes)| {
+            format!(" ({}, {})", wyvern_core::counted(n as u64, "member", "members"), size(bytes))
+        });
+        row("Full download", format!("{}{members}", size(api.bytes)));
+        row("Inspected", api.inspected());
+    }
     if let Some(receipt) = &card.receipt {
         let members = card.members.map_or_else(String::new, |(n, bytes)| {
             format!(" · {}, {}", wyvern_core::counted(n as u64, "member", "members"), size(bytes))
@@ -378,17 +453,17 @@ fn article(number: usize, card: &Card, thumbnail: std::result::Result<String, St
 
 /// Links to a deliverable's files: its zip (or the folder of its members), its receipt, and its
 /// STAC item in the catalog when there is one.
-fn files(links: &str, card: &Card, receipt: &Receipt) -> String {
-    let base = &card.held.base;
+fn files(links: &str, held: &Held, receipt: &Receipt) -> String {
+    let base = &held.base;
     let data = match &receipt.extracted {
         Some(extracted) => format!("<a href=\"{}\">folder</a>", href(links, &format!("{}/", extracted.folder))),
         None => format!("<a href=\"{}\">zip</a>", href(links, &format!("{base}.zip"))),
     };
-    let receipt = format!("<a href=\"{}\">receipt</a>", href(links, card.held.receipt.path.as_str()));
-    let item =
-        card.held.item.as_ref().map_or_else(String::new, |item| {
-            format!(" · <a href=\"{}\">STAC item</a>", href(links, item.path.as_str()))
-        });
+    let receipt = format!("<a href=\"{}\">receipt</a>", href(links, held.receipt.path.as_str()));
+    let item = held
+        .item
+        .as_ref()
+        .map_or_else(String::new, |item| format!(" · <a href=\"{}\">STAC item</a>", href(links, item.path.as_str())));
     format!("{data} · {receipt}{item}")
 }
 
