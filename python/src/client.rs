@@ -272,6 +272,25 @@ impl Client {
         Ok(serde_json::to_string(&inspection).unwrap_or_default())
     }
 
+    /// Writes the HTML report of the deliverables of `order_ids` (every order the account lists
+    /// when `None`) as they are at the API, downloading none (`wyvern order report`); how many
+    /// deliverables it shows, as JSON.
+    #[pyo3(signature = (order_ids, output, observer=None))]
+    fn report(
+        &self,
+        py: Python<'_>,
+        order_ids: Option<Vec<String>>,
+        output: PathBuf,
+        observer: Option<Py<PyAny>>,
+    ) -> PyResult<String> {
+        let ids = order_ids.map(|ids| ids.iter().map(|id| order_id(id)).collect::<PyResult<Vec<_>>>()).transpose()?;
+        let observer = self::observer(observer);
+        let written = block_on(py, async {
+            wyvern_transfer::html::write_api(&self.client, ids, &output, &*observer).await.or_raise()
+        })?;
+        Ok(json!({ "deliverables": written.deliverables, "thumbnails": written.thumbnails }).to_string())
+    }
+
     /// The account's orders, each as JSON (every page of the listing).
     fn orders(&self, py: Python<'_>) -> PyResult<Vec<String>> {
         let orders = block_on(py, async { self.client.list_orders().await.or_raise() })?;

@@ -89,6 +89,21 @@ def test_download_fetches_only_the_chosen_members(client: wyvern.Client, dest: P
         client.download(SANDBOX.ORDER, to=dest, include=["[a"])
 
 
+def test_report_of_orders_at_the_api_downloads_nothing(
+    client: wyvern.Client, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    page = tmp_path / "orders.html"
+    assert client.report([SANDBOX.ORDER], output=page) == {"deliverables": 1, "thumbnails": 1}
+    html = page.read_text()
+    assert f'id="d-{SANDBOX.DELIVERABLE}"' in html and "<dt>Full download</dt>" in html
+    with caplog.at_level("WARNING", logger="wyvern"):
+        every = client.report(output=page)
+    assert every["deliverables"] >= 1 and "left out of the report" in caplog.text
+    with pytest.raises(wyvern.NotReadyError):
+        client.report([SANDBOX.PENDING_ORDER], output=tmp_path / "none.html")
+    assert not (tmp_path / "none.html").exists()
+
+
 def test_sync_skips_orders_not_ready_and_shards_partition_the_deliverables(
     client: wyvern.Client, dest: Path, tmp_path: Path
 ) -> None:

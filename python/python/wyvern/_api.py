@@ -196,6 +196,21 @@ class Client:
         """
         return json.loads(self._native.inspect(deliverable))
 
+    def report(self, order_ids: Optional[Iterable[str]] = None, output: PathOrUrl = "report.html") -> Dict[str, Any]:
+        """Writes the HTML page :func:`wyvern.report` makes (thumbnails, a footprint map, dates,
+        cloud cover, bands, what a full download costs) of the deliverables of ``order_ids``
+        (every order the account lists when ``None``) as they are at the API, downloading none:
+        each is read with a few ranged requests (``wyvern order report``). Orders not ready are
+        left out, with a warning on the ``wyvern`` logger. Returns ``deliverables`` (how many it
+        shows) and ``thumbnails`` (how many with a picture).
+
+        Raises:
+            NotReadyError: No order given is ready.
+            NotFoundError: An order is not on this API.
+        """
+        ids = None if order_ids is None else [str(order_id) for order_id in order_ids]
+        return json.loads(self._native.report(ids, os.fspath(output), observer=observer(False)))
+
     def orders(self) -> List[Order]:
         """The account's orders (every page of the listing), as ``wyvern order list`` shows them:
         to find an order's id.
