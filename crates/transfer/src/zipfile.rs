@@ -165,12 +165,23 @@ impl ZipFile {
 /// Inspects the zip `shown` names through `access`, reading only what the report needs (see
 /// [`wyvern_unpack::inspect_random`]), with the bytes `read` counted.
 pub(crate) async fn inspect_access(
-    mut access: Box<dyn RandomAccess + Send>,
+    access: Box<dyn RandomAccess + Send>,
     read: &AtomicU64,
     shown: String,
 ) -> Result<Inspection> {
+    inspect_with(access, read, shown, wyvern_unpack::inspect_random).await
+}
+
+/// [`inspect_access`] with `inspect` ([`wyvern_unpack::inspect_random`] or
+/// [`wyvern_unpack::inspect_directory`]).
+pub(crate) async fn inspect_with(
+    mut access: Box<dyn RandomAccess + Send>,
+    read: &AtomicU64,
+    shown: String,
+    inspect: fn(&str, &mut dyn RandomAccess) -> std::result::Result<Inspection, wyvern_unpack::VerifyError>,
+) -> Result<Inspection> {
     let named = shown.clone();
-    let inspected = tokio::task::spawn_blocking(move || wyvern_unpack::inspect_random(&named, &mut *access))
+    let inspected = tokio::task::spawn_blocking(move || inspect(&named, &mut *access))
         .await
         .map_err(|e| Error::Internal(e.to_string()))?;
     let mut inspection = inspected.map_err(|source| Error::Unreadable { zip: shown, source })?;

@@ -29,7 +29,7 @@ pub use error::VerifyError;
 pub use geotiff::{HEADER_BYTES, Raster, read_header};
 pub use names::unsafe_name;
 pub use picture::{PIXEL_BUDGET, Picture};
-pub use random::{RandomAccess, inspect_random, read_digest_plan, read_member};
+pub use random::{RandomAccess, inspect_directory, inspect_random, read_digest_plan, read_member};
 pub use report::{EntryReport, Inspection, Problem, check_members, inspect};
 pub use stac::{Band, Item, Kind};
 pub use stream::{

@@ -47,6 +47,16 @@ const HEADER_SLACK: u64 = 512;
 /// belong to no member, overlapping members, a local header that disagrees with the central
 /// directory) is reported with problems of the check `zip`.
 pub fn inspect_random(source: &str, zip: &mut dyn RandomAccess) -> Result<Inspection, VerifyError> {
+    inspect_reading(source, zip, true)
+}
+
+/// [`inspect_random`] without the GeoTIFF headers (and so without the checks that need them):
+/// what fetching some members needs (where each one's data is, the STAC items), for fewer reads.
+pub fn inspect_directory(source: &str, zip: &mut dyn RandomAccess) -> Result<Inspection, VerifyError> {
+    inspect_reading(source, zip, false)
+}
+
+fn inspect_reading(source: &str, zip: &mut dyn RandomAccess, tiffs: bool) -> Result<Inspection, VerifyError> {
     let len = zip.size();
     let mut problems = Vec::new();
     let mut reads = Reads::default();
@@ -65,6 +75,9 @@ pub fn inspect_random(source: &str, zip: &mut dyn RandomAccess) -> Result<Inspec
     let starts = check_layout(zip, &mut reads, &central, offset, &mut structure)?;
     for (entry, start) in central.iter().zip(&starts) {
         let Some(start) = *start else { continue };
+        if !tiffs && !is_json(&entry.name) {
+            continue;
+        }
         if let Some(limit) = listing.keep_limit(&entry.name) {
             if is_json(&entry.name) && entry.size > limit as u64 {
                 continue;

@@ -102,7 +102,7 @@ async fn one_member_costs_one_request_and_exclude_keeps_the_rest() {
     assert_eq!(run.code, 0, "{run:#?}");
     let imagery: Vec<&String> = served.keys().filter(|name| name.ends_with("_l1b.tiff")).collect();
     assert_eq!(landed(world.dest().as_path()).keys().collect::<Vec<_>>(), imagery);
-    let large = world.deliverable_requests(TEST_DELIVERABLE).into_iter().filter(|r| spans_mib(r)).count();
+    let large = world.deliverable_requests(TEST_DELIVERABLE).iter().filter(|r| spans_mib(r)).count();
     assert_eq!(large, 1, "{:#?}", world.deliverable_requests(TEST_DELIVERABLE));
 
     let rest = world.dest().join("rest");

@@ -18,7 +18,7 @@ use wyvern_unpack::{DigestPlan, EntryReport, Problem, VerifyError};
 use super::pass::{Batcher, Verifier};
 use super::{Delivered, Delivery, Ready, Source, extract};
 use crate::receipt::Receipt;
-use crate::zipfile::{Counted, inspect_access};
+use crate::zipfile::{Counted, inspect_with};
 use crate::{Error, Members, Result};
 
 /// Chosen members whose data lie closer than this are fetched in one request, the bytes between
@@ -42,7 +42,7 @@ pub(super) async fn fetch(client: &Client, delivery: &Delivery<'_>, members: &Me
     };
     let read = Arc::new(AtomicU64::new(0));
     let access = Box::new(Counted { inner: crate::remote::ranges(client, id, len, etag.clone()), read: read.clone() });
-    let inspection = inspect_access(access, &read, format!("deliverable {id}")).await?;
+    let inspection = inspect_with(access, &read, format!("deliverable {id}"), wyvern_unpack::inspect_directory).await?;
     if inspection.has_structure_problems() {
         return Err(VerifyError::Problems(inspection.problems).into());
     }
@@ -200,6 +200,7 @@ mod tests {
         let gap = COALESCE_GAP;
         let spans = [0..10, 10..20, 30..40, 40 + gap..50 + gap, 50 + gap..50 + gap];
         assert_eq!(requests(&spans), vec![0..40, 40 + gap..50 + gap]);
-        assert_eq!(requests(&[5..6]), vec![5..6], "one member, one request");
+        let one = std::iter::once(5..6).collect::<Vec<_>>();
+        assert_eq!(requests(&one), one, "one member, one request");
     }
 }
