@@ -78,7 +78,7 @@ pub struct Selected {
     /// The globs that chose them.
     #[serde(flatten)]
     pub chosen: Chosen,
-    /// Their paths in the zip: the first [`MAX_WARNINGS`], each cut to [`MAX_FIELD`] bytes (a
+    /// Their paths in the zip: the first 64, each cut to 1024 bytes (a
     /// receipt stays small whatever the zip holds; [`Extracted::members`] counts them all).
     pub names: Vec<String>,
 }
