@@ -14,7 +14,7 @@ use wyvern_unpack::{Multihash, VerifyError};
 
 use crate::holdings::{Held, Objects, extracted_item, holdings, nothing_there};
 use crate::observer::Observer;
-use crate::receipt::Receipt;
+use crate::receipt::{Receipt, Selected};
 use crate::zipfile::ZipFile;
 use crate::{Error, Result, pipeline};
 
@@ -69,7 +69,13 @@ async fn check(sink: &Arc<dyn Sink>, held: &Held, objects: &Objects, observer: &
         result = Some(match &receipt.extracted {
             Some(extracted) => {
                 destination = format!("{}/{}", location.trim_end_matches('/'), extracted.folder);
-                check_extracted(sink, &extracted.folder, extracted.members, objects).await.map(|bytes| (bytes, None))
+                let checked = match &extracted.selected {
+                    Some(selected) => {
+                        check_selected(sink, &extracted.folder, extracted.members, selected, objects).await
+                    }
+                    None => check_extracted(sink, &extracted.folder, extracted.members, objects).await,
+                };
+                checked.map(|bytes| (bytes, None))
             }
             None => check_zip(sink, held, receipt, observer).await.map(|(bytes, sha)| (bytes, Some(sha))),
         });
@@ -109,6 +115,62 @@ async fn check_zip(
     Ok((inspection.bytes, sha256))
 }
 
+/// Some members of a deliverable (`--include`/`--exclude`): as many files as its receipt counts,
+/// and each it lists there with the size and CRC-32 it records.
+async fn check_selected(
+    sink: &Arc<dyn Sink>,
+    folder: &str,
+    members: u64,
+    selected: &Selected,
+    objects: &Objects,
+) -> Result<u64> {
+    let files = crate::holdings::under(objects, folder).len() as u64;
+    let shown_folder = format!("{}/{folder}", sink.location());
+    if files < members {
+        return Err(Error::Changed { path: shown_folder, why: format!("it holds {files} of its {members} files") });
+    }
+    let mut bytes = 0;
+    for fetched in &selected.fetched {
+        let path = ObjectPath::parse(&format!("{folder}/{}", fetched.path))
+            .map_err(|e| Error::Invalid { message: e.to_string(), hint: None })?;
+        let changed = |why: String| Error::Changed { path: format!("{shown_folder}/{}", fetched.path), why };
+        let Some(found) = objects.get(path.as_str()) else { return Err(changed("it is missing".to_owned())) };
+        if found.size != fetched.size {
+            return Err(changed(format!("it has {} bytes, its receipt records {}", found.size, fetched.size)));
+        }
+        let crc = read_through(sink, &path, found.size, crc32fast::Hasher::new(), |h, piece| h.update(piece)).await?;
+        let crc = format!("{:08x}", crc.finalize());
+        if crc != fetched.crc32 {
+            return Err(changed(format!("its CRC-32 is {crc}, its receipt records {}", fetched.crc32)));
+        }
+        bytes += found.size;
+    }
+    Ok(bytes)
+}
+
+/// Reads the object `path` (`size` bytes) in pieces into `state` with `update`, off the runtime.
+async fn read_through<S: Send + 'static>(
+    sink: &Arc<dyn Sink>,
+    path: &ObjectPath,
+    size: u64,
+    mut state: S,
+    update: fn(&mut S, &[u8]),
+) -> Result<S> {
+    let mut start = 0;
+    while start < size {
+        let end = (start + PIECE).min(size);
+        let piece = sink.get_range(path, start..end).await?;
+        state = tokio::task::spawn_blocking(move || {
+            update(&mut state, &piece);
+            state
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+        start = end;
+    }
+    Ok(state)
+}
+
 /// An extracted deliverable's files: as many as its receipt counts (`members`), and each its
 /// STAC item describes with the size and checksum the item records (an item that records
 /// neither for any file leaves nothing to compare: a failure).
@@ -137,21 +199,8 @@ async fn check_extracted(sink: &Arc<dyn Sink>, folder: &str, members: u64, objec
         let Some(Ok(Multihash::Known { algorithm, digest })) = asset.checksum.as_deref().map(Multihash::parse) else {
             continue;
         };
-        let mut hasher = algorithm.hasher();
-        let mut start = 0;
-        while start < found.size {
-            let end = (start + PIECE).min(found.size);
-            let piece = sink.get_range(&path, start..end).await?;
-            hasher = tokio::task::spawn_blocking(move || {
-                hasher.update(&piece);
-                hasher
-            })
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?;
-            start = end;
-        }
-        let actual = hasher.finalize();
-        if !wyvern_unpack::digest_matches(&digest, &actual) {
+        let actual = read_through(sink, &path, found.size, algorithm.hasher(), |h, piece| h.update(piece)).await?;
+        if !wyvern_unpack::digest_matches(&digest, &actual.finalize()) {
             let why = format!("its {algorithm} is not the one the STAC item records");
             return Err(Error::Changed { path: shown(member), why });
         }

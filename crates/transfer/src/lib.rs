@@ -78,7 +78,7 @@ pub use members::{Chosen, Members};
 pub use named::{extract, inspect, thumbnail, verify};
 pub use observer::{Meter, Observer, Silent};
 pub use orders::{deliverable_id, order_jobs, orders, wait};
-pub use receipt::{Extracted, RECEIPT_LIMIT, Receipt, Selected};
+pub use receipt::{Extracted, Fetched, RECEIPT_LIMIT, Receipt, Selected};
 pub use remote::{deliverable_thumbnail, inspect_deliverable};
 pub use shard::Shard;
 pub use sync::{

@@ -32,7 +32,12 @@ pub struct Chosen {
 impl Members {
     /// The members `include` (all when empty) and not `exclude` choose; `None` when both are
     /// empty (every member: the whole zip). A glob that cannot be read is an error.
-    pub fn new(include: Vec<String>, exclude: Vec<String>) -> Result<Option<Self>> {
+    pub fn new(mut include: Vec<String>, mut exclude: Vec<String>) -> Result<Option<Self>> {
+        // In one order, once each: the same choice is the same whatever order it was given in.
+        for globs in [&mut include, &mut exclude] {
+            globs.sort();
+            globs.dedup();
+        }
         if include.is_empty() && exclude.is_empty() {
             return Ok(None);
         }
@@ -122,5 +127,6 @@ mod tests {
         assert!(Members::new(Vec::new(), Vec::new()).unwrap().is_none());
         assert!(Members::new(vec!["[a".to_owned()], Vec::new()).is_err());
         assert_eq!(members(&["*.json"], &["x/**"]).chosen().to_string(), "--include '*.json' --exclude 'x/**'");
+        assert_eq!(members(&["b", "a", "b"], &[]).chosen(), members(&["a", "b"], &[]).chosen());
     }
 }

@@ -72,21 +72,42 @@ pub struct Extracted {
     pub selected: Option<Selected>,
 }
 
-/// The members a receipt covers, when not all of them: what chose them, and their paths.
+/// The members a receipt covers, when not all of them: what chose them, and what they were.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Selected {
     /// The globs that chose them.
     #[serde(flatten)]
     pub chosen: Chosen,
-    /// Their paths in the zip: the first 64, each cut to 1024 bytes (a
-    /// receipt stays small whatever the zip holds; [`Extracted::members`] counts them all).
-    pub names: Vec<String>,
+    /// The members fetched, the first 64 (a receipt stays small whatever the zip holds;
+    /// [`Extracted::members`] counts them all).
+    pub fetched: Vec<Fetched>,
+}
+
+/// A member fetched on its own, as its zip's directory described it (and verification found it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fetched {
+    /// Its path in the zip (and under the folder), cut to 1024 bytes.
+    pub path: String,
+    /// Its size.
+    pub size: u64,
+    /// Its CRC-32, 8 hex digits.
+    pub crc32: String,
 }
 
 impl Selected {
-    /// The members `names`, chosen by `chosen`.
-    pub(crate) fn new<'a>(chosen: &Chosen, names: impl Iterator<Item = &'a str>) -> Self {
-        Self { chosen: chosen.clone(), names: names.take(MAX_WARNINGS).map(cut).collect() }
+    /// The members `fetched`, chosen by `chosen`.
+    pub(crate) fn new(chosen: &Chosen, fetched: &[wyvern_unpack::EntryReport]) -> Self {
+        let fetched = fetched
+            .iter()
+            .take(MAX_WARNINGS)
+            .map(|e| Fetched { path: cut(&e.name), size: e.size, crc32: e.crc32.clone() })
+            .collect();
+        Self { chosen: chosen.clone(), fetched }
+    }
+
+    /// Whether every member is listed (else only the first are).
+    pub(crate) fn complete(&self, members: u64) -> bool {
+        self.fetched.len() as u64 == members
     }
 }
 
@@ -182,9 +203,14 @@ impl Receipt {
 /// Whether a receipt was written after (or with) the object `written` (receipts are written once
 /// a zip is in place; a zip replaced since is not vouched for). Unknown times vouch for nothing
 /// against; they are not evidence of a change.
+///
+/// Times are compared to the second: stores give them in whole seconds in one answer (an S3
+/// `HEAD`'s `Last-Modified`) and to the millisecond in another (its listing), so a file written
+/// in the same second as its receipt counts as written before it.
 pub(crate) fn written_after(receipt: &ObjectInfo, written: &ObjectInfo) -> bool {
+    let seconds = |time: std::time::SystemTime| time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     match (receipt.modified, written.modified) {
-        (Some(receipt), Some(written)) => receipt >= written,
+        (Some(receipt), Some(written)) => seconds(receipt) >= seconds(written),
         _ => true,
     }
 }

@@ -101,6 +101,16 @@ def _dispatch(on_result: Optional[Callable[[Result], None]]) -> Callable[[str], 
     return dispatch
 
 
+def _some(values: Union[str, Iterable[str], None]) -> List[str]:
+    """One value or several, as a list: a string is one value (a glob, an order id), not its
+    characters."""
+    if values is None:
+        return []
+    if isinstance(values, str):
+        return [values]
+    return [str(value) for value in values]
+
+
 def _results(answer: Tuple[str, List[BaseException], List[str]]) -> List[Result]:
     """The results of a transfer; raises the first failure, with every result and failure
     attached (``error.results``, ``error.errors``)."""
@@ -196,7 +206,7 @@ class Client:
         """
         return json.loads(self._native.inspect(deliverable))
 
-    def report(self, order_ids: Optional[Iterable[str]] = None, output: PathOrUrl = "report.html") -> Dict[str, Any]:
+    def report(self, order_ids: Union[str, Iterable[str], None] = None, output: PathOrUrl = "report.html") -> Dict[str, Any]:
         """Writes the HTML page :func:`wyvern.report` makes (thumbnails, a footprint map, dates,
         cloud cover, bands, what a full download costs) of the deliverables of ``order_ids``
         (every order the account lists when ``None``) as they are at the API, downloading none:
@@ -208,7 +218,7 @@ class Client:
             NotReadyError: No order given is ready.
             NotFoundError: An order is not on this API.
         """
-        ids = None if order_ids is None else [str(order_id) for order_id in order_ids]
+        ids = None if order_ids is None else _some(order_ids)
         return json.loads(self._native.report(ids, os.fspath(output), observer=observer(False)))
 
     def orders(self) -> List[Order]:
@@ -229,8 +239,8 @@ class Client:
         *,
         if_exists: str = "skip",
         progress: bool = False,
-        include: Optional[Iterable[str]] = None,
-        exclude: Optional[Iterable[str]] = None,
+        include: Union[str, Iterable[str], None] = None,
+        exclude: Union[str, Iterable[str], None] = None,
     ) -> List[Result]:
         """Fetches every deliverable of a fulfilled order to ``to``/<order_id>/<deliverable_id>.zip,
         as ``wyvern order download`` does.
@@ -271,8 +281,8 @@ class Client:
                 shard=None,
                 strict=True,
                 observer=observer(progress),
-                include=list(include or ()),
-                exclude=list(exclude or ()),
+                include=_some(include),
+                exclude=_some(exclude),
             )
         )
 
@@ -289,8 +299,8 @@ class Client:
         if_exists: str = "skip",
         progress: bool = False,
         on_result: Optional[Callable[[Result], None]] = None,
-        include: Optional[Iterable[str]] = None,
-        exclude: Optional[Iterable[str]] = None,
+        include: Union[str, Iterable[str], None] = None,
+        exclude: Union[str, Iterable[str], None] = None,
     ) -> List[Result]:
         """Brings ``to`` up to date with the deliverables of fulfilled orders, as ``wyvern sync``
         does: what is there (as its receipt says) is skipped, orders not ready yet are skipped
@@ -326,8 +336,8 @@ class Client:
             if_exists=if_exists,
             concurrency=concurrency,
             shard=shard,
-            include=list(include or ()),
-            exclude=list(exclude or ()),
+            include=_some(include),
+            exclude=_some(exclude),
         )
 
     def watch(
@@ -382,7 +392,7 @@ class Client:
         **settings: Any,
     ) -> List[Result]:
         """The engine's sync (or watch) of ``order_ids`` (``None``: the account) into ``to``."""
-        ids = None if order_ids is None else [str(order_id) for order_id in order_ids]
+        ids = None if order_ids is None else _some(order_ids)
         native = self._native.transfer(
             ids, os.fspath(to), strict=False, observer=observer(progress), on_event=_dispatch(on_result), **settings
         )

@@ -69,9 +69,16 @@ async fn chosen_members_arrive_alone_from_a_sliver_of_the_deliverable() {
             serde_json::from_slice(&std::fs::read(receipt).expect("receipt")).expect("json");
         let selected = &receipt["extracted"]["selected"];
         assert_eq!(selected["include"], serde_json::json!(["*.json", "*_thumbnail.png"]), "{receipt}");
-        let names: Vec<&str> = selected["names"].as_array().expect("names").iter().filter_map(|n| n.as_str()).collect();
-        assert_eq!(names.len(), 3, "{receipt}");
-        assert!(names.iter().all(|n| expected.contains_key(*n)), "{receipt}");
+        let fetched = selected["fetched"].as_array().expect("fetched");
+        assert_eq!(fetched.len(), 3, "{receipt}");
+        for member in fetched {
+            let data = &expected[member["path"].as_str().expect("path")];
+            assert_eq!(member["size"].as_u64(), Some(data.len() as u64), "{receipt}");
+            assert_eq!(member["crc32"], format!("{:08x}", crc32fast::hash(data)), "{receipt}");
+        }
+        // An audit reads each file again against its size and CRC-32.
+        let audit = world.run(&["verify", dest]).await;
+        assert_eq!(audit.code, 0, "{audit:#?}");
 
         // The same choice again: skipped. The whole zip, or a whole extraction: not skipped.
         let again = world.run(&download(dest, &chosen)).await;
@@ -172,6 +179,13 @@ async fn a_server_that_ignores_ranges_is_read_once_and_only_the_chosen_members_k
     let json: BTreeMap<String, Vec<u8>> = served.into_iter().filter(|(name, _)| name.ends_with(".json")).collect();
     assert_eq!(landed(&dest), json);
     assert!(!dest.join(format!("{TEST_DELIVERABLE}.zip")).exists());
+
+    // Globs that match nothing are an error there too, with nothing written, not a receipt of none.
+    let elsewhere = world.dir.path().join("elsewhere");
+    let none = world.run(&download(elsewhere.to_str().expect("utf-8"), &["--include", "*.nothing"])).await;
+    assert_eq!(none.code, 1, "{none:#?}");
+    assert!(none.stderr.contains("no member matches --include '*.nothing'"), "{}", none.stderr);
+    assert!(files(&elsewhere).is_empty(), "{:?}", files(&elsewhere));
 }
 
 fn ignoring_ranges() -> SandboxBuilder {

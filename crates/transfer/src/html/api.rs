@@ -15,24 +15,24 @@ use crate::{Error, Observer, Result};
 pub(super) struct AtApi {
     pub(super) id: DeliverableId,
     pub(super) order: Option<String>,
-    /// Its zip's size: what a full download costs.
-    pub(super) bytes: u64,
-    /// What inspecting it read.
-    pub(super) read: u64,
+    /// Its zip's size (what a full download costs) and what inspecting it read; `None` when it
+    /// could not be inspected.
+    pub(super) sizes: Option<(u64, u64)>,
     client: Client,
 }
 
 impl AtApi {
     /// The first [`PICTURE_LIMIT`] bytes of a member, read with ranged requests.
     pub(super) async fn read_member(&self, entry: &EntryReport) -> Result<Vec<u8>> {
-        let ranges = crate::remote::ranges(&self.client, &self.id, self.bytes, None);
+        let (bytes, _) = self.sizes.unwrap_or_default();
+        let ranges = crate::remote::ranges(&self.client, &self.id, bytes, None);
         crate::zipfile::member_of(Box::new(ranges), entry, PICTURE_LIMIT, format!("deliverable {}", self.id)).await
     }
 
     /// What inspecting it cost, in words.
-    pub(super) fn inspected(&self) -> String {
-        let share = 100.0 * self.read as f64 / self.bytes.max(1) as f64;
-        format!("at the API with ranged requests, not downloaded: {} read ({share:.2} %)", size(self.read))
+    pub(super) fn inspected(bytes: u64, read: u64) -> String {
+        let share = 100.0 * read as f64 / bytes.max(1) as f64;
+        format!("at the API with ranged requests, not downloaded: {} read ({share:.2} %)", size(read))
     }
 }
 
@@ -46,20 +46,24 @@ pub async fn report_api(
     out: &mut (dyn Write + Send),
     observer: &dyn Observer,
 ) -> Result<Written> {
-    let (mut deliverables, mut not_ready) = (Vec::new(), None);
+    let (mut deliverables, mut left_out) = (Vec::new(), None);
     let mut orders = crate::orders(client, ids, CONCURRENCY).await?;
     while let Some((id, order)) = orders.next().await {
         match order.and_then(|order| crate::order_jobs(&order, None, observer)) {
             Ok(jobs) => deliverables.extend(jobs.into_iter().map(|job| (id.to_string(), job.deliverable_id))),
-            Err(e) if e.kind() == crate::ErrorKind::NotReady => {
-                observer.warn(&format!("{}: left out of the report", crate::error_line(&e)));
-                not_ready = Some(e);
+            // An order that cannot be reported (not ready, not found, no usable link) is left
+            // out, as a sync goes on past it; the last such is the error when nothing is left.
+            Err(e) if e.kind() != crate::ErrorKind::Auth => {
+                let about =
+                    if crate::error_line(&e).contains(id.as_str()) { String::new() } else { format!("order {id}: ") };
+                observer.warn(&format!("{about}{}: left out of the report", crate::error_line(&e)));
+                left_out = Some(e);
             }
             Err(e) => return Err(e),
         }
     }
     if deliverables.is_empty() {
-        return Err(not_ready.unwrap_or_else(|| Error::Invalid {
+        return Err(left_out.unwrap_or_else(|| Error::Invalid {
             message: "the account lists no order: there is nothing to report".to_owned(),
             hint: None,
         }));
@@ -90,11 +94,8 @@ pub async fn write_api(
 /// The card of a deliverable at the API: its inspection's item, members and thumbnail.
 async fn card(client: &Client, order: String, id: DeliverableId, observer: &dyn Observer) -> Card {
     let inspected = crate::inspect_deliverable(client, &id, observer).await;
-    let (bytes, read) = match &inspected {
-        Ok(inspection) => (inspection.bytes, inspection.bytes_read.unwrap_or(inspection.bytes)),
-        Err(_) => (0, 0),
-    };
-    let at = At::Api(AtApi { id, order: Some(order), bytes, read, client: client.clone() });
+    let sizes = inspected.as_ref().ok().map(|i| (i.bytes, i.bytes_read.unwrap_or(i.bytes)));
+    let at = At::Api(AtApi { id, order: Some(order), sizes, client: client.clone() });
     let mut card = Card { at, receipt: None, vouched: Ok(()), item: None, members: None, picture: None, problem: None };
     match inspected {
         Ok(inspection) => {

@@ -74,7 +74,7 @@ impl Card {
     fn bytes(&self) -> u64 {
         match &self.at {
             At::Held(..) => self.receipt.as_ref().map_or(0, |r| r.bytes),
-            At::Api(api) => api.bytes,
+            At::Api(api) => api.sizes.map_or(0, |(bytes, _)| bytes),
         }
     }
 }
@@ -412,20 +412,32 @@ fn article(number: usize, card: &Card, thumbnail: std::result::Result<String, St
     // As the item gives it: 0.02 stays 0.02.
     row("Cloud cover", item.and_then(|i| i.cloud_cover).map_or_else(|| "—".to_owned(), |c| format!("{c} %")));
     row("Bands", item.map_or_else(|| "—".to_owned(), bands));
-    if let At::Api(api) = &card.at {
+    if let At::Api(api::AtApi { sizes: Some((bytes, read)), .. }) = &card.at {
         let members = card.members.map_or_else(String::new, |(n, bytes)| {
             format!(" ({}, {})", wyvern_core::counted(n as u64, "member", "members"), size(bytes))
         });
-        row("Full download", format!("{}{members}", size(api.bytes)));
-        row("Inspected", api.inspected());
+        row("Full download", format!("{}{members}", size(*bytes)));
+        row("Inspected", api::AtApi::inspected(*bytes, *read));
     }
     if let Some(receipt) = &card.receipt {
         let members = card.members.map_or_else(String::new, |(n, bytes)| {
             format!(" · {}, {}", wyvern_core::counted(n as u64, "member", "members"), size(bytes))
         });
-        let what = if receipt.extracted.is_some() { "extracted from a zip of" } else { "zip" };
-        row("Size", format!("{what} {}{members}", size(receipt.bytes)));
+        let selected = receipt.extracted.as_ref().and_then(|e| e.selected.as_ref());
+        match selected {
+            Some(selected) => row(
+                "Size",
+                format!("{}{members} chosen ({}), fetched", size(receipt.bytes), escape(&selected.chosen.to_string())),
+            ),
+            None => {
+                let what = if receipt.extracted.is_some() { "extracted from a zip of" } else { "zip" };
+                row("Size", format!("{what} {}{members}", size(receipt.bytes)));
+            }
+        }
         let verdict = match (&card.vouched, receipt.verified) {
+            (Ok(()), true) if selected.is_some() => "<span class=\"ok\">verified</span> as they streamed: each \
+                                                     chosen member's CRC-32 and size, its STAC size and checksum"
+                .to_owned(),
             (Err(why), _) => format!(
                 "<span class=\"bad\">not vouched for</span>: {}; its receipt no longer describes it (`wyvern verify` \
                  reads it again)",
@@ -482,7 +494,7 @@ fn bands(item: &Item) -> String {
 /// the item states them; verification checked them), folded away: shown on demand.
 fn checksums(receipt: Option<&Receipt>, vouched: bool, item: Option<&Item>) -> String {
     let mut rows: Vec<String> = Vec::new();
-    if let Some(receipt) = receipt {
+    if let Some(receipt) = receipt.filter(|r| !r.sha256.is_empty()) {
         let what = if vouched { "zip SHA-256" } else { "zip SHA-256 when downloaded" };
         rows.push(format!(
             "<tr><td>{what}</td><td>{}</td><td><code>{}</code></td></tr>",

@@ -204,19 +204,23 @@ impl Delivery<'_> {
         self.record(delivered, pumped.members, &pumped.warnings).await
     }
 
-    /// Writes the receipt of what was delivered (with `members`, the names of the members
-    /// written instead of the zip), and says so.
+    /// Writes the receipt of what was delivered (with `members`, the members written instead
+    /// of the zip), and says so. Members chosen of which there are none are an error, before
+    /// anything is written.
     async fn record(
         &self,
         delivered: Delivered<'_>,
-        members: Option<Vec<String>>,
+        members: Option<Vec<wyvern_unpack::EntryReport>>,
         warnings: &[wyvern_unpack::Problem],
     ) -> Result<Receipt> {
         let (job, options) = (self.job, self.options);
-        let extracted = members.map(|names| Extracted {
+        if let (Some(chosen), Some([])) = (&options.members, members.as_deref()) {
+            return Err(select::none_match(&job.deliverable_id, chosen));
+        }
+        let extracted = members.map(|members| Extracted {
             folder: job.extract_folder().map(|f| f.to_string()).unwrap_or_default(),
-            members: names.len() as u64,
-            selected: options.members.as_ref().map(|m| Selected::new(m.chosen(), names.iter().map(String::as_str))),
+            members: members.len() as u64,
+            selected: options.members.as_ref().map(|m| Selected::new(m.chosen(), &members)),
         });
         let receipt = Receipt {
             deliverable_id: job.deliverable_id.to_string(),

@@ -180,8 +180,8 @@ pub(super) struct Pumped {
     pub(super) bytes: u64,
     /// Its SHA-256.
     pub(super) sha256: String,
-    /// The members extracted (with `extract`): their paths in the zip.
-    pub(super) members: Option<Vec<String>>,
+    /// The members extracted (with `extract`), as the zip's directory describes them.
+    pub(super) members: Option<Vec<wyvern_unpack::EntryReport>>,
     /// What the verifier could not check, or only weakly.
     pub(super) warnings: Vec<Problem>,
 }
@@ -252,15 +252,17 @@ async fn pump_into(
         return Err(Error::Unframed);
     }
     let sha256 = pass.flush().await?;
-    let mut warnings = Vec::new();
+    let (mut warnings, mut entries) = (Vec::new(), Vec::new());
     if let Some(verifier) = pass.verifier.take() {
         let finished = verifier.finish(source.name()).await.and_then(|i| Ok(i.into_result()?));
-        warnings = pass.verdict(finished).await?.warnings;
+        let inspection = pass.verdict(finished).await?;
+        (warnings, entries) = (inspection.warnings, inspection.entries);
     }
     let mut members = None;
     if let Some(task) = pass.extraction.take() {
         let uploads = task.await.map_err(|e| Error::Internal(format!("the extraction task failed: {e}")))??;
-        members = Some(extract::names(job, &uploads)?);
+        let names: std::collections::HashSet<String> = extract::names(job, &uploads)?.into_iter().collect();
+        members = Some(entries.into_iter().filter(|e| names.contains(&e.name)).collect());
         extract::finish_together(sink, uploads).await?;
     }
     if let Some(upload) = pass.upload.take() {

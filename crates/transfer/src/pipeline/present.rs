@@ -132,7 +132,14 @@ async fn extracted_there(
         Some(files) => files,
         None => sink.list(Some(&folder)).await?,
     };
-    Ok(if (files.len() as u64) < members {
+    let fetched = receipt.extracted.as_ref().and_then(|e| e.selected.as_ref()).filter(|s| s.complete(members));
+    let missing = fetched.and_then(|selected| {
+        let there: std::collections::HashSet<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        selected.fetched.iter().find(|f| !there.contains(format!("{folder}/{}", f.path).as_str()))
+    });
+    Ok(if let Some(missing) = missing {
+        There::Unvouched(format!("{} is not in its folder", wyvern_core::printable(&missing.path)))
+    } else if (files.len() as u64) < members {
         There::Unvouched(format!("its folder holds {} of its {members} files", files.len()))
     } else if files.iter().any(|file| !written_after(&listed, file)) {
         There::Unvouched("a file in its folder was written after its receipt".to_owned())

@@ -12,8 +12,8 @@ use std::sync::atomic::AtomicU64;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
-use wyvern_core::{Chunk, Client};
-use wyvern_unpack::{DigestPlan, EntryReport, Problem, VerifyError};
+use wyvern_core::{Chunk, Client, DeliverableId};
+use wyvern_unpack::{DigestPlan, EntryReport, Inspection, Problem, VerifyError};
 
 use super::pass::{Batcher, Verifier};
 use super::{Delivered, Delivery, Ready, Source, extract};
@@ -28,7 +28,7 @@ const COALESCE_GAP: u64 = 1 << 20;
 /// Fetches the members of the deliverable that `members` chooses into the job's extraction
 /// folder, and writes its receipt.
 pub(super) async fn fetch(client: &Client, delivery: &Delivery<'_>, members: &Members) -> Result<Receipt> {
-    let Delivery { sink, job, observer, .. } = *delivery;
+    let Delivery { job, observer, .. } = *delivery;
     let id = &job.deliverable_id;
     let Some((len, etag)) = client.probe(id).await? else {
         observer.warn(&format!(
@@ -43,38 +43,81 @@ pub(super) async fn fetch(client: &Client, delivery: &Delivery<'_>, members: &Me
     let read = Arc::new(AtomicU64::new(0));
     let access = Box::new(Counted { inner: crate::remote::ranges(client, id, len, etag.clone()), read: read.clone() });
     let inspection = inspect_with(access, &read, format!("deliverable {id}"), wyvern_unpack::inspect_directory).await?;
+    let (chosen, mut warnings) = choose(&inspection, members, id)?;
+    let fetched = fetch_chosen(client, delivery, &chosen, &inspection, etag.as_deref()).await?;
+    let (problems, checked) = wyvern_unpack::check_members(&inspection.items, &fetched.digests);
+    if !problems.is_empty() {
+        return Err(VerifyError::Problems(problems).into());
+    }
+    warnings.extend(checked);
+    extract::finish_together(delivery.sink, fetched.uploads).await?;
+    let bytes = fetched.received + inspection.bytes_read.unwrap_or_default();
+    let delivered = Delivered { bytes, sha256: String::new(), source: &fetched.source, etag };
+    delivery.record(delivered, Some(chosen), &warnings).await
+}
+
+/// The error of a choice of members that matches none of a deliverable's.
+pub(super) fn none_match(id: &DeliverableId, members: &Members) -> Error {
+    Error::Invalid {
+        message: format!("deliverable {id}: no member matches {}", members.chosen()),
+        hint: Some(format!("`wyvern deliverable inspect {id}` lists its members")),
+    }
+}
+
+/// The members `members` chooses, in the order of their data, and what the inspection says of
+/// the rest (as warnings: they are not fetched). A zip whose structure readers could see
+/// differently, or a chosen member its directory or STAC item already shows wrong, is refused.
+fn choose(inspection: &Inspection, members: &Members, id: &DeliverableId) -> Result<(Vec<EntryReport>, Vec<Problem>)> {
     if inspection.has_structure_problems() {
-        return Err(VerifyError::Problems(inspection.problems).into());
+        return Err(VerifyError::Problems(inspection.problems.clone()).into());
     }
     let mut chosen: Vec<EntryReport> =
         inspection.entries.iter().filter(|e| members.matches(&e.name)).cloned().collect();
     if chosen.is_empty() {
-        return Err(Error::Invalid {
-            message: format!("deliverable {id}: no member matches {}", members.chosen()),
-            hint: Some(format!("`wyvern deliverable inspect {id}` lists its members")),
-        });
+        return Err(none_match(id, members));
     }
-    // What its directory and STAC item already say is wrong with a chosen member.
-    let wrong: Vec<Problem> =
-        inspection.problems.iter().filter(|p| chosen.iter().any(|e| e.name == p.member)).cloned().collect();
+    let (wrong, others): (Vec<Problem>, Vec<Problem>) =
+        inspection.problems.iter().cloned().partition(|p| chosen.iter().any(|e| e.name == p.member));
     if !wrong.is_empty() {
         return Err(VerifyError::Problems(wrong).into());
     }
     chosen.sort_by_key(|e| e.data_offset);
+    let mut warnings = inspection.warnings.clone();
+    warnings.extend(others);
+    Ok((chosen, warnings))
+}
+
+/// What fetching the chosen members brought: each one's size and digests, their sealed uploads,
+/// the bytes received and where from.
+struct Brought {
+    digests: BTreeMap<String, (u64, wyvern_unpack::Digests)>,
+    uploads: Vec<extract::Member>,
+    received: u64,
+    source: String,
+}
+
+/// Fetches the `chosen` members' data (sorted by offset) with ranged requests, each member
+/// verified on the way into an upload of its own (sealed, not published).
+async fn fetch_chosen(
+    client: &Client,
+    delivery: &Delivery<'_>,
+    chosen: &[EntryReport],
+    inspection: &Inspection,
+    etag: Option<&str>,
+) -> Result<Brought> {
+    let Delivery { sink, job, observer, .. } = *delivery;
+    let id = &job.deliverable_id;
     let spans = chosen
         .iter()
         .map(|e| Some(e.data_offset?..e.data_offset? + e.compressed_size))
         .collect::<Option<Vec<_>>>()
         .ok_or_else(|| Error::Internal("a member's data was not found".to_owned()))?;
-    let plan = DigestPlan::from_inspection(&inspection);
+    let plan = DigestPlan::from_inspection(inspection);
     let (events, receiver) = mpsc::channel(extract::EXTRACT_QUEUE);
-    let extraction = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(extract::members(
-        sink.clone(),
-        job.extract_folder()?,
-        receiver,
-    )));
+    let members = extract::members(sink.clone(), job.extract_folder()?, receiver);
+    let extraction = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(members));
     let verifier = {
-        let chosen = chosen.clone();
+        let chosen = chosen.to_vec();
         Verifier::run(move |mut reader| {
             let mut forward = extract::Forward { sender: events, members: None, skipping: false };
             let mut fetched = BTreeMap::new();
@@ -89,7 +132,7 @@ pub(super) async fn fetch(client: &Client, delivery: &Delivery<'_>, members: &Me
     let mut bar = observer.start(id.as_str(), Some(chosen.iter().map(|e| e.compressed_size).sum()));
     let (mut received, mut source) = (0, String::new());
     for range in requests(&stream.spans) {
-        let mut download = client.download_range(id, range.clone(), etag.as_deref()).await?;
+        let mut download = client.download_range(id, range.clone(), etag).await?;
         source = download.source_url().to_owned();
         let mut at = range.start;
         while let Some(chunk) = download.next().await? {
@@ -102,16 +145,8 @@ pub(super) async fn fetch(client: &Client, delivery: &Delivery<'_>, members: &Me
             stream.push(at - len, &data).await?;
         }
     }
-    let fetched = stream.finish().await?;
-    let (problems, warnings) = wyvern_unpack::check_members(&inspection.items, &fetched.0);
-    if !problems.is_empty() {
-        return Err(VerifyError::Problems(problems).into());
-    }
-    let names = extract::names(job, &fetched.1)?;
-    extract::finish_together(sink, fetched.1).await?;
-    let bytes = received + inspection.bytes_read.unwrap_or_default();
-    let delivered = Delivered { bytes, sha256: String::new(), source: &source, etag };
-    delivery.record(delivered, Some(names), &warnings).await
+    let (digests, uploads) = stream.finish().await?;
+    Ok(Brought { digests, uploads, received, source })
 }
 
 /// The requests that fetch `spans` (sorted): each span, spans closer than [`COALESCE_GAP`]
