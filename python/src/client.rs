@@ -419,11 +419,12 @@ pub(crate) fn verify(py: Python<'_>, zip: &str, observer: Option<Py<PyAny>>) -> 
 /// Writes or refreshes the STAC catalog of everything at `destination` (`wyvern catalog`); what
 /// it did, as JSON (the object `wyvern catalog --json` prints under `catalog`).
 #[pyfunction]
-pub(crate) fn catalog(py: Python<'_>, destination: &str) -> PyResult<String> {
+#[pyo3(signature = (destination, band_assets=false))]
+pub(crate) fn catalog(py: Python<'_>, destination: &str, band_assets: bool) -> PyResult<String> {
     let refreshed = block_on(py, async {
         let sink = wyvern_transfer::destination(&registry(), destination).or_raise()?;
         let scope = wyvern_transfer::catalog::Scope::All;
-        let refreshed = wyvern_transfer::catalog::refresh(&sink, &scope).await.or_raise()?;
+        let refreshed = wyvern_transfer::catalog::refresh(&sink, &scope, band_assets).await.or_raise()?;
         Ok(CatalogRefresh::new(refreshed, sink.location(), None))
     })?;
     Ok(serde_json::to_string(&refreshed).unwrap_or_default())

@@ -24,6 +24,7 @@ pub(crate) const PYTHON_PACKAGES: &[&str] = &[
     "kubernetes-validate==1.37.0",
     "prometheus-client==0.21.1",
     "odc-stac==0.5.3",
+    "stackstac==0.5.1",
 ];
 /// Debian packages of the zip writers and readers, and of the browser that opens `wyvern
 /// report`'s page (command, package).

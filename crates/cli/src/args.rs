@@ -144,6 +144,11 @@ pub(crate) enum Command {
     Catalog {
         /// The destination a sync wrote to (a folder or a sink URL).
         dest: String,
+        /// Also give each band of an extracted multi-band GeoTIFF an asset of its own (a GDAL VRT
+        /// of that band, in DEST/<order>/<deliverable>.bands/), for tools that take an asset to be
+        /// one band, such as stackstac.
+        #[arg(long)]
+        band_assets: bool,
     },
     /// Write one self-contained HTML page of everything at DEST: thumbnails, a map of the
     /// footprints, dates, platforms, levels, cloud cover, bands, sizes, verdicts and checksums.
@@ -288,6 +293,11 @@ pub(crate) struct SyncArgs {
     #[arg(long, conflicts_with = "plan")]
     pub catalog: bool,
 
+    /// With --catalog: an asset per band of each extracted multi-band GeoTIFF (see `wyvern catalog
+    /// --band-assets`).
+    #[arg(long, requires = "catalog")]
+    pub band_assets: bool,
+
     /// Keep DEST in step: a round every --interval, each fetching what is new, until SIGTERM
     /// (exit 0) or Ctrl-C. Rounds that fail (the API down, say) are waited out, never fatal.
     #[arg(long, conflicts_with_all = ["plan", "fail_fast"])]
@@ -312,6 +322,7 @@ impl SyncArgs {
             shard: self.shard,
             fail_fast: self.fail_fast,
             catalog: self.catalog,
+            band_assets: self.band_assets,
             plan: self.plan,
             hook: self.destination.hook(),
             ..Request::new(wanted)

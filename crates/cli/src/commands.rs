@@ -105,9 +105,9 @@ pub(crate) async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
             report.inspection(&inspection);
             return Ok(if inspection.problems.is_empty() { Exit::Success } else { Exit::Verification });
         }
-        Command::Catalog { dest } => {
+        Command::Catalog { dest, band_assets } => {
             let sink = opened.destination(dest, false).await?;
-            let refreshed = wyvern_transfer::catalog::refresh(&sink, &Scope::All).await?;
+            let refreshed = wyvern_transfer::catalog::refresh(&sink, &Scope::All, *band_assets).await?;
             let catalog = CatalogRefresh::new(refreshed, sink.location(), None);
             report.event(&Event::Catalog(CatalogLine { catalog }), &Progress::Off, false);
         }

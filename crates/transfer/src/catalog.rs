@@ -34,7 +34,7 @@ use wyvern_unpack::document::Document;
 use wyvern_unpack::{EntryReport, Inspection, Item, JSON_LIMIT};
 
 use crate::holdings::{
-    Held, Objects, RECEIPT_SUFFIX, extracted_item, holdings, nothing_there, path, receipt_base, zipped_item,
+    Held, Objects, RECEIPT_SUFFIX, extracted_item, holdings, nothing_there, path, receipt_base, under, zipped_item,
 };
 use crate::receipt::Receipt;
 use crate::{Error, Result};
@@ -90,6 +90,11 @@ impl Held {
         path(&format!("{}{ITEM_SUFFIX}", self.base))
     }
 
+    /// Whether its band assets' files are there, or it has none to have (it is not extracted).
+    fn has_band_files(&self, objects: &Objects) -> bool {
+        under(objects, &self.base).is_empty() || !under(objects, &format!("{}.bands", self.base)).is_empty()
+    }
+
     /// Whether its item was written after its receipt and its zip (else it is missing, or
     /// older than a deliverable fetched again, or than a zip changed since).
     fn item_is_current(&self, objects: &Objects) -> bool {
@@ -104,7 +109,9 @@ impl Held {
 }
 
 /// Builds or refreshes the catalog of what `sink` holds (see the module's documentation).
-pub async fn refresh(sink: &Arc<dyn Sink>, scope: &Scope) -> Result<Refreshed> {
+/// With `band_assets`, each multi-band raster of an extracted deliverable also gets an asset per
+/// band (a VRT of that band: see `crate::bands`), for tools that take an asset to be one band.
+pub async fn refresh(sink: &Arc<dyn Sink>, scope: &Scope, band_assets: bool) -> Result<Refreshed> {
     let (objects, mut held) = holdings(sink).await?;
     if held.is_empty() && !objects.contains_key(CATALOG) {
         return Err(nothing_there(sink));
@@ -113,13 +120,14 @@ pub async fn refresh(sink: &Arc<dyn Sink>, scope: &Scope) -> Result<Refreshed> {
         held.retain(|h| h.zip_path().is_ok_and(|zip| only.contains(&zip)));
     }
     let mut refreshed = Refreshed::default();
-    let (current, stale): (Vec<&Held>, Vec<&Held>) = held.iter().partition(|h| h.item_is_current(&objects));
+    let (current, stale): (Vec<&Held>, Vec<&Held>) =
+        held.iter().partition(|h| h.item_is_current(&objects) && (!band_assets || h.has_band_files(&objects)));
     refreshed.items_kept = current.len();
     let all = &objects;
     // Gathered first: a stream mapping a closure over borrowed items would make the future
     // not `Send` to the compiler's eyes (a higher-ranked lifetime it cannot prove).
     let writes: Vec<_> =
-        stale.into_iter().map(|held| async move { (held, write_item(sink, held, all).await) }).collect();
+        stale.into_iter().map(|held| async move { (held, write_item(sink, held, all, band_assets).await) }).collect();
     let built: Vec<(&Held, Result<Vec<String>>)> =
         futures::stream::iter(writes).buffer_unordered(CONCURRENCY).collect().await;
     let mut written = HashSet::new();
@@ -259,7 +267,7 @@ fn order_catalog(order: &str, deliverables: &BTreeSet<String>) -> Value {
 
 /// Reads what a deliverable's item needs (its receipt, its STAC item, its zip's directory) and
 /// writes the item; returns what it left out of the item, and why it is not verified.
-async fn write_item(sink: &Arc<dyn Sink>, held: &Held, objects: &Objects) -> Result<Vec<String>> {
+async fn write_item(sink: &Arc<dyn Sink>, held: &Held, objects: &Objects, band_assets: bool) -> Result<Vec<String>> {
     let receipt = held.read_receipt(sink).await?;
     let deliverable = held.deliverable();
     let (item, layout) = match &receipt.extracted {
@@ -285,7 +293,15 @@ async fn write_item(sink: &Arc<dyn Sink>, held: &Held, objects: &Objects) -> Res
         warnings.push(format!("not verified: {why} (`wyvern verify` reads it again)"));
     }
     let ids = Ids { order: held.order.as_deref(), deliverable, verified: receipt.verified && vouched.is_ok() };
-    let value = catalog_item(&item, &ids, &layout, &mut warnings);
+    let mut bands = match &layout {
+        Layout::Extracted { folder, .. } if band_assets => Some(crate::bands::Files::new(deliverable, folder)),
+        _ => None,
+    };
+    let value = catalog_item(&item, &ids, &layout, bands.as_mut(), &mut warnings);
+    // The VRTs before the item that names them.
+    for (file, vrt) in bands.map(|bands| bands.vrts).unwrap_or_default() {
+        sink.put_small(&path(&format!("{}.bands/{file}", held.base))?, Bytes::from(vrt)).await?;
+    }
     put_json(sink, held.item_path()?.as_str(), &value).await?;
     Ok(warnings)
 }
@@ -322,7 +338,13 @@ struct Ids<'a> {
 /// none), links to the catalogs only, and assets rebuilt to point where the bytes are. An asset
 /// whose href does not lead to a member of the deliverable that is there is left out, with a
 /// warning.
-fn catalog_item(item: &Item, ids: &Ids<'_>, layout: &Layout<'_>, warnings: &mut Vec<String>) -> Value {
+fn catalog_item(
+    item: &Item,
+    ids: &Ids<'_>,
+    layout: &Layout<'_>,
+    mut bands: Option<&mut crate::bands::Files>,
+    warnings: &mut Vec<String>,
+) -> Value {
     let document = &item.document;
     let mut properties = document.properties.clone();
     properties.insert("wyvern:order_id".into(), json!(ids.order));
@@ -346,6 +368,9 @@ fn catalog_item(item: &Item, ids: &Ids<'_>, layout: &Layout<'_>, warnings: &mut 
                 // The grid, as the GeoTIFF's own header says it.
                 if let (Some(raster), Some(fields)) = (layout.raster(target), asset.as_object_mut()) {
                     crate::grid::add(fields, raster, &mut extensions);
+                }
+                if let (Some(bands), Some(fields)) = (bands.as_deref_mut(), asset.as_object()) {
+                    bands.add(key, fields, target, &mut assets);
                 }
                 assets.insert(key.clone(), asset);
             }

@@ -45,6 +45,7 @@
 //! [`Sink::settle`](wyvern_sinks::Sink::settle) waits for that sink's clean-ups only.
 
 mod audit;
+mod bands;
 mod batch;
 pub mod catalog;
 mod destination;

@@ -435,7 +435,7 @@ def verify(path_or_url: PathOrUrl, *, progress: bool = False) -> Dict[str, Any]:
         raise
 
 
-def catalog(destination: PathOrUrl) -> Dict[str, Any]:
+def catalog(destination: PathOrUrl, band_assets: bool = False) -> Dict[str, Any]:
     """Writes or refreshes the STAC catalog of everything at ``destination`` (a folder or a
     bucket URL a sync wrote to): ``catalog.json`` at its root, a catalog per order and an item per
     deliverable, hrefs relative (``wyvern catalog``; see docs/catalog.md). Items already up to
@@ -444,8 +444,12 @@ def catalog(destination: PathOrUrl) -> Dict[str, Any]:
     ``warnings`` (what items left out of their deliverable's STAC item, or why one is not
     verified: ``deliverable`` and ``reason`` each).
     Open the result with ``pystac.Catalog.from_file(result["root"])``.
+
+    ``band_assets=True`` also gives each band of an extracted multi-band GeoTIFF an asset of its
+    own (``"<asset>.b<n>"``, a GDAL VRT of that band), for tools that take an asset to be one
+    band: ``stackstac.stack([item.make_asset_hrefs_absolute()], assets=[...], snap_bounds=False)``.
     """
-    return json.loads(_native.catalog(os.fspath(destination)))
+    return json.loads(_native.catalog(os.fspath(destination), band_assets))
 
 
 def report(destination: PathOrUrl, output: PathOrUrl = "report.html") -> Dict[str, Any]:

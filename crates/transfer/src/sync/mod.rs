@@ -62,6 +62,8 @@ pub struct Request {
     pub strict: bool,
     /// Refresh the destination's STAC catalog afterwards (see [`crate::catalog`]).
     pub catalog: bool,
+    /// With `catalog`: an asset per band of each extracted multi-band raster.
+    pub band_assets: bool,
     /// Only say what a run would do ([`Event::Planned`] each), fetching nothing.
     pub plan: bool,
     /// A command to run after each delivery ([`Event::HookFailed`] when it fails).
@@ -78,6 +80,7 @@ impl Request {
             fail_fast: false,
             strict: false,
             catalog: false,
+            band_assets: false,
             plan: false,
             hook: None,
         }
@@ -201,7 +204,7 @@ impl Batch {
         emitter.send(Event::Summary(emitter.summary(false))).await;
         // A sync that found nothing to deliver (every order not ready) has nothing to catalog.
         if request.catalog && emitter.tally.downloaded + emitter.tally.skipped > 0 {
-            let refreshed = crate::catalog::refresh(self.sink(), &scope).await?;
+            let refreshed = crate::catalog::refresh(self.sink(), &scope, request.band_assets).await?;
             let refresh = CatalogRefresh::new(refreshed, self.sink().location(), request.shard);
             emitter.send(Event::Catalog(CatalogLine { catalog: refresh })).await;
         }
