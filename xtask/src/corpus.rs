@@ -25,6 +25,7 @@ pub(crate) const PYTHON_PACKAGES: &[&str] = &[
     "prometheus-client==0.21.1",
     "odc-stac==0.5.3",
     "stackstac==0.5.1",
+    "check-jsonschema==0.33.3",
 ];
 /// Debian packages of the zip writers and readers, and of the browser that opens `wyvern
 /// report`'s page (command, package).
