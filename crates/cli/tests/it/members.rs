@@ -26,6 +26,27 @@ fn download<'a>(dest: &'a str, more: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
+/// The replica with a 64 MiB test deliverable, served through a redirect to presigned storage
+/// when `redirect`.
+pub(crate) fn large(redirect: bool) -> SandboxBuilder {
+    let builder = Sandbox::builder().deliverable_size(64 << 20);
+    if redirect { builder.fault(TEST_DELIVERABLE, Fault::RedirectToStorage) } else { builder }
+}
+
+/// Asserts that the test deliverable cost under 1% of its bytes, at most `api` requests at the
+/// API (each answered by at most one at storage), and that the token never went to storage;
+/// returns its size.
+pub(crate) async fn a_sliver(world: &World, api: usize) -> u64 {
+    let len = world.sandbox.deliverable(TEST_DELIVERABLE).await.expect("generated").len;
+    let sent = world.sandbox.bytes_sent(TEST_DELIVERABLE);
+    assert!(sent * 100 < len, "{sent} of {len} bytes sent");
+    let requests = world.deliverable_requests(TEST_DELIVERABLE);
+    let at_api = requests.iter().filter(|r| r.host == "api").count();
+    assert!(at_api <= api && requests.len() <= 2 * at_api, "{requests:#?}");
+    assert!(requests.iter().all(|r| r.host == "api" || !r.authorization), "the token went to storage");
+    len
+}
+
 /// A 64 MiB deliverable, its JSON members and thumbnail asked for: only they arrive, byte for
 /// byte, from well under 1% of its bytes in a few requests (through a redirect to presigned
 /// storage too, the token kept to the API); the receipt names them. A later whole download, or
@@ -33,11 +54,7 @@ fn download<'a>(dest: &'a str, more: &[&'a str]) -> Vec<&'a str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chosen_members_arrive_alone_from_a_sliver_of_the_deliverable() {
     for redirect in [false, true] {
-        let mut builder = Sandbox::builder().deliverable_size(64 << 20);
-        if redirect {
-            builder = builder.fault(TEST_DELIVERABLE, Fault::RedirectToStorage);
-        }
-        let world = World::with(builder).await;
+        let world = World::with(large(redirect)).await;
         let dest = world.dest();
         let dest = dest.to_str().expect("utf-8");
         let chosen = ["--include", "*.json", "--include", "*_thumbnail.png"];
@@ -53,13 +70,7 @@ async fn chosen_members_arrive_alone_from_a_sliver_of_the_deliverable() {
         assert_eq!(landed(world.dest().as_path()), expected, "redirect {redirect}");
         assert!(!world.dest().join(format!("{TEST_DELIVERABLE}.zip")).exists(), "no zip");
 
-        let len = world.sandbox.deliverable(TEST_DELIVERABLE).await.expect("generated").len;
-        let sent = world.sandbox.bytes_sent(TEST_DELIVERABLE);
-        assert!(sent * 100 < len, "redirect {redirect}: {sent} of {len} bytes sent");
-        let requests = world.deliverable_requests(TEST_DELIVERABLE);
-        let api = requests.iter().filter(|r| r.host == "api").count();
-        assert!(api <= 14 && requests.len() <= 2 * api, "redirect {redirect}: {requests:#?}");
-        assert!(requests.iter().all(|r| r.host == "api" || !r.authorization), "the token went to storage");
+        let len = a_sliver(&world, 14).await;
 
         let line = &run.json_lines()[0];
         assert_eq!((line["status"].as_str(), line["sha256"].is_null()), (Some("downloaded"), true), "{line}");
@@ -146,7 +157,7 @@ async fn a_member_with_a_wrong_stac_checksum_is_not_kept() {
             let assets = item["assets"].as_object_mut().expect("assets");
             let thumbnail =
                 assets.values_mut().find(|a| a["href"].as_str().is_some_and(|h| h.ends_with("_thumbnail.png")));
-            thumbnail.expect("a thumbnail asset")["file:checksum"] = sha2_256(b"other bytes").into();
+            thumbnail.expect("a thumbnail asset")["file:checksum"] = crate::unpack::sha3_256(b"other bytes").into();
         });
     });
     let world = World::with(Sandbox::builder().deliverable_file(TEST_DELIVERABLE, &bad)).await;
@@ -159,12 +170,6 @@ async fn a_member_with_a_wrong_stac_checksum_is_not_kept() {
 
     let run = world.run(&download(dest, &["--include", "*_preview.png"])).await;
     assert_eq!(run.code, 0, "{run:#?}");
-}
-
-fn sha2_256(data: &[u8]) -> String {
-    let mut hasher = wyvern_unpack::Algorithm::Sha2_256.hasher();
-    hasher.update(data);
-    wyvern_unpack::Multihash::encode(wyvern_unpack::Algorithm::Sha2_256, &hasher.finalize())
 }
 
 /// A server that ignores `Range`: the body read whole, once, verified, the chosen members kept.
@@ -221,8 +226,7 @@ fn thumbnail_on(page: &std::path::Path, id: &str) -> String {
 /// report of it downloaded, and what a full download costs. Orders not ready are left out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_is_reported_from_the_api_before_any_download() {
-    let builder = Sandbox::builder().deliverable_size(64 << 20).fault(TEST_DELIVERABLE, Fault::RedirectToStorage);
-    let world = World::with(builder).await;
+    let world = World::with(large(true)).await;
     let page = world.dir.path().join("at-the-api.html");
     let run = world.run(&["order", "report", TEST_ORDER, "-o", page.to_str().expect("utf-8"), "--json"]).await;
     assert_eq!(run.code, 0, "{run:#?}");
@@ -230,10 +234,7 @@ async fn an_order_is_reported_from_the_api_before_any_download() {
         run.json_lines()[0]["report"],
         serde_json::json!({"path": page.to_str(), "deliverables": 1, "thumbnails": 1})
     );
-    let len = world.sandbox.deliverable(TEST_DELIVERABLE).await.expect("generated").len;
-    let sent = world.sandbox.bytes_sent(TEST_DELIVERABLE);
-    assert!(sent * 100 < len, "{sent} of {len} bytes sent");
-    assert!(world.deliverable_requests(TEST_DELIVERABLE).iter().all(|r| r.host == "api" || !r.authorization));
+    let len = a_sliver(&world, 24).await;
     let html = std::fs::read_to_string(&page).expect("the page");
     let mib = format!("{:.1} MiB", len as f64 / f64::from(1 << 20));
     assert!(html.contains(&format!("<dt>Full download</dt><dd>{mib} (7 members")), "{mib}: {html:.3000}");

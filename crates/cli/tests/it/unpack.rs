@@ -134,7 +134,8 @@ fn with_imagery_checksum(original: &std::path::Path, out: &std::path::Path, chec
     });
 }
 
-fn sha3_256(data: &[u8]) -> String {
+/// The multihash of `data`'s SHA3-256.
+pub(crate) fn sha3_256(data: &[u8]) -> String {
     let mut hasher = wyvern_unpack::Algorithm::Sha3_256.hasher();
     hasher.update(data);
     wyvern_unpack::Multihash::encode(wyvern_unpack::Algorithm::Sha3_256, &hasher.finalize())
@@ -231,23 +232,13 @@ async fn a_deliverable_is_inspected_at_the_api_reading_a_sliver_of_it() {
     use wyvern_sandbox::{Fault, Sandbox, TEST_DELIVERABLE};
 
     for redirect in [false, true] {
-        let mut builder = Sandbox::builder().deliverable_size(64 << 20);
-        if redirect {
-            builder = builder.fault(TEST_DELIVERABLE, Fault::RedirectToStorage);
-        }
-        let world = World::with(builder).await;
+        let world = World::with(crate::members::large(redirect)).await;
         let remote = world.run(&["deliverable", "inspect", TEST_DELIVERABLE, "--json"]).await;
         assert_eq!(remote.code, 0, "{remote:#?}");
         let remote = &remote.json_lines()[0];
-        let len = world.sandbox.deliverable(TEST_DELIVERABLE).await.expect("generated").len;
-        let sent = world.sandbox.bytes_sent(TEST_DELIVERABLE);
-        assert!(sent * 100 < len, "redirect {redirect}: {sent} of {len} bytes sent");
         // A few reads (each resolved at the API again, then, redirected, read at storage), and
         // the token never sent to the storage host.
-        let requests = world.deliverable_requests(TEST_DELIVERABLE);
-        let api = requests.iter().filter(|r| r.host == "api").count();
-        assert!(api <= 12 && requests.len() <= 2 * api, "redirect {redirect}: {requests:#?}");
-        assert!(requests.iter().all(|r| r.host == "api" || !r.authorization), "the token went to storage");
+        let len = crate::members::a_sliver(&world, 12).await;
         assert!(remote["bytes_read"].as_u64() < Some(len / 100), "{remote}");
 
         // The same facts as the downloaded zip's inspection.
