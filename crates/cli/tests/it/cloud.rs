@@ -1,6 +1,7 @@
 //! Deliverables straight to buckets: the storage emulators `cargo xtask test` starts (S3:
 //! s3s-fs, Azure: Azurite, GCS client path: moto). Each test notes a skip when they are absent.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use wyvern_sandbox::{Fault, Sandbox, TEST_DELIVERABLE, TEST_ORDER};
@@ -38,13 +39,53 @@ async fn listed(sink: &Arc<dyn Sink>) -> Vec<String> {
     names
 }
 
-/// Multipart uploads s3s-fs still holds (it keeps them as `.upload-*` files in its root).
-fn dangling_s3_uploads() -> Vec<String> {
+/// Multipart uploads a test left in the S3 server (s3s-fs keeps them as files in its root): part
+/// files of an upload the server no longer knows (aborted, or completed, while a part was still
+/// arriving), and uploads still open for an object under one of the test's `urls`. The tests
+/// share the server, so other tests' uploads in flight are left out, and what is found is looked
+/// at again a second later (a completion removes its parts, then the upload).
+fn dangling_s3_uploads(urls: &[String]) -> Vec<String> {
     let Ok(root) = std::env::var("WYVERN_TEST_S3_DATA_DIR") else { return Vec::new() };
-    std::fs::read_dir(root)
+    let found = || s3_uploads_left(Path::new(&root), urls);
+    let first = found();
+    if first.is_empty() {
+        return first;
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    found().into_iter().filter(|name| first.contains(name)).collect()
+}
+
+/// One look at the s3s-fs root for [`dangling_s3_uploads`].
+fn s3_uploads_left(root: &Path, urls: &[String]) -> Vec<String> {
+    use base64::Engine as _;
+    let names: Vec<String> = std::fs::read_dir(root)
         .expect("s3s-fs root")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with(".upload"))
+        .collect();
+    let prefixes: Vec<&str> =
+        urls.iter().filter_map(|url| url.split_once("://")?.1.split_once('/').map(|(_, prefix)| prefix)).collect();
+    // `.bucket-<base64>.object-<base64>.upload-<id>.metadata.json`: an open upload's object.
+    let ours = |upload: &str| {
+        names.iter().any(|name| {
+            let Some(object) = name.strip_suffix(&format!(".upload-{upload}.metadata.json")) else { return false };
+            let Some((_, key)) = object.split_once(".object-") else { return false };
+            let key = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(key).expect("s3s-fs key");
+            prefixes.iter().any(|prefix| key.starts_with(prefix.as_bytes()))
+        })
+    };
+    let open = |upload: &str| names.contains(&format!(".upload-{upload}.json"));
+    names
+        .iter()
+        .filter(|name| {
+            let part = name.strip_prefix(".upload_id-").and_then(|rest| rest.split_once(".part-")).map(|(id, _)| id);
+            let info = name.strip_prefix(".upload-").and_then(|rest| rest.strip_suffix(".json"));
+            match (part, info) {
+                (Some(upload), _) => !open(upload) || ours(upload),
+                (None, Some(upload)) => ours(upload),
+                (None, None) => false,
+            }
+        })
+        .cloned()
         .collect()
 }
 
@@ -100,18 +141,20 @@ async fn failed_transfers_leave_no_object_and_no_multipart_upload() {
             .fault("00000000-0000-0000-0000-000000000011", Fault::CorruptByte { offset: 20 << 20 }),
     )
     .await;
-    for (name, url) in buckets() {
-        let cut = world.run(&["order", "download", TEST_ORDER, "--to", &url, "--retries", "1"]).await;
+    let buckets = buckets();
+    for (name, url) in &buckets {
+        let cut = world.run(&["order", "download", TEST_ORDER, "--to", url, "--retries", "1"]).await;
         assert_eq!(cut.code, 1, "{name}: {cut:#?}");
         let corrupt =
-            world.run(&["deliverable", "download", "00000000-0000-0000-0000-000000000011", "--to", &url]).await;
+            world.run(&["deliverable", "download", "00000000-0000-0000-0000-000000000011", "--to", url]).await;
         assert_eq!(corrupt.code, 3, "{name}: {corrupt:#?}");
         assert!(corrupt.stderr.contains("CRC-32 mismatch"), "{name}: {}", corrupt.stderr);
-        assert_eq!(listed(&sink(&url)).await, Vec::<String>::new(), "{name}: an object was left");
+        assert_eq!(listed(&sink(url)).await, Vec::<String>::new(), "{name}: an object was left");
     }
     // The aborts of dropped uploads run in the background of the process that started them,
     // which has exited by now: nothing may be pending in the S3 server.
-    assert_eq!(dangling_s3_uploads(), Vec::<String>::new());
+    let urls: Vec<String> = buckets.into_iter().map(|(_, url)| url).collect();
+    assert_eq!(dangling_s3_uploads(&urls), Vec::<String>::new());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
