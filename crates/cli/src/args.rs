@@ -167,6 +167,12 @@ pub(crate) enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
+    /// Print the wyvern(1) man page, or write it and a page per command (wyvern-order-download(1)
+    /// ...) into DIR.
+    Man {
+        /// The folder to write every page to (created if missing), e.g. /usr/local/share/man/man1.
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -410,7 +416,7 @@ const API_OPTIONS: [&str; 13] = [
 ];
 
 /// The commands that never talk to the API: their help leaves [`API_OPTIONS`] out.
-const LOCAL_COMMANDS: [&str; 6] = ["inspect", "verify", "extract", "catalog", "report", "completions"];
+const LOCAL_COMMANDS: [&str; 7] = ["inspect", "verify", "extract", "catalog", "report", "completions", "man"];
 
 impl Cli {
     /// Parses a command line (the program name first).

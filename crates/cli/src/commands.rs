@@ -13,7 +13,7 @@ use wyvern_transfer::catalog::Scope;
 use wyvern_transfer::{Batch, CatalogLine, CatalogRefresh, Event, Line, Observer, Request, Wanted};
 
 use crate::args::{AuthCommand, Cli, Command, DeliverableCommand, Destination, OrderCommand};
-use crate::error::{Exit, Failure};
+use crate::error::{Context as _, Exit, Failure};
 use crate::metrics::Metrics;
 use crate::output::errln;
 use crate::progress::Progress;
@@ -87,6 +87,7 @@ pub(crate) async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
             clap_complete::generate(*shell, &mut Cli::command(), "wyvern", &mut script);
             crate::output::out_bytes(&script);
         }
+        Command::Man { dir } => man(dir.as_deref())?,
         Command::Auth(AuthCommand::Login { username }) => {
             let anonymous = anonymous().await?;
             let path = auth::login(&anonymous, username.clone()).await?;
@@ -217,6 +218,22 @@ async fn inspect(zip: &str, preview: bool, report: &Report) -> Result<Exit, Fail
         crate::preview::show(report, picture).await;
     }
     Ok(if inspection.has_structure_problems() { Exit::Verification } else { Exit::Success })
+}
+
+/// `wyvern man [DIR]`: the pages of the command as `--help` shows it (clap_mangen), wyvern(1)
+/// to stdout, or every page into `dir`.
+fn man(dir: Option<&std::path::Path>) -> Result<(), Failure> {
+    let Some(dir) = dir else {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(Cli::shown()).render(&mut page).context(|| "rendering the man page".to_owned())?;
+        crate::output::out_bytes(&page);
+        return Ok(());
+    };
+    let writing = || format!("writing the man pages into {}", dir.display());
+    std::fs::create_dir_all(dir).context(writing)?;
+    clap_mangen::generate_to(Cli::shown(), dir).context(writing)?;
+    errln!("wrote wyvern.1 and a page per command into {}", dir.display());
+    Ok(())
 }
 
 /// `wyvern verify DEST`: every deliverable at the destination read again.

@@ -132,6 +132,7 @@ async fn the_cli_reference_names_every_command_option_and_default_as_help_shows_
         }
     }
     assert!(commands.len() >= 15, "{commands:?}");
+    assert_man_pages(&world, &commands).await;
     for command in &commands {
         let words = command.join(" ");
         if !command.is_empty() {
@@ -148,11 +149,27 @@ async fn the_cli_reference_names_every_command_option_and_default_as_help_shows_
             assert!(written.iter().any(|w| text.contains(w)), "the docs do not say `{words}`'s default as `{value}`");
         }
         // Commands that never talk to the API do not show its options.
-        if ["inspect", "verify", "extract", "catalog", "report", "completions"].contains(&words.as_str()) {
+        if ["inspect", "verify", "extract", "catalog", "report", "completions", "man"].contains(&words.as_str()) {
             for api in ["--retries", "--api-url", "--segment-size", "--token-file"] {
                 assert!(!help.contains(api), "`{words} --help` shows {api}, which it does not use");
             }
         }
+    }
+}
+
+/// `wyvern man` prints wyvern(1); `wyvern man DIR` writes it and a page per command, each
+/// naming its command and describing its options.
+async fn assert_man_pages(world: &crate::World, commands: &[Vec<String>]) {
+    let page = world.run(&["man"]).await;
+    assert_eq!(page.code, 0, "{page:#?}");
+    assert!(page.stdout.contains(".TH wyvern 1") && page.stdout.contains("\\fB\\-\\-api\\-url\\fR"), "{page:#?}");
+    let dir = world.dest().join("man/man1");
+    let written = world.run(&["man", dir.to_str().expect("utf-8")]).await;
+    assert_eq!(written.code, 0, "{written:#?}");
+    for command in commands {
+        let name = std::iter::once("wyvern").chain(command.iter().map(String::as_str)).collect::<Vec<_>>().join("-");
+        let page = std::fs::read_to_string(dir.join(format!("{name}.1"))).unwrap_or_else(|e| panic!("{name}.1: {e}"));
+        assert!(page.contains(&format!(".TH {name} 1")) && page.contains(".SH OPTIONS"), "{name}.1:\n{page}");
     }
 }
 
