@@ -1,7 +1,8 @@
-//! Project tasks: `cargo xtask demo | test | live`.
+//! Project tasks: `cargo xtask demo | test | live | dist | ...`.
 
 mod bench;
 mod corpus;
+mod dist;
 mod emulators;
 mod link;
 mod replica;
@@ -20,6 +21,8 @@ tasks:
   demo   start the sandbox replica and download its test order into ./wyvern-demo/
   test   fmt check, clippy -D warnings, docs, and every test (what CI runs)
   live   download the sandbox test order from Wyvern's real sandbox (needs WYVERN_TOKEN)
+  dist [--check]  build the wheel, the binary tarball and SHA256SUMS into target/dist/ (no Rust
+         needed to install them); --check installs each without Rust and downloads through it
   emulators  start the storage emulators the tests use, print their environment, wait for Ctrl-C
   fuzz [SECONDS]  fuzz the zip inspector (needs cargo-fuzz; default 300 s), growing fuzz/corpus
   bench [--size SIZE] [--runs N] [--sweep] [--only local,link,s3] [--link-size SIZE] [--rtt MS] [--rate MB_PER_S]
@@ -32,6 +35,11 @@ fn main() -> ExitCode {
         "demo" => demo(),
         "test" => test(),
         "live" => live(),
+        "dist" => match std::env::args().nth(2).as_deref() {
+            None => dist::dist(false),
+            Some("--check") => dist::dist(true),
+            Some(other) => Err(anyhow::anyhow!("dist takes only --check, not {other}")),
+        },
         "emulators" => emulators(),
         "bench" => {
             let args: Vec<String> = std::env::args().skip(2).collect();

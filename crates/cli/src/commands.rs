@@ -87,7 +87,7 @@ pub(crate) async fn run(cli: Cli, opened: &Opened) -> Result<Exit, Failure> {
             clap_complete::generate(*shell, &mut Cli::command(), "wyvern", &mut script);
             crate::output::out_bytes(&script);
         }
-        Command::Man { dir } => man(dir.as_deref())?,
+        Command::Man { dir } => man(dir.as_deref()).await?,
         Command::Auth(AuthCommand::Login { username }) => {
             let anonymous = anonymous().await?;
             let path = auth::login(&anonymous, username.clone()).await?;
@@ -222,7 +222,7 @@ async fn inspect(zip: &str, preview: bool, report: &Report) -> Result<Exit, Fail
 
 /// `wyvern man [DIR]`: the pages of the command as `--help` shows it (clap_mangen), wyvern(1)
 /// to stdout, or every page into `dir`.
-fn man(dir: Option<&std::path::Path>) -> Result<(), Failure> {
+async fn man(dir: Option<&std::path::Path>) -> Result<(), Failure> {
     let Some(dir) = dir else {
         let mut page = Vec::new();
         clap_mangen::Man::new(Cli::shown()).render(&mut page).context(|| "rendering the man page".to_owned())?;
@@ -230,7 +230,7 @@ fn man(dir: Option<&std::path::Path>) -> Result<(), Failure> {
         return Ok(());
     };
     let writing = || format!("writing the man pages into {}", dir.display());
-    std::fs::create_dir_all(dir).context(writing)?;
+    tokio::fs::create_dir_all(dir).await.context(writing)?;
     clap_mangen::generate_to(Cli::shown(), dir).context(writing)?;
     errln!("wrote wyvern.1 and a page per command into {}", dir.display());
     Ok(())
