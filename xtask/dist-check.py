@@ -25,9 +25,11 @@ with wyvern.sandbox.serve() as api:
     assert [(r.status, r.verified) for r in results] == [("downloaded", True)], results
     print(f"the wheel's Python API: {results[0].bytes} bytes, verified, sha256 {results[0].sha256}")
     env = {**os.environ, "WYVERN_TOKEN": wyvern.sandbox.TOKEN}
-    commands = (("the wheel's wyvern", "wheel", shutil.which("wyvern")), ("the tarball's wyvern", "tarball", tarball_binary))
+    # The console script pip installed beside this interpreter (the venv is not activated).
+    installed = shutil.which("wyvern", path=str(Path(sys.executable).parent))
+    commands = (("the wheel's wyvern", "wheel", installed), ("the tarball's wyvern", "tarball", tarball_binary))
     for name, folder, command in commands:
-        assert command, f"{name} is not on PATH"
+        assert command, f"{name} is not installed"
         version = subprocess.run([command, "--version"], check=True, capture_output=True, text=True).stdout.strip()
         assert version == f"wyvern {wyvern.__version__}", (version, wyvern.__version__)
         dest = downloads / folder

@@ -42,22 +42,31 @@ const YAZL: &str = "yazl@3.3.1";
 /// The shared virtual environment, with [`PYTHON_PACKAGES`] installed.
 pub(crate) fn venv(root: &Path) -> anyhow::Result<PathBuf> {
     let dir = root.join("target/venv");
-    let marker = dir.join(".wyvern-packages");
-    let wanted = PYTHON_PACKAGES.join("\n");
-    if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
-        return Ok(dir);
-    }
     if !dir.join("bin/python").exists() {
         crate::run("create the Python venv under target/venv", Command::new("python3").args(["-m", "venv"]).arg(&dir))?;
     }
-    crate::run(
+    pip_install_once(
+        &dir,
+        ".wyvern-packages",
+        PYTHON_PACKAGES,
         "install the tests' Python packages (once; about 30 s)",
-        Command::new(dir.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check"])
-            .args(PYTHON_PACKAGES),
+    )?;
+    Ok(dir)
+}
+
+/// Installs `packages` into `venv` unless its file `marker` lists exactly them (written after).
+pub(crate) fn pip_install_once(venv: &Path, marker: &str, packages: &[&str], step: &str) -> anyhow::Result<()> {
+    let marker = venv.join(marker);
+    let wanted = packages.join("\n");
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
+        return Ok(());
+    }
+    crate::run(
+        step,
+        Command::new(venv.join("bin/pip")).args(["install", "--quiet", "--disable-pip-version-check"]).args(packages),
     )?;
     std::fs::write(&marker, wanted)?;
-    Ok(dir)
+    Ok(())
 }
 
 /// Installs the Python package into `venv` with the documented command, `pip install ./python`

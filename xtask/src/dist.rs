@@ -29,7 +29,8 @@ const COMPLETIONS: [(&str, &str); 3] = [("bash", "wyvern.bash"), ("zsh", "_wyver
 /// Builds the artifacts into `target/dist/`; with `check`, installs and runs each.
 pub(crate) fn dist(check: bool) -> anyhow::Result<()> {
     let venv = crate::corpus::venv(&root())?;
-    install_tools(&venv)?;
+    let tools = "install zig, cargo-zigbuild and auditwheel into target/venv (once)";
+    crate::corpus::pip_install_once(&venv, ".wyvern-dist-packages", DIST_PACKAGES, tools)?;
     let path = std::env::join_paths(
         std::iter::once(venv.join("bin")).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
     )?;
@@ -49,23 +50,6 @@ pub(crate) fn dist(check: bool) -> anyhow::Result<()> {
     if check {
         self::check(&out, &wheel, &tarball)?;
     }
-    Ok(())
-}
-
-/// Installs [`DIST_PACKAGES`] into the venv once (a marker file records them).
-fn install_tools(venv: &Path) -> anyhow::Result<()> {
-    let marker = venv.join(".wyvern-dist-packages");
-    let wanted = DIST_PACKAGES.join("\n");
-    if std::fs::read_to_string(&marker).ok().as_deref() == Some(wanted.as_str()) {
-        return Ok(());
-    }
-    run(
-        "install zig, cargo-zigbuild and auditwheel into target/venv (once)",
-        Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check"])
-            .args(DIST_PACKAGES),
-    )?;
-    std::fs::write(&marker, wanted)?;
     Ok(())
 }
 
@@ -136,6 +120,10 @@ fn build_wheel(venv: &Path, path: &OsString, out: &Path) -> anyhow::Result<PathB
             .args(["build", "--release", "--locked", "--zig", "--target", TARGET, "--compatibility", &tag])
             .args(["--manifest-path", "python/Cargo.toml", "--out"])
             .arg(out)
+            // Apart from the binary's build: sharing a target folder, each build's other
+            // features and zig settings made the other one compile much of the graph again.
+            .arg("--target-dir")
+            .arg(root().join("target/dist-wheel"))
             .env("PATH", path),
     )?;
     let wheel = std::fs::read_dir(out)?
