@@ -228,7 +228,18 @@ fn demo() -> anyhow::Result<()> {
     // The two binaries the demo runs, in one build (their dependencies resolved together).
     run(
         "build wyvern and the sandbox replica",
-        cargo().args(["build", "--quiet", "-p", "wyvern-cli", "--bin", "wyvern", "-p", "wyvern-sandbox"]),
+        cargo().args([
+            "build",
+            "--quiet",
+            "-p",
+            "wyvern-cli",
+            "-p",
+            "wyvern-sandbox",
+            "--bin",
+            "wyvern",
+            "--bin",
+            "wyvern-sandbox",
+        ]),
     )?;
     let wyvern = debug_binary("wyvern");
     let dest = root().join("wyvern-demo");
