@@ -80,12 +80,9 @@ pub(crate) fn install_package(
     release: bool,
     env: &[(String, std::ffi::OsString)],
 ) -> anyhow::Result<std::ffi::OsString> {
-    let bin = venv.join("bin");
     // maturin's build backend runs the `maturin` the venv holds.
-    let path = std::env::join_paths(
-        std::iter::once(bin.clone()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-    )?;
-    let mut pip = Command::new(bin.join("pip"));
+    let path = venv_path(venv)?;
+    let mut pip = Command::new(venv.join("bin/pip"));
     pip.current_dir(root)
         .args(["install", "--quiet", "--disable-pip-version-check", "--no-build-isolation", "--force-reinstall"])
         .args(["--no-deps", "./python"])
@@ -97,6 +94,12 @@ pub(crate) fn install_package(
     let build = if release { "an optimised build" } else { "a debug build" };
     crate::run(&format!("pip install ./python (the Python package, {build})"), &mut pip)?;
     Ok(path)
+}
+
+/// `PATH` with the venv's `bin` first, as an activated venv has it.
+pub(crate) fn venv_path(venv: &Path) -> anyhow::Result<std::ffi::OsString> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    Ok(std::env::join_paths(std::iter::once(venv.join("bin")).chain(std::env::split_paths(&path)))?)
 }
 
 /// Installs the Debian packages above that are missing (`apt-get`, as root).

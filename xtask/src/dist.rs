@@ -31,9 +31,7 @@ pub(crate) fn dist(check: bool) -> anyhow::Result<()> {
     let venv = crate::corpus::venv(&root())?;
     let tools = "install zig, cargo-zigbuild and auditwheel into target/venv (once)";
     crate::corpus::pip_install_once(&venv, ".wyvern-dist-packages", DIST_PACKAGES, tools)?;
-    let path = std::env::join_paths(
-        std::iter::once(venv.join("bin")).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
-    )?;
+    let path = crate::corpus::venv_path(&venv)?;
     let out = root().join("target/dist");
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out)?;
@@ -66,7 +64,8 @@ fn build_binary(path: &OsString) -> anyhow::Result<PathBuf> {
     )?;
     let binary = root().join("target").join(TARGET).join("release/wyvern");
     let symbols = Command::new("objdump").arg("-T").arg(&binary).output().context("objdump -T (binutils)")?;
-    let needed = newest(&String::from_utf8_lossy(&symbols.stdout), "GLIBC_", '.')
+    let needed = versions(&String::from_utf8_lossy(&symbols.stdout), "GLIBC_", '.')
+        .max()
         .context("the binary names no glibc symbol version: is it dynamically linked?")?;
     if needed > GLIBC {
         bail!("{} needs glibc {}.{}, newer than {major}.{minor}", binary.display(), needed.0, needed.1);
@@ -133,13 +132,13 @@ fn build_wheel(venv: &Path, path: &OsString, out: &Path) -> anyhow::Result<PathB
         .find(|p| p.extension().is_some_and(|e| e == "whl"))
         .context("maturin wrote no wheel")?;
     let file = wheel.file_name().and_then(|n| n.to_str()).context("wheel name")?.to_owned();
-    if !file.contains("-cp39-abi3-") || newest(&file, "manylinux_", '_').is_none_or(|tagged| tagged > GLIBC) {
+    if !file.contains("-cp39-abi3-") || versions(&file, "manylinux_", '_').next().is_none_or(|tagged| tagged > GLIBC) {
         bail!("{file} is not an abi3 (CPython >= 3.9) wheel tagged {tag} or older");
     }
     let show = Command::new(venv.join("bin/auditwheel")).arg("show").arg(&wheel).output()?;
     let said = String::from_utf8_lossy(&show.stdout).into_owned();
     let consistent = said.split_once("consistent with").map(|(_, rest)| rest).unwrap_or_default();
-    match newest(consistent, "manylinux_", '_') {
+    match versions(consistent, "manylinux_", '_').next() {
         Some(policy) if show.status.success() && policy <= GLIBC => {
             eprintln!("auditwheel show: {file} is consistent with manylinux_{}_{}", policy.0, policy.1);
             Ok(wheel)
@@ -148,16 +147,15 @@ fn build_wheel(venv: &Path, path: &OsString, out: &Path) -> anyhow::Result<PathB
     }
 }
 
-/// The first `<marker><major><separator><minor>` in `text` when `separator` is `_` (a platform
-/// tag), else the newest of them all (the glibc symbol versions `objdump -T` lists).
-fn newest(text: &str, marker: &str, separator: char) -> Option<(u32, u32)> {
-    let versions = text.match_indices(marker).filter_map(|(at, _)| {
+/// Each `<marker><major><separator><minor>` in `text`, in order: the glibc symbol versions
+/// `objdump -T` lists (`GLIBC_2.28`), or platform tags (`manylinux_2_28`).
+fn versions<'a>(text: &'a str, marker: &'a str, separator: char) -> impl Iterator<Item = (u32, u32)> + 'a {
+    text.match_indices(marker).filter_map(move |(at, _)| {
         let rest = &text[at + marker.len()..];
         let (major, rest) = rest.split_once(separator)?;
         let minor: String = rest.chars().take_while(char::is_ascii_digit).collect();
         Some((major.parse().ok()?, minor.parse().ok()?))
-    });
-    if separator == '_' { versions.into_iter().next() } else { versions.max() }
+    })
 }
 
 /// Installs the wheel into a fresh venv whose `PATH` holds no `cargo` or `rustc`, unpacks the
@@ -177,7 +175,8 @@ fn check(out: &Path, wheel: &Path, tarball: &Path) -> anyhow::Result<()> {
     run("unpack the tarball", Command::new("tar").arg("-xzf").arg(tarball).arg("-C").arg(&work))?;
     let name = tarball.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".tar.gz")).context("name")?;
     let unpacked = work.join(name);
-    for file in ["LICENSE", "completions/wyvern.bash", "completions/_wyvern", "completions/wyvern.fish"] {
+    let completions = COMPLETIONS.map(|(_, file)| format!("completions/{file}"));
+    for file in std::iter::once("LICENSE").chain(completions.iter().map(String::as_str)) {
         let size = std::fs::metadata(unpacked.join(file)).with_context(|| format!("the tarball lacks {file}"))?.len();
         anyhow::ensure!(size > 0, "the tarball's {file} is empty");
     }
@@ -225,12 +224,12 @@ mod tests {
     fn versions_are_read_from_symbol_tables_and_platform_tags() {
         let objdump = "0000 DF *UND* 0000 (GLIBC_2.2.5) memcpy\n0000 DF *UND* 0000 (GLIBC_2.28) fcntl64\n\
                        0000 DF *UND* 0000 (GLIBC_2.17) clock_gettime\n0000 DF *UND* 0000 (GLIBC_2.3.4) x\n";
-        assert_eq!(newest(objdump, "GLIBC_", '.'), Some((2, 28)));
-        assert_eq!(newest("0000 DF *UND* 0000 (GCC_4.2.0) _Unwind", "GLIBC_", '.'), None);
+        assert_eq!(versions(objdump, "GLIBC_", '.').max(), Some((2, 28)));
+        assert_eq!(versions("0000 DF *UND* 0000 (GCC_4.2.0) _Unwind", "GLIBC_", '.').max(), None);
         let said = "\nwyvern-0.1.0-cp39-abi3-manylinux_2_28_x86_64.whl is consistent with\nthe following \
                     platform tag: \"manylinux_2_17_x86_64\".\n";
-        assert_eq!(newest(said, "manylinux_", '_'), Some((2, 28)));
+        assert_eq!(versions(said, "manylinux_", '_').next(), Some((2, 28)));
         let consistent = said.split_once("consistent with").map(|(_, rest)| rest).unwrap_or_default();
-        assert_eq!(newest(consistent, "manylinux_", '_'), Some((2, 17)));
+        assert_eq!(versions(consistent, "manylinux_", '_').next(), Some((2, 17)));
     }
 }
