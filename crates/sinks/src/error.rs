@@ -30,6 +30,15 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The destination names a store whose backend this build leaves out (a cargo feature of
+    /// this crate: `aws`, `gcp` or `azure`).
+    #[error("{location}: this build has no sink for it (built without wyvern-sinks' `{feature}` feature)")]
+    NotBuilt {
+        /// The destination as given.
+        location: String,
+        /// The feature that would serve it.
+        feature: &'static str,
+    },
     /// A small object ([`crate::Sink::get_small`]) larger than the caller allows.
     #[error("{location}: larger than {limit} bytes")]
     TooLarge {

@@ -311,23 +311,47 @@ impl Drop for ObjectUpload {
     }
 }
 
+/// The cloud stores' URL schemes, each with the feature of this crate that serves it.
+const CLOUD_SCHEMES: [(&str, &str); 8] = [
+    ("s3", "aws"),
+    ("s3a", "aws"),
+    ("gs", "gcp"),
+    ("az", "azure"),
+    ("azure", "azure"),
+    ("abfs", "azure"),
+    ("abfss", "azure"),
+    ("adl", "azure"),
+];
+
+/// Whether this build has `feature` (one of [`CLOUD_SCHEMES`]').
+fn built(feature: &str) -> bool {
+    match feature {
+        "aws" => cfg!(feature = "aws"),
+        "gcp" => cfg!(feature = "gcp"),
+        "azure" => cfg!(feature = "azure"),
+        _ => false,
+    }
+}
+
 /// The URL schemes `object_store` serves in this build.
 pub(crate) fn builtin_schemes() -> Vec<&'static str> {
-    let mut schemes = Vec::new();
-    if cfg!(feature = "aws") {
-        schemes.extend(["s3", "s3a"]);
-    }
-    if cfg!(feature = "gcp") {
-        schemes.push("gs");
-    }
-    if cfg!(feature = "azure") {
-        schemes.extend(["az", "azure", "abfs", "abfss", "adl"]);
-    }
+    let mut schemes: Vec<_> =
+        CLOUD_SCHEMES.iter().filter(|(_, feature)| built(feature)).map(|(scheme, _)| *scheme).collect();
     if !schemes.is_empty() {
         // The clouds' own https endpoints (bucket.s3.region.amazonaws.com, account.blob.core.windows.net...).
         schemes.push("https");
     }
     schemes
+}
+
+/// The feature of this crate that would serve `scheme`, when this build leaves it out.
+pub(crate) fn left_out(scheme: &str) -> Option<&'static str> {
+    left_out_of(scheme, built)
+}
+
+/// [`left_out`], for a build that has the features `built` says it has.
+fn left_out_of(scheme: &str, built: impl Fn(&str) -> bool) -> Option<&'static str> {
+    CLOUD_SCHEMES.iter().find(|(known, feature)| *known == scheme && !built(feature)).map(|(_, feature)| *feature)
 }
 
 /// How S3 checks what it receives: against a checksum of each part and object, sent beside it
@@ -415,9 +439,16 @@ pub(crate) fn from_url(url: &url::Url) -> Result<Arc<dyn Sink>> {
         )),
         _ => None,
     };
-    let (store, checker) = built
-        .ok_or_else(|| invalid(format!("{scheme:?} is not supported by this build")))?
-        .map_err(|e| invalid(e.to_string()))?;
+    let Some(built) = built else {
+        let feature = match scheme {
+            ObjectStoreScheme::AmazonS3 => "aws",
+            ObjectStoreScheme::GoogleCloudStorage => "gcp",
+            ObjectStoreScheme::MicrosoftAzure => "azure",
+            _ => return Err(invalid(format!("{scheme:?} is not a supported destination"))),
+        };
+        return Err(Error::NotBuilt { location: shown(url), feature });
+    };
+    let (store, checker) = built.map_err(|e| invalid(e.to_string()))?;
     Ok(Arc::new(ObjectStoreSink::new(store, prefix, shown(url)).with_checker(checker)))
 }
 
@@ -429,7 +460,7 @@ pub(crate) fn shown(url: &url::Url) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::part_size;
+    use super::{CLOUD_SCHEMES, builtin_schemes, left_out, left_out_of, part_size};
 
     #[test]
     fn parts_stay_under_the_limit_and_above_the_minimum() {
@@ -439,5 +470,17 @@ mod tests {
         let part = part_size(Some(hundred_gb)) as u64;
         assert!(hundred_gb.div_ceil(part) <= 10_000, "{part}");
         assert_eq!(part % (1 << 20), 0);
+    }
+
+    #[test]
+    fn a_cloud_scheme_is_either_built_or_left_out_with_its_feature() {
+        for (scheme, feature) in CLOUD_SCHEMES {
+            assert_ne!(builtin_schemes().contains(&scheme), left_out(scheme).is_some(), "{scheme}");
+            assert_eq!(left_out_of(scheme, |_| false), Some(feature));
+            assert_eq!(left_out_of(scheme, |built| built != feature), Some(feature));
+            assert_eq!(left_out_of(scheme, |built| built == feature), None);
+        }
+        assert_eq!(left_out_of("file", |_| false), None);
+        assert_eq!(left_out_of("webdav", |_| false), None);
     }
 }

@@ -70,6 +70,9 @@ impl Registry {
             return Ok(Arc::new(LocalSink::new(destination)));
         }
         let url = Url::parse(destination).map_err(|e| invalid(e.to_string()))?;
+        if let Some(feature) = crate::object::left_out(url.scheme()) {
+            return Err(Error::NotBuilt { location: destination.to_owned(), feature });
+        }
         let factory = self.factories.get(url.scheme()).ok_or_else(|| {
             invalid(format!("no sink for the scheme {:?}; known schemes: {}", url.scheme(), self.schemes().join(", ")))
         })?;

@@ -9,12 +9,15 @@ use crate::{Error, Result};
 
 /// The sink `to` names (not checked: see [`check_destination`]).
 pub fn destination(registry: &Registry, to: &str) -> Result<Arc<dyn Sink>> {
-    registry.resolve(to).map_err(|e| Error::Invalid {
-        message: e.to_string(),
-        hint: Some(
-            "give a folder, or a URL such as s3://bucket/prefix, gs://bucket/prefix or az://container/prefix"
-                .to_owned(),
-        ),
+    registry.resolve(to).map_err(|e| {
+        let hint = match e {
+            wyvern_sinks::Error::NotBuilt { .. } => {
+                "the wyvern command has it with its default `cloud` feature (`cargo build -p wyvern-cli`; `cargo \
+                 xtask demo` leaves it out to build faster), as do the releases and the Python package"
+            }
+            _ => "give a folder, or a URL such as s3://bucket/prefix, gs://bucket/prefix or az://container/prefix",
+        };
+        Error::Invalid { message: e.to_string(), hint: Some(hint.to_owned()) }
     })
 }
 
