@@ -140,7 +140,8 @@ fn test() -> anyhow::Result<()> {
     if nextest {
         run("doc tests", cargo().args(["test", "--workspace", "--doc", "--quiet"]).envs(build))?;
     }
-    Ok(())
+    // The README's first command, as a newcomer runs it (it once failed on a fresh clone unseen).
+    timed("the demo", demo)
 }
 
 /// The environment of every cargo command of a test run: no incremental compilation. A run
