@@ -373,8 +373,13 @@ impl Client {
     /// one page, however many orders the account has.
     pub fn order_pages(&self) -> impl Stream<Item = Result<Vec<Order>>> + '_ {
         let first = Some(self.endpoint("1.0/tasking/orders/"));
+        // The pages seen, by a hash of their URL: 8 bytes a page, however long its URL.
+        let seen_before = |seen: &mut HashSet<u64>, url: &Url| {
+            use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+            !seen.insert(BuildHasherDefault::<DefaultHasher>::default().hash_one(url))
+        };
         futures::stream::try_unfold((first, HashSet::new()), move |(url, mut seen)| async move {
-            let Some(url) = url.filter(|url| seen.insert(url.clone())) else { return Ok(None) };
+            let Some(url) = url.filter(|url| !seen_before(&mut seen, url)) else { return Ok(None) };
             let (orders, next) = self.order_page(&url).await?;
             Ok(Some((orders, (next, seen))))
         })

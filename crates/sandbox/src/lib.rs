@@ -10,6 +10,7 @@ mod auth;
 mod body;
 mod faults;
 pub mod generate;
+mod orders;
 mod server;
 pub mod tiff;
 

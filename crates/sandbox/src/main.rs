@@ -4,8 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use wyvern_sandbox::generate::{Product, write_deliverable};
-use wyvern_sandbox::{DEFAULT_DELIVERABLE_SIZE, Fault, OrderShape, Sandbox, TEST_DELIVERABLE, TEST_TOKEN, TokenShape};
+use wyvern_sandbox::{DEFAULT_DELIVERABLE_SIZE, Fault, Sandbox, TEST_DELIVERABLE, TEST_TOKEN, TokenShape};
 
 /// A local replica of Wyvern's tasking API.
 #[derive(Debug, Parser)]
@@ -31,8 +30,9 @@ struct Args {
     /// Wyvern's API does.
     #[arg(long)]
     redirect_to_storage: bool,
-    /// Also serve this many fulfilled orders (ids `00000000-0000-0000-0002-<n>`), for load and
-    /// re-sync measurements; their deliverables share the bytes of one generated zip.
+    /// Also serve this many fulfilled orders (ids `00000000-0000-0000-0002-<n>`, listed newest
+    /// first, generated from their index as they are asked for), for load and re-sync
+    /// measurements; their deliverables share the bytes of one generated zip.
     #[arg(long, default_value_t = 0)]
     orders: u64,
     /// Deliverables of each of those orders (ids `00000000-0000-0000-0003-<n>`).
@@ -54,26 +54,7 @@ async fn main() -> anyhow::Result<()> {
     if args.redirect_to_storage {
         builder = builder.fault(TEST_DELIVERABLE, Fault::RedirectToStorage);
     }
-    let shared = tempfile::tempdir()?;
-    if args.orders > 0 {
-        let zip = shared.path().join("shared.zip");
-        write_deliverable(&Product::for_deliverable("shared", args.size), &zip)?;
-        let mut next = 0u64;
-        for order in 0..args.orders {
-            let ids: Vec<String> = (0..args.deliverables_per_order)
-                .map(|_| {
-                    next += 1;
-                    format!("00000000-0000-0000-0003-{next:012}")
-                })
-                .collect();
-            for id in &ids {
-                builder = builder.deliverable_file(id, &zip);
-            }
-            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-            let order = format!("00000000-0000-0000-0002-{order:012}");
-            builder = builder.order(&order, "completed", Some("fulfilled"), OrderShape::Flat, &ids);
-        }
-    }
+    builder = builder.generated_orders(args.orders, args.deliverables_per_order);
     let sandbox = builder.start_on(args.listen).await?;
     println!("{}", sandbox.api_url());
     eprintln!("wyvern-sandbox: API on {}, storage host on {}", sandbox.api_url(), sandbox.storage_url());

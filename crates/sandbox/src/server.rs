@@ -24,6 +24,7 @@ use crate::auth::{TokenSettings, TokenShape, Tokens};
 use crate::body::serve;
 use crate::faults::{Fault, OrderFault, OrderShape};
 use crate::generate::{Product, write_deliverable};
+use crate::orders::{self, Generated, OrderFixture};
 
 /// The documented sandbox test order: completed, fulfilled.
 pub const TEST_ORDER: &str = "00000000-0000-0000-0000-000000000000";
@@ -42,14 +43,6 @@ pub const REJECTED_ORDER: &str = "00000000-0000-0000-0000-000000000030";
 pub const TEST_TOKEN: &str = "sandbox-token-0123456789abcdef";
 /// Size of generated deliverables unless told otherwise (a small clipped scene).
 pub const DEFAULT_DELIVERABLE_SIZE: u64 = 512 << 10;
-
-#[derive(Debug, Clone)]
-struct OrderFixture {
-    status: String,
-    reason: Option<String>,
-    shape: OrderShape,
-    deliverables: Vec<String>,
-}
 
 /// One request the replica saw, for tests to assert on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +65,7 @@ pub struct SandboxBuilder {
     token: String,
     deliverable_size: u64,
     orders: BTreeMap<String, OrderFixture>,
+    account: Generated,
     faults: HashMap<String, Vec<Fault>>,
     token_settings: TokenSettings,
     sizes: HashMap<String, u64>,
@@ -85,6 +79,7 @@ impl Default for SandboxBuilder {
             token: TEST_TOKEN.to_owned(),
             deliverable_size: DEFAULT_DELIVERABLE_SIZE,
             orders: BTreeMap::new(),
+            account: Generated::default(),
             faults: HashMap::new(),
             token_settings: TokenSettings::default(),
             sizes: HashMap::new(),
@@ -158,6 +153,15 @@ impl SandboxBuilder {
         self
     }
 
+    /// Also serves `orders` fulfilled orders of `per_order` deliverables each, generated from
+    /// their index as they are asked for (ids `00000000-0000-0000-0002-<n>`, deliverables
+    /// `00000000-0000-0000-0003-<n>`), listed newest first after the others; their
+    /// deliverables share the bytes of one generated zip.
+    pub fn generated_orders(mut self, orders: u64, per_order: u64) -> Self {
+        self.account = Generated { orders, per_order };
+        self
+    }
+
     /// Makes an order's endpoint misbehave.
     pub fn order_fault(mut self, order: &str, fault: OrderFault) -> Self {
         self.order_faults.insert(order.to_owned(), fault);
@@ -190,6 +194,7 @@ impl SandboxBuilder {
             files: self.files,
             order_faults: self.order_faults,
             orders: Mutex::new(self.orders),
+            account: self.account,
             faults: self.faults,
             api_url: api_url.clone(),
             storage_url: storage_url.clone(),
@@ -325,6 +330,7 @@ pub(crate) struct Shared {
     files: HashMap<String, PathBuf>,
     order_faults: HashMap<String, OrderFault>,
     orders: Mutex<BTreeMap<String, OrderFixture>>,
+    account: Generated,
     faults: HashMap<String, Vec<Fault>>,
     api_url: String,
     storage_url: String,
@@ -371,10 +377,12 @@ impl Shared {
     }
 
     fn is_deliverable(&self, id: &str) -> bool {
-        lock(&self.orders).values().any(|o| o.deliverables.iter().any(|d| d == id))
+        self.account.is_deliverable(id) || lock(&self.orders).values().any(|o| o.deliverables.iter().any(|d| d == id))
     }
 
     pub(crate) async fn generated(&self, id: &str) -> anyhow::Result<Served> {
+        // The generated account's deliverables are one zip, generated once.
+        let id = if self.account.is_deliverable(id) { orders::SHARED } else { id };
         let mut generated = self.generated.lock().await;
         if let Some(served) = generated.get(id) {
             return Ok(served.clone());
@@ -401,36 +409,6 @@ impl Shared {
             .and_then(|v| v.to_str().ok())
             .map_or_else(|| self.api_url.clone(), |host| format!("http://{host}"))
     }
-
-    fn order_json(&self, origin: &str, id: &str, fixture: &OrderFixture) -> Value {
-        let links: Vec<Value> = fixture
-            .deliverables
-            .iter()
-            .map(|d| json!({ "href": format!("{origin}/1.0/tasking/deliverables/{d}/"), "rel": "deliverable", "type": "application/zip", "title": null }))
-            .collect();
-        let mut order = json!({
-            "id": id,
-            "product_id": "f7311e41-b598-456f-8fe3-409372114e15",
-            "datetime": "2025-06-01T00:00:00+00:00/2025-07-02T00:00:00+00:00",
-        });
-        let fields = order.as_object_mut().expect("object");
-        match fixture.shape {
-            OrderShape::Flat => {
-                fields.insert("status".into(), json!(fixture.status));
-                fields.insert("reason_code".into(), json!(fixture.reason));
-                fields.insert("links".into(), json!(links));
-            }
-            OrderShape::Nested => {
-                fields.insert(
-                    "status".into(),
-                    json!({ "timestamp": "2025-07-02T00:00:00Z", "status_code": fixture.status, "reason_code": fixture.reason, "links": links }),
-                );
-                fields.insert("links".into(), json!([]));
-                fields.insert("wyvern:extra".into(), json!({ "unknown": "fields are tolerated" }));
-            }
-        }
-        order
-    }
 }
 
 pub(crate) fn error(status: StatusCode, detail: &str) -> Response {
@@ -446,13 +424,15 @@ async fn order(State(state): State<Arc<Shared>>, Path(id): Path<String>, headers
     if !state.authorized(&headers) {
         return error(StatusCode::UNAUTHORIZED, "Invalid token.");
     }
-    let Some(fixture) = lock(&state.orders).get(&id).cloned() else { return not_found().await };
+    let Some(fixture) = lock(&state.orders).get(&id).cloned().or_else(|| state.account.order(&id)) else {
+        return not_found().await;
+    };
     let fixture = &fixture;
     match state.order_faults.get(&id) {
-        None => Json(state.order_json(&state.origin(&headers), &id, fixture)).into_response(),
+        None => Json(fixture.json(&state.origin(&headers), &id)).into_response(),
         Some(OrderFault::Raw(value)) => Json(value.clone()).into_response(),
         Some(OrderFault::Gzip) => {
-            let json = serde_json::to_vec(&state.order_json(&state.origin(&headers), &id, fixture)).unwrap_or_default();
+            let json = serde_json::to_vec(&fixture.json(&state.origin(&headers), &id)).unwrap_or_default();
             let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
             let gzipped =
                 std::io::Write::write_all(&mut encoder, &json).and_then(|()| encoder.finish()).unwrap_or_default();
@@ -484,12 +464,11 @@ async fn list_orders(
     let number = |key: &str, default: usize| query.get(key).and_then(|v| v.parse().ok()).unwrap_or(default);
     let (cursor, limit) = (number("cursor", 0), number("limit", 50).clamp(1, 500));
     let origin = state.origin(&headers);
-    let all = lock(&state.orders);
-    let orders: Vec<Value> =
-        all.iter().skip(cursor).take(limit).map(|(id, fixture)| state.order_json(&origin, id, fixture)).collect();
+    let (page, total) = state.account.page(&lock(&state.orders), cursor, limit);
+    let orders: Vec<Value> = page.iter().map(|(id, fixture)| fixture.json(&origin, id)).collect();
     let mut links =
         vec![json!({ "rel": "self", "href": format!("{origin}/1.0/tasking/orders/?cursor={cursor}&limit={limit}") })];
-    if cursor + limit < all.len() {
+    if cursor + limit < total {
         let next = format!("{origin}/1.0/tasking/orders/?cursor={}&limit={limit}", cursor + limit);
         links.push(json!({ "rel": "next", "href": next }));
     }

@@ -19,6 +19,8 @@ pub mod tls;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 
 pub use error::{Error, Source};
 pub use local::LocalSink;
@@ -98,6 +100,28 @@ pub trait Sink: std::fmt::Debug + Send + Sync {
     /// Every object under `prefix` (everything when `None`), in no particular order. Unfinished
     /// uploads are not objects and never appear.
     async fn list(&self, prefix: Option<&ObjectPath>) -> Result<Vec<ObjectInfo>>;
+
+    /// Every object under `prefix`, as [`Sink::list`], but in the byte order of their paths and
+    /// as a stream: a sink whose store lists that way (object stores list a page at a time, in
+    /// lexicographic order) holds a page, however many objects there are. The default sorts
+    /// [`Sink::list`]'s answer. A sync of many deliverables merges it with its jobs (and takes
+    /// an object out of order as a listing it cannot use).
+    fn list_sorted<'a>(&'a self, prefix: Option<&'a ObjectPath>) -> BoxStream<'a, Result<ObjectInfo>> {
+        futures::stream::once(async move {
+            let mut listed = self.list(prefix).await?;
+            listed.sort_unstable_by(|a, b| a.path.as_str().cmp(b.path.as_str()));
+            Ok(futures::stream::iter(listed.into_iter().map(Ok)))
+        })
+        .try_flatten()
+        .boxed()
+    }
+
+    /// Whether [`Sink::head`] costs no request (a local folder: a file-system call): a sync
+    /// then asks about each deliverable instead of listing the destination first, which would
+    /// cost as much and hold the listing.
+    fn heads_are_cheap(&self) -> bool {
+        false
+    }
 
     /// The run is being interrupted (Ctrl-C): uploads marked [`Upload::resumable`] and dropped
     /// from now on keep what they wrote where [`Sink::resume_upload`] finds it, so that the same

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::{MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload, PutPayloadMut};
 
@@ -62,6 +63,15 @@ impl ObjectStoreSink {
         let rest: Vec<_> = key.prefix_match(&self.prefix)?.map(|part| part.as_ref().to_owned()).collect();
         ObjectPath::parse(&rest.join("/")).ok()
     }
+
+    /// What a listing says of an object under the prefix (`None` for one outside it).
+    fn info(&self, meta: &object_store::ObjectMeta) -> Option<ObjectInfo> {
+        Some(ObjectInfo {
+            path: self.relative(&meta.location)?,
+            size: meta.size,
+            modified: Some(meta.last_modified.into()),
+        })
+    }
 }
 
 /// A part size that keeps a deliverable of `size` bytes under [`MAX_PARTS`] parts.
@@ -78,6 +88,16 @@ impl Sink for ObjectStoreSink {
 
     fn stamps_writes(&self) -> bool {
         true
+    }
+
+    fn list_sorted<'a>(&'a self, prefix: Option<&'a ObjectPath>) -> BoxStream<'a, Result<ObjectInfo>> {
+        let under = prefix.map_or_else(|| self.prefix.clone(), |p| self.key(p));
+        // S3, GCS and Azure list in the UTF-8 byte order of keys, a page at a time.
+        self.store
+            .list(Some(&under))
+            .map_err(move |e| self.error("listing", &under, e))
+            .try_filter_map(move |meta| async move { Ok(self.info(&meta)) })
+            .boxed()
     }
 
     async fn check(&self) -> Result<()> {
@@ -161,16 +181,7 @@ impl Sink for ObjectStoreSink {
         let under = prefix.map_or_else(|| self.prefix.clone(), |p| self.key(p));
         let listed: Vec<_> =
             self.store.list(Some(&under)).try_collect().await.map_err(|e| self.error("listing", &under, e))?;
-        Ok(listed
-            .into_iter()
-            .filter_map(|meta| {
-                Some(ObjectInfo {
-                    path: self.relative(&meta.location)?,
-                    size: meta.size,
-                    modified: Some(meta.last_modified.into()),
-                })
-            })
-            .collect())
+        Ok(listed.iter().filter_map(|meta| self.info(meta)).collect())
     }
 }
 
@@ -441,7 +452,7 @@ pub(crate) fn from_url(url: &url::Url) -> Result<Arc<dyn Sink>> {
             ObjectStoreScheme::AmazonS3 => "aws",
             ObjectStoreScheme::GoogleCloudStorage => "gcp",
             ObjectStoreScheme::MicrosoftAzure => "azure",
-            _ => return Err(invalid(format!("{scheme:?} is not a supported destination"))),
+            _ => return Err(invalid(format!("{scheme:?} is not supported as a destination"))),
         };
         return Err(Error::NotBuilt { location: shown(url), feature });
     };

@@ -8,9 +8,9 @@
 //! `WYVERN_API_URL` picks another API (the sandbox replica, say); bucket credentials come from
 //! the usual variables (`AWS_ACCESS_KEY_ID`, `AWS_ENDPOINT`...).
 
-use futures::StreamExt;
+use futures::TryStreamExt;
 use wyvern_core::{Client, Token};
-use wyvern_transfer::{Batch, Done, Options, Silent, open_destination, order_jobs};
+use wyvern_transfer::{Batch, Done, Jobs, Options, Silent, open_destination, order_jobs};
 
 /// Fetches every deliverable of `order` into `to`, four at a time; one [`Done`] each.
 pub(crate) async fn sync(
@@ -22,9 +22,9 @@ pub(crate) async fn sync(
     let client = Client::builder().base_url(api).token(Token::new(token)).build()?;
     let sink = open_destination(&wyvern_sinks::Registry::with_builtins(), to).await?;
     let order = client.order(&order.parse()?).await?;
-    let jobs = order_jobs(&order, None, &Silent)?;
+    let jobs = Jobs::try_from(order_jobs(&order, None, &Silent)?)?;
     let batch = Batch::new(client, sink.clone(), Options::default());
-    let done = batch.run(jobs, 4).collect().await;
+    let done = batch.run(jobs, 4).try_collect().await?;
     sink.settle().await;
     Ok(done)
 }

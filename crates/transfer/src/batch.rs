@@ -11,7 +11,7 @@ use wyvern_core::Client;
 use wyvern_sinks::Sink;
 
 use crate::inventory::Inventory;
-use crate::job::{IfExists, Job, Options, Outcome, Present};
+use crate::job::{IfExists, Job, Jobs, Options, Outcome, Present};
 use crate::observer::{Observer, Silent};
 use crate::pipeline::{self, Delivery};
 use crate::{Error, Result};
@@ -141,9 +141,9 @@ impl Batch {
 
     /// What is at the destination already, for the skip checks of `jobs`: one listing of each
     /// folder they go to, or of the whole destination when they are many (none when
-    /// [`IfExists::Overwrite`] makes the checks moot).
-    async fn listing(&self, jobs: &[Job], concurrency: usize) -> Option<Arc<Inventory>> {
-        if self.options.if_exists == IfExists::Overwrite {
+    /// [`IfExists::Overwrite`] makes the checks moot, or when asking the sink costs no request).
+    async fn listing(&self, jobs: &Jobs, concurrency: usize) -> Option<Arc<Inventory>> {
+        if self.options.if_exists == IfExists::Overwrite || self.sink.heads_are_cheap() {
             return None;
         }
         Some(Arc::new(Inventory::of(&self.sink, jobs, concurrency).await))
@@ -157,51 +157,50 @@ impl Batch {
     /// Runs `jobs`, `concurrency` at a time; yields each as it ends. What is at the destination
     /// already is found from listings first (see [`Present`]): a no-op re-sync costs listing
     /// pages, not requests per deliverable. Dropping the stream stops the transfers in flight
-    /// (their uploads are aborted).
-    pub fn run(&self, jobs: Vec<Job>, concurrency: usize) -> BoxStream<'_, Done> {
-        futures::stream::once(self.listed(jobs, concurrency))
-            .flat_map(move |(jobs, listing)| self.each(jobs, listing, concurrency))
-            .boxed()
+    /// (their uploads are aborted). An error ends the stream when the jobs' temporary file
+    /// cannot be read back.
+    pub fn run(&self, jobs: Jobs, concurrency: usize) -> BoxStream<'_, Result<Done>> {
+        self.each_listed(jobs, concurrency, move |job, listing| async move {
+            let result = self.fetch_known(&job, listing.as_deref()).await;
+            Done { destination: self.destination(&job), job, result }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .boxed()
     }
 
-    /// `jobs`, with the listing of what is there already.
-    async fn listed(&self, jobs: Vec<Job>, concurrency: usize) -> (Vec<Job>, Option<Arc<Inventory>>) {
-        let listing = self.listing(&jobs, concurrency).await;
-        (jobs, listing)
+    /// What [`Batch::run`] would do with each job, in their order, without fetching anything:
+    /// the same skip checks, from the same listings.
+    pub fn plan(&self, jobs: Jobs, concurrency: usize) -> BoxStream<'_, Result<Planned>> {
+        self.each_listed(jobs, concurrency, move |job, listing| async move {
+            let action = self
+                .existing(&job, listing.as_deref())
+                .await
+                .map(|present| present.map_or(Action::Fetch, |present| Action::Skip(Box::new(present))));
+            Planned { destination: self.destination(&job), job, action }
+        })
+        .buffered(concurrency.max(1))
+        .boxed()
     }
 
-    /// Runs `jobs`, `concurrency` at a time.
-    fn each(&self, jobs: Vec<Job>, listing: Option<Arc<Inventory>>, concurrency: usize) -> BoxStream<'_, Done> {
-        futures::stream::iter(jobs)
-            .map(move |job| self.done(job, listing.clone()))
-            .buffer_unordered(concurrency.max(1))
-            .boxed()
-    }
-
-    /// Fetches `job`.
-    async fn done(&self, job: Job, listing: Option<Arc<Inventory>>) -> Done {
-        let result = self.fetch_known(&job, listing.as_deref()).await;
-        Done { destination: self.destination(&job), job, result }
-    }
-
-    /// What [`Batch::run`] would do with each job, without fetching anything: the same skip
-    /// checks, from the same listings.
-    pub async fn plan(&self, jobs: Vec<Job>, concurrency: usize) -> Vec<Planned> {
-        let listing = self.listing(&jobs, concurrency).await;
-        futures::stream::iter(jobs)
-            .map(|job| {
-                let listing = listing.clone();
-                async move {
-                    let action = self
-                        .existing(&job, listing.as_deref())
-                        .await
-                        .map(|present| present.map_or(Action::Fetch, |present| Action::Skip(Box::new(present))));
-                    Planned { destination: self.destination(&job), job, action }
-                }
-            })
-            .buffered(concurrency.max(1))
-            .collect()
-            .await
+    /// `work` of each of `jobs`, with the listing of what is there already (listed first).
+    fn each_listed<'a, F, T>(
+        &'a self,
+        jobs: Jobs,
+        concurrency: usize,
+        work: impl Fn(Job, Option<Arc<Inventory>>) -> F + Send + Copy + 'a,
+    ) -> impl futures::Stream<Item = impl Future<Output = Result<T>> + Send + 'a> + Send + 'a
+    where
+        F: Future<Output = T> + Send + 'a,
+        T: Send + 'a,
+    {
+        futures::stream::once(async move { (self.listing(&jobs, concurrency).await, jobs) }).flat_map(
+            move |(listing, jobs)| {
+                jobs.into_stream().map(move |job| {
+                    let listing = listing.clone();
+                    async move { Ok(work(job?, listing).await) }
+                })
+            },
+        )
     }
 }
 

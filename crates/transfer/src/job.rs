@@ -1,10 +1,15 @@
 //! What to fetch and where, how, and what came of it: [`Job`], [`Options`], [`Outcome`].
 
+use std::collections::{BTreeSet, HashSet};
+
+use futures::Stream;
 use wyvern_core::{DeliverableId, OrderId};
 use wyvern_sinks::ObjectPath;
 
 use crate::Error;
+use crate::inventory::{FOLDERS_BEFORE_WHOLE, folder_of};
 use crate::receipt::Receipt;
+use crate::spill::{Record, Spilled, put_str, take_str};
 
 /// One deliverable to fetch, and where it goes in the sink.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +58,113 @@ impl Job {
     /// What the destination shows of this job: the zip, or the folder of its members.
     pub fn shown_path(&self, options: &Options) -> ObjectPath {
         if options.extracts() { self.extract_folder().unwrap_or_else(|_| self.path.clone()) } else { self.path.clone() }
+    }
+}
+
+impl Record for Job {
+    fn encode(&self, out: &mut Vec<u8>) {
+        put_str(out, self.order_id.as_ref().map_or("", OrderId::as_str));
+        put_str(out, self.deliverable_id.as_str());
+    }
+
+    fn decode(input: &mut &[u8]) -> Option<Self> {
+        let order = take_str(input)?;
+        let deliverable = take_str(input)?.parse().ok()?;
+        if order.is_empty() {
+            Some(Self::single(deliverable))
+        } else {
+            Some(Self::of_order(order.parse().ok()?, deliverable))
+        }
+    }
+}
+
+/// The jobs of a run, in the order they were found: in memory while they are few, in a
+/// temporary file past that (see `spill.rs`), so that a sync of a whole account holds a block
+/// of them, not the account.
+#[derive(Debug, Default)]
+pub struct Jobs {
+    spilled: Spilled<Job>,
+    /// The folders they go to, while they are few enough to list each.
+    folders: Option<BTreeSet<String>>,
+}
+
+impl Jobs {
+    /// No jobs.
+    pub fn new() -> Self {
+        Self { spilled: Spilled::default(), folders: Some(BTreeSet::new()) }
+    }
+
+    /// Adds a job at the end (an error only when the temporary file cannot be written).
+    pub fn push(&mut self, job: Job) -> Result<(), Error> {
+        if let Some(folders) = &mut self.folders
+            && let Some(folder) = folder_of(&job.path)
+        {
+            folders.insert(folder.to_owned());
+            if folders.len() > FOLDERS_BEFORE_WHOLE {
+                self.folders = None;
+            }
+        }
+        self.spilled.push(job).map_err(spill_error)
+    }
+
+    /// How many.
+    pub fn len(&self) -> u64 {
+        self.spilled.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The folders they go to, `None` when they are more than a few (see `inventory.rs`).
+    pub(crate) fn folders(&self) -> Option<&BTreeSet<String>> {
+        self.folders.as_ref()
+    }
+
+    /// Where they go, all of them.
+    pub(crate) fn paths(&mut self) -> Result<HashSet<ObjectPath>, Error> {
+        self.spilled.seal().map_err(spill_error)?;
+        let mut paths = HashSet::new();
+        for block in 0..self.spilled.blocks() {
+            paths.extend(self.spilled.block(block).map_err(spill_error)?.into_iter().map(|job| job.path));
+        }
+        Ok(paths)
+    }
+
+    /// The jobs, in order, a block read at a time.
+    pub(crate) fn into_stream(mut self) -> impl Stream<Item = Result<Job, Error>> + Send + 'static {
+        use futures::StreamExt;
+
+        let sealed = self.spilled.seal().map_err(spill_error);
+        let spilled = self.spilled;
+        let blocks = futures::stream::iter(0..spilled.blocks()).map(move |i| spilled.block(i).map_err(spill_error));
+        futures::stream::iter(sealed.err().map(Err)).chain(blocks.flat_map(|block| {
+            futures::stream::iter(match block {
+                Ok(jobs) => jobs.into_iter().map(Ok).collect(),
+                Err(e) => vec![Err(e)],
+            })
+        }))
+    }
+}
+
+impl TryFrom<Vec<Job>> for Jobs {
+    type Error = Error;
+
+    /// These jobs, in this order (an error only when the temporary file cannot be written).
+    fn try_from(jobs: Vec<Job>) -> Result<Self, Error> {
+        let mut all = Self::new();
+        jobs.into_iter().try_for_each(|job| all.push(job))?;
+        Ok(all)
+    }
+}
+
+/// A temporary file of the run's jobs could not be written or read.
+fn spill_error(source: std::io::Error) -> Error {
+    Error::Io {
+        action: "writing or reading",
+        path: "a temporary file of the run's jobs (in TMPDIR)".to_owned(),
+        source,
     }
 }
 

@@ -65,6 +65,7 @@ mod pipeline;
 mod receipt;
 mod remote;
 mod shard;
+mod spill;
 mod sync;
 mod zipfile;
 
@@ -74,7 +75,7 @@ pub use destination::{check_destination, destination, open_destination};
 pub use error::{Error, ErrorKind, error_causes, error_line};
 pub use hint::{Hint, Setting};
 pub use hook::Hook;
-pub use job::{IfExists, Job, Options, Outcome, Present};
+pub use job::{IfExists, Job, Jobs, Options, Outcome, Present};
 pub use members::{Chosen, Members};
 pub use named::{extract, inspect, thumbnail, verify};
 pub use observer::{Meter, Observer, Silent};

@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use futures::{Stream, StreamExt};
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt, TryStreamExt};
 use url::Url;
 use wyvern_core::{Client, DeliverableId, Error as ApiError, Order, OrderId, OrderStatus, UnusableLink};
 
@@ -32,28 +33,33 @@ pub fn deliverable_id(client: &Client, target: &str) -> Result<DeliverableId> {
     DeliverableId::from_href(&url).map_err(|e| invalid(e.to_string(), "give a deliverable id or its URL"))
 }
 
-/// The orders to sync: `Some(ids)` fetches each, `None` lists every order the account can see
-/// (every page first: a listing that fails is the error). The stream yields each order, or why
-/// it could not be had, as it comes, `concurrency` fetched at once.
-pub async fn orders(
+/// The orders to sync: `Some(ids)` fetches each, `None` lists every order the account can see,
+/// a page at a time. The stream yields each order, or why it could not be had, as it comes,
+/// `concurrency` fetched at once; a page of the listing that fails ends it with the error.
+pub fn orders(
     client: &Client,
     ids: Option<Vec<OrderId>>,
     concurrency: usize,
-) -> Result<impl Stream<Item = (OrderId, Result<Order>)> + '_> {
-    let orders: Vec<(OrderId, Option<Order>)> = match ids {
-        Some(ids) => ids.into_iter().map(|id| (id, None)).collect(),
-        None => client.list_orders().await?.into_iter().map(|order| (order.id.clone(), Some(order))).collect(),
+) -> impl Stream<Item = Result<(OrderId, Result<Order>)>> + Send + '_ {
+    let listed: BoxStream<'_, Result<(OrderId, Option<Order>)>> = match ids {
+        Some(ids) => futures::stream::iter(ids.into_iter().map(|id| Ok((id, None)))).boxed(),
+        None => client
+            .order_pages()
+            .map_ok(|page| futures::stream::iter(page.into_iter().map(|order| Ok((order.id.clone(), Some(order))))))
+            .map_err(Error::from)
+            .try_flatten()
+            .boxed(),
     };
-    Ok(futures::stream::iter(orders)
-        .map(move |(id, listed)| async move {
+    listed
+        .map_ok(move |(id, listed)| async move {
             let order = match listed {
                 // A listed order with its links is used as listed; one without is fetched.
                 Some(order) if !order.is_ready() || !order.deliverables().is_empty() => Ok(order),
                 _ => client.order(&id).await.map_err(Error::from),
             };
-            (id, order)
+            Ok((id, order))
         })
-        .buffered(concurrency.max(1)))
+        .try_buffered(concurrency.max(1))
 }
 
 /// The jobs of a ready order: its usable deliverable links (of `shard`, when given), at

@@ -277,6 +277,67 @@ async fn a_no_op_resync_of_a_bucket_costs_listing_pages_only() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_no_op_resync_of_an_account_in_many_pages_fetches_nothing_and_keeps_the_order() {
+    let (Some((_, url)), Ok(endpoint)) =
+        (buckets().into_iter().find(|(name, _)| *name == "s3"), std::env::var("AWS_ENDPOINT"))
+    else {
+        return;
+    };
+    // 1,100 generated orders of one deliverable, listed 50 a page and newest first (not in
+    // the order of their paths), beside the fixtures: 2,206 objects, three pages of the bucket.
+    let generated = 1_100;
+    let world = World::with(Sandbox::builder().deliverable_size(8 << 10).generated_orders(generated, 1)).await;
+    let proxy = crate::CountingProxy::start(&endpoint).await;
+    let through = [("AWS_ENDPOINT", proxy.url.as_str())];
+    let sync = |more: &[&'static str]| {
+        let mut args = vec!["sync", "--all", "--to", url.as_str(), "--json", "--concurrency", "8"];
+        args.extend(more);
+        args
+    };
+    let first = world.run_with(&sync(&[]), &through, None).await;
+    assert_eq!(first.code, 0, "{first:#?}");
+    let (s3_before, api_before) = (proxy.responses(), world.sandbox.requests().len());
+    let second = world.run_with(&sync(&[]), &through, None).await;
+    assert_eq!(second.code, 0, "{second:#?}");
+    let lines = second.json_lines();
+    let summary = &lines.last().expect("summary")["summary"];
+    let ready = generated + 3;
+    assert_eq!((summary["downloaded"].as_u64(), summary["skipped"].as_u64()), (Some(0), Some(ready)), "{summary}");
+    assert_eq!(proxy.responses() - s3_before, 3, "S3 requests of a no-op re-sync: the listing's pages");
+    let api: Vec<_> = world.sandbox.requests().into_iter().skip(api_before).collect();
+    assert!(api.iter().all(|r| r.path.contains("/orders/")), "nothing fetched again");
+    let pages = api.iter().filter(|r| r.path == "/1.0/tasking/orders/").count();
+    assert_eq!(pages as u64, (generated + 4).div_ceil(50), "the account's pages, each once");
+
+    // The plan says the same, in the order the API lists the orders.
+    let plan = world.run_with(&sync(&["--plan"]), &through, None).await;
+    let planned: Vec<String> = plan
+        .json_lines()
+        .iter()
+        .filter(|l| l["action"].is_string())
+        .map(|l| {
+            assert_eq!(l["action"], "skip", "{l}");
+            l["deliverable_id"].as_str().expect("id").to_owned()
+        })
+        .collect();
+    let generated_ids: Vec<&String> = planned.iter().filter(|id| id.starts_with("00000000-0000-0000-0003-")).collect();
+    assert_eq!(generated_ids.len() as u64, generated);
+    assert!(generated_ids.windows(2).all(|w| w[0] > w[1]), "newest first, as listed");
+
+    // Shards split the same plan: disjoint, and together every deliverable.
+    let mut sharded = Vec::new();
+    for shard in ["0/3", "1/3", "2/3"] {
+        let run = world.run_with(&sync(&["--plan", "--shard", shard]), &through, None).await;
+        assert_eq!(run.code, 0, "{run:#?}");
+        sharded.extend(run.json_lines().iter().filter_map(|l| Some(l["deliverable_id"].as_str()?.to_owned())));
+    }
+    sharded.sort();
+    let mut all = planned.clone();
+    all.sort();
+    assert_eq!(sharded, all);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_gib_to_s3_in_flat_memory() {
     let Some((_, url)) = buckets().into_iter().find(|(name, _)| *name == "s3") else { return };
     let small = "00000000-0000-0000-0000-000000000011";

@@ -306,6 +306,10 @@ impl Sink for LocalSink {
         self.root.display().to_string()
     }
 
+    fn heads_are_cheap(&self) -> bool {
+        true
+    }
+
     async fn check(&self) -> Result<()> {
         self.blocking(|sink| {
             let dir = sink.open_root(true)?.expect("created");

@@ -47,8 +47,8 @@ pub async fn report_api(
     observer: &dyn Observer,
 ) -> Result<Written> {
     let (mut deliverables, mut left_out) = (Vec::new(), None);
-    let mut orders = crate::orders(client, ids, CONCURRENCY).await?;
-    while let Some((id, order)) = orders.next().await {
+    let mut orders = std::pin::pin!(crate::orders(client, ids, CONCURRENCY));
+    while let Some((id, order)) = orders.next().await.transpose()? {
         match order.and_then(|order| crate::order_jobs(&order, None, observer)) {
             Ok(jobs) => deliverables.extend(jobs.into_iter().map(|job| (id.to_string(), job.deliverable_id))),
             // An order that cannot be reported (not ready, not found, no usable link) is left

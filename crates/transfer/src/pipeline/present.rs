@@ -62,7 +62,7 @@ enum There {
 /// What a listing says of `path` (when it covers its folder), else what the sink says.
 async fn info(sink: &Arc<dyn Sink>, listing: Option<&Inventory>, path: &ObjectPath) -> Result<Option<ObjectInfo>> {
     match listing.and_then(|listing| listing.get(path)) {
-        Some(listed) => Ok(listed.cloned()),
+        Some(listed) => Ok(listed),
         None => Ok(sink.head(path).await?),
     }
 }

@@ -26,7 +26,7 @@ use self::relay::Relay;
 use crate::batch::{Action, Batch, Planned};
 use crate::catalog::Scope;
 use crate::hook::{Delivery, Hook};
-use crate::job::Job;
+use crate::job::{Job, Jobs};
 use crate::shard::Shard;
 use crate::{Error, ErrorKind, Result};
 
@@ -185,17 +185,18 @@ impl Batch {
     }
 
     async fn produce(&self, request: &Request, emitter: &mut Emitter) -> Result<()> {
-        let jobs = self.jobs(request, emitter).await?;
+        let mut jobs = self.jobs(request, emitter).await?;
         if request.plan {
-            for planned in self.plan(jobs, request.concurrency).await {
-                emitter.send(plan_event(planned)).await;
+            let mut plan = self.plan(jobs, request.concurrency);
+            while let Some(planned) = plan.next().await {
+                emitter.send(plan_event(planned?)).await;
             }
             emitter.send(Event::Summary(emitter.summary(true))).await;
             return Ok(());
         }
         let scope = match request.shard {
-            Some(_) => Scope::Items(jobs.iter().map(|job| job.path.clone()).collect()),
-            None => Scope::All,
+            Some(_) if request.catalog => Scope::Items(jobs.paths()?),
+            _ => Scope::All,
         };
         if !(request.fail_fast && emitter.failed()) {
             emitter.send(Event::Queued(Queued { queued: jobs.len() as u64 })).await;
@@ -213,7 +214,7 @@ impl Batch {
 
     /// Runs the jobs, sending each one's end as it comes, and running the hook of each delivery
     /// beside the transfers still going.
-    async fn deliver(&self, jobs: Vec<Job>, request: &Request, emitter: &mut Emitter) -> Result<()> {
+    async fn deliver(&self, jobs: Jobs, request: &Request, emitter: &mut Emitter) -> Result<()> {
         let mut done = self.run(jobs, request.concurrency);
         let mut hooks = FuturesUnordered::new();
         loop {
@@ -227,7 +228,7 @@ impl Batch {
                     continue;
                 }
             };
-            let Some(done) = done else { break };
+            let Some(done) = done.transpose()? else { break };
             if let Err(error @ Error::Destination { .. }) = done.result {
                 return Err(error);
             }
@@ -251,10 +252,10 @@ impl Batch {
         Ok(())
     }
 
-    /// The jobs `request` names; what cannot be had (an order not ready, one that failed, a
-    /// target that names no deliverable) is sent as it is met.
-    async fn jobs(&self, request: &Request, emitter: &mut Emitter) -> Result<Vec<Job>> {
-        let mut jobs = Vec::new();
+    /// The jobs `request` names, in the order they are found; what cannot be had (an order not
+    /// ready, one that failed, a target that names no deliverable) is sent as it is met.
+    async fn jobs(&self, request: &Request, emitter: &mut Emitter) -> Result<Jobs> {
+        let mut jobs = Jobs::new();
         let ids = match &request.wanted {
             // An id given twice (or as an id and as its URL) is fetched once.
             Wanted::Deliverables(targets) => {
@@ -262,7 +263,7 @@ impl Batch {
                 for target in targets {
                     match crate::deliverable_id(self.client(), target) {
                         Ok(id) if !seen.insert(id.clone()) => {}
-                        Ok(id) => jobs.push(Job::single(id)),
+                        Ok(id) => jobs.push(Job::single(id))?,
                         Err(error) => emitter.line(Line::from_error(error)).await,
                     }
                 }
@@ -274,10 +275,10 @@ impl Batch {
             }
             Wanted::Account => None,
         };
-        let mut orders = std::pin::pin!(crate::orders(self.client(), ids, request.concurrency).await?);
-        while let Some((id, order)) = orders.next().await {
+        let mut orders = std::pin::pin!(crate::orders(self.client(), ids, request.concurrency));
+        while let Some((id, order)) = orders.next().await.transpose()? {
             match order.and_then(|order| crate::order_jobs(&order, request.shard, self.observer())) {
-                Ok(more) => jobs.extend(more),
+                Ok(more) => more.into_iter().try_for_each(|job| jobs.push(job))?,
                 Err(e) if !request.strict && e.kind() == ErrorKind::NotReady => {
                     emitter.line(Line::not_ready(&id, e)).await
                 }

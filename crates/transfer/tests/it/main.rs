@@ -9,14 +9,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use tokio_util::sync::CancellationToken;
 use wyvern_core::{Client, Token};
 use wyvern_sandbox::{Fault, Sandbox, SandboxBuilder, TEST_DELIVERABLE, TEST_ORDER, TEST_TOKEN};
 use wyvern_sinks::Sink;
 use wyvern_transfer::{
-    Batch, Done, Error, ErrorKind, Event, Job, Meter, Observer, Options, Outcome, Queued, Receipt, Request, Wanted,
-    open_destination, order_jobs,
+    Batch, Done, Error, ErrorKind, Event, Job, Jobs, Meter, Observer, Options, Outcome, Queued, Receipt, Request,
+    Wanted, open_destination, order_jobs,
 };
 
 #[path = "../../examples/sync_to_bucket.rs"]
@@ -79,7 +79,8 @@ impl World {
 }
 
 async fn run(batch: &Batch, jobs: Vec<Job>) -> Vec<Done> {
-    let mut done: Vec<Done> = batch.run(jobs, 4).collect().await;
+    let jobs = Jobs::try_from(jobs).expect("jobs");
+    let mut done: Vec<Done> = batch.run(jobs, 4).try_collect().await.expect("the jobs read back");
     done.sort_by(|a, b| a.job.deliverable_id.as_str().cmp(b.job.deliverable_id.as_str()));
     done
 }
@@ -213,9 +214,11 @@ async fn cancelling_a_batch_interrupts_each_job_and_leaves_nothing() {
     let mut jobs = world.jobs(TEST_ORDER).await;
     jobs.extend(world.jobs(PARTIAL_ORDER).await);
     // One at a time: the first is cut mid-way, the others never start.
-    let done: Vec<Done> = tokio::time::timeout(Duration::from_secs(30), batch.run(jobs, 1).collect())
+    let jobs = Jobs::try_from(jobs).expect("jobs");
+    let done: Vec<Done> = tokio::time::timeout(Duration::from_secs(30), batch.run(jobs, 1).try_collect())
         .await
-        .expect("cancellation ends the batch");
+        .expect("cancellation ends the batch")
+        .expect("the jobs read back");
     assert_eq!(done.len(), 3);
     assert!(done.iter().all(|d| matches!(d.result, Err(Error::Interrupted))), "{done:?}");
     assert_eq!(watch.starts.lock().expect("lock").len(), 1, "jobs after the cancellation never start");
