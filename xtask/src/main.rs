@@ -32,7 +32,7 @@ tasks:
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
     let result = match task.as_str() {
-        "demo" => demo(),
+        "demo" => demo(&[]),
         "test" => test(),
         "live" => live(),
         "dist" => match std::env::args().nth(2).as_deref() {
@@ -138,10 +138,11 @@ fn test() -> anyhow::Result<()> {
     python(&venv, &emulators.env, &build)?;
     drop(emulators);
     if nextest {
-        run("doc tests", cargo().args(["test", "--workspace", "--doc", "--quiet"]).envs(build))?;
+        run("doc tests", cargo().args(["test", "--workspace", "--doc", "--quiet"]).envs(build.clone()))?;
     }
-    // The README's first command, as a newcomer runs it (it once failed on a fresh clone unseen).
-    timed("the demo", demo)
+    // The README's first command, as a newcomer runs it (it once failed on a fresh clone unseen),
+    // built as the tests were (what it shares with them is not compiled again).
+    timed("the demo", || demo(&build))
 }
 
 /// The environment of every cargo command of a test run: no incremental compilation. A run
@@ -225,25 +226,27 @@ fn supply_chain() -> anyhow::Result<()> {
     )
 }
 
-fn demo() -> anyhow::Result<()> {
+fn demo(build: &[(String, std::ffi::OsString)]) -> anyhow::Result<()> {
     // The two binaries the demo runs, in one build (their dependencies resolved together), the
     // command without its cloud backends (object_store's S3, GCS and Azure clients): the demo
     // writes to a folder, and they were a fifth of a fresh clone's build.
     run(
         "build wyvern (without its cloud backends) and the sandbox replica",
-        cargo().args([
-            "build",
-            "--quiet",
-            "--no-default-features",
-            "-p",
-            "wyvern-cli",
-            "-p",
-            "wyvern-sandbox",
-            "--bin",
-            "wyvern",
-            "--bin",
-            "wyvern-sandbox",
-        ]),
+        cargo()
+            .args([
+                "build",
+                "--quiet",
+                "--no-default-features",
+                "-p",
+                "wyvern-cli",
+                "-p",
+                "wyvern-sandbox",
+                "--bin",
+                "wyvern",
+                "--bin",
+                "wyvern-sandbox",
+            ])
+            .envs(build.iter().map(|(k, v)| (k, v))),
     )?;
     let wyvern = debug_binary("wyvern");
     let dest = root().join("wyvern-demo");

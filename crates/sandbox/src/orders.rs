@@ -71,7 +71,7 @@ pub(crate) struct Generated {
 /// The number in an id of the generated kind `prefix` names.
 fn number(id: &str, prefix: &str) -> Option<u64> {
     let digits = id.strip_prefix(prefix)?;
-    (digits.len() == 12 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok())?
+    (digits.len() >= 12 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok())?
 }
 
 impl Generated {
@@ -82,7 +82,7 @@ impl Generated {
 
     /// Whether `id` is a deliverable of these orders.
     pub(crate) fn is_deliverable(&self, id: &str) -> bool {
-        number(id, DELIVERABLE_PREFIX).is_some_and(|n| (1..=self.orders * self.per_order).contains(&n))
+        number(id, DELIVERABLE_PREFIX).is_some_and(|n| (1..=self.orders.saturating_mul(self.per_order)).contains(&n))
     }
 
     fn fixture(&self, index: u64) -> OrderFixture {
@@ -104,7 +104,7 @@ impl Generated {
         from: usize,
         limit: usize,
     ) -> (Vec<(String, OrderFixture)>, usize) {
-        let total = fixtures.len() + usize::try_from(self.orders).unwrap_or(usize::MAX);
+        let total = fixtures.len().saturating_add(usize::try_from(self.orders).unwrap_or(usize::MAX));
         let page = (from..total.min(from.saturating_add(limit)))
             .map(|position| match position.checked_sub(fixtures.len()) {
                 None => fixtures.iter().nth(position).map(|(id, f)| (id.clone(), f.clone())).expect("a fixture"),

@@ -468,8 +468,8 @@ async fn list_orders(
     let orders: Vec<Value> = page.iter().map(|(id, fixture)| fixture.json(&origin, id)).collect();
     let mut links =
         vec![json!({ "rel": "self", "href": format!("{origin}/1.0/tasking/orders/?cursor={cursor}&limit={limit}") })];
-    if cursor + limit < total {
-        let next = format!("{origin}/1.0/tasking/orders/?cursor={}&limit={limit}", cursor + limit);
+    if cursor.saturating_add(limit) < total {
+        let next = format!("{origin}/1.0/tasking/orders/?cursor={}&limit={limit}", cursor.saturating_add(limit));
         links.push(json!({ "rel": "next", "href": next }));
     }
     Json(json!({ "orders": orders, "links": links })).into_response()

@@ -9,7 +9,7 @@
 //! checks ask it.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use futures::StreamExt;
@@ -82,6 +82,8 @@ impl Inventory {
 struct Listing {
     objects: Spilled<ObjectInfo>,
     firsts: Vec<String>,
+    /// The block read last (a zip and its receipt are neighbours: one read serves both).
+    last: Mutex<Option<(usize, Arc<Vec<ObjectInfo>>)>>,
 }
 
 impl Listing {
@@ -91,9 +93,16 @@ impl Listing {
         let mut listing = Self::default();
         let mut last = String::new();
         while let Some(object) = listed.next().await {
-            let object = object.map_err(|e| tracing::debug!("listing the destination failed: {e}")).ok()?;
+            let object = object
+                .map_err(|e| tracing::warn!("listing the destination failed, its skip checks ask it instead: {e}"))
+                .ok()?;
             let path = object.path.as_str();
             if !listing.firsts.is_empty() && path <= last.as_str() {
+                // A folder marker (`a/b/`, listed as `a/b` after `a/b.zip`): an empty object no
+                // skip check asks about.
+                if object.size == 0 {
+                    continue;
+                }
                 tracing::warn!("the destination listed {path:?} after {last:?}: its skip checks ask it instead");
                 return None;
             }
@@ -114,16 +123,34 @@ impl Listing {
         let start = self.firsts.partition_point(|first| first.as_str() <= from).saturating_sub(1);
         let mut found = Vec::new();
         for block in start..self.objects.blocks() {
-            let objects =
-                self.objects.block(block).map_err(|e| tracing::warn!("reading the listing back: {e}")).ok()?;
-            for object in objects.into_iter().skip_while(|object| object.path.as_str() < from) {
+            // What `keep` holds for is a run of paths from `from` on: a block that starts past
+            // it holds none.
+            if block > start && !keep(&self.firsts[block]) {
+                break;
+            }
+            let objects = self.block(block)?;
+            for object in objects.iter().skip_while(|object| object.path.as_str() < from) {
                 if !keep(object.path.as_str()) {
                     return Some(found);
                 }
-                found.push(object);
+                found.push(object.clone());
             }
         }
         Some(found)
+    }
+
+    /// The objects of block `index`, read once for neighbouring lookups.
+    fn block(&self, index: usize) -> Option<Arc<Vec<ObjectInfo>>> {
+        let mut last = self.last.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((read, objects)) = last.as_ref()
+            && *read == index
+        {
+            return Some(objects.clone());
+        }
+        let objects = self.objects.block(index).map_err(|e| tracing::warn!("reading the listing back: {e}")).ok()?;
+        let objects = Arc::new(objects);
+        *last = Some((index, objects.clone()));
+        Some(objects)
     }
 }
 
@@ -198,6 +225,15 @@ mod tests {
         assert_eq!(listing.from("order/003001/", |p| p.starts_with("order/003001/")), Some(Vec::new()));
         assert_eq!(listing.from("order/9", |p| p == "order/9"), Some(Vec::new()));
         assert_eq!(listing.from("a", |p| p == "a"), Some(Vec::new()));
+    }
+
+    #[tokio::test]
+    async fn folder_markers_out_of_order_are_passed_over() {
+        // `o/d/` (a console's "create folder") is listed as `o/d`, after `o/d.zip`.
+        let objects = vec![info("o/d.receipt.json", 2), info("o/d.zip", 1), info("o/d", 0), info("o/d/m.tif", 3)];
+        let listing = listing(objects).await.expect("used");
+        assert_eq!(listing.from("o/d.zip", |p| p == "o/d.zip"), Some(vec![info("o/d.zip", 1)]));
+        assert_eq!(listing.from("o/d/", |p| p.starts_with("o/d/")), Some(vec![info("o/d/m.tif", 3)]));
     }
 
     #[tokio::test]

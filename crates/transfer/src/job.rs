@@ -65,23 +65,22 @@ impl Record for Job {
     fn encode(&self, out: &mut Vec<u8>) {
         put_str(out, self.order_id.as_ref().map_or("", OrderId::as_str));
         put_str(out, self.deliverable_id.as_str());
+        put_str(out, self.path.as_str());
     }
 
     fn decode(input: &mut &[u8]) -> Option<Self> {
         let order = take_str(input)?;
-        let deliverable = take_str(input)?.parse().ok()?;
-        if order.is_empty() {
-            Some(Self::single(deliverable))
-        } else {
-            Some(Self::of_order(order.parse().ok()?, deliverable))
-        }
+        let order_id = if order.is_empty() { None } else { Some(order.parse().ok()?) };
+        let deliverable_id = take_str(input)?.parse().ok()?;
+        let path = ObjectPath::parse(take_str(input)?).ok()?;
+        Some(Self { order_id, deliverable_id, path })
     }
 }
 
 /// The jobs of a run, in the order they were found: in memory while they are few, in a
 /// temporary file past that (see `spill.rs`), so that a sync of a whole account holds a block
 /// of them, not the account.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Jobs {
     spilled: Spilled<Job>,
     /// The folders they go to, while they are few enough to list each.
@@ -145,6 +144,12 @@ impl Jobs {
                 Err(e) => vec![Err(e)],
             })
         }))
+    }
+}
+
+impl Default for Jobs {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -264,4 +269,38 @@ pub struct Present {
     /// listed with its receipt, the receipt written after it, is skipped without reading the
     /// receipt (see [`crate::Batch::run`]).
     pub receipt: Option<Receipt>,
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::TryStreamExt;
+    use wyvern_sinks::ObjectPath;
+
+    use super::{Job, Jobs};
+
+    #[tokio::test]
+    async fn jobs_come_back_in_order_with_their_paths_from_memory_and_from_the_file() {
+        for count in [3u64, 5_000] {
+            let made: Vec<Job> = (0..count)
+                .map(|n| {
+                    let deliverable = format!("00000000-0000-0000-0003-{n:012}").parse().expect("id");
+                    match n % 3 {
+                        0 => Job::single(deliverable),
+                        1 => {
+                            Job::of_order(format!("00000000-0000-0000-0002-{n:012}").parse().expect("id"), deliverable)
+                        }
+                        _ => Job {
+                            path: ObjectPath::parse(&format!("custom/{n}.zip")).expect("path"),
+                            ..Job::single(deliverable)
+                        },
+                    }
+                })
+                .collect();
+            let jobs = Jobs::try_from(made.clone()).expect("kept");
+            assert_eq!(jobs.len(), count);
+            assert_eq!(jobs.folders().is_none(), count > 3, "more folders than are listed one by one");
+            let back: Vec<Job> = jobs.into_stream().try_collect().await.expect("read back");
+            assert_eq!(back, made);
+        }
+    }
 }

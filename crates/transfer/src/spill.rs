@@ -7,7 +7,7 @@
 //! The file is read and written with plain calls on the async threads: a block is a few
 //! kilobytes of a file just written, in the page cache.
 
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 
 /// Records in a block: the unit written, read back and indexed.
 pub(crate) const BLOCK: usize = 128;
@@ -91,6 +91,8 @@ impl<T: Record> Spilled<T> {
             Some(file) => file,
             None => self.file.insert(tempfile::tempfile()?),
         };
+        // At the end of what was written (a read on Windows moves the file's cursor).
+        file.seek(SeekFrom::Start(self.written))?;
         for block in &mut self.sealed[self.in_file..] {
             if let Sealed::Memory(bytes) = block {
                 file.write_all(bytes)?;

@@ -4,6 +4,7 @@
 //! between the markers of docs/benchmarks.md.
 
 mod s3;
+mod scale;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -47,7 +48,7 @@ impl Tool {
     }
 }
 
-const ALL_LEGS: [Leg; 4] = [Leg::Local, Leg::Link, Leg::S3, Leg::Resync];
+const ALL_LEGS: [Leg; 5] = [Leg::Local, Leg::Link, Leg::S3, Leg::Resync, Leg::Scale];
 
 /// The legs of the bench.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +57,7 @@ enum Leg {
     Link,
     S3,
     Resync,
+    Scale,
 }
 
 #[derive(Debug)]
@@ -69,6 +71,8 @@ pub(crate) struct Options {
     shape: Shape,
     /// Another `wyvern` binary (an earlier build, say) to run beside this one in the local leg.
     baseline: Option<PathBuf>,
+    /// The account sizes of the scale leg.
+    scale: Vec<u64>,
 }
 
 impl Options {
@@ -81,6 +85,7 @@ impl Options {
             link_size: 256 << 20,
             shape: Shape { rtt: Duration::from_millis(50), rate: Some(40_000_000) },
             baseline: None,
+            scale: scale::SIZES.to_vec(),
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -93,6 +98,9 @@ impl Options {
                 "--rtt" => options.shape.rtt = Duration::from_millis(value()?.parse()?),
                 "--rate" => options.shape.rate = Some(value()?.parse::<u64>()? * 1_000_000),
                 "--baseline" => options.baseline = Some(PathBuf::from(value()?)),
+                "--scale" => {
+                    options.scale = value()?.split(',').map(str::parse).collect::<Result<_, _>>()?;
+                }
                 "--only" => {
                     options.legs = value()?
                         .split(',')
@@ -101,13 +109,15 @@ impl Options {
                             "link" => Ok(Leg::Link),
                             "s3" => Ok(Leg::S3),
                             "resync" => Ok(Leg::Resync),
-                            other => bail!("unknown leg {other:?} (legs: local, link, s3, resync)"),
+                            "scale" => Ok(Leg::Scale),
+                            other => bail!("unknown leg {other:?} (legs: local, link, s3, resync, scale)"),
                         })
                         .collect::<anyhow::Result<_>>()?;
                 }
                 other => bail!(
-                    "unknown bench option {other:?} (options: --size SIZE, --runs N, --sweep, --only local,link,s3,resync, \
-                     --link-size SIZE, --rtt MS, --rate MB_PER_S, --baseline WYVERN_BINARY)"
+                    "unknown bench option {other:?} (options: --size SIZE, --runs N, --sweep, --only \
+                     local,link,s3,resync,scale, --link-size SIZE, --rtt MS, --rate MB_PER_S, --baseline WYVERN_BINARY, \
+                     --scale N,N,...)"
                 ),
             }
         }
@@ -141,6 +151,7 @@ pub(crate) fn bench(options: &Options) -> anyhow::Result<()> {
             Leg::Link => link(&target, options, &mut report)?,
             Leg::S3 => s3::s3(&target, python.as_deref(), options, &mut report)?,
             Leg::Resync => resync(&target, &mut report)?,
+            Leg::Scale => scale::scale(&target, &options.scale, &mut report)?,
         }
     }
     println!("{report}");
