@@ -220,7 +220,7 @@ fn resync(target: &Path, report: &mut String) -> anyhow::Result<()> {
         let (api_requests, storage_requests) = (api.responses() - before.0, storage.responses() - before.1);
         let destination = if to == "s3" { "S3 emulator" } else { "local folder" };
         let storage_requests =
-            if to == "s3" { storage_requests.to_string() } else { "- (a directory walk)".to_owned() };
+            if to == "s3" { storage_requests.to_string() } else { "- (no listing: a look at each)".to_owned() };
         let per_object = if to == "s3" { (2 * deliverables).to_string() } else { "-".to_owned() };
         writeln!(
             rows,
