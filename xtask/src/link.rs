@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 /// Bytes read from a socket at once; also the pacing granularity.
 const PIECE: usize = 16 << 10;
+/// How far behind its schedule a paced direction may fall and still catch up.
+const SLACK: Duration = Duration::from_millis(5);
 /// Pieces queued per direction: enough for the bandwidth-delay product of the links simulated.
 const QUEUE: usize = 512;
 
@@ -71,6 +73,28 @@ impl Link {
     }
 }
 
+/// `cargo xtask link UPSTREAM [--rtt MS] [--rate MB_PER_S]`: the bench's link in front of
+/// `UPSTREAM`, for trying a download by hand; runs until interrupted.
+pub(crate) fn serve(args: &[String]) -> anyhow::Result<()> {
+    let mut shape = Shape { rtt: Duration::from_millis(50), rate: Some(40_000_000) };
+    let mut upstream = None;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().ok_or_else(|| anyhow::anyhow!("{arg} takes a value"));
+        match arg.as_str() {
+            "--rtt" => shape.rtt = Duration::from_millis(value()?.parse()?),
+            "--rate" => shape.rate = Some(value()?.parse::<u64>()? * 1_000_000),
+            other => upstream = Some(other.trim_start_matches("http://").parse::<SocketAddr>()?),
+        }
+    }
+    let upstream = upstream.ok_or_else(|| anyhow::anyhow!("usage: cargo xtask link HOST:PORT [--rtt MS] [--rate MB_PER_S]"))?;
+    let link = Link::start(upstream, shape)?;
+    println!("{}", link.url());
+    loop {
+        std::thread::park();
+    }
+}
+
 /// The length of a status line's start: `HTTP/1.1 200 `.
 const STATUS_LINE: usize = 13;
 
@@ -106,7 +130,11 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, shape: Shape, counter: Option<Ar
         for (read_at, piece) in receiver {
             sleep_until(read_at + delay);
             if let Some(rate) = shape.rate {
-                next = next.max(Instant::now());
+                // A piece that was waiting goes at its time on the schedule, which a thread of
+                // this proxy woken late (the machine is busy) catches up within SLACK, as a
+                // link's queue would; an idle link earns no credit: its schedule starts again
+                // when the piece is due. The rate over any stretch stays the cap.
+                next = next.max(read_at + delay).max(Instant::now() - SLACK);
                 sleep_until(next);
                 next += Duration::from_secs_f64(piece.len() as f64 / rate as f64);
             }

@@ -24,6 +24,8 @@ tasks:
   dist [--check]  build the wheel, the binary tarball and SHA256SUMS into target/dist/ (no Rust
          needed to install them); --check installs each without Rust and downloads through it
   emulators  start the storage emulators the tests use, print their environment, wait for Ctrl-C
+  link UPSTREAM [--rtt MS] [--rate MB_PER_S]  a delay-line proxy on loopback in front of UPSTREAM
+         (host:port; default 50 ms, 40 MB/s a connection, as the bench's link leg): prints its URL
   fuzz [SECONDS]  fuzz the zip inspector (needs cargo-fuzz; default 300 s), growing fuzz/corpus
   bench [--size SIZE] [--runs N] [--sweep] [--only local,link,s3] [--link-size SIZE] [--rtt MS] [--rate MB_PER_S]
          wyvern against curl, curl + unzip -t, Python requests, aria2c (to disk, over a simulated
@@ -44,6 +46,10 @@ fn main() -> ExitCode {
         "bench" => {
             let args: Vec<String> = std::env::args().skip(2).collect();
             bench::Options::parse(&args).and_then(|options| bench::bench(&options))
+        }
+        "link" => {
+            let args: Vec<String> = std::env::args().skip(2).collect();
+            link::serve(&args)
         }
         "fuzz" => fuzz(std::env::args().nth(2).as_deref().unwrap_or("300")),
         _ => {

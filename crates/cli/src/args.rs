@@ -489,7 +489,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
         return Err("segments smaller than 64KiB would spend more on requests than on bytes".to_owned());
     }
     if size > 1 << 30 {
-        return Err("segments larger than 1GiB would hold too much in memory (connections x segment)".to_owned());
+        return Err("segments larger than 1GiB would hold too much in memory (3 x segment)".to_owned());
     }
     Ok(size)
 }

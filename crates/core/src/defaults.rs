@@ -12,7 +12,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Ranged requests in flight per deliverable.
 pub const DEFAULT_CONNECTIONS: usize = 6;
 /// The size of each ranged request.
-pub const DEFAULT_SEGMENT_SIZE: u64 = 8 << 20;
+pub const DEFAULT_SEGMENT_SIZE: u64 = 6 << 20;
 /// The low-speed rule: slower than this many bytes a second...
 pub const DEFAULT_SPEED_LIMIT: u64 = 1024;
 /// ...over this much time spent reading is a stall.

@@ -19,7 +19,7 @@ pub const WYVERN_MAX_RETRIES: &str = "WYVERN_MAX_RETRIES";
 pub const WYVERN_READ_TIMEOUT: &str = "WYVERN_READ_TIMEOUT";
 /// Ranged requests in flight per deliverable (default 6; 1 streams it in one request).
 pub const WYVERN_CONNECTIONS: &str = "WYVERN_CONNECTIONS";
-/// The size of each ranged request, e.g. `8MiB` (the default).
+/// The size of each ranged request, e.g. `6MiB` (the default).
 pub const WYVERN_SEGMENT_SIZE: &str = "WYVERN_SEGMENT_SIZE";
 /// The low-speed rule: a body slower than this (e.g. `1KiB`, per second; `0` turns it off)...
 pub const WYVERN_SPEED_LIMIT: &str = "WYVERN_SPEED_LIMIT";

@@ -172,18 +172,19 @@ impl Download {
 
     /// Once the first [`SPLIT_WINDOW`] bytes have arrived: when the network brought them slower
     /// than [`SPLIT_BELOW`], the link rather than this machine is the limit, and the rest of the
-    /// body is fetched as parallel ranged requests. This request carries on up to the end of the
-    /// next segment.
+    /// body is fetched as parallel ranged requests. This request carries on as the first
+    /// segment.
     fn maybe_split(&mut self) {
         let Some(window) = &self.window else { return };
         let segment = self.transport.parallel().segment_size;
+        let first = segments::ramp(self.transport.parallel(), 0);
         let measured = self.received - window.from;
         if measured < SPLIT_WINDOW {
             return;
         }
         let rate = measured as f64 / window.waited.as_secs_f64().max(1e-6);
         self.window = None;
-        let end = self.received + segment;
+        let end = self.received + first;
         match self.total {
             Some(total) if rate < SPLIT_BELOW as f64 && end + segment <= total => {
                 tracing::debug!(url = %self.shown_url, rate = rate as u64, "one connection is slow: fetching the rest in parallel ranges");
