@@ -87,7 +87,8 @@ pub(crate) fn serve(args: &[String]) -> anyhow::Result<()> {
             other => upstream = Some(other.trim_start_matches("http://").parse::<SocketAddr>()?),
         }
     }
-    let upstream = upstream.ok_or_else(|| anyhow::anyhow!("usage: cargo xtask link HOST:PORT [--rtt MS] [--rate MB_PER_S]"))?;
+    let upstream =
+        upstream.ok_or_else(|| anyhow::anyhow!("usage: cargo xtask link HOST:PORT [--rtt MS] [--rate MB_PER_S]"))?;
     let link = Link::start(upstream, shape)?;
     println!("{}", link.url());
     loop {

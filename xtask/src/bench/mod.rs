@@ -3,6 +3,7 @@
 //! into the S3 emulator. Figures go to target/bench-report.md, docs/img/ and, when every leg ran,
 //! between the markers of docs/benchmarks.md.
 
+mod busy;
 mod s3;
 mod scale;
 
@@ -48,13 +49,14 @@ impl Tool {
     }
 }
 
-const ALL_LEGS: [Leg; 5] = [Leg::Local, Leg::Link, Leg::S3, Leg::Resync, Leg::Scale];
+const ALL_LEGS: [Leg; 6] = [Leg::Local, Leg::Link, Leg::Busy, Leg::S3, Leg::Resync, Leg::Scale];
 
 /// The legs of the bench.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Leg {
     Local,
     Link,
+    Busy,
     S3,
     Resync,
     Scale,
@@ -107,16 +109,17 @@ impl Options {
                         .map(|leg| match leg {
                             "local" => Ok(Leg::Local),
                             "link" => Ok(Leg::Link),
+                            "busy" => Ok(Leg::Busy),
                             "s3" => Ok(Leg::S3),
                             "resync" => Ok(Leg::Resync),
                             "scale" => Ok(Leg::Scale),
-                            other => bail!("unknown leg {other:?} (legs: local, link, s3, resync, scale)"),
+                            other => bail!("unknown leg {other:?} (legs: local, link, busy, s3, resync, scale)"),
                         })
                         .collect::<anyhow::Result<_>>()?;
                 }
                 other => bail!(
                     "unknown bench option {other:?} (options: --size SIZE, --runs N, --sweep, --only \
-                     local,link,s3,resync,scale, --link-size SIZE, --rtt MS, --rate MB_PER_S, --baseline WYVERN_BINARY, \
+                     local,link,busy,s3,resync,scale, --link-size SIZE, --rtt MS, --rate MB_PER_S, --baseline WYVERN_BINARY, \
                      --scale N,N,...)"
                 ),
             }
@@ -145,18 +148,28 @@ pub(crate) fn bench(options: &Options) -> anyhow::Result<()> {
         if options.legs.iter().any(|leg| matches!(leg, Leg::Local | Leg::S3)) { Some(python_api()?) } else { None };
     let mut report = String::new();
     writeln!(report, "Machine: {}; {} alternating runs.\n", machine(), options.runs)?;
+    let mut failed = None;
     for leg in &options.legs {
-        match leg {
-            Leg::Local => local(&target, python.as_deref(), options, &mut report)?,
-            Leg::Link => link(&target, options, &mut report)?,
-            Leg::S3 => s3::s3(&target, python.as_deref(), options, &mut report)?,
-            Leg::Resync => resync(&target, &mut report)?,
-            Leg::Scale => scale::scale(&target, &options.scale, &mut report)?,
+        let ran = match leg {
+            Leg::Local => local(&target, python.as_deref(), options, &mut report),
+            Leg::Link => link(&target, options, &mut report),
+            Leg::Busy => busy::busy(&target, options, &mut report),
+            Leg::S3 => s3::s3(&target, python.as_deref(), options, &mut report),
+            Leg::Resync => resync(&target, &mut report),
+            Leg::Scale => scale::scale(&target, &options.scale, &mut report),
+        };
+        // A goal a leg checks and misses fails the bench, after the report of every leg.
+        if let Err(error) = ran {
+            eprintln!("bench: {leg:?}: {error:#}");
+            failed.get_or_insert(error);
         }
     }
     println!("{report}");
     std::fs::write(root().join("target/bench-report.md"), &report)?;
     eprintln!("report written to target/bench-report.md; charts to docs/img/");
+    if let Some(error) = failed {
+        return Err(error);
+    }
     if options.legs.len() == ALL_LEGS.len() {
         record("docs/benchmarks.md", START, END, &report)?;
         eprintln!("docs/benchmarks.md updated");
@@ -454,8 +467,12 @@ fn mib(bytes: u64) -> String {
 
 /// Runs every tool `runs` times, alternating, each into a fresh folder.
 fn compare(tools: &[Tool], runs: usize) -> anyhow::Result<Rows> {
-    let scratch = root().join("target/bench-scratch");
-    std::fs::create_dir_all(&scratch)?;
+    compare_in(tools, runs, &root().join("target/bench-scratch"))
+}
+
+/// [`compare`], with the runs' folders under `scratch` (which is removed after).
+fn compare_in(tools: &[Tool], runs: usize, scratch: &Path) -> anyhow::Result<Rows> {
+    std::fs::create_dir_all(scratch)?;
     let mut samples: Rows = tools.iter().map(|t| (t.name.clone(), Vec::new())).collect();
     for round in 0..runs {
         for (index, tool) in tools.iter().enumerate() {
@@ -476,7 +493,7 @@ fn compare(tools: &[Tool], runs: usize) -> anyhow::Result<Rows> {
             std::fs::remove_dir_all(&out)?;
         }
     }
-    let _ = std::fs::remove_dir_all(&scratch);
+    let _ = std::fs::remove_dir_all(scratch);
     Ok(samples)
 }
 
@@ -518,18 +535,19 @@ fn max_rss(samples: &[Sample]) -> u64 {
 fn table(size: u64, runs: usize, rows: &Rows, reference: &str) -> String {
     let base = rows.iter().find(|(n, _)| n == reference).map_or(1.0, |(_, s)| median(s, |x| x.wall));
     let mut out = format!(
-        "Deliverable of {} ({size} bytes), median of {runs} alternating runs:\n\n| tool | median wall | throughput | user+sys CPU | peak RSS | wall vs {reference} |\n|---|---|---|---|---|---|\n",
+        "Deliverable of {} ({size} bytes), median of {runs} alternating runs:\n\n| tool | median wall | throughput | user+sys CPU | peak RSS | wall vs {reference} | each run's wall |\n|---|---|---|---|---|---|---|\n",
         mib(size)
     );
     for (name, samples) in rows {
         let wall = median(samples, |s| s.wall);
         let _ = writeln!(
             out,
-            "| {name} | {wall:.2} s | {:.0} MiB/s | {:.2} s | {} MiB | {:.2}x |",
+            "| {name} | {wall:.2} s | {:.0} MiB/s | {:.2} s | {} MiB | {:.2}x | {} |",
             size as f64 / wall.max(1e-9) / 1048576.0,
             median(samples, |s| s.cpu),
             max_rss(samples) >> 10,
             wall / base.max(1e-9),
+            samples.iter().map(|s| format!("{:.2}", s.wall)).collect::<Vec<_>>().join(" / "),
         );
     }
     out

@@ -228,7 +228,13 @@ impl Segments {
         place: Option<OwnedSemaphorePermit>,
     ) -> Segment {
         let (sender, bytes) = mpsc::unbounded_channel();
-        let mut out = Out { sender, room: self.room.clone(), lane: self.lane.clone(), front: self.front.subscribe(), start: range.start };
+        let mut out = Out {
+            sender,
+            room: self.room.clone(),
+            lane: self.lane.clone(),
+            front: self.front.subscribe(),
+            start: range.start,
+        };
         let length = range.end - range.start;
         let task = tokio::spawn(async move {
             let mut place = place;
