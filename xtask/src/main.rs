@@ -27,7 +27,7 @@ tasks:
   link UPSTREAM [--rtt MS] [--rate MB_PER_S]  a delay-line proxy on loopback in front of UPSTREAM
          (host:port; default 50 ms, 40 MB/s a connection, as the bench's link leg): prints its URL
   fuzz [SECONDS]  fuzz the zip inspector (needs cargo-fuzz; default 300 s), growing fuzz/corpus
-  bench [--size SIZE] [--runs N] [--sweep] [--only local,link,busy,s3,resync,scale]
+  bench [--size SIZE] [--runs N] [--sweep] [--only local,link,busy,s3,resync,scale,first]
          [--link-size SIZE] [--rtt MS] [--rate MB_PER_S]
          wyvern against curl, curl + unzip -t, Python requests, aria2c (to disk, over a simulated
          50 ms / 40 MB/s link) and rclone (into the S3 emulator)";

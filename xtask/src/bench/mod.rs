@@ -4,6 +4,7 @@
 //! between the markers of docs/benchmarks.md.
 
 mod busy;
+mod first;
 mod s3;
 mod scale;
 
@@ -49,7 +50,7 @@ impl Tool {
     }
 }
 
-const ALL_LEGS: [Leg; 6] = [Leg::Local, Leg::Link, Leg::Busy, Leg::S3, Leg::Resync, Leg::Scale];
+const ALL_LEGS: [Leg; 7] = [Leg::Local, Leg::Link, Leg::Busy, Leg::S3, Leg::Resync, Leg::Scale, Leg::First];
 
 /// The legs of the bench.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +61,7 @@ enum Leg {
     S3,
     Resync,
     Scale,
+    First,
 }
 
 #[derive(Debug)]
@@ -113,13 +115,14 @@ impl Options {
                             "s3" => Ok(Leg::S3),
                             "resync" => Ok(Leg::Resync),
                             "scale" => Ok(Leg::Scale),
-                            other => bail!("unknown leg {other:?} (legs: local, link, busy, s3, resync, scale)"),
+                            "first" => Ok(Leg::First),
+                            other => bail!("unknown leg {other:?} (legs: local, link, busy, s3, resync, scale, first)"),
                         })
                         .collect::<anyhow::Result<_>>()?;
                 }
                 other => bail!(
                     "unknown bench option {other:?} (options: --size SIZE, --runs N, --sweep, --only \
-                     local,link,busy,s3,resync,scale, --link-size SIZE, --rtt MS, --rate MB_PER_S, --baseline WYVERN_BINARY, \
+                     local,link,busy,s3,resync,scale,first, --link-size SIZE, --rtt MS, --rate MB_PER_S, --baseline WYVERN_BINARY, \
                      --scale N,N,...)"
                 ),
             }
@@ -157,6 +160,7 @@ pub(crate) fn bench(options: &Options) -> anyhow::Result<()> {
             Leg::S3 => s3::s3(&target, python.as_deref(), options, &mut report),
             Leg::Resync => resync(&target, &mut report),
             Leg::Scale => scale::scale(&target, &options.scale, &mut report),
+            Leg::First => first::first_sync(&target, &mut report),
         };
         // A goal a leg checks and misses fails the bench, after the report of every leg.
         if let Err(error) = ran {

@@ -35,7 +35,7 @@ const PARTIAL_ORDER: &str = "00000000-0000-0000-0000-000000000010";
 const LINKS_PER_ZIP: u64 = 50_000;
 
 /// The ids of the replica's generated order `index` and of its one deliverable.
-fn ids(index: u64) -> (String, String) {
+pub(super) fn ids(index: u64) -> (String, String) {
     (format!("00000000-0000-0000-0002-{index:012}"), format!("00000000-0000-0000-0003-{:012}", index + 1))
 }
 
