@@ -93,10 +93,12 @@ enum Step {
 /// The length of the `index`th segment of a body: the first `connections` grow by a
 /// `connections`th of `segment_size` each, so that the connections, all starting together, end
 /// their segments one after the other and stay that way; a segment read in order then rarely
-/// waits long for the one before it.
+/// waits long for the one before it. None is smaller than a piece, or than `segment_size` when
+/// that is smaller.
 pub(super) fn ramp(parallel: Parallel, index: usize) -> u64 {
     let connections = parallel.connections as u64;
-    (parallel.segment_size * (index as u64 + 1).min(connections) / connections).max(PIECE as u64)
+    let grown = parallel.segment_size * (index as u64 + 1).min(connections) / connections;
+    grown.max(parallel.segment_size.min(PIECE as u64))
 }
 
 impl Segments {
@@ -326,5 +328,23 @@ impl Lead {
         let rate = self.received as f64 / elapsed.max(1e-3);
         let lead = (rate * self.round_trip.as_secs_f64()) as u64;
         length.saturating_sub(self.received) <= lead.min(length / 2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_segments_grow_to_the_segment_size_and_never_past_it() {
+        let parallel = Parallel { connections: 6, segment_size: 6 << 20 };
+        let sizes: Vec<u64> = (0..8).map(|index| ramp(parallel, index)).collect();
+        assert_eq!(sizes, [1, 2, 3, 4, 5, 6, 6, 6].map(|mib| mib << 20));
+        // Small segments are never grown past what was asked for, nor cut below a piece.
+        let small = Parallel { connections: 4, segment_size: 64 << 10 };
+        assert!((0..6).all(|index| ramp(small, index) == 64 << 10));
+        let medium = Parallel { connections: 8, segment_size: 1 << 20 };
+        assert_eq!(ramp(medium, 0), PIECE as u64);
+        assert_eq!(ramp(medium, 7), 1 << 20);
     }
 }
