@@ -69,6 +69,19 @@ pub(crate) struct Parallel {
     pub segment_size: u64,
 }
 
+/// How long a response's headers took to come after its request was sent (the last request,
+/// when redirected): the round trip to the server that sends the body, with its time to answer.
+/// Kept in the response's extensions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RoundTrip(pub Duration);
+
+impl RoundTrip {
+    /// The round trip recorded on `response`; zero for one that was not sent by a transport.
+    pub(crate) fn of(response: &Response) -> Duration {
+        response.extensions().get::<Self>().map_or(Duration::ZERO, |round_trip| round_trip.0)
+    }
+}
+
 /// One semaphore per host, for [`crate::ClientBuilder::max_downloads_per_host`].
 pub(crate) struct HostSlots {
     pub per_host: usize,
@@ -266,7 +279,8 @@ impl Transport {
             let next = request.try_clone();
             let (method, range) = (request.method().clone(), request.headers().get(header::RANGE).cloned());
             let started = std::time::Instant::now();
-            let response = self.inner.http.execute(request).await.map_err(|e| transport(&url, e))?;
+            let mut response = self.inner.http.execute(request).await.map_err(|e| transport(&url, e))?;
+            response.extensions_mut().insert(RoundTrip(started.elapsed()));
             // What -v shows of the conversation: each request and its answer, no query strings.
             let range = range.as_ref().and_then(|r| r.to_str().ok()).map_or_else(String::new, |r| format!(" ({r})"));
             tracing::info!(

@@ -18,7 +18,7 @@ use url::Url;
 use crate::Result;
 use crate::encoding::Decoder;
 use crate::error::Error;
-use crate::transport::{Resume, Transport};
+use crate::transport::{Resume, RoundTrip, Transport};
 use crate::url_redact::redact_url;
 pub(crate) use limit::RateLimit;
 use pace::{Pace, Slow};
@@ -33,7 +33,7 @@ type Cause = Box<dyn std::error::Error + Send + Sync>;
 const ZIP_MAGIC: &[u8; 4] = b"PK\x03\x04";
 
 /// The first bytes of a body measure the link: at least this many...
-const SPLIT_WINDOW: u64 = 1 << 20;
+const SPLIT_WINDOW: u64 = 512 << 10;
 /// ...and a link slower than this (bytes per second) on one connection gets more connections.
 /// Faster than this, the CPU hashing and verifying the bytes is the limit, not the link.
 pub const SPLIT_BELOW: u64 = 64 << 20;
@@ -45,6 +45,8 @@ pub const SPLIT_BELOW: u64 = 64 << 20;
 struct Window {
     from: u64,
     waited: Duration,
+    /// How long the response's headers took to come.
+    round_trip: Duration,
 }
 
 /// What [`Download::next`] yields.
@@ -141,6 +143,7 @@ impl Download {
         };
         let version = Version::of(&response, total);
         let framed = is_framed(&response);
+        let round_trip = RoundTrip::of(&response);
         // Ranges count encoded bytes: an encoded body is never resumed or split, only restarted.
         let accepts_ranges = accepts_ranges && decoder.is_none();
         let parallel = transport.parallel().connections > 1 && total.is_some() && (accepts_ranges || partial);
@@ -163,7 +166,7 @@ impl Download {
             start,
             segment: false,
             segments: None,
-            window: parallel.then_some(Window { from: start, waited: Duration::ZERO }),
+            window: parallel.then_some(Window { from: start, waited: Duration::ZERO, round_trip }),
             decoder,
             framed,
             _slot: slot,
@@ -173,16 +176,18 @@ impl Download {
     /// Once the first [`SPLIT_WINDOW`] bytes have arrived: when the network brought them slower
     /// than [`SPLIT_BELOW`], the link rather than this machine is the limit, and the rest of the
     /// body is fetched as parallel ranged requests. This request carries on as the first
-    /// segment.
+    /// segment: for a round trip at the pace measured (what it brings while the other requests
+    /// are answered), then its share of the [ramp](segments::ramp).
     fn maybe_split(&mut self) {
         let Some(window) = &self.window else { return };
         let segment = self.transport.parallel().segment_size;
-        let first = segments::ramp(self.transport.parallel(), 0);
         let measured = self.received - window.from;
         if measured < SPLIT_WINDOW {
             return;
         }
         let rate = measured as f64 / window.waited.as_secs_f64().max(1e-6);
+        let carry = (rate * window.round_trip.as_secs_f64()) as u64;
+        let first = (segments::ramp(self.transport.parallel(), 0) + carry).min(segment);
         self.window = None;
         let end = self.received + first;
         match self.total {

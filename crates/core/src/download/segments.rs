@@ -31,9 +31,6 @@ const PIECE: usize = 256 << 10;
 /// Pieces of the front segment that may wait in the lane only it uses.
 const LANE: usize = 4;
 
-/// The smallest share of the rest of a body a segment is cut down to near its end.
-const TAIL: u64 = 1 << 20;
-
 /// The most bytes that may wait ahead of the front segment: three segments' worth, enough for
 /// connections ending one after the other (see [`ramp`]) to keep streaming (more measured no
 /// faster over the bench's link), and what bounds memory when the reader is starved.
@@ -101,6 +98,21 @@ pub(super) fn ramp(parallel: Parallel, index: usize) -> u64 {
     grown.max(parallel.segment_size.min(PIECE as u64))
 }
 
+/// The length of the next segment when `left` bytes of the body are still to be requested: the
+/// last segments shrink by as much from one to the next (in the proportions of [`ramp`]'s
+/// `connections`th of a segment, reversed), so that the connections, asking for them one after
+/// the other, end together. Before that, a whole segment; at the very end, all that is left.
+pub(super) fn taper(parallel: Parallel, left: u64) -> u64 {
+    let connections = parallel.connections as u64;
+    let step = (parallel.segment_size / connections).max(1);
+    if left > step * connections * (connections + 1) / 2 {
+        return parallel.segment_size;
+    }
+    // The fewest segments that cover what is left, shrinking by a step each: 1, 2, ... k steps.
+    let shrinking = (1..=connections).find(|k| step * k * (k + 1) / 2 >= left).unwrap_or(connections);
+    (2 * left).div_ceil(shrinking + 1).min(left)
+}
+
 impl Segments {
     /// Starts with `first`, a request already answered, then requests `rest` in segments.
     pub(super) fn start(
@@ -137,10 +149,9 @@ impl Segments {
     /// The next segment's range, if any is left.
     fn next_range(&self) -> Option<Range<u64>> {
         let parallel = self.transport.parallel();
-        // Towards the end, a connection's share of what is left: they end together.
-        let share = (self.rest.end - self.rest.start).div_ceil(parallel.connections as u64).max(TAIL);
-        let end = self.rest.end.min(self.rest.start + ramp(parallel, self.requested).min(share));
-        (!self.rest.is_empty()).then_some(self.rest.start..end)
+        let left = self.rest.end - self.rest.start;
+        let length = ramp(parallel, self.requested).min(taper(parallel, left));
+        (left > 0).then_some(self.rest.start..self.rest.start + length)
     }
 
     /// Requests the next segment, streaming in the place `place`.
@@ -346,5 +357,32 @@ mod tests {
         let medium = Parallel { connections: 8, segment_size: 1 << 20 };
         assert_eq!(ramp(medium, 0), PIECE as u64);
         assert_eq!(ramp(medium, 7), 1 << 20);
+    }
+
+    /// The lengths of the segments `left` bytes are asked for in.
+    fn tapered(parallel: Parallel, mut left: u64) -> Vec<u64> {
+        let mut lengths = Vec::new();
+        while left > 0 {
+            let length = taper(parallel, left);
+            lengths.push(length);
+            left -= length;
+        }
+        lengths
+    }
+
+    #[test]
+    fn the_last_segments_shrink_so_that_the_connections_end_together() {
+        let parallel = Parallel { connections: 6, segment_size: 6 << 20 };
+        let mib =
+            |lengths: Vec<u64>| lengths.into_iter().map(|length| length as f64 / (1 << 20) as f64).collect::<Vec<_>>();
+        assert_eq!(mib(tapered(parallel, 27 << 20)), [6.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0]);
+        // Whatever is left when the taper begins, it ends in one segment a connection, shrinking.
+        for left in [(18 << 20) + 12_345, 7 << 20, 1 << 20, 1000, 1] {
+            let lengths = tapered(parallel, left);
+            assert!(lengths.len() <= 6, "{left}: {lengths:?}");
+            assert!(lengths.windows(2).all(|pair| pair[0] >= pair[1]), "{left}: {lengths:?}");
+            assert_eq!(lengths.iter().sum::<u64>(), left);
+        }
+        assert_eq!(tapered(Parallel { connections: 1, segment_size: 1 << 20 }, 3 << 20), [1 << 20; 3]);
     }
 }

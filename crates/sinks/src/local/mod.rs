@@ -32,7 +32,7 @@ const WRITE_BUFFER: usize = 256 << 10;
 const GATHER_MAX: usize = 64;
 /// Written data is sent on to the disk in the background every this many bytes, so the flush
 /// before the rename waits for the last stretch only, not for the whole file.
-const WRITEBACK_EVERY: u64 = 64 << 20;
+const WRITEBACK_EVERY: u64 = 16 << 20;
 /// Temporary files are `.<name>.<32 hex digits>.wyvern-part`.
 const PART_SUFFIX: &str = ".wyvern-part";
 /// ...created as `.<name>.<32 hex digits>.wyvern-new`, and renamed once locked, so that no other
