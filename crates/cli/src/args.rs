@@ -87,11 +87,11 @@ pub(crate) struct Cli {
     /// Ranged requests in flight per deliverable when one connection is slow (under 64 MiB/s)
     /// and the server accepts ranges (1: always one request). Bytes are still verified and
     /// written in order.
-    #[arg(long, global = true, env = WYVERN_CONNECTIONS, value_name = "N", default_value_t = wyvern_core::DEFAULT_CONNECTIONS as u16, value_parser = clap::value_parser!(u16).range(1..=64))]
+    #[arg(long, global = true, env = WYVERN_CONNECTIONS, value_name = "N", default_value_t = wyvern_core::DEFAULT_CONNECTIONS as u16, value_parser = clap::value_parser!(u16).range(1..=wyvern_core::MAX_CONNECTIONS as i64))]
     pub connections: u16,
 
-    /// The size of each ranged request (at least 64KiB). Early segments wait in memory: about
-    /// connections x this.
+    /// The size of each ranged request (at least 64KiB). Bytes that arrive before the segment
+    /// being read wait in memory: at most 3 x this.
     #[arg(long, global = true, env = WYVERN_SEGMENT_SIZE, value_name = "SIZE", value_parser = parse_size, default_value = size(wyvern_core::DEFAULT_SEGMENT_SIZE))]
     pub segment_size: u64,
 

@@ -11,6 +11,8 @@ pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(60);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Ranged requests in flight per deliverable.
 pub const DEFAULT_CONNECTIONS: usize = 6;
+/// The most ranged requests in flight per deliverable.
+pub const MAX_CONNECTIONS: usize = 64;
 /// The size of each ranged request.
 pub const DEFAULT_SEGMENT_SIZE: u64 = 6 << 20;
 /// The low-speed rule: slower than this many bytes a second...

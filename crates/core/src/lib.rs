@@ -25,7 +25,7 @@ pub use auth::{Credentials, OnRenew, TokenSet};
 pub use client::{Client, ClientBuilder, JSON_LIMIT, PRODUCTION_API_URL, SANDBOX_API_URL};
 pub use defaults::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_CONNECTIONS, DEFAULT_READ_TIMEOUT, DEFAULT_RETRIES, DEFAULT_SEGMENT_SIZE,
-    DEFAULT_SPEED_LIMIT, DEFAULT_SPEED_TIME,
+    DEFAULT_SPEED_LIMIT, DEFAULT_SPEED_TIME, MAX_CONNECTIONS,
 };
 pub use download::{Chunk, Download, SPLIT_BELOW};
 pub use error::Error;

@@ -69,9 +69,9 @@ pub(crate) struct Parallel {
     pub segment_size: u64,
 }
 
-/// How long a response's headers took to come after its request was sent (the last request,
-/// when redirected): the round trip to the server that sends the body, with its time to answer.
-/// Kept in the response's extensions.
+/// How long a response's headers took to come after its request was sent, redirects included:
+/// how long another request for the same URL would take to be answered. Kept in the response's
+/// extensions.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct RoundTrip(pub Duration);
 
@@ -257,6 +257,7 @@ impl Transport {
     /// Sends the request and follows GET redirects, attaching the token only on the API's origin.
     async fn follow_redirects(&self, request: reqwest::RequestBuilder, token: Option<&Token>) -> Result<Response> {
         let mut request = request.build().map_err(|e| transport(self.base(), e))?;
+        let sent = std::time::Instant::now();
         for _ in 0..=MAX_REDIRECTS {
             let url = request.url().clone();
             if let Some(token) = token.filter(|_| self.is_api_origin(&url)) {
@@ -280,7 +281,7 @@ impl Transport {
             let (method, range) = (request.method().clone(), request.headers().get(header::RANGE).cloned());
             let started = std::time::Instant::now();
             let mut response = self.inner.http.execute(request).await.map_err(|e| transport(&url, e))?;
-            response.extensions_mut().insert(RoundTrip(started.elapsed()));
+            response.extensions_mut().insert(RoundTrip(sent.elapsed()));
             // What -v shows of the conversation: each request and its answer, no query strings.
             let range = range.as_ref().and_then(|r| r.to_str().ok()).map_or_else(String::new, |r| format!(" ({r})"));
             tracing::info!(

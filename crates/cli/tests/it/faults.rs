@@ -178,13 +178,14 @@ async fn a_slow_link_gets_parallel_ranges_that_reassemble_byte_identical() {
             let storage = requests.iter().filter(|r| r.host == "storage");
             assert!(storage.clone().all(|r| !r.authorization), "the token reached the storage host");
         }
-        // The first connection measured the link over its first half MiB and carried on (a round
-        // trip, then a segment); the rest was asked for in bounded segments, each once.
+        // The first connection measured the link over its first half MiB and carried on for a
+        // segment (its share of the ramp is a whole one at this size, and never more); the rest
+        // was asked for in bounded segments, each once.
         let mut asked = ranges_asked(&world);
         asked.sort_unstable();
         asked.dedup();
         let split = asked.first().expect("ranged requests").0;
-        assert!((512 << 10..1 << 20).contains(&split), "{faults:?}: split at {split}");
+        assert!((768 << 10..1 << 20).contains(&split), "{faults:?}: split at {split}");
         assert!(asked.len() >= 4, "{faults:?}: {asked:?}");
         let mut next = split;
         for (first, end) in asked {

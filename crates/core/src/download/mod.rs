@@ -176,26 +176,22 @@ impl Download {
     /// Once the first [`SPLIT_WINDOW`] bytes have arrived: when the network brought them slower
     /// than [`SPLIT_BELOW`], the link rather than this machine is the limit, and the rest of the
     /// body is fetched as parallel ranged requests. This request carries on as the first
-    /// segment: for a round trip at the pace measured (what it brings while the other requests
-    /// are answered), then its share of the [ramp](segments::ramp).
+    /// segment (see [`segments::first_length`]).
     fn maybe_split(&mut self) {
         let Some(window) = &self.window else { return };
-        let segment = self.transport.parallel().segment_size;
         let measured = self.received - window.from;
         if measured < SPLIT_WINDOW {
             return;
         }
         let rate = measured as f64 / window.waited.as_secs_f64().max(1e-6);
+        // What this request brings while the other requests are answered.
         let carry = (rate * window.round_trip.as_secs_f64()) as u64;
-        let first = (segments::ramp(self.transport.parallel(), 0) + carry).min(segment);
         self.window = None;
-        let end = self.received + first;
-        match self.total {
-            Some(total) if rate < SPLIT_BELOW as f64 && end + segment <= total => {
-                tracing::debug!(url = %self.shown_url, rate = rate as u64, "one connection is slow: fetching the rest in parallel ranges");
-                self.split(end, total);
-            }
-            _ => {}
+        let Some(total) = self.total.filter(|_| rate < SPLIT_BELOW as f64) else { return };
+        let left = total.saturating_sub(self.received);
+        if let Some(first) = segments::first_length(self.transport.parallel(), carry, left) {
+            tracing::debug!(url = %self.shown_url, rate = rate as u64, "one connection is slow: fetching the rest in parallel ranges");
+            self.split(self.received + first, total);
         }
     }
 
@@ -503,6 +499,10 @@ impl Download {
     /// Takes `response` as the whole body again, from its first byte.
     fn restart(&mut self, response: Response) -> Result<Option<Chunk>> {
         self.decoder = decoder_for(&response)?;
+        if let Some(window) = self.window.as_mut() {
+            // The link is measured again, from the new response's first byte.
+            *window = Window { from: 0, waited: Duration::ZERO, round_trip: RoundTrip::of(&response) };
+        }
         self.total = response.content_length().filter(|_| self.decoder.is_none());
         self.end = self.total;
         self.etag = response.headers().get(header::ETAG).and_then(|v| v.to_str().ok()).map(str::to_owned);

@@ -35,7 +35,7 @@ const LANE: usize = 4;
 /// connections ending one after the other (see [`ramp`]) to keep streaming (more measured no
 /// faster over the bench's link), and what bounds memory when the reader is starved.
 fn ahead(parallel: Parallel) -> u64 {
-    3 * parallel.segment_size
+    parallel.segment_size.saturating_mul(3)
 }
 
 /// The segments of a body being fetched, each by its own task into its own channel. The first in
@@ -93,9 +93,19 @@ enum Step {
 /// waits long for the one before it. None is smaller than a piece, or than `segment_size` when
 /// that is smaller.
 pub(super) fn ramp(parallel: Parallel, index: usize) -> u64 {
-    let connections = parallel.connections as u64;
-    let grown = parallel.segment_size * (index as u64 + 1).min(connections) / connections;
-    grown.max(parallel.segment_size.min(PIECE as u64))
+    let connections = parallel.connections as u128;
+    let grown = parallel.segment_size as u128 * (index as u128 + 1).min(connections) / connections;
+    (grown as u64).max(parallel.segment_size.min(PIECE as u64))
+}
+
+/// How far the first request carries on once its first bytes measured the link, `left` bytes
+/// from the body's end: for a round trip at the pace measured (`carry`: what it brings while the
+/// other requests are answered), then its share of the [`ramp`]; at most a segment, and leaving
+/// at least a segment to the others. `None` when the body is too short to split.
+pub(super) fn first_length(parallel: Parallel, carry: u64, left: u64) -> Option<u64> {
+    let share = ramp(parallel, 0);
+    let most = left.checked_sub(parallel.segment_size).filter(|&most| most >= share)?;
+    Some(share.saturating_add(carry).min(parallel.segment_size).min(most))
 }
 
 /// The length of the next segment when `left` bytes of the body are still to be requested: the
@@ -103,14 +113,15 @@ pub(super) fn ramp(parallel: Parallel, index: usize) -> u64 {
 /// `connections`th of a segment, reversed), so that the connections, asking for them one after
 /// the other, end together. Before that, a whole segment; at the very end, all that is left.
 pub(super) fn taper(parallel: Parallel, left: u64) -> u64 {
-    let connections = parallel.connections as u64;
-    let step = (parallel.segment_size / connections).max(1);
-    if left > step * connections * (connections + 1) / 2 {
+    let connections = parallel.connections as u128;
+    let step = (parallel.segment_size as u128 / connections).max(1);
+    let (left, covered) = (left as u128, |k: u128| step * k * (k + 1) / 2);
+    if left > covered(connections) {
         return parallel.segment_size;
     }
     // The fewest segments that cover what is left, shrinking by a step each: 1, 2, ... k steps.
-    let shrinking = (1..=connections).find(|k| step * k * (k + 1) / 2 >= left).unwrap_or(connections);
-    (2 * left).div_ceil(shrinking + 1).min(left)
+    let shrinking = (1..=connections).find(|&k| covered(k) >= left).unwrap_or(connections);
+    (2 * left).div_ceil(shrinking + 1).min(left) as u64
 }
 
 impl Segments {
@@ -357,6 +368,30 @@ mod tests {
         let medium = Parallel { connections: 8, segment_size: 1 << 20 };
         assert_eq!(ramp(medium, 0), PIECE as u64);
         assert_eq!(ramp(medium, 7), 1 << 20);
+    }
+
+    #[test]
+    fn the_first_request_carries_on_for_a_round_trip_then_its_share() {
+        let parallel = Parallel { connections: 6, segment_size: 6 << 20 };
+        let body = 256 << 20;
+        assert_eq!(first_length(parallel, 0, body), Some(1 << 20));
+        assert_eq!(first_length(parallel, 2_000_000, body), Some((1 << 20) + 2_000_000));
+        // Never more than a segment, however long the round trip.
+        assert_eq!(first_length(parallel, u64::MAX, body), Some(6 << 20));
+        // A segment always left for the others; too short a body is not split.
+        assert_eq!(first_length(parallel, 2_000_000, 15 << 19), Some(3 << 19));
+        assert_eq!(first_length(parallel, 2_000_000, 7 << 20), Some(1 << 20));
+        assert_eq!(first_length(parallel, 0, (7 << 20) - 1), None);
+        assert_eq!(first_length(parallel, 0, 1 << 20), None);
+    }
+
+    #[test]
+    fn huge_settings_do_not_overflow() {
+        let huge = Parallel { connections: crate::MAX_CONNECTIONS, segment_size: u64::MAX };
+        assert_eq!(ramp(huge, 3), u64::MAX / 16);
+        assert_eq!(taper(huge, u64::MAX), (2 * u64::MAX as u128).div_ceil(12) as u64);
+        assert_eq!(ahead(huge), u64::MAX);
+        assert_eq!(first_length(huge, u64::MAX, u64::MAX), None);
     }
 
     /// The lengths of the segments `left` bytes are asked for in.
