@@ -139,9 +139,9 @@ impl ClientBuilder {
     /// Fetch a deliverable as up to `connections` ranged requests at once when one connection
     /// brings its first bytes slower than [`crate::SPLIT_BELOW`] and the server accepts ranges
     /// (default [`DEFAULT_CONNECTIONS`], at most [`crate::MAX_CONNECTIONS`]; 1 always streams it
-    /// in one request). The bytes still
-    /// come out of [`Download::next`] in order: bytes that arrive ahead of the segment being read
-    /// wait in memory, at most three segments of [`ClientBuilder::segment_size`].
+    /// in one request). The bytes still come out of [`Download::next`] in order: bytes that
+    /// arrive ahead of the segment being read wait in memory, at most three segments of
+    /// [`ClientBuilder::segment_size`].
     pub fn connections(mut self, connections: usize) -> Self {
         self.connections = connections.clamp(1, crate::MAX_CONNECTIONS);
         self

@@ -140,7 +140,7 @@ class Client:
             with ``sandbox=True``, else https://api.wyvern.space.
         sandbox: Use Wyvern's sandbox API.
         retries: Retries of a failed request or stalled download before giving up (default 5).
-        connections: Ranged requests in flight per deliverable on a slow link (default 6).
+        connections: Ranged requests in flight per deliverable on a slow link (default 6, at most 64).
         ca_cert: A PEM file of private certificate authorities to trust beside the system's
             (default ``$WYVERN_CA_CERT``).
         allow_http: Accept a plain ``http://`` API on a host other than loopback (sends the token

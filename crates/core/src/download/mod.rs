@@ -49,6 +49,13 @@ struct Window {
     round_trip: Duration,
 }
 
+impl Window {
+    /// The measurement of `response`'s bytes from `from`.
+    fn of(response: &Response, from: u64) -> Self {
+        Self { from, waited: Duration::ZERO, round_trip: RoundTrip::of(response) }
+    }
+}
+
 /// What [`Download::next`] yields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Chunk {
@@ -143,7 +150,7 @@ impl Download {
         };
         let version = Version::of(&response, total);
         let framed = is_framed(&response);
-        let round_trip = RoundTrip::of(&response);
+        let window = Window::of(&response, start);
         // Ranges count encoded bytes: an encoded body is never resumed or split, only restarted.
         let accepts_ranges = accepts_ranges && decoder.is_none();
         let parallel = transport.parallel().connections > 1 && total.is_some() && (accepts_ranges || partial);
@@ -166,7 +173,7 @@ impl Download {
             start,
             segment: false,
             segments: None,
-            window: parallel.then_some(Window { from: start, waited: Duration::ZERO, round_trip }),
+            window: parallel.then_some(window),
             decoder,
             framed,
             _slot: slot,
@@ -501,7 +508,7 @@ impl Download {
         self.decoder = decoder_for(&response)?;
         if let Some(window) = self.window.as_mut() {
             // The link is measured again, from the new response's first byte.
-            *window = Window { from: 0, waited: Duration::ZERO, round_trip: RoundTrip::of(&response) };
+            *window = Window::of(&response, 0);
         }
         self.total = response.content_length().filter(|_| self.decoder.is_none());
         self.end = self.total;
